@@ -1,0 +1,7 @@
+"""Entry point for ``python -m crypto``."""
+
+import sys
+
+from crypto.cli import main
+
+sys.exit(main())

@@ -1,0 +1,34 @@
+"""Reading helpers for binary streams that may return short reads (pipes)."""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+
+def read_up_to(src: BinaryIO, size: int) -> bytes:
+    """Read ``size`` bytes, or fewer only when the stream ends."""
+    parts = []
+    remaining = size
+    while remaining > 0:
+        piece = src.read(remaining)
+        if not piece:
+            break
+        parts.append(piece)
+        remaining -= len(piece)
+    return b"".join(parts)
+
+
+def fill(src: BinaryIO, view: memoryview) -> int:
+    """Read into ``view`` until it is full or the stream ends; return the count."""
+    readinto = getattr(src, "readinto", None)
+    if readinto is None:
+        data = read_up_to(src, len(view))
+        view[: len(data)] = data
+        return len(data)
+    filled = 0
+    while filled < len(view):
+        got = readinto(view[filled:])
+        if not got:
+            break
+        filled += int(got)
+    return filled

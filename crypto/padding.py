@@ -1,0 +1,107 @@
+"""Length hiding for envelope payloads (SPEC.md §6).
+
+The padded payload is ``data ‖ 0x80 ‖ 0x00 * k`` whose total length is
+``padded_length(len(data))``: the Padmé size of ``len(data) + 1``, but never
+less than :data:`MIN_PADDED_LENGTH`. Padmé leaks O(log log n) bits of the
+length and costs at most about 12 % overhead (lower for larger payloads).
+
+:class:`PaddingStripper` removes the padding from a stream of decrypted
+chunks while holding back only one byte and a count of zeros, so memory stays
+constant however much padding there is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from crypto.errors import PayloadError
+
+#: the padding always starts with this byte (ISO/IEC 7816-4 style)
+PAD_MARKER = 0x80
+#: short payloads all share one size, so a "yes" and a "no" look alike
+MIN_PADDED_LENGTH = 1024
+#: a run of zeros is written out in pieces no larger than this
+_ZERO_BLOCK = bytes(64 * 1024)
+
+
+def padme(length: int) -> int:
+    """Return the Padmé size for ``length`` (≥ 1) bytes (SPEC.md §6)."""
+    if length < 1:
+        raise ValueError("padme is defined for lengths of at least 1")
+    if length < 2:
+        return length
+    exponent = length.bit_length() - 1  # floor(log2 length)
+    mantissa_bits = exponent.bit_length()  # floor(log2 exponent) + 1
+    low_bits = exponent - mantissa_bits
+    mask = (1 << low_bits) - 1
+    return (length + mask) & ~mask
+
+
+def padded_length(data_length: int) -> int:
+    """Total payload plaintext length for ``data_length`` bytes of data."""
+    if data_length < 0:
+        raise ValueError("negative length")
+    return max(padme(data_length + 1), MIN_PADDED_LENGTH)
+
+
+def padding_for(data_length: int) -> int:
+    """Number of padding bytes (marker included) that follow the data."""
+    return padded_length(data_length) - data_length
+
+
+def iter_padding(data_length: int) -> Iterator[bytes]:
+    """Yield the padding for ``data_length`` bytes of data, in bounded pieces."""
+    zeros = padding_for(data_length) - 1
+    yield bytes([PAD_MARKER])
+    while zeros > 0:
+        piece = min(zeros, len(_ZERO_BLOCK))
+        yield _ZERO_BLOCK[:piece]
+        zeros -= piece
+
+
+class PaddingStripper:
+    """Turn decrypted payload chunks back into data, checking the padding.
+
+    ``feed`` returns the pieces of data that are certainly not padding;
+    ``finish`` checks that what was held back is exactly canonical padding
+    and raises :class:`PayloadError` otherwise.
+    """
+
+    def __init__(self) -> None:
+        self._held: int | None = None  # last non-zero byte seen, not yet emitted
+        self._zeros = 0  # zero bytes after it, not yet emitted
+        self._emitted = 0
+
+    def feed(self, chunk: memoryview) -> Iterator[memoryview | bytes]:
+        """Yield the data in ``chunk`` that can no longer be padding."""
+        stripped = bytes(chunk).rstrip(b"\x00") if chunk[-1:] == b"\x00" else None
+        last_nonzero = (len(chunk) if stripped is None else len(stripped)) - 1
+        if last_nonzero < 0:
+            self._zeros += len(chunk)
+            return
+        # Everything held back so far is data after all.
+        if self._held is not None:
+            yield bytes([self._held])
+            self._emitted += 1
+        yield from self._flush_zeros()
+        if last_nonzero > 0:
+            self._emitted += last_nonzero
+            yield chunk[:last_nonzero]
+        self._held = chunk[last_nonzero]
+        self._zeros = len(chunk) - last_nonzero - 1
+
+    def _flush_zeros(self) -> Iterator[bytes]:
+        while self._zeros > 0:
+            piece = min(self._zeros, len(_ZERO_BLOCK))
+            self._emitted += piece
+            self._zeros -= piece
+            yield _ZERO_BLOCK[:piece]
+
+    def finish(self) -> int:
+        """Check the held-back padding; return the data length."""
+        if self._held != PAD_MARKER:
+            raise PayloadError("payload failure: bad padding")
+        total = self._emitted + 1 + self._zeros
+        if total != padded_length(self._emitted):
+            raise PayloadError("payload failure: bad padding")
+        return self._emitted

@@ -1,0 +1,1 @@
+"""The shared incident database. See the project README."""

@@ -1,0 +1,1 @@
+"""Anonymous intake portal (Flask). See the project README."""

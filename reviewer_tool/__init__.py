@@ -1,0 +1,1 @@
+"""The offline reviewer workstation tool. See the project README."""
