@@ -1,0 +1,60 @@
+"""The signed key directory (SPEC §10); the vector file covers the refusals."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from crypto.directory import sign_directory, verify_directory
+from crypto.errors import DirectoryError
+from crypto.keys import EncryptionKeyPair, SigningKeyPair
+
+NOW = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
+
+
+def _sign(org: SigningKeyPair, count: int = 2, **kwargs: object) -> tuple[bytes, list]:
+    reviewers = [(f"reviewer-{i}", EncryptionKeyPair.generate().token) for i in range(count)]
+    options = {"serial": 1, "issued_at": NOW, "valid_for": timedelta(days=30)} | kwargs
+    return sign_directory(org, reviewers, **options), reviewers  # type: ignore[arg-type]
+
+
+def test_round_trip_keeps_order_and_keys() -> None:
+    org = SigningKeyPair.generate()
+    data, reviewers = _sign(org, 3)
+    directory = verify_directory(data, org.token, NOW + timedelta(days=1))
+    assert directory.recipient_keys == tuple(t.key for _, t in reviewers)
+    assert [r.label for r in directory.reviewers] == ["reviewer-0", "reviewer-1", "reviewer-2"]
+    assert directory.expires_at == NOW + timedelta(days=30)
+
+
+def test_expiry_boundary() -> None:
+    org = SigningKeyPair.generate()
+    data, _ = _sign(org)
+    verify_directory(data, org.token, NOW + timedelta(days=30, seconds=-1))
+    with pytest.raises(DirectoryError, match="expired"):
+        verify_directory(data, org.token, NOW + timedelta(days=30))
+
+
+def test_clock_skew_allowance() -> None:
+    org = SigningKeyPair.generate()
+    data, _ = _sign(org)
+    verify_directory(data, org.token, NOW - timedelta(minutes=9))
+    with pytest.raises(DirectoryError, match="not valid yet"):
+        verify_directory(data, org.token, NOW - timedelta(minutes=11))
+
+
+def test_signer_must_refuse_what_verifiers_refuse() -> None:
+    org = SigningKeyPair.generate()
+    with pytest.raises(DirectoryError):
+        _sign(org, 0)
+    with pytest.raises(DirectoryError):
+        _sign(org, 65)
+    with pytest.raises(DirectoryError):
+        sign_directory(
+            org,
+            [("bad/label", EncryptionKeyPair.generate().token)],
+            serial=1,
+            issued_at=NOW,
+            valid_for=timedelta(days=1),
+        )
