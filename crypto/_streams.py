@@ -25,8 +25,8 @@ def fill(src: BinaryIO, view: memoryview) -> int:
         data = read_up_to(src, len(view))
         view[: len(data)] = data
         return len(data)
-    filled = 0
-    while filled < len(view):
+    filled = int(readinto(view) or 0)  # one call is enough for files and BytesIO
+    while 0 < filled < len(view):
         got = readinto(view[filled:])
         if not got:
             break

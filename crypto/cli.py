@@ -17,7 +17,7 @@ from crypto._files import atomic_output, write_new_private_file
 from crypto.envelope import inspect, open_envelope, seal
 from crypto.errors import CryptoError, KeyFileError
 from crypto.keyfile import KeyBundle, decrypt_key_file, encrypt_key_file
-from crypto.keys import KeyKind, parse_public_key
+from crypto.keys import KeyKind, format_public_key, parse_public_key
 
 PROG = "python -m crypto"
 
@@ -49,7 +49,7 @@ def _input(path: str | None) -> BinaryIO:
     if path is None or path == "-":
         return sys.stdin.buffer
     try:
-        return open(path, "rb")  # noqa: SIM115 - closed by the caller
+        return open(path, "rb")
     except OSError as error:
         raise UsageError(f"cannot open {path}: {error.strerror}") from None
 
@@ -136,16 +136,10 @@ def cmd_inspect(args: argparse.Namespace) -> None:
     print(f"version: {info.version}")
     print(f"stanzas: {len(info.recipients)}")
     for recipient in info.recipients:
-        print(f"  recipient: {parse_public_key(_token(recipient))}")
+        print(f"  recipient: {format_public_key(KeyKind.ENCRYPTION, recipient)}")
     print(f"chunks: {info.chunk_count}")
     print(f"padded size: {info.padded_size}")
     print(f"envelope size: {info.envelope_size}")
-
-
-def _token(raw: bytes) -> str:
-    from crypto.keys import format_public_key
-
-    return format_public_key(KeyKind.ENCRYPTION, raw)
 
 
 def cmd_fingerprint(args: argparse.Namespace) -> None:

@@ -35,7 +35,7 @@ SIGNING_CONTEXT = b"cso-portal key directory v1\n"
 #: a directory issued this far in the future is refused (clock skew allowance)
 MAX_CLOCK_SKEW = timedelta(minutes=10)
 MAX_REVIEWERS = 64
-_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}")
 
 
@@ -85,9 +85,12 @@ def _unb64url(value: Any) -> bytes:
     if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_-]*", value):
         raise DirectoryError("directory is malformed")
     try:
-        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        decoded = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
     except (binascii.Error, ValueError):
         raise DirectoryError("directory is malformed") from None
+    if _b64url(decoded) != value:  # spare bits set: not the canonical encoding
+        raise DirectoryError("directory is malformed")
+    return decoded
 
 
 def sign_directory(
@@ -106,9 +109,7 @@ def sign_directory(
         "serial": serial,
         "issued_at": format_time(issued_at),
         "expires_at": format_time(issued_at + valid_for),
-        "reviewers": [
-            {"label": label, "encryption_key": str(token)} for label, token in reviewers
-        ],
+        "reviewers": [{"label": label, "encryption_key": str(token)} for label, token in reviewers],
     }
     payload_bytes = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
     _check_payload(json.loads(payload_bytes))  # refuse to sign what we would not accept

@@ -24,11 +24,11 @@ from typing import BinaryIO
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from crypto._streams import fill, read_up_to
+from crypto._streams import fill
 from crypto.errors import PayloadError
 from crypto.header import Header, build_header, header_length, open_header, read_header
 from crypto.keys import EncryptionKeyPair
-from crypto.padding import PAD_MARKER, PaddingStripper, padding_for, padded_length
+from crypto.padding import PAD_MARKER, PaddingStripper, padded_length, padding_for
 
 CHUNK_SIZE = 64 * 1024
 TAG_LENGTH = 16
@@ -148,42 +148,39 @@ def seal_bytes(data: bytes, recipients: Sequence[bytes]) -> bytes:
     return out.getvalue()
 
 
-def _sealed_chunks(src: BinaryIO) -> Iterator[tuple[bytes, bool]]:
-    """Yield ``(sealed_chunk, is_last)`` with one chunk of lookahead."""
-    current = read_up_to(src, SEALED_CHUNK_SIZE)
-    while True:
-        if len(current) < SEALED_CHUNK_SIZE:
-            yield current, True
-            return
-        following = read_up_to(src, SEALED_CHUNK_SIZE)
-        yield current, not following
-        if not following:
-            return
-        current = following
-
-
 def open_payload(src: BinaryIO, dst: BinaryIO, header: Header, identity: EncryptionKeyPair) -> int:
     """Decrypt the payload that follows ``header``; return the data length.
 
     Plaintext is written as each chunk authenticates; on any failure a
     :class:`PayloadError` is raised and the caller must discard what was
-    written (the CLI removes its output file).
+    written (SPEC.md §7.3; the CLI removes its output file).
     """
     aead = AESGCM(open_header(header, identity))
     stripper = PaddingStripper()
+    # Two sealed-chunk buffers: the current chunk and one chunk of lookahead,
+    # which tells whether the current one is the last (SPEC.md §7.2).
+    views = (memoryview(bytearray(SEALED_CHUNK_SIZE)), memoryview(bytearray(SEALED_CHUNK_SIZE)))
+    plain = memoryview(bytearray(CHUNK_SIZE))
+    current = 0
+    filled = fill(src, views[current])
     counter = 0
-    for sealed, last in _sealed_chunks(src):
-        # SPEC.md §7: a chunk shorter than a tag plus one byte is never valid.
-        if len(sealed) <= TAG_LENGTH:
+    while True:
+        following = fill(src, views[1 - current]) if filled == SEALED_CHUNK_SIZE else 0
+        last = following == 0
+        # SPEC.md §7.1: a chunk must carry at least one byte of plaintext.
+        if filled <= TAG_LENGTH:
             raise PayloadError("payload failure: truncated or empty chunk")
+        sealed = views[current] if filled == SEALED_CHUNK_SIZE else views[current][:filled]
+        out = plain if filled == SEALED_CHUNK_SIZE else plain[: filled - TAG_LENGTH]
         try:
-            plaintext = aead.decrypt(chunk_nonce(counter, last), sealed, None)
+            aead.decrypt_into(chunk_nonce(counter, last), sealed, None, out)
         except InvalidTag:
+            out[:] = bytes(len(out))  # do not keep unauthenticated plaintext around
             raise PayloadError("payload failure: a chunk did not authenticate") from None
-        counter += 1
-        for piece in stripper.feed(memoryview(plaintext)):
-            dst.write(piece)
-    return stripper.finish()
+        stripper.feed(out, dst.write)
+        if last:
+            return stripper.finish()
+        current, filled, counter = 1 - current, following, counter + 1
 
 
 def open_envelope(src: BinaryIO, dst: BinaryIO, identity: EncryptionKeyPair) -> int:

@@ -12,11 +12,11 @@ Layout (SPEC.md §3), all integers big-endian::
 from __future__ import annotations
 
 import hmac
+import io
 import os
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-import io
 from typing import BinaryIO
 
 from cryptography.exceptions import InvalidTag

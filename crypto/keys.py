@@ -89,7 +89,12 @@ def parse_public_key(token: str, kind: KeyKind | None = None) -> PublicKeyToken:
     Surrounding white space is ignored and letters may be in either case,
     since people copy these by hand; nothing else is tolerated.
     """
-    text = token.strip().lower()
+    # ASCII only: Unicode case folding would let look-alikes through (the
+    # Kelvin sign lower-cases to "k"), and Unicode spaces are not typing slips.
+    text = token.strip(" \t\r\n")
+    if not text.isascii():
+        raise KeyFormatError("public key token has characters outside base32")
+    text = text.lower()
     kinds = [kind] if kind is not None else list(KeyKind)
     for candidate in kinds:
         if text.startswith(candidate.prefix):

@@ -12,7 +12,7 @@ constant however much padding there is.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from crypto.errors import PayloadError
 
@@ -22,6 +22,7 @@ PAD_MARKER = 0x80
 MIN_PADDED_LENGTH = 1024
 #: a run of zeros is written out in pieces no larger than this
 _ZERO_BLOCK = bytes(64 * 1024)
+_SINGLE_BYTES = [bytes([value]) for value in range(256)]
 
 
 def padme(length: int) -> int:
@@ -62,7 +63,7 @@ def iter_padding(data_length: int) -> Iterator[bytes]:
 class PaddingStripper:
     """Turn decrypted payload chunks back into data, checking the padding.
 
-    ``feed`` returns the pieces of data that are certainly not padding;
+    ``feed`` passes on the pieces of data that are certainly not padding;
     ``finish`` checks that what was held back is exactly canonical padding
     and raises :class:`PayloadError` otherwise.
     """
@@ -72,30 +73,32 @@ class PaddingStripper:
         self._zeros = 0  # zero bytes after it, not yet emitted
         self._emitted = 0
 
-    def feed(self, chunk: memoryview) -> Iterator[memoryview | bytes]:
-        """Yield the data in ``chunk`` that can no longer be padding."""
-        stripped = bytes(chunk).rstrip(b"\x00") if chunk[-1:] == b"\x00" else None
-        last_nonzero = (len(chunk) if stripped is None else len(stripped)) - 1
-        if last_nonzero < 0:
-            self._zeros += len(chunk)
+    def feed(self, chunk: memoryview, write: Callable[[memoryview | bytes], object]) -> None:
+        """Pass to ``write`` the data in ``chunk`` that can no longer be padding."""
+        size = len(chunk)
+        if size == 0:
             return
-        # Everything held back so far is data after all.
+        if chunk[size - 1] != 0:
+            last_nonzero = size - 1
+        elif chunk == _ZERO_BLOCK[:size]:  # a whole chunk of zeros: memcmp, no copy
+            self._zeros += size
+            return
+        else:
+            last_nonzero = len(bytes(chunk).rstrip(b"\x00")) - 1
+        # Everything held back so far turns out to be data.
         if self._held is not None:
-            yield bytes([self._held])
+            write(_SINGLE_BYTES[self._held])
             self._emitted += 1
-        yield from self._flush_zeros()
-        if last_nonzero > 0:
-            self._emitted += last_nonzero
-            yield chunk[:last_nonzero]
-        self._held = chunk[last_nonzero]
-        self._zeros = len(chunk) - last_nonzero - 1
-
-    def _flush_zeros(self) -> Iterator[bytes]:
         while self._zeros > 0:
             piece = min(self._zeros, len(_ZERO_BLOCK))
+            write(_ZERO_BLOCK[:piece])
             self._emitted += piece
             self._zeros -= piece
-            yield _ZERO_BLOCK[:piece]
+        if last_nonzero > 0:
+            write(chunk[:last_nonzero])
+            self._emitted += last_nonzero
+        self._held = chunk[last_nonzero]
+        self._zeros = size - last_nonzero - 1
 
     def finish(self) -> int:
         """Check the held-back padding; return the data length."""

@@ -11,7 +11,7 @@ import pytest
 from crypto.keyfile import KeyBundle
 from tests.integration.cli_helpers import run_cli
 
-REPORT = "Boarded at Lagos anchorage 02:10 LT, 4 robbers, knives, forecastle store. ".encode() * 40
+REPORT = b"Boarded at Lagos anchorage 02:10 LT, 4 robbers, knives, forecastle store. " * 40
 
 
 def _tokens(files: list[tuple[Path, KeyBundle]]) -> list[str]:
@@ -29,17 +29,24 @@ def test_keygen_writes_private_file_and_prints_token_last(
     done = run_cli("keygen", "-o", key, "--passphrase-file", passphrase_file)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.decode().splitlines()
-    assert lines[-1].startswith("csoenc1") and len(lines[-1]) == 65
+    assert lines[-1].startswith("csoenc1")
+    assert len(lines[-1]) == 65
     assert any("fingerprint" in line for line in lines)
-    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600  # §8.3.1
     again = run_cli("keygen", "-o", key, "--passphrase-file", passphrase_file)
-    assert again.returncode != 0 and b"refusing to overwrite" in again.stderr
+    assert again.returncode != 0
+    assert b"refusing to overwrite" in again.stderr
 
 
 def test_organisation_keygen_prints_signing_token(tmp_path: Path, passphrase_file: Path) -> None:
     done = run_cli(
-        "keygen", "--kind", "organisation", "-o", tmp_path / "org.key",
-        "--passphrase-file", passphrase_file,
+        "keygen",
+        "--kind",
+        "organisation",
+        "-o",
+        tmp_path / "org.key",
+        "--passphrase-file",
+        passphrase_file,
     )
     assert done.returncode == 0
     assert done.stdout.decode().splitlines()[-1].startswith("csosig1")
@@ -64,10 +71,15 @@ def test_round_trip_files_and_pipes(
     piped = run_cli("encrypt", *_recipient_args(reviewer_key_files[:1]), stdin=REPORT)
     assert piped.returncode == 0
     back = run_cli(
-        "decrypt", "-i", reviewer_key_files[0][0], "--passphrase-file", passphrase_file,
+        "decrypt",
+        "-i",
+        reviewer_key_files[0][0],
+        "--passphrase-file",
+        passphrase_file,
         stdin=piped.stdout,
     )
-    assert back.returncode == 0 and back.stdout == REPORT
+    assert back.returncode == 0
+    assert back.stdout == REPORT
 
 
 def test_inspect_shows_structure_and_no_secrets(
@@ -77,7 +89,9 @@ def test_inspect_shows_structure_and_no_secrets(
     done = run_cli("inspect", stdin=sealed)
     assert done.returncode == 0
     text = done.stdout.decode()
-    assert "version: 1" in text and "stanzas: 3" in text and "padded size: 3072" in text
+    assert "version: 1" in text
+    assert "stanzas: 3" in text
+    assert "padded size: 3072" in text
     for token in _tokens(reviewer_key_files):
         assert token in text
     assert REPORT[:20].decode() not in text
@@ -94,7 +108,15 @@ def test_inspect_shows_structure_and_no_secrets(
         (lambda b: b[:-20] + bytes([b[-20] ^ 1]) + b[-19:], "payload failure"),
         (lambda b: b + b"\x00", "payload failure"),
     ],
-    ids=["magic", "truncated-header", "own-stanza-label", "other-stanza", "truncated", "payload-byte", "appended"],
+    ids=[
+        "magic",
+        "truncated-header",
+        "own-stanza-label",
+        "other-stanza",
+        "truncated",
+        "payload-byte",
+        "appended",
+    ],
 )
 def test_failures_are_one_line_and_leave_no_output(
     tmp_path: Path,
@@ -108,12 +130,19 @@ def test_failures_are_one_line_and_leave_no_output(
     bad.write_bytes(mutate(sealed))  # type: ignore[operator]
     out = tmp_path / "out.txt"
     done = run_cli(
-        "decrypt", "-i", reviewer_key_files[0][0], "--passphrase-file", passphrase_file,
-        "-o", out, bad,
+        "decrypt",
+        "-i",
+        reviewer_key_files[0][0],
+        "--passphrase-file",
+        passphrase_file,
+        "-o",
+        out,
+        bad,
     )
     assert done.returncode == 1
     message = done.stderr.decode()
-    assert message.count("\n") == 1 and expected in message
+    assert message.count("\n") == 1
+    assert expected in message
     assert not out.exists()
     assert sorted(os.listdir(tmp_path)) == ["bad.env"]  # no temporary file either
 
@@ -124,9 +153,12 @@ def test_wrong_passphrase_is_a_clear_error(
     wrong = tmp_path / "wrong"
     wrong.write_text("not it\n")
     sealed = run_cli("encrypt", *_recipient_args(reviewer_key_files), stdin=REPORT).stdout
-    done = run_cli("decrypt", "-i", reviewer_key_files[0][0], "--passphrase-file", wrong, stdin=sealed)
+    done = run_cli(
+        "decrypt", "-i", reviewer_key_files[0][0], "--passphrase-file", wrong, stdin=sealed
+    )
     assert done.returncode == 1
-    assert b"wrong passphrase" in done.stderr and done.stdout == b""
+    assert b"wrong passphrase" in done.stderr
+    assert done.stdout == b""
 
 
 @pytest.mark.parametrize(
@@ -145,6 +177,9 @@ def test_bad_arguments_fail_with_one_line(args: list[str]) -> None:
     assert done.stderr.decode().count("\n") == 1, done.stderr
 
 
-def test_no_terminal_and_no_passphrase_file(reviewer_key_files: list[tuple[Path, KeyBundle]]) -> None:
+def test_no_terminal_and_no_passphrase_file(
+    reviewer_key_files: list[tuple[Path, KeyBundle]],
+) -> None:
     done = run_cli("decrypt", "-i", reviewer_key_files[0][0], stdin=b"")
-    assert done.returncode == 2 and b"--passphrase-file" in done.stderr
+    assert done.returncode == 2
+    assert b"--passphrase-file" in done.stderr

@@ -88,9 +88,20 @@ def test_one_gib_for_three_recipients(
     bundle = reviewer_key_files[0][1]
     assert bundle.encryption is not None
     done = subprocess.run(
-        [sys.executable, PROBE, sys.executable, "-c", _OPEN_SCRIPT, bundle.encryption.private.hex(),
-         str(sealed), str(out)],
-        cwd=ROOT, capture_output=True, check=True, timeout=900,
+        [
+            sys.executable,
+            PROBE,
+            sys.executable,
+            "-c",
+            _OPEN_SCRIPT,
+            bundle.encryption.private.hex(),
+            str(sealed),
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+        timeout=900,
     )
     status, peak = map(int, done.stdout.split())
     assert status == 0, done.stderr
@@ -129,7 +140,8 @@ def test_one_gib_for_three_recipients(
         status, _, err = _run_measured(
             "decrypt", "-i", key_file, "--passphrase-file", passphrase_file, "-o", out, sealed
         )
-        assert status == 1 and expected_class in err.decode(), err
+        assert status == 1
+        assert expected_class in err.decode(), err
         assert not out.exists()
         assert sorted(p.name for p in tmp_path.iterdir()) == ["big.env", "small.env", "small.txt"]
         if offset != size - 1:

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from crypto.directory import SIGNING_CONTEXT, sign_directory
 from crypto.envelope import CHUNK_SIZE, chunk_nonce, seal_bytes
-from crypto.header import MAGIC, Header, Stanza, derive_keys, header_mac, seal_data_key
+from crypto.header import MAGIC, Stanza, derive_keys, header_mac, seal_data_key
 from crypto.keys import (
     EncryptionKeyPair,
     KeyKind,
@@ -106,7 +106,9 @@ def envelope_cases(alice: EncryptionKeyPair, bob: EncryptionKeyPair) -> list[dic
     for length in (0, 5, 1023, CHUNK_SIZE - 1, CHUNK_SIZE):
         data = pattern(length)
         add(f"{length} bytes to alice and bob", "§3-§7", seal_bytes(data, both), "success", data)
-    add("5 bytes to alice only", "§4", seal_bytes(pattern(5), [alice.public]), "success", pattern(5))
+    add(
+        "5 bytes to alice only", "§4", seal_bytes(pattern(5), [alice.public]), "success", pattern(5)
+    )
 
     good = seal_bytes(pattern(100), both)
     add("bad magic", "§3.1", b"cso-envelope/v2\n" + good[16:], "header failure")
@@ -115,7 +117,12 @@ def envelope_cases(alice: EncryptionKeyPair, bob: EncryptionKeyPair) -> list[dic
     draft = Draft(both)
     body = pad(pattern(100))
     stanzas = draft.stanzas()
-    add("count 0", "§3.2", draft.header([], count=0) + b"".join(draft.chunks(body)), "header failure")
+    add(
+        "count 0",
+        "§3.2",
+        draft.header([], count=0) + b"".join(draft.chunks(body)),
+        "header failure",
+    )
     add(
         "count 65 with 65 stanzas, MAC correct",
         "§3.2",
@@ -175,10 +182,11 @@ def envelope_cases(alice: EncryptionKeyPair, bob: EncryptionKeyPair) -> list[dic
         header + b"".join(draft.chunks(data + b"\x81" + bytes(len(pad(data)) - 101))),
         "payload failure",
     )
+    # padme(101) = 104: canonical but for the 1024-byte floor, so only that rule fails.
     add(
-        "padded to less than 1024 bytes",
-        "§6.1",
-        header + b"".join(draft.chunks(data + b"\x80" + bytes(27))),
+        "padded to padme size but under the 1024-byte floor",
+        "§6.2",
+        header + b"".join(draft.chunks(data + b"\x80" + bytes(3))),
         "payload failure",
     )
     add(
@@ -188,8 +196,19 @@ def envelope_cases(alice: EncryptionKeyPair, bob: EncryptionKeyPair) -> list[dic
         "payload failure",
     )
 
-    empty_last = draft.seal_chunk(0, True, b"")
+    # A full first chunk that is a canonical payload on its own, then an empty
+    # last chunk: only the §7.1 rule rejects it (its control is the next case).
+    full = pad(pattern(CHUNK_SIZE - 1))
+    assert len(full) == CHUNK_SIZE
+    empty_last = draft.seal_chunk(0, False, full) + draft.seal_chunk(1, True, b"")
     add("final chunk with empty plaintext", "§7.1", header + empty_last, "payload failure")
+    add(
+        "control: the same first chunk flagged last",
+        "§7.1",
+        header + draft.seal_chunk(0, True, full),
+        "success",
+        pattern(CHUNK_SIZE - 1),
+    )
     short_first = draft.seal_chunk(0, False, pad(data)[:600]) + draft.seal_chunk(
         1, True, pad(data)[600:]
     )
@@ -210,9 +229,11 @@ def envelope_cases(alice: EncryptionKeyPair, bob: EncryptionKeyPair) -> list[dic
     add("last chunk cut by one byte", "§7.2", header + b"".join(chunks)[:-1], "payload failure")
     add("one byte appended", "§7.2", header + b"".join(chunks) + b"\x00", "payload failure")
     extra = draft.seal_chunk(len(chunks), True, b"\x80" + bytes(99))
-    add("valid-looking chunk appended", "§7.2", header + b"".join(chunks) + extra, "payload failure")
+    add(
+        "valid-looking chunk appended", "§7.2", header + b"".join(chunks) + extra, "payload failure"
+    )
     tail = pad(long_data)[CHUNK_SIZE:]
-    not_last = chunks[:-1] + [draft.seal_chunk(len(chunks) - 1, False, tail)]
+    not_last = [*chunks[:-1], draft.seal_chunk(len(chunks) - 1, False, tail)]
     add("final chunk flagged not-last", "§7.2", header + b"".join(not_last), "payload failure")
     whole = bytearray(header + b"".join(chunks))
     whole[len(header) + CHUNK_SIZE + 100] ^= 0x20
@@ -285,7 +306,9 @@ def directory_cases() -> tuple[str, list[dict[str, Any]]]:
 
     def refuse(name: str, spec: str, text: bytes | str, at: str = now) -> None:
         value = text.decode() if isinstance(text, bytes) else text
-        cases.append({"name": name, "spec": spec, "directory": value, "now": at, "expect": "invalid"})
+        cases.append(
+            {"name": name, "spec": spec, "directory": value, "now": at, "expect": "invalid"}
+        )
 
     refuse("expired", "§10.2", ok, "2027-02-15T08:00:00Z")
     refuse("expires exactly now", "§10.2", ok, "2027-01-30T08:00:00Z")
@@ -293,7 +316,9 @@ def directory_cases() -> tuple[str, list[dict[str, Any]]]:
     refuse(
         "signed by another key",
         "§10.1",
-        sign_directory(stranger, reviewers, serial=3, issued_at=issued, valid_for=timedelta(days=9)),
+        sign_directory(
+            stranger, reviewers, serial=3, issued_at=issued, valid_for=timedelta(days=9)
+        ),
     )
     document = json.loads(ok)
     forged = dict(document, signer=str(stranger.token))
@@ -327,7 +352,9 @@ def directory_cases() -> tuple[str, list[dict[str, Any]]]:
         typo["encryption_key"] = entry["encryption_key"][:-1] + "b"
     refuse("mistyped key", "§10.1", resign(dict(payload, reviewers=[typo])))
     refuse("extra field in entry", "§10.1", resign(dict(payload, reviewers=[dict(entry, x=1)])))
-    refuse("label with a slash", "§10.1", resign(dict(payload, reviewers=[dict(entry, label="a/b")])))
+    refuse(
+        "label with a slash", "§10.1", resign(dict(payload, reviewers=[dict(entry, label="a/b")]))
+    )
     refuse("payload not JSON", "§10.1", resign(b"{not json"))
     refuse("not JSON", "§10.1", "this is not a directory")
     return str(org.token), cases
@@ -356,7 +383,10 @@ def main() -> None:
         {
             "schema": "cso-key-vectors/v1",
             "source": "tests/vectors/generate.py: the Python implementation in crypto/keys.py",
-            "rationale": "Both sides must format, parse and fingerprint keys identically (SPEC §8.1-§8.2) and refuse mistyped tokens.",
+            "rationale": (
+                "Both sides must format, parse and fingerprint keys identically "
+                "(SPEC §8.1-§8.2) and refuse mistyped tokens."
+            ),
             "cases": key_cases(),
         },
     )
@@ -366,7 +396,9 @@ def main() -> None:
         {
             "schema": "cso-directory-vectors/v1",
             "source": "tests/vectors/generate.py: the Python implementation in crypto/directory.py",
-            "rationale": "The browser must accept exactly the directories Python accepts (SPEC §10).",
+            "rationale": (
+                "The browser must accept exactly the directories Python accepts (SPEC §10)."
+            ),
             "trusted_signer": signer,
             "cases": cases,
         },

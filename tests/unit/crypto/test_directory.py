@@ -58,3 +58,44 @@ def test_signer_must_refuse_what_verifiers_refuse() -> None:
             issued_at=NOW,
             valid_for=timedelta(days=1),
         )
+
+
+def _tamper(data: bytes, **changes: str) -> bytes:
+    import json
+
+    return json.dumps(json.loads(data) | changes).encode()
+
+
+def test_non_ascii_digits_in_times_are_refused() -> None:
+    import base64
+    import json
+
+    from crypto.directory import SIGNING_CONTEXT
+
+    org = SigningKeyPair.generate()
+    data, _ = _sign(org)
+    document = json.loads(data)
+    payload = json.loads(base64.urlsafe_b64decode(document["payload"] + "=="))
+    payload["issued_at"] = "\u0662\u0660\u0662\u0666-11-21T07:00:00Z"  # Arabic-Indic digits
+    raw = json.dumps(payload).encode()
+    signed = _tamper(
+        data,
+        payload=base64.urlsafe_b64encode(raw).decode().rstrip("="),
+        signature=base64.urlsafe_b64encode(org.sign(SIGNING_CONTEXT + raw)).decode().rstrip("="),
+    )
+    with pytest.raises(DirectoryError, match="time"):
+        verify_directory(signed, org.token, NOW)
+
+
+def test_non_canonical_base64url_is_refused() -> None:
+    import json
+
+    org = SigningKeyPair.generate()
+    data, _ = _sign(org)
+    signature = json.loads(data)["signature"]  # 86 characters: the last carries 2 spare bits
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    last = alphabet.index(signature[-1])
+    assert last % 16 == 0
+    loose = signature[:-1] + alphabet[last + 1]  # same bytes once decoded, spare bit set
+    with pytest.raises(DirectoryError, match="malformed"):
+        verify_directory(_tamper(data, signature=loose), org.token, NOW)

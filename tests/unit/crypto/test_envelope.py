@@ -39,7 +39,9 @@ def _data(length: int) -> bytes:
 
 
 @pytest.mark.parametrize("length", BOUNDARY_SIZES)
-def test_round_trip_around_chunk_boundaries(identities: list[EncryptionKeyPair], length: int) -> None:
+def test_round_trip_around_chunk_boundaries(
+    identities: list[EncryptionKeyPair], length: int
+) -> None:
     data = _data(length)
     envelope = seal_bytes(data, [k.public for k in identities])
     assert len(envelope) == sealed_size(length, len(identities))
@@ -47,7 +49,9 @@ def test_round_trip_around_chunk_boundaries(identities: list[EncryptionKeyPair],
         assert open_bytes(envelope, identity) == data
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     data=st.one_of(
         st.binary(max_size=3000),
@@ -78,7 +82,9 @@ def two_chunk_envelope(identities: list[EncryptionKeyPair]) -> bytes:
     return seal_bytes(_data(CHUNK_SIZE + 10), [identities[0].public])
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_any_changed_byte_fails(
     identities: list[EncryptionKeyPair], small_envelope: bytes, data: st.DataObject
@@ -91,7 +97,9 @@ def test_any_changed_byte_fails(
         open_bytes(bytes(mutated), identities[0])
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_any_dropped_or_added_byte_fails(
     identities: list[EncryptionKeyPair], two_chunk_envelope: bytes, data: st.DataObject
@@ -116,6 +124,21 @@ def test_truncation_at_every_chunk_boundary_fails(
 
 
 TAG = 16
+
+
+def test_every_envelope_has_fresh_keys(identities: list[EncryptionKeyPair]) -> None:
+    """§4.1: a fresh data key, salt and HPKE ephemeral key every time."""
+    from crypto.header import parse_header
+
+    recipients = [k.public for k in identities]
+    headers = [
+        parse_header(seal_bytes(b"same report", recipients)[: 50 + 112 * 3 + 32]) for _ in range(2)
+    ]
+    first, second = headers
+    assert first.salt != second.salt
+    encs = [s.enc for h in headers for s in h.stanzas]
+    assert len(set(encs)) == len(encs)  # no ephemeral key reused, across stanzas or envelopes
+    assert {s.sealed_key for s in first.stanzas}.isdisjoint(s.sealed_key for s in second.stanzas)
 
 
 def test_wrong_identity_is_no_match(small_envelope: bytes) -> None:

@@ -32,9 +32,7 @@ def _cases() -> list[Any]:
 
 def test_file_covers_both_aes_sizes() -> None:
     assert sorted(c["aead_id"] for c in VECTORS["cases"]) == [1, 2]
-    assert all(
-        (c["mode"], c["kem_id"], c["kdf_id"]) == (0, 32, 1) for c in VECTORS["cases"]
-    )
+    assert all((c["mode"], c["kem_id"], c["kdf_id"]) == (0, 32, 1) for c in VECTORS["cases"])
     # RFC 9180 A.1.1's published encapsulation, as a guard against a stale file.
     a11 = next(c for c in VECTORS["cases"] if c["aead_id"] == 1)
     assert a11["enc"].startswith("37fda3567bdbd628e88668c3c8d7e97d")

@@ -22,7 +22,8 @@ from tests.conftest import PASSPHRASE
 def test_reviewer_file_round_trip(reviewer_key_files: list[tuple[Path, KeyBundle]]) -> None:
     path, bundle = reviewer_key_files[0]
     opened = decrypt_key_file(path.read_bytes(), PASSPHRASE)
-    assert opened.encryption is not None and bundle.encryption is not None
+    assert opened.encryption is not None
+    assert bundle.encryption is not None
     assert opened.encryption.private == bundle.encryption.private
     assert opened.signing.seed == bundle.signing.seed
     assert read_public_tokens(path.read_bytes()) == bundle.public_tokens()
@@ -53,6 +54,7 @@ def test_wrong_passphrase_and_damage_give_the_same_error(
 
 
 def test_weak_kdf_limits_are_refused(reviewer_key_files: list[tuple[Path, KeyBundle]]) -> None:
+    """§8.3.1 for writers and §8.3.2 for readers: nothing below MODERATE."""
     document = json.loads(reviewer_key_files[0][0].read_bytes())
     document["kdf"]["opslimit"] = MIN_OPSLIMIT - 1
     with pytest.raises(KeyFileError, match="below"):
@@ -80,7 +82,8 @@ def test_not_a_key_file(data: bytes) -> None:
 def test_organisation_file_round_trip() -> None:
     bundle = KeyBundle.new_organisation()
     opened = decrypt_key_file(encrypt_key_file(bundle, PASSPHRASE), PASSPHRASE)
-    assert opened.kind == "organisation" and opened.encryption is None
+    assert opened.kind == "organisation"
+    assert opened.encryption is None
     assert opened.signing.public == bundle.signing.public
 
 

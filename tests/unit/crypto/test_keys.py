@@ -66,3 +66,19 @@ def test_signatures_verify_and_fail() -> None:
     assert verify_signature(signer.public, b"message", signature)
     assert not verify_signature(signer.public, b"messagE", signature)
     assert not verify_signature(signer.public, b"message", signature[:-1])
+
+
+@pytest.mark.parametrize(
+    "decorate",
+    [
+        lambda t: "\u00a0" + t,  # no-break space
+        lambda t: t + "\u001c",  # a separator that str.strip() would remove
+        lambda t: t.replace("k", "\u212a", 1),  # Kelvin sign, lower-cases to "k"
+    ],
+    ids=["nbsp", "file-separator", "kelvin-sign"],
+)
+def test_only_ascii_slips_are_forgiven(decorate: object) -> None:
+    token = format_public_key(KeyKind.ENCRYPTION, bytes(range(32)))
+    assert "k" in token
+    with pytest.raises(KeyFormatError):
+        parse_public_key(decorate(token))  # type: ignore[operator]
