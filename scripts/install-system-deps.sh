@@ -10,6 +10,8 @@ if command -v node >/dev/null 2>&1; then
 fi
 # WebCrypto X25519 and Ed25519 without flags need Node.js 20 or newer.
 if [ "$node_major" -lt 20 ]; then need+=(nodejs); fi
+# Browser tests drive Debian's Chromium (never a browser downloaded by a tool).
+if [ ! -x /usr/bin/chromium ]; then need+=(chromium); fi
 
 if [ "${#need[@]}" -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
