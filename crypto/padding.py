@@ -6,8 +6,8 @@ less than :data:`MIN_PADDED_LENGTH`. Padmé leaks O(log log n) bits of the
 length and costs at most about 12 % overhead (lower for larger payloads).
 
 :class:`PaddingStripper` removes the padding from a stream of decrypted
-chunks while holding back only one byte and a count of zeros, so memory stays
-constant however much padding there is.
+chunks while holding back at most one 0x80 byte and a count of zeros, so
+memory stays constant however much padding there is.
 """
 
 from __future__ import annotations
@@ -69,8 +69,8 @@ class PaddingStripper:
     """
 
     def __init__(self) -> None:
-        self._held: int | None = None  # last non-zero byte seen, not yet emitted
-        self._zeros = 0  # zero bytes after it, not yet emitted
+        self._held: int | None = None  # a trailing 0x80 not yet emitted: maybe the marker
+        self._zeros = 0  # zero bytes after the last non-zero byte, not yet emitted
         self._emitted = 0
 
     def feed(self, chunk: memoryview, write: Callable[[memoryview | bytes], object]) -> None:
@@ -94,10 +94,13 @@ class PaddingStripper:
             write(_ZERO_BLOCK[:piece])
             self._emitted += piece
             self._zeros -= piece
-        if last_nonzero > 0:
-            write(chunk[:last_nonzero])
-            self._emitted += last_nonzero
-        self._held = chunk[last_nonzero]
+        # Only a 0x80 can be the padding marker: any other last non-zero byte
+        # is data, and goes out with the rest (one write per chunk, usually).
+        keep = last_nonzero if chunk[last_nonzero] == PAD_MARKER else last_nonzero + 1
+        if keep > 0:
+            write(chunk[:keep] if keep < size else chunk)
+            self._emitted += keep
+        self._held = PAD_MARKER if keep == last_nonzero else None
         self._zeros = size - last_nonzero - 1
 
     def finish(self) -> int:
