@@ -32,3 +32,19 @@ def fill(src: BinaryIO, view: memoryview) -> int:
             break
         filled += int(got)
     return filled
+
+
+def write_all(dst: BinaryIO, data: bytes | bytearray | memoryview) -> None:
+    """Write every byte of ``data``, even to a raw stream that takes only part.
+
+    Buffered streams and files take everything in one call; raw streams
+    (sockets, pipes opened unbuffered) may return a smaller count.
+    """
+    view = memoryview(data).cast("B")
+    while view:
+        written = dst.write(view)
+        if written is None:  # a non-blocking raw stream that could take nothing
+            raise BlockingIOError("the output stream would block")
+        if written >= len(view):
+            return
+        view = view[written:]

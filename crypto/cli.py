@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import signal
 import sys
+import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -42,7 +44,16 @@ def _read_passphrase(path: str | None, *, confirm: bool) -> bytes:
             raise UsageError("the passphrases do not match")
     if not passphrase:
         raise UsageError("the passphrase is empty")
-    return passphrase
+    return normalise_passphrase(passphrase)
+
+
+def normalise_passphrase(passphrase: bytes) -> bytes:
+    """SPEC.md §8.3: UTF-8 passphrases in Unicode NFC, so "é" typed either way matches."""
+    try:
+        text = passphrase.decode("utf-8")
+    except UnicodeDecodeError:
+        return passphrase  # not text: used as the bytes it is
+    return unicodedata.normalize("NFC", text).encode("utf-8")
 
 
 def _input(path: str | None) -> BinaryIO:
@@ -181,9 +192,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    """Turn SIGTERM/SIGHUP into an exception, so that outputs are cleaned up."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return the process exit status."""
     args = build_parser().parse_args(argv)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _exit_on_signal)
     try:
         args.run(args)
     except CryptoError as error:

@@ -35,6 +35,11 @@ SIGNING_CONTEXT = b"cso-portal key directory v1\n"
 #: a directory issued this far in the future is refused (clock skew allowance)
 MAX_CLOCK_SKEW = timedelta(minutes=10)
 MAX_REVIEWERS = 64
+#: SPEC.md §10.2: a directory may be valid for at most this long, so that a
+#: server replaying an old directory can keep a removed key alive only briefly
+MAX_VALIDITY = timedelta(days=92)
+MAX_SERIAL = 2**53 - 1  # the largest integer both JSON implementations agree on
+MAX_DOCUMENT_BYTES = 64 * 1024
 _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}")
 
@@ -122,16 +127,25 @@ def sign_directory(
     return (json.dumps(document, indent=2) + "\n").encode("utf-8")
 
 
-def verify_directory(data: bytes, trusted_signer: PublicKeyToken, now: datetime) -> KeyDirectory:
+def _load_json(data: bytes, what: str) -> Any:
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise DirectoryError(f"{what} is too large")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise DirectoryError(f"{what} is not JSON") from None
+
+
+def verify_directory(
+    data: bytes, trusted_signer: PublicKeyToken, now: datetime, *, min_serial: int = 0
+) -> KeyDirectory:
     """Verify a directory against the pinned organisation key at time ``now``.
 
     Raises :class:`DirectoryError` if it is malformed, signed by another key,
-    badly signed, not yet valid, or expired.
+    badly signed, not yet valid, expired, or older than ``min_serial`` (a
+    reviewer tool passes the highest serial it has seen, SPEC.md §10.4).
     """
-    try:
-        document = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise DirectoryError("directory is not JSON") from None
+    document = _load_json(data, "directory")
     if not isinstance(document, dict) or document.get("schema") != SCHEMA:
         raise DirectoryError("not a cso-key-directory/v1 document")
     try:
@@ -144,11 +158,11 @@ def verify_directory(data: bytes, trusted_signer: PublicKeyToken, now: datetime)
     signature = _unb64url(document.get("signature"))
     if not verify_signature(signer.key, SIGNING_CONTEXT + payload_bytes, signature):
         raise DirectoryError("directory signature does not verify")
-    try:
-        payload = json.loads(payload_bytes.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise DirectoryError("directory payload is not JSON") from None
-    directory = KeyDirectory(*_check_payload(payload), signer=signer)
+    directory = KeyDirectory(
+        *_check_payload(_load_json(payload_bytes, "directory payload")), signer=signer
+    )
+    if directory.serial < min_serial:
+        raise DirectoryError("directory is older than one already seen (rollback?)")
     if directory.issued_at > now + MAX_CLOCK_SKEW:
         raise DirectoryError("directory is not valid yet (check the clock)")
     if now >= directory.expires_at:
@@ -163,12 +177,14 @@ def _check_payload(
     if not isinstance(payload, dict) or payload.get("schema") != PAYLOAD_SCHEMA:
         raise DirectoryError("directory payload has the wrong schema")
     serial = payload.get("serial")
-    if not isinstance(serial, int) or isinstance(serial, bool) or serial < 0:
+    if not isinstance(serial, int) or isinstance(serial, bool) or not 0 <= serial <= MAX_SERIAL:
         raise DirectoryError("directory serial is malformed")
     issued_at = _parse_time(payload.get("issued_at"))
     expires_at = _parse_time(payload.get("expires_at"))
     if expires_at <= issued_at:
         raise DirectoryError("directory expires before it is issued")
+    if expires_at - issued_at > MAX_VALIDITY:
+        raise DirectoryError("directory is valid for longer than 92 days")
     entries = payload.get("reviewers")
     if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_REVIEWERS:
         raise DirectoryError("directory must list 1 to 64 reviewers")

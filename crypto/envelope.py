@@ -24,7 +24,7 @@ from typing import BinaryIO
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from crypto._streams import fill
+from crypto._streams import fill, write_all
 from crypto.errors import PayloadError
 from crypto.header import Header, build_header, header_length, open_header, read_header
 from crypto.keys import EncryptionKeyPair
@@ -83,8 +83,9 @@ class Sealer:
         """Absorb ``data``; return the chunks it completed (maybe empty)."""
         if self._done:
             raise ValueError("sealer already finalized")
-        self._length += len(data)
-        self._pending += data
+        view = memoryview(data).cast("B")  # count bytes, not items of a typed view
+        self._length += len(view)
+        self._pending += view
         out = []
         # A full chunk of data is never the last: the padding marker follows it.
         while len(self._pending) >= CHUNK_SIZE:
@@ -114,7 +115,7 @@ class Sealer:
 
     def seal_stream(self, src: BinaryIO, dst: BinaryIO) -> int:
         """Write header and payload for all of ``src`` to ``dst``; return data length."""
-        dst.write(self.header_bytes)
+        write_all(dst, self.header_bytes)
         buffer = bytearray(CHUNK_SIZE)
         view = memoryview(buffer)
         sealed = bytearray(SEALED_CHUNK_SIZE)
@@ -125,11 +126,11 @@ class Sealer:
             self._aead.encrypt_into(chunk_nonce(self._counter, False), buffer, None, sealed)
             self._counter += 1
             self._length += CHUNK_SIZE
-            dst.write(sealed)
+            write_all(dst, sealed)
         self._length += filled
         self._done = True
         for chunk in self._tail_chunks(bytes(view[:filled]), self._length):
-            dst.write(chunk)
+            write_all(dst, chunk)
         return self._length
 
 
@@ -153,7 +154,9 @@ def open_payload(src: BinaryIO, dst: BinaryIO, header: Header, identity: Encrypt
 
     Plaintext is written as each chunk authenticates; on any failure a
     :class:`PayloadError` is raised and the caller must discard what was
-    written (SPEC.md §7.3; the CLI removes its output file).
+    written (SPEC.md §7.3; the CLI removes its output file). ``dst.write``
+    receives views into a buffer that is reused for the next chunk: it must
+    consume the bytes before returning, as files, BytesIO and sockets do.
     """
     aead = AESGCM(open_header(header, identity))
     stripper = PaddingStripper()
@@ -177,7 +180,7 @@ def open_payload(src: BinaryIO, dst: BinaryIO, header: Header, identity: Encrypt
         except InvalidTag:
             out[:] = bytes(len(out))  # do not keep unauthenticated plaintext around
             raise PayloadError("payload failure: a chunk did not authenticate") from None
-        stripper.feed(out, dst.write)
+        stripper.feed(out, lambda piece: write_all(dst, piece))
         if last:
             return stripper.finish()
         current, filled, counter = 1 - current, following, counter + 1

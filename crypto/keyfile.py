@@ -35,6 +35,13 @@ SCHEMA = "cso-key-file/v1"
 KDF_ALGORITHM = "argon2id13"
 MIN_OPSLIMIT = nacl.pwhash.argon2id.OPSLIMIT_MODERATE
 MIN_MEMLIMIT = nacl.pwhash.argon2id.MEMLIMIT_MODERATE
+#: a swapped-in file must not be able to demand more than SENSITIVE (1 GiB, 4 passes)
+MAX_OPSLIMIT = nacl.pwhash.argon2id.OPSLIMIT_SENSITIVE
+MAX_MEMLIMIT = nacl.pwhash.argon2id.MEMLIMIT_SENSITIVE
+MAX_FILE_BYTES = 16 * 1024
+MIN_PASSPHRASE_CHARACTERS = 10
+#: one message for every reason the box does not open (SPEC.md §8.3.2)
+_CANNOT_OPEN = "wrong passphrase, or the key file is damaged"
 _KINDS = ("reviewer", "organisation")
 
 
@@ -76,13 +83,13 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _unb64(text: Any) -> bytes:
+def _unb64(text: Any, failure: str = "key file is damaged") -> bytes:
     if not isinstance(text, str):
-        raise KeyFileError("key file is damaged")
+        raise KeyFileError(failure)
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise KeyFileError("key file is damaged") from None
+        raise KeyFileError(failure) from None
 
 
 def _box_key(passphrase: bytes, salt: bytes, opslimit: int, memlimit: int) -> bytes:
@@ -101,8 +108,10 @@ def encrypt_key_file(
     memlimit: int = MIN_MEMLIMIT,
 ) -> bytes:
     """Serialise ``bundle`` encrypted under ``passphrase``; return the file bytes."""
-    if not passphrase:
-        raise KeyFileError("a key file needs a non-empty passphrase")
+    if len(passphrase.decode("utf-8", "replace")) < MIN_PASSPHRASE_CHARACTERS:
+        raise KeyFileError(
+            f"choose a passphrase of at least {MIN_PASSPHRASE_CHARACTERS} characters"
+        )
     if opslimit < MIN_OPSLIMIT or memlimit < MIN_MEMLIMIT:
         raise KeyFileError("key file KDF limits below the MODERATE minimum")
     salt = nacl.utils.random(nacl.pwhash.argon2id.SALTBYTES)
@@ -123,9 +132,11 @@ def encrypt_key_file(
 
 
 def _parse_document(data: bytes) -> dict[str, Any]:
+    if len(data) > MAX_FILE_BYTES:
+        raise KeyFileError("not a key file (too large)")
     try:
         document = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise KeyFileError("not a key file") from None
     if not isinstance(document, dict) or document.get("schema") != SCHEMA:
         raise KeyFileError("not a cso-key-file/v1 key file")
@@ -153,16 +164,17 @@ def decrypt_key_file(data: bytes, passphrase: bytes) -> KeyBundle:
         raise KeyFileError("key file is damaged")
     if opslimit < MIN_OPSLIMIT or memlimit < MIN_MEMLIMIT:
         raise KeyFileError("key file KDF limits are below the MODERATE minimum; refusing it")
-    if memlimit > 4 * 1024**3 or opslimit > 64:
-        raise KeyFileError("key file KDF limits are implausibly high")
+    if opslimit > MAX_OPSLIMIT or memlimit > MAX_MEMLIMIT:
+        raise KeyFileError("key file KDF limits are above the SENSITIVE maximum; refusing it")
     salt = _unb64(kdf.get("salt"))
     if len(salt) != nacl.pwhash.argon2id.SALTBYTES:
         raise KeyFileError("key file is damaged")
     box = nacl.secret.SecretBox(_box_key(passphrase, salt, opslimit, memlimit))
+    sealed = _unb64(document.get("box"), _CANNOT_OPEN)
     try:
-        secret = bytes(box.decrypt(_unb64(document.get("box"))))
-    except nacl.exceptions.CryptoError:
-        raise KeyFileError("wrong passphrase, or the key file is damaged") from None
+        secret = bytes(box.decrypt(sealed))
+    except (nacl.exceptions.CryptoError, ValueError):
+        raise KeyFileError(_CANNOT_OPEN) from None
     bundle = _bundle_from_secret(document["kind"], secret)
     if bundle.public_tokens() != document.get("public"):
         raise KeyFileError("key file public keys do not match its private keys")

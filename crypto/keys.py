@@ -91,7 +91,7 @@ def parse_public_key(token: str, kind: KeyKind | None = None) -> PublicKeyToken:
     """
     # ASCII only: Unicode case folding would let look-alikes through (the
     # Kelvin sign lower-cases to "k"), and Unicode spaces are not typing slips.
-    text = token.strip(" \t\r\n")
+    text = token.strip(" \t\n\r\x0b\x0c")  # the same set as keys.js
     if not text.isascii():
         raise KeyFormatError("public key token has characters outside base32")
     text = text.lower()

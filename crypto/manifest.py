@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,13 +48,24 @@ class AttachmentEntry:
         }
 
 
+#: Unicode categories a file name must not contain: controls, format
+#: characters (bidi overrides can disguise "gpj.exe" as "exe.jpg"), surrogates,
+#: private use, unassigned, and line or paragraph separators.
+_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
 def _check_name(name: Any) -> str:
-    if not isinstance(name, str) or not 1 <= len(name) <= MAX_NAME_LENGTH:
-        raise ManifestError("attachment name must be 1 to 255 characters")
-    if any(c in name for c in "/\\\x00") or name in {".", ".."}:
+    """SPEC.md §11.1: a plain, visible, NFC file name of 1 to 255 UTF-8 bytes."""
+    if not isinstance(name, str) or not name:
+        raise ManifestError("attachment name must not be empty")
+    if any(unicodedata.category(c) in _FORBIDDEN_CATEGORIES for c in name):
+        raise ManifestError("attachment name must not contain control or invisible characters")
+    if len(name.encode("utf-8")) > MAX_NAME_LENGTH:
+        raise ManifestError("attachment name must be at most 255 bytes of UTF-8")
+    if unicodedata.normalize("NFC", name) != name:
+        raise ManifestError("attachment name must be in Unicode NFC form")
+    if any(c in name for c in "/\\") or name in {".", ".."}:
         raise ManifestError("attachment name must not contain a path")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
-        raise ManifestError("attachment name must not contain control characters")
     return name
 
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import signal
 import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from crypto.keyfile import KeyBundle
-from tests.integration.cli_helpers import run_cli
+from tests.integration.cli_helpers import ROOT, run_cli
 
 REPORT = b"Boarded at Lagos anchorage 02:10 LT, 4 robbers, knives, forecastle store. " * 40
 
@@ -183,3 +187,60 @@ def test_no_terminal_and_no_passphrase_file(
     done = run_cli("decrypt", "-i", reviewer_key_files[0][0], stdin=b"")
     assert done.returncode == 2
     assert b"--passphrase-file" in done.stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+def test_killed_decryption_leaves_no_plaintext_file(
+    tmp_path: Path,
+    reviewer_key_files: list[tuple[Path, KeyBundle]],
+    passphrase_file: Path,
+    signum: int,
+) -> None:
+    """§7.3: even a process killed mid-stream leaves nothing under any name."""
+    secret = b"CANARY-PLAINTEXT " * 200_000  # 3.4 MB
+    sealed = run_cli("encrypt", *_recipient_args(reviewer_key_files[:1]), stdin=secret).stdout
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "crypto", "decrypt", "-i", str(reviewer_key_files[0][0]),
+         "--passphrase-file", str(passphrase_file), "-o", str(out_dir / "report.txt")],
+        cwd=ROOT, stdin=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert process.stdin is not None
+    process.stdin.write(sealed[: len(sealed) // 2])  # half, then the sender stalls
+    process.stdin.flush()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+        if _writes_reached(process.pid, out_dir):
+            break
+    process.send_signal(signum)
+    process.wait(timeout=30)
+    process.stdin.close()
+    assert list(out_dir.iterdir()) == []
+    assert not any(b"CANARY" in p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()
+                   and p.suffix != ".env")  # fmt: skip
+
+
+def _writes_reached(pid: int, directory: Path) -> bool:
+    """Whether the process holds an output file open in ``directory``."""
+    try:
+        targets = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+    except OSError:
+        return False
+    return any(t.startswith(str(directory)) for t in targets)
+
+
+def test_passphrase_is_nfc_normalised(tmp_path: Path) -> None:
+    """§8.3: "é" as one code point or as e + combining accent opens the same file."""
+    composed, decomposed = tmp_path / "nfc", tmp_path / "nfd"
+    composed.write_text("caf\u00e9 au lait on deck\n", encoding="utf-8")
+    decomposed.write_text("cafe\u0301 au lait on deck\n", encoding="utf-8")
+    key = tmp_path / "k.key"
+    made = run_cli("keygen", "-o", key, "--passphrase-file", decomposed)
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.decode().splitlines()[-1]
+    sealed = run_cli("encrypt", "-r", token, stdin=b"hello").stdout
+    opened = run_cli("decrypt", "-i", key, "--passphrase-file", composed, stdin=sealed)
+    assert opened.returncode == 0, opened.stderr
+    assert opened.stdout == b"hello"

@@ -137,7 +137,8 @@ test('§10.1: limits that are allowed', async () => {
   assert.equal(d.recipientKeys.length, 64);
   const longLabel = [{ label: `A${'b'.repeat(63)}`, encryption_key: tokens[0] }];
   await verifyDirectory(await sign(payloadWith({ reviewers: longLabel })), org.token, NOW);
-  await verifyDirectory(await sign(payloadWith({ expires_at: '2028-02-29T23:59:59Z' })), org.token, NOW);
+  const leapDay = payloadWith({ issued_at: '2028-01-01T00:00:00Z', expires_at: '2028-02-29T23:59:59Z' });
+  await verifyDirectory(await sign(leapDay), org.token, new Date('2028-02-01T00:00:00Z'));
 });
 
 test('§10.2: expiry and issue time against the clock', async () => {
@@ -170,4 +171,17 @@ test('Python directory vectors (directory-py.json)', { skip: vectors === null &&
       }
     });
   }
+});
+
+test('§10.2: a directory valid for more than 92 days is refused', async () => {
+  await verifyDirectory(await sign(payloadWith({ expires_at: '2027-02-21T07:00:00Z' })), org.token, NOW);
+  await refused(await sign(payloadWith({ expires_at: '2027-02-21T07:00:01Z' })));
+  await refused(await sign(payloadWith({ expires_at: '2126-11-21T07:00:00Z' })));
+});
+
+test('§10.4: a serial below one already seen is refused (rollback)', async () => {
+  const text = await sign(payloadWith({ serial: 5 }));
+  assert.equal((await verifyDirectory(text, org.token, NOW, { minSerial: 5 })).serial, 5);
+  await assert.rejects(verifyDirectory(text, org.token, NOW, { minSerial: 9 }), DirectoryError);
+  await refused(await sign(payloadWith({ serial: 2 ** 53 })));
 });

@@ -342,6 +342,12 @@ def directory_cases() -> tuple[str, list[dict[str, Any]]]:
         return json.dumps(doc)
 
     refuse("payload schema wrong", "§10.1", resign(dict(payload, schema="other")))
+    refuse(
+        "valid for 93 days",
+        "§10.2",
+        resign(dict(payload, expires_at="2027-02-02T08:00:00Z")),
+    )
+    refuse("serial above 2^53 - 1", "§10.4", resign(dict(payload, serial=2**53)))
     refuse("time without Z", "§10.1", resign(dict(payload, expires_at="2027-01-30T08:00:00")))
     refuse("no reviewers", "§10.1", resign(dict(payload, reviewers=[])))
     entry = payload["reviewers"][0]

@@ -20,6 +20,8 @@ export const SIGNING_CONTEXT = utf8Encode('cso-portal key directory v1\n');
 /** A directory issued more than this far in the future is refused (clock skew). */
 export const MAX_CLOCK_SKEW_MS = 10 * 60 * 1000;
 export const MAX_REVIEWERS = 64;
+/** §10.2: the longest a directory may be valid, so a replayed old one dies soon. */
+export const MAX_VALIDITY_MS = 92 * 24 * 3600 * 1000;
 const TIME = /^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z$/;
 const LABEL = /^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/;
 
@@ -98,6 +100,9 @@ async function checkPayload(payload) {
   const issuedAt = parseTime(payload.issued_at);
   const expiresAt = parseTime(payload.expires_at);
   if (expiresAt <= issuedAt) throw new DirectoryError('directory expires before it is issued');
+  if (expiresAt - issuedAt > MAX_VALIDITY_MS) {
+    throw new DirectoryError('directory is valid for longer than 92 days');
+  }
   const entries = payload.reviewers;
   if (!Array.isArray(entries) || entries.length < 1 || entries.length > MAX_REVIEWERS) {
     throw new DirectoryError(`directory must list 1 to ${MAX_REVIEWERS} reviewers`);
@@ -119,9 +124,10 @@ async function checkPayload(payload) {
  * Returns {serial, issuedAt, expiresAt, reviewers: [{label, encryptionKey,
  * token}], recipientKeys}; recipientKeys are the raw X25519 keys to seal to,
  * in directory order (§10.3). Throws DirectoryError for every rule of §10.1
- * and §10.2, and KeyFormatError if the pinned token itself is malformed.
+ * and §10.2, for a serial below `minSerial` (§10.4), and KeyFormatError if the
+ * pinned token itself is malformed.
  */
-export async function verifyDirectory(text, trustedSignerToken, now) {
+export async function verifyDirectory(text, trustedSignerToken, now, { minSerial = 0 } = {}) {
   const trusted = await parsePublicKey(trustedSignerToken, SIGNING_PREFIX);
   if (!(now instanceof Date) || Number.isNaN(now.getTime())) {
     throw new TypeError('now must be a valid Date');
@@ -164,5 +170,8 @@ export async function verifyDirectory(text, trustedSignerToken, now) {
     throw new DirectoryError('directory is not valid yet (check the clock)');
   }
   if (now.getTime() >= directory.expiresAt.getTime()) throw new DirectoryError('directory has expired');
+  if (directory.serial < minSerial) {
+    throw new DirectoryError('directory is older than one already seen (rollback?)');
+  }
   return { ...directory, recipientKeys: directory.reviewers.map((r) => r.encryptionKey) };
 }

@@ -99,3 +99,30 @@ def test_non_canonical_base64url_is_refused() -> None:
     loose = signature[:-1] + alphabet[last + 1]  # same bytes once decoded, spare bit set
     with pytest.raises(DirectoryError, match="malformed"):
         verify_directory(_tamper(data, signature=loose), org.token, NOW)
+
+
+def test_validity_is_capped_at_92_days() -> None:
+    """§10.2: neither signed nor accepted when valid for longer."""
+    from crypto.directory import MAX_VALIDITY
+
+    org = SigningKeyPair.generate()
+    data, _ = _sign(org, valid_for=MAX_VALIDITY)
+    verify_directory(data, org.token, NOW)
+    with pytest.raises(DirectoryError, match="92 days"):
+        _sign(org, valid_for=MAX_VALIDITY + timedelta(seconds=1))
+
+
+def test_rollback_below_a_seen_serial_is_refused() -> None:
+    """§10.4: a tool that remembers serial 9 refuses a replayed serial 5."""
+    org = SigningKeyPair.generate()
+    old, _ = _sign(org, serial=5)
+    assert verify_directory(old, org.token, NOW, min_serial=5).serial == 5
+    with pytest.raises(DirectoryError, match="rollback"):
+        verify_directory(old, org.token, NOW, min_serial=9)
+
+
+def test_absurd_json_is_a_directory_error() -> None:
+    org = SigningKeyPair.generate()
+    for data in (b"[" * 100_000, b"{" + b" " * 70_000 + b"}"):
+        with pytest.raises(DirectoryError):
+            verify_directory(data, org.token, NOW)

@@ -14,6 +14,8 @@ from crypto.envelope import (
     Sealer,
     inspect,
     open_bytes,
+    open_envelope,
+    seal,
     seal_bytes,
     sealed_size,
 )
@@ -177,3 +179,34 @@ def test_sealer_cannot_be_used_after_finalize(identities: list[EncryptionKeyPair
     list(sealer.finalize())
     with pytest.raises(ValueError, match="finalized"):
         sealer.update(b"more")
+
+
+class _StingyStream(io.RawIOBase):
+    """A raw stream that accepts at most 1000 bytes per write, like a socket."""
+
+    def __init__(self) -> None:
+        self.received = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: object) -> int:  # type: ignore[override]
+        piece = bytes(memoryview(data)[:1000])  # type: ignore[arg-type]
+        self.received += piece
+        return len(piece)
+
+
+def test_partial_writes_are_completed(identities: list[EncryptionKeyPair]) -> None:
+    data = _data(300_000)
+    sealed = _StingyStream()
+    seal(io.BytesIO(data), sealed, [identities[0].public])
+    opened = _StingyStream()
+    assert open_envelope(io.BytesIO(bytes(sealed.received)), opened, identities[0]) == len(data)
+    assert bytes(opened.received) == data
+
+
+def test_typed_memoryviews_are_counted_in_bytes(identities: list[EncryptionKeyPair]) -> None:
+    words = memoryview(bytearray(range(256)) * 40).cast("I")
+    sealer = Sealer([identities[0].public])
+    envelope = sealer.header_bytes + sealer.update(words) + b"".join(sealer.finalize())
+    assert open_bytes(envelope, identities[0]) == words.tobytes()

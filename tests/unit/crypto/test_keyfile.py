@@ -87,6 +87,40 @@ def test_organisation_file_round_trip() -> None:
     assert opened.signing.public == bundle.signing.public
 
 
-def test_empty_passphrase_is_refused() -> None:
+def test_empty_passphrase_is_refused() -> None:  # §8.3.1
     with pytest.raises(KeyFileError):
         encrypt_key_file(KeyBundle.new_organisation(), b"")
+
+
+def test_every_box_failure_gives_one_message(
+    reviewer_key_files: list[tuple[Path, KeyBundle]],
+) -> None:
+    """§8.3.2: missing, undecodable or wrong: the same words."""
+    document = json.loads(reviewer_key_files[0][0].read_bytes())
+    messages = set()
+    for box in (None, "***not base64***", document["box"][:-8]):
+        damaged = dict(document, box=box)
+        with pytest.raises(KeyFileError) as failure:
+            decrypt_key_file(json.dumps(damaged).encode(), PASSPHRASE)
+        messages.add(str(failure.value))
+    with pytest.raises(KeyFileError) as wrong:
+        decrypt_key_file(reviewer_key_files[0][0].read_bytes(), b"a wrong passphrase")
+    messages.add(str(wrong.value))
+    assert len(messages) == 1
+
+
+def test_excessive_kdf_limits_and_huge_files_are_refused(
+    reviewer_key_files: list[tuple[Path, KeyBundle]],
+) -> None:
+    document = json.loads(reviewer_key_files[0][0].read_bytes())
+    document["kdf"]["memlimit"] = 4 * 1024**3
+    with pytest.raises(KeyFileError, match="SENSITIVE"):
+        decrypt_key_file(json.dumps(document).encode(), PASSPHRASE)
+    for data in (b"[" * 100_000, b" " * 20_000):
+        with pytest.raises(KeyFileError, match="not a key file"):
+            decrypt_key_file(data, PASSPHRASE)
+
+
+def test_short_passphrases_are_refused_for_new_files() -> None:
+    with pytest.raises(KeyFileError, match="at least 10"):
+        encrypt_key_file(KeyBundle.new_organisation(), b"short")

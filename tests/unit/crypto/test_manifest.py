@@ -29,6 +29,11 @@ def test_round_trip_and_check() -> None:
     assert manifest_json(entries) == [_entry()]
 
 
+def test_names_in_any_script_are_fine() -> None:
+    for name in ("صورة القارب.jpg", "照片.png", "фото skiff.jpg", "x" * 255):
+        assert parse_manifest({"attachments": [_entry(name=name)]})[0].name == name
+
+
 def test_no_attachments_is_an_empty_manifest() -> None:
     assert parse_manifest({"narrative": "x"}) == ()
 
@@ -52,6 +57,12 @@ def test_mismatching_attachment_is_rejected(data: bytes) -> None:
         _entry(name="a\x00.jpg"),
         _entry(name="line\nbreak.jpg"),
         _entry(name="x" * 256),
+        _entry(name="é" * 128),  # 128 characters but 256 bytes
+        _entry(name="invoice\u202egpj.exe"),  # bidi override: shows as "invoiceexe.jpg"
+        _entry(name="a\u0085b.jpg"),  # C1 control
+        _entry(name="a\u2028b.jpg"),  # line separator
+        _entry(name="a\ud800.jpg"),  # lone surrogate
+        _entry(name="cafe\u0301.jpg"),  # not NFC
         _entry(media_type="IMAGE/JPEG"),
         _entry(media_type="jpeg"),
         _entry(size=-1),
@@ -65,7 +76,7 @@ def test_mismatching_attachment_is_rejected(data: bytes) -> None:
         "not an object",
     ],
 )
-def test_malformed_entries_are_rejected(entry: Any) -> None:  # SPEC §11.1
+def test_malformed_entries_are_rejected(entry: Any) -> None:  # §11.1
     with pytest.raises(ManifestError):
         parse_manifest({"attachments": [entry]})
 
