@@ -136,14 +136,11 @@ def _load_json(data: bytes, what: str) -> Any:
         raise DirectoryError(f"{what} is not JSON") from None
 
 
-def verify_directory(
-    data: bytes, trusted_signer: PublicKeyToken, now: datetime, *, min_serial: int = 0
-) -> KeyDirectory:
-    """Verify a directory against the pinned organisation key at time ``now``.
+def read_directory(data: bytes, trusted_signer: PublicKeyToken) -> KeyDirectory:
+    """Check a directory's signature and payload, but not the clock.
 
-    Raises :class:`DirectoryError` if it is malformed, signed by another key,
-    badly signed, not yet valid, expired, or older than ``min_serial`` (a
-    reviewer tool passes the highest serial it has seen, SPEC.md §10.4).
+    For the signer's own tools (re-signing an expired directory); anything
+    that is about to trust the keys calls :func:`verify_directory`.
     """
     document = _load_json(data, "directory")
     if not isinstance(document, dict) or document.get("schema") != SCHEMA:
@@ -158,9 +155,20 @@ def verify_directory(
     signature = _unb64url(document.get("signature"))
     if not verify_signature(signer.key, SIGNING_CONTEXT + payload_bytes, signature):
         raise DirectoryError("directory signature does not verify")
-    directory = KeyDirectory(
-        *_check_payload(_load_json(payload_bytes, "directory payload")), signer=signer
-    )
+    payload = _load_json(payload_bytes, "directory payload")
+    return KeyDirectory(*_check_payload(payload), signer=signer)
+
+
+def verify_directory(
+    data: bytes, trusted_signer: PublicKeyToken, now: datetime, *, min_serial: int = 0
+) -> KeyDirectory:
+    """Verify a directory against the pinned organisation key at time ``now``.
+
+    Raises :class:`DirectoryError` if it is malformed, signed by another key,
+    badly signed, not yet valid, expired, or older than ``min_serial`` (a
+    reviewer tool passes the highest serial it has seen, SPEC.md §10.4).
+    """
+    directory = read_directory(data, trusted_signer)
     if directory.serial < min_serial:
         raise DirectoryError("directory is older than one already seen (rollback?)")
     if directory.issued_at > now + MAX_CLOCK_SKEW:

@@ -54,7 +54,7 @@ class AttachmentEntry:
 _FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
-def _check_name(name: Any) -> str:
+def check_name(name: Any) -> str:
     """SPEC.md §11.1: a plain, visible, NFC file name of 1 to 255 UTF-8 bytes."""
     if not isinstance(name, str) or not name:
         raise ManifestError("attachment name must not be empty")
@@ -91,7 +91,7 @@ def parse_manifest(report: Mapping[str, Any]) -> tuple[AttachmentEntry, ...]:
             raise ManifestError(f"attachment {number}: scrubbed must be true or false")
         parsed.append(
             AttachmentEntry(
-                number, _check_name(entry["name"]), media_type, size, digest, entry["scrubbed"]
+                number, check_name(entry["name"]), media_type, size, digest, entry["scrubbed"]
             )
         )
     if len({e.name for e in parsed}) != len(parsed):
@@ -126,7 +126,7 @@ def entry_for(
 ) -> AttachmentEntry:
     """Describe attachment bytes held in memory (the no-JavaScript path)."""
     return AttachmentEntry(
-        index, _check_name(name), media_type, len(data), hashlib.sha256(data).hexdigest(), scrubbed
+        index, check_name(name), media_type, len(data), hashlib.sha256(data).hexdigest(), scrubbed
     )
 
 

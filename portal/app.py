@@ -1,0 +1,111 @@
+"""The application factory: ``create_app(config)``.
+
+Everything the portal needs is set up here from one :class:`Config`. Nothing
+about a reporter is logged: werkzeug's request log (which carries the client
+address) is silenced, the app logs no request data, and error pages say what
+went wrong without echoing input.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, render_template
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from portal import security
+from portal.blobs import BlobStore
+from portal.config import Config
+from portal.db import make_engine, make_sessions
+from portal.request import PortalRequest
+from portal.reviewers import DirectoryCache, NoDirectoryError, pinned_organisation_key
+
+csrf = CSRFProtect()
+
+#: error pages in plain words; the status code picks the text
+_MESSAGES = {
+    400: "The request could not be understood.",
+    403: "This action is not allowed.",
+    404: "There is no such page.",
+    405: "That is not how this page is used.",
+    413: "The upload is larger than this portal accepts.",
+    429: "Too many reports are arriving right now. Please try again in a few minutes.",
+    503: "The portal cannot accept reports right now.",
+}
+
+
+def create_app(config: Config) -> Flask:
+    """Build the portal from ``config``."""
+    app = Flask(__name__)
+    app.request_class = PortalRequest
+    app.config.update(
+        SECRET_KEY=config.secret_key,
+        TESTING=config.testing,
+        MAX_CONTENT_LENGTH=config.max_upload_bytes + 1024 * 1024,
+        MAX_FORM_MEMORY_SIZE=256 * 1024,
+        MAX_FORM_PARTS=config.max_attachments + 200,
+        WTF_CSRF_TIME_LIMIT=config.csrf_time_limit,
+        WTF_CSRF_SSL_STRICT=config.https,
+        SESSION_COOKIE_NAME="csrf",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SECURE=config.https,
+        PERMANENT_SESSION_LIFETIME=config.csrf_time_limit,
+        TEMPLATES_AUTO_RELOAD=False,
+    )
+    _quiet_logs()
+    engine = make_engine(config.database_url)
+    app.extensions["portal"] = {
+        "config": config,
+        "engine": engine,
+        "sessions": make_sessions(engine),
+        "blobs": BlobStore(config.blob_dir),
+        "directory": _directory_cache(config),
+    }
+    csrf.init_app(app)
+    security.install(app, config)
+    from portal.intake import intake
+
+    app.register_blueprint(intake)
+    _error_pages(app)
+    return app
+
+
+def _directory_cache(config: Config) -> DirectoryCache | None:
+    try:
+        organisation = pinned_organisation_key(config.organisation_key, config.data_dir)
+    except NoDirectoryError:
+        return None  # intake answers 503 with the reason until the operator sets one
+    return DirectoryCache(config.directory_file, organisation)
+
+
+def _quiet_logs() -> None:
+    """Keep client addresses out of every log this process writes."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    logging.getLogger("werkzeug").disabled = True
+
+
+def _error_pages(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def _csrf(error: CSRFError) -> Any:
+        message = (
+            "This form has expired or was opened in another browser session. "
+            "Nothing was stored. Please go back, reload the page and send it again."
+        )
+        return render_template("error.html", status=400, message=message), 400
+
+    @app.errorhandler(HTTPException)
+    def _http(error: HTTPException) -> Any:
+        status = error.code or 500
+        message = error.description if getattr(error, "portal_message", False) else None
+        text = message or _MESSAGES.get(status, "The request could not be handled.")
+        return render_template("error.html", status=status, message=text), status
+
+    @app.errorhandler(Exception)
+    def _crash(error: Exception) -> Any:
+        # Log the type only: messages can carry user input.
+        app.logger.error("internal error: %s", type(error).__name__)
+        text = "Something went wrong on our side. Nothing you sent was kept."
+        return render_template("error.html", status=500, message=text), 500

@@ -1,0 +1,129 @@
+"""All portal settings, read from the environment in one place.
+
+Nothing else in the portal reads environment variables. A missing or weak
+security setting stops the program at start with a clear message; there is
+no silent fallback to a weaker mode.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from crypto.errors import KeyFormatError
+from crypto.keys import KeyKind, PublicKeyToken, parse_public_key
+
+SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
+MIN_SECRET_BYTES = 32
+MIB = 1024 * 1024
+
+
+class ConfigError(Exception):
+    """A setting is missing, malformed or unsafe; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """The portal's settings. Build with :func:`load_config`."""
+
+    data_dir: Path
+    secret_key: bytes
+    database_url: str
+    organisation_key: PublicKeyToken | None
+    onion_address: str | None
+    https: bool
+    max_upload_bytes: int
+    max_attachments: int
+    max_plain_upload_bytes: int
+    csrf_time_limit: int
+    testing: bool = False
+
+    @property
+    def blob_dir(self) -> Path:
+        """Where ciphertext blobs live."""
+        return self.data_dir / "blobs"
+
+    @property
+    def directory_file(self) -> Path:
+        """The signed key directory the portal serves."""
+        return self.data_dir / "key-directory.json"
+
+
+def _int(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}")
+    return value
+
+
+def read_secret(data_dir: Path) -> bytes:
+    """The secret key from ``DATA_DIR/secret_key``; refuse a weak or exposed one."""
+    path = data_dir / SECRET_FILE
+    try:
+        info = path.stat()
+        raw = path.read_bytes().strip()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"no secret key in {path}; run `portal init` (or set PORTAL_SECRET_KEY)"
+        ) from None
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        raise ConfigError(f"{path} is readable by others; chmod 600 it")
+    return _check_secret(raw, str(path))
+
+
+def _check_secret(raw: bytes, where: str) -> bytes:
+    try:
+        secret = bytes.fromhex(raw.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        raise ConfigError(f"the secret key in {where} must be hex") from None
+    if len(secret) < MIN_SECRET_BYTES or len(set(secret)) < 8:
+        raise ConfigError(f"the secret key in {where} is too weak: use `portal init`")
+    return secret
+
+
+def load_config(environ: Mapping[str, str], *, data_dir: Path | None = None) -> Config:
+    """Read every setting from ``environ``; raise :class:`ConfigError` if unsafe."""
+    root = Path(data_dir or environ.get("PORTAL_DATA_DIR", "./var")).resolve()
+    if "PORTAL_SECRET_KEY" in environ:
+        secret = _check_secret(environ["PORTAL_SECRET_KEY"].encode(), "PORTAL_SECRET_KEY")
+    else:
+        secret = read_secret(root)
+    database_url = environ.get("DATABASE_URL") or f"sqlite:///{root / 'portal.sqlite3'}"
+    org_key = None
+    if environ.get("PORTAL_ORGANISATION_KEY"):
+        try:
+            org_key = parse_public_key(environ["PORTAL_ORGANISATION_KEY"], KeyKind.SIGNING)
+        except KeyFormatError as error:
+            raise ConfigError(f"PORTAL_ORGANISATION_KEY: {error.diagnostics()}") from None
+    onion = environ.get("PORTAL_ONION_ADDRESS") or None
+    if onion is not None and not (onion.endswith(".onion") and len(onion) == 62):
+        raise ConfigError("PORTAL_ONION_ADDRESS must be a v3 onion name (56 characters + .onion)")
+    https = environ.get("PORTAL_HTTPS", "0") not in {"0", "", "false", "no"}
+    return Config(
+        data_dir=root,
+        secret_key=secret,
+        database_url=database_url,
+        organisation_key=org_key,
+        onion_address=onion,
+        https=https,
+        max_upload_bytes=_int(environ, "PORTAL_MAX_UPLOAD_MIB", 200, 1, 4096) * MIB,
+        max_attachments=_int(environ, "PORTAL_MAX_ATTACHMENTS", 10, 0, 64),
+        max_plain_upload_bytes=_int(environ, "PORTAL_MAX_PLAIN_UPLOAD_MIB", 25, 1, 200) * MIB,
+        # A slow satellite upload of a large file can take hours: 12 h by default.
+        csrf_time_limit=_int(environ, "PORTAL_CSRF_HOURS", 12, 1, 72) * 3600,
+        testing=environ.get("PORTAL_TESTING") == "1",
+    )
+
+
+def environ_snapshot() -> dict[str, str]:
+    """The process environment, for the one place that may read it."""
+    return dict(os.environ)

@@ -1,0 +1,454 @@
+"""The report form's fields: names, kinds, choices and which categories they serve.
+
+Field ``name``s are a stable interface (documented in ``portal/FIELDS.md``):
+the browser builds the report JSON from them, the no-JavaScript path builds
+the same JSON on the server, and the reviewer tool reads it. Choices follow
+../shared/DOMAIN.md (IMO MSC.1/Circ.1334, BMP5/UKMTO/MDAT-GoG, IMB PRC).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Kind(Enum):
+    """How a field is entered and validated."""
+
+    CHOICE = "choice"  # one value from ``choices``
+    MULTI = "multi"  # any values from ``choices``
+    TEXT = "text"  # one line
+    LONG_TEXT = "long_text"  # the narrative
+    COUNT = "count"  # a whole number 0..9999
+    COORDINATE = "coordinate"  # decimal degrees
+    LOCAL_TIME = "local_time"  # YYYY-MM-DDTHH:MM
+    UTC_OFFSET = "utc_offset"  # ±HH:MM
+
+
+def _choices(*labels: str) -> tuple[tuple[str, str], ...]:
+    """Turn labels into (value, label) pairs with stable slug values."""
+    pairs = []
+    for label in labels:
+        slug = "".join(c if c.isalnum() else "-" for c in label.lower()).strip("-")
+        while "--" in slug:
+            slug = slug.replace("--", "-")
+        pairs.append((slug, label))
+    return tuple(pairs)
+
+
+CATEGORIES = _choices(
+    "Piracy or armed robbery",
+    "Suspicious approach",
+    "Stowaways",
+    "Drug smuggling",
+    "Cargo crime (theft, tampering)",
+    "Vessel theft",
+    "Terrorism or militant activity",
+    "Cyber incident",
+    "Insider threat",
+    "Other",
+)
+ATTACK = ("piracy-or-armed-robbery", "suspicious-approach", "vessel-theft",
+          "terrorism-or-militant-activity")  # fmt: skip
+ALL = tuple(value for value, _ in CATEGORIES)
+UTC_OFFSETS = tuple(
+    (f"{'+' if m >= 0 else '-'}{abs(m) // 60:02d}:{abs(m) % 60:02d}",) * 2
+    for m in range(-12 * 60, 14 * 60 + 1, 15)
+    if m % 60 in (0, 30) or m in (345, 525, 765, -570)  # the quarter-hour zones in use
+)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One form field."""
+
+    name: str
+    label: str
+    kind: Kind
+    section: str
+    categories: tuple[str, ...] = ALL
+    choices: tuple[tuple[str, str], ...] = ()
+    max_length: int = 200
+    help: str = ""
+    required: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+FIELDS: tuple[Field, ...] = (
+    Field(
+        "category", "What kind of incident?", Kind.CHOICE, "what", choices=CATEGORIES, required=True
+    ),
+    Field(
+        "report_type",
+        "Report type",
+        Kind.CHOICE,
+        "what",
+        choices=_choices("Initial alert", "Follow-up", "Final", "Suspicious activity"),
+    ),
+    Field("incident_local_time", "When (local date and time)", Kind.LOCAL_TIME, "when"),
+    Field(
+        "incident_utc_offset",
+        "Local time is UTC",
+        Kind.UTC_OFFSET,
+        "when",
+        choices=UTC_OFFSETS,
+        help="The offset of the local time you gave, e.g. +01:00.",
+    ),
+    Field("place_name", "Port, anchorage, berth or terminal", Kind.TEXT, "where"),
+    Field(
+        "location_type",
+        "Type of location",
+        Kind.CHOICE,
+        "where",
+        choices=_choices(
+            "Port or berth",
+            "Inner anchorage",
+            "Outer anchorage",
+            "STS area",
+            "SBM",
+            "River",
+            "Territorial sea",
+            "EEZ or high seas",
+        ),
+    ),
+    Field(
+        "latitude",
+        "Latitude (decimal degrees, optional)",
+        Kind.COORDINATE,
+        "where",
+        extra={"min": "-90", "max": "90"},
+    ),
+    Field(
+        "longitude",
+        "Longitude (decimal degrees, optional)",
+        Kind.COORDINATE,
+        "where",
+        extra={"min": "-180", "max": "180"},
+    ),
+    Field(
+        "vessel_status",
+        "The ship was",
+        Kind.CHOICE,
+        "where",
+        choices=_choices(
+            "Berthed", "Anchored", "Moored (buoy/SBM)", "Underway", "Drifting", "Stationary"
+        ),
+    ),
+    Field(
+        "vessel_type",
+        "Type of ship (never its name here)",
+        Kind.CHOICE,
+        "where",
+        choices=_choices(
+            "Bulk carrier",
+            "Crude oil tanker",
+            "Product tanker",
+            "Chemical tanker",
+            "LPG tanker",
+            "LNG tanker",
+            "Container ship",
+            "General cargo",
+            "Ro-ro or vehicle carrier",
+            "Reefer",
+            "Passenger or cruise",
+            "Offshore supply",
+            "Tug",
+            "Fishing vessel",
+            "Yacht",
+            "Dhow",
+            "Other",
+        ),
+    ),
+    Field(
+        "incident_type",
+        "What happened",
+        Kind.CHOICE,
+        "attack",
+        categories=ATTACK,
+        choices=_choices(
+            "Attempted boarding",
+            "Boarded",
+            "Fired upon",
+            "Hijacked",
+            "Suspicious approach",
+            "Detained",
+            "Explosion",
+            "Attack (weapons discharged)",
+            "Illegal boarding (citadel)",
+        ),
+    ),
+    Field(
+        "perpetrators_min",
+        "Number of perpetrators, at least",
+        Kind.COUNT,
+        "attack",
+        categories=ATTACK,
+    ),
+    Field(
+        "perpetrators_max",
+        "Number of perpetrators, at most",
+        Kind.COUNT,
+        "attack",
+        categories=ATTACK,
+    ),
+    Field(
+        "weapons",
+        "Weapons seen",
+        Kind.MULTI,
+        "attack",
+        categories=ATTACK,
+        choices=_choices(
+            "None", "Knives or machetes", "Guns", "RPG or explosives", "Other", "Not seen"
+        ),
+    ),
+    Field(
+        "boarding_method",
+        "How they boarded",
+        Kind.CHOICE,
+        "attack",
+        categories=ATTACK,
+        choices=_choices(
+            "Ladder",
+            "Hook and rope",
+            "Anchor chain or hawse pipe",
+            "From a craft alongside",
+            "Via the gangway",
+            "Not boarded",
+        ),
+    ),
+    Field(
+        "boarding_point",
+        "Where they boarded or what they targeted",
+        Kind.MULTI,
+        "attack",
+        categories=ATTACK,
+        choices=_choices(
+            "Forecastle or forecastle store",
+            "Bosun store",
+            "Poop deck",
+            "Engine room",
+            "Steering flat",
+            "Accommodation",
+            "Bridge",
+            "Cargo hold",
+            "Paint store",
+        ),
+    ),
+    Field(
+        "stolen",
+        "What was stolen",
+        Kind.MULTI,
+        "attack",
+        categories=(*ATTACK, "cargo-crime-theft-tampering", "insider-threat"),
+        choices=_choices(
+            "Ship's stores",
+            "Engine spares",
+            "Mooring ropes",
+            "Paint",
+            "Cash or crew belongings",
+            "Cargo",
+            "Fuel",
+            "Nothing",
+        ),
+    ),
+    *(
+        Field(f"crew_{slug}", f"Crew {label}", Kind.COUNT, "crew", categories=ATTACK)
+        for slug, label in (
+            ("threatened", "threatened"),
+            ("tied_up", "tied up"),
+            ("assaulted", "assaulted"),
+            ("injured", "injured"),
+            ("hostage", "taken hostage"),
+            ("kidnapped", "kidnapped"),
+            ("killed", "killed"),
+            ("missing", "missing"),
+        )
+    ),
+    Field(
+        "actions_taken",
+        "Actions taken",
+        Kind.MULTI,
+        "crew",
+        categories=ATTACK,
+        choices=_choices(
+            "Alarm raised",
+            "PA announcement",
+            "Crew mustered",
+            "Citadel",
+            "Evasive manoeuvres",
+            "SSAS activated",
+            "Fire hoses",
+            "Security team",
+            "Lights or searchlights",
+        ),
+    ),
+    Field(
+        "suspect_craft_count", "Number of suspect craft", Kind.COUNT, "attack", categories=ATTACK
+    ),
+    Field(
+        "suspect_craft_type",
+        "Type of suspect craft",
+        Kind.CHOICE,
+        "attack",
+        categories=ATTACK,
+        choices=_choices("Skiff", "Fishing boat", "Dinghy", "Speedboat", "Mother ship", "Other"),
+    ),
+    Field(
+        "suspect_craft_description",
+        "Suspect craft: colour, engines, markings",
+        Kind.TEXT,
+        "attack",
+        categories=ATTACK,
+    ),
+    Field(
+        "outcome",
+        "Outcome",
+        Kind.CHOICE,
+        "attack",
+        categories=ATTACK,
+        choices=_choices(
+            "Successful (items stolen or control taken)", "Attempted", "Foiled by crew"
+        ),
+    ),
+    Field(
+        "reported_to",
+        "Also reported to",
+        Kind.MULTI,
+        "what",
+        choices=_choices(
+            "Coastal or port authority",
+            "Flag state",
+            "IMB PRC",
+            "UKMTO",
+            "MDAT-GoG",
+            "ReCAAP focal point",
+            "P&I club",
+            "Nobody yet",
+        ),
+    ),
+    Field(
+        "stowaway_count", "Number of stowaways", Kind.COUNT, "stowaway", categories=("stowaways",)
+    ),
+    Field(
+        "stowaway_embarkation_port",
+        "Port where they embarked",
+        Kind.TEXT,
+        "stowaway",
+        categories=("stowaways",),
+    ),
+    Field(
+        "stowaway_embarkation_berth",
+        "Berth or terminal where they embarked",
+        Kind.TEXT,
+        "stowaway",
+        categories=("stowaways",),
+    ),
+    Field(
+        "stowaway_hiding_place",
+        "Where they hid",
+        Kind.CHOICE,
+        "stowaway",
+        categories=("stowaways",),
+        choices=_choices(
+            "Empty container",
+            "Cargo hold",
+            "Tank",
+            "Void space",
+            "Chain locker",
+            "Rudder trunk",
+            "Crane",
+            "Stores",
+            "Accommodation",
+            "Engine room",
+            "Other",
+        ),
+    ),
+    Field(
+        "stowaway_how_found",
+        "How they were found",
+        Kind.TEXT,
+        "stowaway",
+        categories=("stowaways",),
+    ),
+    Field(
+        "cyber_systems",
+        "Systems affected",
+        Kind.MULTI,
+        "cyber",
+        categories=("cyber-incident",),
+        choices=_choices(
+            "ECDIS",
+            "GNSS",
+            "AIS",
+            "Radar",
+            "Cargo management",
+            "Propulsion, machinery or power",
+            "Access control",
+            "Passenger systems",
+            "Crew welfare network",
+            "Communications (VSAT, e-mail)",
+            "Administrative IT",
+            "Port or terminal systems",
+        ),
+    ),
+    Field(
+        "cyber_vector",
+        "How it came in",
+        Kind.CHOICE,
+        "cyber",
+        categories=("cyber-incident",),
+        choices=_choices(
+            "Phishing",
+            "Malware or ransomware",
+            "Infected USB or removable media",
+            "GNSS jamming",
+            "GNSS spoofing",
+            "AIS spoofing",
+            "Supply-chain compromise",
+            "Remote access abuse",
+            "Insider",
+            "Unknown",
+        ),
+    ),
+    Field(
+        "cyber_impact",
+        "Impact on the ship's operation",
+        Kind.TEXT,
+        "cyber",
+        categories=("cyber-incident",),
+        max_length=1000,
+    ),
+    Field(
+        "narrative",
+        "What happened, in your own words",
+        Kind.LONG_TEXT,
+        "narrative",
+        max_length=20000,
+        help="Any language is fine. Leave out names if you can.",
+    ),
+    *(
+        Field(f"identity_{slug}", label, Kind.TEXT, "identity")
+        for slug, label in (
+            ("company", "Company"),
+            ("vessel", "Ship's name"),
+            ("imo", "IMO number"),
+            ("call_sign", "Call sign"),
+            ("mmsi", "MMSI"),
+            ("flag", "Flag"),
+            ("contact", "How to contact you (optional)"),
+        )
+    ),
+)
+
+BY_NAME = {f.name: f for f in FIELDS}
+SECTIONS = (
+    ("what", "The incident"),
+    ("when", "When"),
+    ("where", "Where, and the ship"),
+    ("attack", "The attack or approach"),
+    ("crew", "The crew"),
+    ("stowaway", "Stowaways"),
+    ("cyber", "Cyber incident"),
+    ("narrative", "Your account"),
+    ("identity", "Identity (optional, reviewers only)"),
+)

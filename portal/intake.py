@@ -1,0 +1,220 @@
+"""The anonymous intake: the report form and the two ways to send it.
+
+* ``POST /submit``: the browser has encrypted the report and every attachment
+  (crypto/SPEC.md §11); the server checks and stores ciphertext only.
+* ``POST /submit-plain``: JavaScript is off. The server builds the same report
+  JSON in memory, strips photo metadata in memory, encrypts every part to the
+  reviewers at once and keeps only ciphertext.
+
+Either way a submission is stored whole or not at all, under a random 128-bit
+id, with only the day of arrival. Nothing about the sender is read or kept.
+"""
+
+from __future__ import annotations
+
+import io
+import secrets
+import unicodedata
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from werkzeug.datastructures import FileStorage
+from werkzeug.exceptions import BadRequest, ServiceUnavailable
+
+from crypto.envelope import Sealer
+from crypto.errors import ManifestError
+from crypto.manifest import MAX_ATTACHMENTS, AttachmentEntry, check_name, entry_for
+from portal.fields import FIELDS, SECTIONS
+from portal.models import Part, PartKind, Submission
+from portal.report import InvalidReportError, build_report, encode_report
+from portal.request import MemoryUpload
+from portal.reviewers import CurrentDirectory, NoDirectoryError
+from portal.scrub import ScrubError, scrub
+from portal.uploads import EnvelopeUpload, UploadRefusedError
+
+intake = Blueprint("intake", __name__)
+
+
+class RefusedError(BadRequest):
+    """A 400 whose description is written for the reporter."""
+
+    portal_message = True
+
+
+def _portal() -> dict[str, Any]:
+    extensions: dict[str, Any] = current_app.extensions["portal"]
+    return extensions
+
+
+def _directory() -> CurrentDirectory:
+    cache = _portal()["directory"]
+    try:
+        if cache is None:
+            raise NoDirectoryError("no organisation key is configured")
+        return cache.current()  # type: ignore[no-any-return]
+    except NoDirectoryError as error:
+        current_app.logger.error("cannot accept reports: %s", error)
+        raise ServiceUnavailable() from None
+
+
+@intake.get("/")
+def form() -> str:
+    """The report form; works with and without JavaScript."""
+    config = _portal()["config"]
+    cache = _portal()["directory"]
+    return render_template(
+        "report.html",
+        fields=FIELDS,
+        sections=SECTIONS,
+        organisation_key=str(cache.organisation) if cache is not None else "",
+        max_attachments=min(config.max_attachments, MAX_ATTACHMENTS),
+        max_plain_mib=config.max_plain_upload_bytes // (1024 * 1024),
+    )
+
+
+@intake.get("/keys/directory.json")
+def key_directory() -> Response:
+    """The signed key directory, exactly as the organisation signed it."""
+    raw = _directory().raw
+    return Response(raw, mimetype="application/json")
+
+
+def _store(parts: Sequence[tuple[PartKind, str, int]]) -> Submission:
+    """Record committed blobs as one submission; remove them all if that fails."""
+    blobs = _portal()["blobs"]
+    submission = Submission(
+        id=secrets.token_hex(16),
+        received_on=datetime.now(UTC).date(),  # the day only, never the time
+        parts=[
+            Part(position=i, kind=kind, blob=name, size=size)
+            for i, (kind, name, size) in enumerate(parts)
+        ],
+    )
+    try:
+        with _portal()["sessions"].begin() as session:
+            session.add(submission)
+    except BaseException:
+        for _, name, _ in parts:
+            blobs.delete(name)
+        raise
+    return submission
+
+
+def _finish_all(
+    uploads: Sequence[tuple[PartKind, EnvelopeUpload]],
+) -> list[tuple[PartKind, str, int]]:
+    """Commit every uploaded envelope, or none of them."""
+    done: list[tuple[PartKind, str, int]] = []
+    try:
+        for kind, upload in uploads:
+            done.append((kind, upload.finish(), upload.size))
+    except UploadRefusedError as error:
+        for _, name, _ in done:
+            _portal()["blobs"].delete(name)
+        for _, upload in uploads:
+            upload.discard()
+        raise RefusedError(f"Nothing was stored: {error}.") from None
+    return done
+
+
+@intake.post("/submit")
+def submit_encrypted() -> Response:
+    """Store a submission the browser encrypted: the report and its attachments."""
+    _directory()
+    reports = request.files.getlist("report")
+    attachments = request.files.getlist("attachment")
+    if len(reports) != 1:
+        raise RefusedError("Nothing was stored: a submission has exactly one encrypted report.")
+    if len(attachments) > min(_portal()["config"].max_attachments, MAX_ATTACHMENTS):
+        raise RefusedError("Nothing was stored: too many attachments.")
+    uploads = [(PartKind.REPORT, _envelope(reports[0]))]
+    uploads += [(PartKind.ATTACHMENT, _envelope(a)) for a in attachments]
+    submission = _store(_finish_all(uploads))
+    return jsonify({"stored": True, "parts": len(submission.parts)})
+
+
+def _envelope(storage: FileStorage) -> EnvelopeUpload:
+    stream = storage.stream
+    if not isinstance(stream, EnvelopeUpload):
+        raise RefusedError("Nothing was stored: the upload was not sent as a file.")
+    return stream
+
+
+@intake.post("/submit-plain")
+def submit_plain() -> str:
+    """Encrypt a form sent without JavaScript, in memory, and store only ciphertext."""
+    directory = _directory()
+    files = [f for f in request.files.getlist("attachments") if f.filename]
+    if len(files) > min(_portal()["config"].max_attachments, MAX_ATTACHMENTS):
+        raise RefusedError("Nothing was stored: too many attachments.")
+    buffers = [f.stream for f in files if isinstance(f.stream, MemoryUpload)]
+    try:
+        entries, cleaned = _scrub_attachments(files)
+        fields = {name: request.form.getlist(name) for name in request.form}
+        try:
+            document = build_report(fields, entries, encrypted_by="server")
+        except InvalidReportError as error:
+            raise RefusedError(f"Nothing was stored. {error}") from None
+        parts = [(PartKind.REPORT, encode_report(document))]
+        parts += [(PartKind.ATTACHMENT, data) for data in cleaned]
+        stored = _seal_and_store(parts, directory.verified.recipient_keys)
+    finally:
+        for buffer in buffers:
+            buffer.wipe()
+    return render_template(
+        "submitted.html", parts=len(stored.parts), encrypted_by="server", scrubbed=entries
+    )
+
+
+def _scrub_attachments(files: Sequence[FileStorage]) -> tuple[list[AttachmentEntry], list[bytes]]:
+    entries, cleaned = [], []
+    for index, storage in enumerate(files, start=1):
+        data = (
+            bytes(storage.stream.getbuffer()) if isinstance(storage.stream, MemoryUpload) else b""
+        )
+        try:
+            result = scrub(data, storage.mimetype or "application/octet-stream")
+        except ScrubError:
+            raise RefusedError(
+                f"Nothing was stored: attachment {index} looks like a damaged image."
+            ) from None
+        name = _attachment_name(storage.filename, index)
+        entries.append(entry_for(index, name, result.media_type, result.data, result.scrubbed))
+        cleaned.append(result.data)
+    return entries, cleaned
+
+
+def _attachment_name(filename: str | None, index: int) -> str:
+    """The file's own name if it is a plain one (SPEC §11.1), else a neutral one."""
+    candidate = unicodedata.normalize(
+        "NFC", (filename or "").rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
+    )
+    try:
+        return check_name(candidate)
+    except ManifestError:
+        return f"attachment-{index}"
+
+
+def _seal_and_store(
+    parts: Sequence[tuple[PartKind, bytes]], recipients: Sequence[bytes]
+) -> Submission:
+    blobs = _portal()["blobs"]
+    done: list[tuple[PartKind, str, int]] = []
+    try:
+        for kind, plaintext in parts:
+            pending = blobs.begin()
+            try:
+                sealer = Sealer(recipients)
+                sealer.seal_stream(io.BytesIO(plaintext), pending)
+                name = pending.commit()
+            except BaseException:
+                pending.abort()
+                raise
+            done.append((kind, name, pending.size))
+    except BaseException:
+        for _, name, _ in done:
+            blobs.delete(name)
+        raise
+    return _store(done)

@@ -1,0 +1,78 @@
+"""Where uploaded files go while a request is parsed.
+
+Werkzeug's default spools any file part over 500 KB into a temporary file on
+disk. Here no file part ever goes to a temporary file:
+
+* on ``/submit`` (the browser already encrypted everything) each part is an
+  :class:`~portal.uploads.EnvelopeUpload`, checked as it streams and written
+  to a pending blob, which becomes visible only when the submission is kept;
+* on ``/submit-plain`` (no JavaScript: plaintext!) each part goes to a
+  :class:`MemoryUpload`, a bounded buffer in memory, encrypted by the view
+  before anything is written;
+* anywhere else a file part is refused.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from flask import Request, current_app
+from werkzeug.exceptions import RequestEntityTooLarge, ServiceUnavailable
+
+from portal.uploads import EnvelopeUpload
+
+ENCRYPTED_PATH = "/submit"
+PLAIN_PATH = "/submit-plain"
+
+
+class UploadTooLargeError(RequestEntityTooLarge):
+    """A part went over its limit; the message is shown to the reporter."""
+
+    portal_message = True
+
+
+class MemoryUpload(io.BytesIO):
+    """An in-memory buffer that refuses to grow past ``limit`` bytes."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def write(self, data: Any) -> int:
+        """Append, or stop the request with 413 once over the limit."""
+        if self.tell() + len(data) > self.limit:
+            raise UploadTooLargeError(
+                f"An attachment is larger than {self.limit // (1024 * 1024)} MiB, the most "
+                "this portal accepts without JavaScript. Nothing was stored."
+            )
+        return super().write(data)
+
+    def wipe(self) -> None:
+        """Overwrite the buffer before it is released (best effort in Python)."""
+        view = self.getbuffer()
+        view[:] = bytes(len(view))
+        view.release()
+
+
+class PortalRequest(Request):
+    """A request whose file parts never touch the disk as plaintext."""
+
+    def _get_file_stream(
+        self,
+        total_content_length: int | None,
+        content_type: str | None,
+        filename: str | None = None,
+        content_length: int | None = None,
+    ) -> Any:
+        portal = current_app.extensions["portal"]
+        config = portal["config"]
+        if self.path == ENCRYPTED_PATH:
+            cache = portal["directory"]
+            if cache is None:
+                raise ServiceUnavailable("no key directory")
+            recipients = cache.current().recipients
+            return EnvelopeUpload(portal["blobs"], recipients, config.max_upload_bytes)
+        if self.path == PLAIN_PATH:
+            return MemoryUpload(config.max_plain_upload_bytes)
+        return MemoryUpload(0)  # nothing else takes files

@@ -1,0 +1,123 @@
+"""Checking envelopes as they stream in, before anything is stored.
+
+The portal cannot decrypt, but it can refuse what is not a well-formed
+envelope for the current reviewers (crypto/SPEC.md §3, §7, §12):
+
+* the magic and header structure (parsed with ``crypto.header``);
+* the recipient set, which must equal the current key directory's;
+* the payload length, which must cut into whole sealed chunks whose padded
+  plaintext is a Padmé size of at least 1024 bytes;
+* size limits.
+
+Bytes go straight to a pending blob; nothing is kept in memory but the
+header. The verdict comes when the part ends; a refused part's blob is
+removed.
+"""
+
+from __future__ import annotations
+
+from crypto.envelope import SEALED_CHUNK_SIZE, TAG_LENGTH
+from crypto.errors import HeaderError
+from crypto.header import MAGIC, MAX_STANZAS, header_length, parse_header
+from crypto.padding import MIN_PADDED_LENGTH, padme
+from portal.blobs import BlobStore, PendingBlob
+
+_FIXED = len(MAGIC) + 32 + 2
+
+
+class UploadRefusedError(Exception):
+    """An uploaded part is not acceptable; the message is safe to show."""
+
+
+def payload_is_well_formed(payload_length: int) -> bool:
+    """Whether a payload of this many bytes can be a valid sealed payload."""
+    if payload_length <= TAG_LENGTH:
+        return False
+    chunks = -(-payload_length // SEALED_CHUNK_SIZE)
+    last = payload_length - (chunks - 1) * SEALED_CHUNK_SIZE
+    padded = payload_length - chunks * TAG_LENGTH
+    return last > TAG_LENGTH and padded >= MIN_PADDED_LENGTH and padme(padded) == padded
+
+
+class EnvelopeUpload:
+    """A file-like sink for one uploaded envelope (werkzeug writes into it)."""
+
+    def __init__(self, store: BlobStore, recipients: frozenset[bytes], limit: int) -> None:
+        self._blob: PendingBlob = store.begin()
+        self._recipients = recipients
+        self._limit = limit
+        self._head = bytearray()
+        self._header_length: int | None = None
+        self.error: str | None = None
+
+    @property
+    def size(self) -> int:
+        """Bytes received so far."""
+        return self._blob.size
+
+    def write(self, data: bytes) -> int:
+        """Take the next bytes of the part."""
+        if self.error is not None:
+            return len(data)  # already refused: drain without storing
+        if self._blob.size + len(data) > self._limit:
+            self._refuse("the upload is larger than this portal accepts")
+            return len(data)
+        if self._header_length is None or len(self._head) < self._header_length:
+            self._head += data[: _FIXED + MAX_STANZAS * 112 + 32]
+            self._check_header()
+            if self.error is not None:
+                return len(data)
+        self._blob.write(data)
+        return len(data)
+
+    def _check_header(self) -> None:
+        if len(self._head) >= len(MAGIC) and self._head[: len(MAGIC)] != MAGIC:
+            self._refuse("not an encrypted envelope (wrong format marker)")
+            return
+        if self._header_length is None and len(self._head) >= _FIXED:
+            count = int.from_bytes(self._head[_FIXED - 2 : _FIXED], "big")
+            if not 1 <= count <= MAX_STANZAS:
+                self._refuse("the envelope header is malformed")
+                return
+            self._header_length = header_length(count)
+        if self._header_length is not None and len(self._head) >= self._header_length:
+            try:
+                header = parse_header(bytes(self._head[: self._header_length]))
+            except HeaderError:
+                self._refuse("the envelope header is malformed")
+                return
+            if frozenset(header.recipients) != self._recipients:
+                self._refuse(
+                    "the envelope is not addressed to the current reviewers; reload the page"
+                )
+
+    def _refuse(self, reason: str) -> None:
+        self.error = reason
+        self._blob.abort()
+
+    def finish(self) -> str:
+        """Commit the blob and return its name, or raise :class:`UploadRefusedError`."""
+        if self.error is None:
+            if self._header_length is None or len(self._head) < self._header_length:
+                self._refuse("the envelope is truncated")
+            elif not payload_is_well_formed(self._blob.size - self._header_length):
+                self._refuse("the envelope is truncated or malformed")
+        if self.error is not None:
+            raise UploadRefusedError(self.error)
+        return self._blob.commit()
+
+    def discard(self) -> None:
+        """Throw this part away (another part of the submission failed)."""
+        self._blob.abort()
+
+    def close(self) -> None:
+        """End of the request: a part never finished is thrown away."""
+        self._blob.abort()
+
+    # werkzeug treats the sink as a file: these make it one.
+    def seek(self, offset: int, whence: int = 0) -> int:
+        """Werkzeug rewinds finished parts; there is nothing to rewind to."""
+        return 0
+
+    def flush(self) -> None:
+        """Nothing is buffered here."""

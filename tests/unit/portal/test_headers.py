@@ -1,0 +1,89 @@
+"""Security headers, asserted as properties rather than as one literal string."""
+
+from __future__ import annotations
+
+import pytest
+from flask.testing import FlaskClient
+from werkzeug.datastructures import Headers
+
+from portal.app import create_app
+from portal.config import load_config
+from tests.conftest import DemoPortal
+
+PATHS = ["/", "/keys/directory.json", "/static/css/portal.css", "/static/js/envelope.js", "/nope"]
+
+
+def _headers(client: FlaskClient, path: str) -> Headers:
+    response = client.get(path)
+    response.close()  # static files are streamed
+    return response.headers
+
+
+def _csp(value: str) -> dict[str, list[str]]:
+    directives = {}
+    for part in value.split(";"):
+        name, *sources = part.split()
+        directives[name] = sources
+    return directives
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_csp_properties(client: FlaskClient, path: str) -> None:
+    csp = _csp(_headers(client, path)["Content-Security-Policy"])
+    assert csp["default-src"] == ["'none'"]
+    assert csp["script-src"] == ["'self'"]
+    assert csp["frame-ancestors"] == ["'none'"]
+    assert csp["form-action"] == ["'self'"]
+    assert csp["base-uri"] == ["'none'"]
+    for sources in csp.values():
+        for source in sources:
+            assert "unsafe" not in source
+            assert not source.startswith(("http:", "https:", "ws:", "data:", "*"))
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_other_headers(client: FlaskClient, path: str) -> None:
+    headers = _headers(client, path)
+    assert headers["Referrer-Policy"] == "no-referrer"
+    assert headers["Cross-Origin-Opener-Policy"] == "same-origin"
+    assert headers["Cross-Origin-Embedder-Policy"] == "require-corp"
+    assert headers["Cross-Origin-Resource-Policy"] == "same-origin"
+    assert "no-store" in headers["Cache-Control"]
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    policy = headers["Permissions-Policy"]
+    for feature in ("camera", "microphone", "geolocation", "usb"):
+        assert f"{feature}=()" in policy
+    assert "Server" not in headers
+    assert "Strict-Transport-Security" not in headers  # plain HTTP here
+    assert "Onion-Location" not in headers
+
+
+def test_hsts_and_onion_location_when_configured(demo: DemoPortal) -> None:
+    onion = "a" * 56 + ".onion"
+    config = load_config(
+        {"PORTAL_HTTPS": "1", "PORTAL_ONION_ADDRESS": onion}, data_dir=demo.data_dir
+    )
+    headers = create_app(config).test_client().get("/").headers
+    assert "max-age=" in headers["Strict-Transport-Security"]
+    assert headers["Onion-Location"] == f"http://{onion}"
+
+
+def test_only_cookie_is_the_strict_csrf_session(client: FlaskClient) -> None:
+    response = client.get("/")
+    cookies = response.headers.getlist("Set-Cookie")
+    assert len(cookies) == 1
+    cookie = cookies[0].lower()
+    assert cookie.startswith("csrf=")
+    assert "httponly" in cookie
+    assert "samesite=strict" in cookie
+
+
+def test_secure_cookie_on_https(demo: DemoPortal) -> None:
+    config = load_config({"PORTAL_HTTPS": "1"}, data_dir=demo.data_dir)
+    cookie = (
+        create_app(config)
+        .test_client()
+        .get("/", base_url="https://portal.example")
+        .headers["Set-Cookie"]
+    )
+    assert "secure" in cookie.lower()
