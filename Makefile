@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck test-js test-py system bench clean
+.PHONY: run demo test lint typecheck test-js test-py system bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ system:
 	bash scripts/install-system-deps.sh
 
 run: $(STAMP)
+	@test -f var/secret_key || $(BIN)/portal --data-dir var init --demo
+	$(BIN)/portal --data-dir var serve --host 127.0.0.1 --port 8000
+
+demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
 lint: $(STAMP)

@@ -202,6 +202,14 @@ def cmd_serve(args: argparse.Namespace) -> None:
     os.environ["PORTAL_DATA_DIR"] = str(data_dir)
     config_file = Path(__file__).resolve().parent.parent / "deploy" / "gunicorn.conf.py"
     print(f"CSO portal on http://{args.host}:{args.port}/ (data in {data_dir}); Ctrl-C stops it")
+    demo = data_dir / "demo"
+    if demo.is_dir():
+        print(
+            "Demo mode. Open the URL, send a report, then read it as reviewer-1:\n"
+            f"  ls {data_dir}/blobs\n"
+            f"  python -m crypto decrypt -i {demo}/reviewer-1.key "
+            f"--passphrase-file {demo}/passphrase {data_dir}/blobs/NAME"
+        )
     sys.stdout.flush()
     os.execvp(  # noqa: S606 - a fixed argument list, no shell
         sys.executable,

@@ -74,6 +74,12 @@ def form() -> str:
     )
 
 
+@intake.get("/favicon.ico")
+def favicon() -> Response:
+    """Browsers ask for one on every visit; an empty answer costs no bandwidth."""
+    return Response(status=204)
+
+
 @intake.get("/keys/directory.json")
 def key_directory() -> Response:
     """The signed key directory, exactly as the organisation signed it."""

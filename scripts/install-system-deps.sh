@@ -12,6 +12,8 @@ fi
 if [ "$node_major" -lt 20 ]; then need+=(nodejs); fi
 # Browser tests drive Debian's Chromium (never a browser downloaded by a tool).
 if [ ! -x /usr/bin/chromium ]; then need+=(chromium); fi
+# Storage tests also run against a real PostgreSQL server they start themselves.
+if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then need+=(postgresql); fi
 
 if [ "${#need[@]}" -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then

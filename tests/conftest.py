@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +67,11 @@ class DemoPortal:
     data_dir: Path
     reviewers: tuple[KeyBundle, ...]
     passphrase: bytes
+    database_url: str = ""
+
+    def environ(self, **settings: str) -> dict[str, str]:
+        """Portal settings for this data directory's database, plus ``settings``."""
+        return {"DATABASE_URL": self.database_url, **settings}
 
     def identity(self, index: int = 0) -> EncryptionKeyPair:
         """A demo reviewer's decryption key."""
@@ -88,8 +95,36 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> DemoPortal:
     return DemoPortal(data_dir, reviewers, passphrase)
 
 
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server for this test session (see tests/postgres.py)."""
+    from tests.postgres import postgres_server
+
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each kind the portal supports, one per test."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'portal.sqlite3'}"
+        return
+    from sqlalchemy import create_engine, text
+
+    server = request.getfixturevalue("postgres_url")
+    name = f"test_{secrets.token_hex(6)}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield server.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 @pytest.fixture
-def demo(demo_template: DemoPortal, tmp_path: Path) -> DemoPortal:
+def demo(demo_template: DemoPortal, tmp_path: Path, database_url: str) -> DemoPortal:
     """A fresh copy of the demo data directory, with an empty database."""
     from portal.db import upgrade
 
@@ -98,17 +133,32 @@ def demo(demo_template: DemoPortal, tmp_path: Path) -> DemoPortal:
         demo_template.data_dir, data_dir, ignore=shutil.ignore_patterns("*.sqlite3", "blobs")
     )
     (data_dir / "blobs").mkdir(mode=0o700)
-    upgrade(f"sqlite:///{data_dir / 'portal.sqlite3'}")
-    return DemoPortal(data_dir, demo_template.reviewers, demo_template.passphrase)
+    upgrade(database_url)
+    return DemoPortal(data_dir, demo_template.reviewers, demo_template.passphrase, database_url)
 
 
 @pytest.fixture
-def app(demo: DemoPortal) -> Flask:
-    """The portal built by its factory over the demo data directory."""
+def make_app(demo: DemoPortal) -> Iterator[Callable[..., Flask]]:
+    """Build portals over the demo data directory with extra settings; clean up after."""
     from portal.app import create_app
     from portal.config import load_config
 
-    return create_app(load_config({"PORTAL_TESTING": "1"}, data_dir=demo.data_dir))
+    made: list[Flask] = []
+
+    def build(**settings: str) -> Flask:
+        environ = demo.environ(PORTAL_TESTING="1", **settings)
+        made.append(create_app(load_config(environ, data_dir=demo.data_dir)))
+        return made[-1]
+
+    yield build
+    for app in made:
+        app.extensions["portal"]["engine"].dispose()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    """The portal built by its factory over the demo data directory."""
+    return make_app()
 
 
 @pytest.fixture

@@ -19,22 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright import sync_api as playwright_api
 
 from crypto.directory import sign_directory
 from crypto.envelope import CHUNK_SIZE, open_bytes, seal_bytes
 from crypto.keys import EncryptionKeyPair, SigningKeyPair
 from tests.conftest import ROOT
+from tests.integration.chromium import chromium
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 CSP = (
     "default-src 'none'; script-src 'self'; connect-src 'self'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
@@ -83,16 +74,8 @@ def origin() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def page(origin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is missing: make test installs it")
     problems: list[str] = []
-    with playwright_api.sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),
-            executable_path=CHROMIUM,
-            args=FLAGS,
-            headless=True,
-        )
+    with chromium(tmp_path_factory.mktemp("chromium-profile")) as context:
         page = context.new_page()
         page.on("console", lambda m: m.type == "error" and problems.append(m.text))
         page.on("pageerror", lambda e: problems.append(str(e)))
@@ -104,7 +87,6 @@ def page(origin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]
         page.wait_for_selector("#ready:has-text('ready')", state="attached")
         page.problems = problems
         yield page
-        context.close()
     assert problems == []
 
 

@@ -11,6 +11,7 @@ import json
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -292,11 +293,8 @@ def test_expired_csrf_token_is_refused(app: Flask, client: FlaskClient, demo: De
     assert stored_state(app, demo) == (0, 0, [])
 
 
-def test_oversized_upload_is_refused(demo: DemoPortal) -> None:
-    from portal.app import create_app
-    from portal.config import load_config
-
-    app = create_app(load_config({"PORTAL_MAX_UPLOAD_MIB": "1"}, data_dir=demo.data_dir))
+def test_oversized_upload_is_refused(demo: DemoPortal, make_app: Callable[..., Flask]) -> None:
+    app = make_app(PORTAL_MAX_UPLOAD_MIB="1")
     client = app.test_client()
     big = _envelope(demo, b"\x01" * (2 * 1024 * 1024))
     data = {"csrf_token": csrf_token(client), "report": FileStorage(io.BytesIO(big), filename="r")}
@@ -308,11 +306,10 @@ def test_oversized_upload_is_refused(demo: DemoPortal) -> None:
     assert stored_state(app, demo) == (0, 0, [])
 
 
-def test_oversized_plain_attachment_is_refused(demo: DemoPortal) -> None:
-    from portal.app import create_app
-    from portal.config import load_config
-
-    app = create_app(load_config({"PORTAL_MAX_PLAIN_UPLOAD_MIB": "1"}, data_dir=demo.data_dir))
+def test_oversized_plain_attachment_is_refused(
+    demo: DemoPortal, make_app: Callable[..., Flask]
+) -> None:
+    app = make_app(PORTAL_MAX_PLAIN_UPLOAD_MIB="1")
     client = app.test_client()
     form = {
         "csrf_token": csrf_token(client),
@@ -333,12 +330,11 @@ def test_oversized_plain_attachment_is_refused(demo: DemoPortal) -> None:
     assert stored_state(app, demo) == (0, 0, [])
 
 
-def test_without_a_directory_the_portal_says_so(demo: DemoPortal) -> None:
-    from portal.app import create_app
-    from portal.config import load_config
-
+def test_without_a_directory_the_portal_says_so(
+    demo: DemoPortal, make_app: Callable[..., Flask]
+) -> None:
     (demo.data_dir / "key-directory.json").unlink()
-    app = create_app(load_config({}, data_dir=demo.data_dir))
+    app = make_app()
     client = app.test_client()
     assert client.get("/keys/directory.json").status_code == 503
     form = {"csrf_token": csrf_token(client), "category": "other", "narrative": "x"}

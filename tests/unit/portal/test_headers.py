@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.datastructures import Headers
-
-from portal.app import create_app
-from portal.config import load_config
-from tests.conftest import DemoPortal
 
 PATHS = ["/", "/keys/directory.json", "/static/css/portal.css", "/static/js/envelope.js", "/nope"]
 
@@ -58,12 +57,10 @@ def test_other_headers(client: FlaskClient, path: str) -> None:
     assert "Onion-Location" not in headers
 
 
-def test_hsts_and_onion_location_when_configured(demo: DemoPortal) -> None:
+def test_hsts_and_onion_location_when_configured(make_app: Callable[..., Flask]) -> None:
     onion = "a" * 56 + ".onion"
-    config = load_config(
-        {"PORTAL_HTTPS": "1", "PORTAL_ONION_ADDRESS": onion}, data_dir=demo.data_dir
-    )
-    headers = create_app(config).test_client().get("/").headers
+    app = make_app(PORTAL_HTTPS="1", PORTAL_ONION_ADDRESS=onion)
+    headers = app.test_client().get("/").headers
     assert "max-age=" in headers["Strict-Transport-Security"]
     assert headers["Onion-Location"] == f"http://{onion}"
 
@@ -78,12 +75,7 @@ def test_only_cookie_is_the_strict_csrf_session(client: FlaskClient) -> None:
     assert "samesite=strict" in cookie
 
 
-def test_secure_cookie_on_https(demo: DemoPortal) -> None:
-    config = load_config({"PORTAL_HTTPS": "1"}, data_dir=demo.data_dir)
-    cookie = (
-        create_app(config)
-        .test_client()
-        .get("/", base_url="https://portal.example")
-        .headers["Set-Cookie"]
-    )
+def test_secure_cookie_on_https(make_app: Callable[..., Flask]) -> None:
+    client = make_app(PORTAL_HTTPS="1").test_client()
+    cookie = client.get("/", base_url="https://portal.example").headers["Set-Cookie"]
     assert "secure" in cookie.lower()

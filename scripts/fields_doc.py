@@ -1,0 +1,54 @@
+"""Write portal/FIELDS.md from portal/fields.py (a test checks they agree)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from portal.fields import FIELDS, SECTIONS, Kind
+
+KIND_TEXT = {
+    Kind.CHOICE: "one of the values",
+    Kind.MULTI: "any of the values (repeat the name)",
+    Kind.TEXT: "one line of text",
+    Kind.LONG_TEXT: "text, several lines",
+    Kind.COUNT: "whole number 0-9999",
+    Kind.COORDINATE: "decimal degrees",
+    Kind.LOCAL_TIME: "local time `YYYY-MM-DDTHH:MM`",
+    Kind.UTC_OFFSET: "`±HH:MM`",
+}
+
+
+def render() -> str:
+    """The whole FIELDS.md text."""
+    lines = [
+        "# Report form fields",
+        "",
+        "Generated from `portal/fields.py` by `scripts/fields_doc.py`; do not edit by hand.",
+        "",
+        "These `name`s are a stable interface: the browser builds the report JSON",
+        "(`cso-report/v1`, see `portal/report.py`) from them, the no-JavaScript path",
+        "posts them as form fields, and the reviewer tool reads them. `identity_*`",
+        "fields go into the report's separate `identity` object, which only reviewers",
+        "read and which is never forwarded. Attachments are the file field",
+        "`attachments` (without JavaScript) or encrypted parts (with it). A field",
+        "applies to every category unless its row lists some.",
+        "",
+    ]
+    all_categories = set(FIELDS[0].categories)
+    for key, title in SECTIONS:
+        lines += [f"## {title}", "", "| name | label | kind | categories |", "|---|---|---|---|"]
+        for field in (f for f in FIELDS if f.section == key):
+            kind = KIND_TEXT[field.kind]
+            if field.choices and field.kind is not Kind.UTC_OFFSET:
+                kind += ": " + ", ".join(f"`{v}`" for v, _ in field.choices)
+            scope = "" if set(field.categories) == all_categories else ", ".join(field.categories)
+            lines.append(f"| `{field.name}` | {field.label} | {kind} | {scope} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    target = Path(__file__).resolve().parent.parent / "portal" / "FIELDS.md"
+    target.write_text(render(), encoding="utf-8")
+    sys.stdout.write(f"wrote {target}\n")
