@@ -4,10 +4,12 @@ Phone photos carry GPS positions, times, device models and serial numbers.
 This keeps only what is needed to show the picture; the pixels are not
 re-encoded, so nothing is lost and nothing is guessed.
 
-* JPEG: keep SOI, APP0 (JFIF), APP14 (Adobe colour transform), the tables,
-  frames and scans, and EOI. Drop every other APPn (EXIF and XMP in APP1,
-  ICC and MPF in APP2, IPTC in APP13, ...), comments, and anything after EOI
-  (some phones append whole extra images with their own metadata there).
+* JPEG: keep SOI, the segments decoding needs (frames, tables, scans), a
+  JFIF APP0 rewritten without its thumbnail, an Adobe APP14 colour-transform
+  record, and EOI. Drop every other segment: EXIF and XMP in APP1, ICC and
+  MPF in APP2, IPTC in APP13, JFXX thumbnails, comments, reserved markers,
+  and anything after EOI (some phones append whole extra images there).
+  Dropping EXIF also drops the orientation tag, so a photo may show rotated.
 * PNG: keep the critical chunks and a short list of rendering ones (tRNS,
   gAMA, cHRM, sRGB, bKGD, pHYs, sBIT, and APNG's acTL/fcTL/fdAT). Drop text
   (tEXt, zTXt, iTXt), tIME, eXIf and anything unknown; stop at IEND.
@@ -24,7 +26,14 @@ from dataclasses import dataclass
 
 JPEG_SOI = b"\xff\xd8"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_JPEG_KEEP_APP = {0xE0, 0xEE}  # APP0 JFIF, APP14 Adobe
+#: the markers decoding needs: SOF0-3, 5-7, 9-11, 13-15; DHT; DAC; SOS; DQT;
+#: DNL; DRI; DHP; EXP. Anything else (reserved, JPG, other APPn, COM) goes.
+_JPEG_DECODING = {
+    *range(0xC0, 0xC4), *range(0xC5, 0xC8), *range(0xC9, 0xCC), *range(0xCD, 0xD0),
+    0xC4, 0xCC, 0xDA, 0xDB, 0xDC, 0xDD, 0xDE, 0xDF,
+}  # fmt: skip
+_JFIF = b"JFIF\x00"
+_ADOBE = b"Adobe"
 _PNG_KEEP = {
     b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB",
     b"bKGD", b"pHYs", b"sBIT", b"acTL", b"fcTL", b"fdAT",
@@ -78,6 +87,23 @@ def _scan_end(data: bytes, start: int) -> int:
         return i
 
 
+def _kept_segment(marker: int, segment: bytes) -> bytes | None:
+    """What of one JPEG segment (marker, length, payload) to keep, if anything.
+
+    APP0 survives only as a canonical JFIF header *without its thumbnail*: a
+    thumbnail can show the uncropped original. APP14 survives only as the
+    12-byte Adobe colour-transform record.
+    """
+    payload = segment[4:]
+    if marker in _JPEG_DECODING:
+        return segment
+    if marker == 0xE0 and payload.startswith(_JFIF) and len(payload) >= 14:
+        return b"\xff\xe0\x00\x10" + payload[:12] + b"\x00\x00"
+    if marker == 0xEE and payload.startswith(_ADOBE) and len(payload) == 12:
+        return segment
+    return None
+
+
 def scrub_jpeg(data: bytes) -> bytes:
     """Rebuild a JPEG from the segments needed to decode it (see module doc)."""
     out = [JPEG_SOI]
@@ -102,9 +128,9 @@ def scrub_jpeg(data: bytes) -> bytes:
         end = i + 2 + length
         if length < 2 or end > len(data):
             raise ScrubError("JPEG segment truncated")
-        is_app = 0xE0 <= marker <= 0xEF
-        if (not is_app or marker in _JPEG_KEEP_APP) and marker != 0xFE:  # 0xFE: comment
-            out.append(data[i:end])
+        kept = _kept_segment(marker, data[i:end])
+        if kept is not None:
+            out.append(kept)
         if marker == 0xDA:  # SOS: entropy-coded data follows the header
             scan_end = _scan_end(data, end)
             out.append(data[end:scan_end])

@@ -1,0 +1,176 @@
+// The report page: encrypt in the browser, upload only ciphertext.
+//
+// With JavaScript on, the form never posts its fields. This module:
+//   1. fetches the signed key directory and verifies it against the
+//      organisation key pinned in the page (nothing is encrypted otherwise);
+//   2. builds the report JSON (cso-report/v1) from the visible fields;
+//   3. strips metadata from JPEG and PNG attachments, and lists every
+//      attachment in the manifest with its size and SHA-256;
+//   4. seals the report and each attachment to the reviewers, and uploads
+//      the envelopes, with progress, to /submit.
+// Without JavaScript the same form posts to /submit-plain and the server
+// encrypts on arrival; the page says which mode is in effect.
+
+import { utf8Encode } from './bytes.js';
+import { sealForReviewers } from './reviewers.js';
+import { scrubFile } from './scrub.js';
+import { sha256Blob } from './sha256.js';
+
+const form = document.getElementById('report');
+const statusLine = document.getElementById('status');
+const progress = document.getElementById('progress');
+const categorySelect = form.elements.namedItem('category');
+
+document.getElementById('mode').textContent =
+  'Your browser encrypts this report and every file for the vetted reviewers before anything ' +
+  'is sent. The server only ever receives the encrypted copy. Photos are cleaned of location ' +
+  'and camera data first.';
+
+function say(text) {
+  statusLine.textContent = text;
+}
+
+// Show only the fields that apply to the chosen category.
+function applyCategory() {
+  const chosen = categorySelect.value;
+  for (const field of form.querySelectorAll('.field[data-categories]')) {
+    const applies = chosen === '' || field.dataset.categories.split(' ').includes(chosen);
+    field.classList.toggle('hidden-by-category', !applies);
+  }
+}
+categorySelect.addEventListener('change', applyCategory);
+applyCategory();
+
+// A file name is kept only if it is plain and visible (crypto/SPEC.md §11.1).
+const FORBIDDEN = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}/\\]/u;
+function attachmentName(name, index) {
+  const nfc = name.normalize('NFC');
+  const fits = utf8Encode(nfc).length <= 255 && nfc !== '.' && nfc !== '..';
+  return nfc && fits && !FORBIDDEN.test(nfc) ? nfc : `attachment-${index}`;
+}
+
+function fieldValue(element) {
+  const value = element.value.trim();
+  if (value === '') return undefined;
+  switch (element.dataset.kind) {
+    case 'count':
+      return Number.parseInt(value, 10);
+    case 'coordinate':
+      return Number.parseFloat(value);
+    case 'long_text':
+      return value.replace(/\r\n/g, '\n').normalize('NFC');
+    default:
+      return value.normalize('NFC');
+  }
+}
+
+// The same document the server builds without JavaScript (portal/report.py).
+function collectFields() {
+  const report = {};
+  const identity = {};
+  for (const element of form.querySelectorAll('[data-kind]')) {
+    if (element.closest('.hidden-by-category')) continue;
+    const target = element.name.startsWith('identity_') ? identity : report;
+    if (element.dataset.kind === 'multi') {
+      if (element.checked) (target[element.name] ??= []).push(element.value);
+      continue;
+    }
+    const value = fieldValue(element);
+    if (value !== undefined) target[element.name] = value;
+  }
+  return { report, identity };
+}
+
+async function collect(pieces) {
+  const parts = [];
+  for await (const piece of pieces) parts.push(piece);
+  return new Blob(parts, { type: 'application/octet-stream' });
+}
+
+async function encryptAll(directoryText, organisationKey) {
+  const files = Array.from(form.elements.namedItem('attachments').files);
+  const manifest = [];
+  const cleaned = [];
+  for (const [i, file] of files.entries()) {
+    say(`Cleaning and checking file ${i + 1} of ${files.length}…`);
+    const { blob, mediaType, scrubbed } = await scrubFile(file);
+    manifest.push({
+      name: attachmentName(file.name, i + 1),
+      media_type: mediaType,
+      size: blob.size,
+      sha256: await sha256Blob(blob),
+      scrubbed,
+    });
+    cleaned.push(blob);
+  }
+  const reportDocument = { schema: 'cso-report/v1', encrypted_by: 'browser', ...collectFields(), attachments: manifest };
+  const now = new Date();
+  const sealOne = async (source) => {
+    const { pieces } = await sealForReviewers(source, directoryText, organisationKey, now);
+    return collect(pieces);
+  };
+  say('Encrypting…');
+  const report = await sealOne(utf8Encode(JSON.stringify(reportDocument)));
+  const attachments = [];
+  for (const [i, blob] of cleaned.entries()) {
+    say(`Encrypting file ${i + 1} of ${cleaned.length}…`);
+    attachments.push(await sealOne(blob));
+  }
+  return { report, attachments };
+}
+
+function upload(body) {
+  return new Promise((resolve, reject) => {
+    const request = new XMLHttpRequest();
+    request.open('POST', '/submit');
+    request.upload.addEventListener('progress', (event) => {
+      if (event.lengthComputable) progress.value = event.loaded / event.total;
+    });
+    request.addEventListener('load', () => resolve(request));
+    request.addEventListener('error', () => reject(new Error('The connection failed. Nothing was stored; please try again.')));
+    request.send(body);
+  });
+}
+
+function errorText(request) {
+  const page = new DOMParser().parseFromString(request.responseText, 'text/html');
+  return page.querySelector('.error')?.textContent ?? `The portal refused the report (${request.status}).`;
+}
+
+form.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  if (!form.reportValidity()) return;
+  const button = form.querySelector('button[type=submit]');
+  button.disabled = true;
+  progress.hidden = false;
+  progress.value = 0;
+  try {
+    say("Checking the reviewers' keys…");
+    const response = await fetch('/keys/directory.json', { cache: 'no-store', credentials: 'same-origin' });
+    if (!response.ok) throw new Error('The portal cannot accept reports right now. Nothing was sent.');
+    const organisationKey = document.querySelector('meta[name="cso-organisation-key"]').content;
+    const { report, attachments } = await encryptAll(await response.text(), organisationKey);
+    const body = new FormData();
+    body.append('csrf_token', form.elements.namedItem('csrf_token').value);
+    body.append('report', report, 'report');
+    for (const [i, blob] of attachments.entries()) body.append('attachment', blob, `attachment-${i + 1}`);
+    say('Sending the encrypted report…');
+    const answer = await upload(body);
+    if (answer.status !== 200) throw new Error(errorText(answer));
+    progress.value = 1;
+    form.replaceChildren();
+    const done = document.createElement('p');
+    done.id = 'done';
+    done.textContent =
+      'Your report was received. It was encrypted in your browser for the vetted reviewers only; ' +
+      'the server keeps only the encrypted copy and nothing about who sent it. Thank you.';
+    form.append(done);
+  } catch (error) {
+    // Key-directory failures must stop everything: never fall back to sending plaintext.
+    say(error.name === 'DirectoryError'
+      ? "The reviewers' keys could not be verified, so nothing was encrypted or sent. Please try again later."
+      : error.message);
+    button.disabled = false;
+    progress.hidden = true;
+  }
+});

@@ -1,0 +1,200 @@
+"""A reporter in real headless Chromium, against the real portal under gunicorn.
+
+The portal runs as `portal serve` (gunicorn with deploy/gunicorn.conf.py),
+with its own temporary directory and its log captured. The reporter fills
+the form with canary strings in the narrative and the identity section and
+attaches a phone-style JPEG carrying EXIF GPS and a camera serial.
+
+Afterwards the canaries are nowhere on the server's side: not in the data
+directory, the database, the blobs, its temporary directory or its log; the
+log holds no client address. Decrypting the stored envelopes with a demo
+reviewer key gives back the report, and the photo with no EXIF left.
+Without JavaScript, every file the server writes while it handles the
+request is watched: only the database and ciphertext blobs may appear.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from crypto.envelope import open_bytes
+from crypto.header import MAGIC
+from crypto.manifest import parse_manifest
+from portal.models import Submission
+from tests.conftest import ROOT, DemoPortal
+from tests.integration.chromium import chromium
+
+CANARY = "CANARY-b41d0c"
+
+
+@pytest.fixture
+def server(demo: DemoPortal, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """`portal serve` on a free loopback port; yields its URL, TMPDIR and log path."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server_tmp = tmp_path / "server-tmp"
+    server_tmp.mkdir()
+    log = tmp_path / "server.log"
+    env = dict(os.environ, TMPDIR=str(server_tmp), PORTAL_WORKERS="1", PORTAL_THREADS="4")
+    env.update(demo.environ())
+    # stdout carries only the start-up banner (the listening address); stderr
+    # is the server's log, which must never hold a client address.
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "portal", "--data-dir", str(demo.data_dir), "serve",
+             "--port", str(port)],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log_file,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or process.poll() is not None:
+                        pytest.fail(f"the portal did not start: {log.read_text()}")
+                    time.sleep(0.2)
+            yield {"url": f"http://127.0.0.1:{port}", "tmp": server_tmp, "log": log}
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def phone_photo(path: Path) -> Path:
+    image = Image.new("RGB", (64, 48), (30, 90, 160))
+    exif = Image.Exif()
+    exif[0x010F] = f"{CANARY}-MAKE"
+    exif[0xA431] = f"{CANARY}-SERIAL"
+    exif[0x8825] = {1: "N", 2: (6.0, 26.0, 30.0), 3: "E", 4: (3.0, 22.0, 10.0)}
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif.tobytes())
+    path.write_bytes(out.getvalue())
+    return path
+
+
+def fill_form(page: Any, photo: Path) -> None:
+    page.select_option("select[name=category]", "piracy-or-armed-robbery")
+    page.fill("input[name=place_name]", "Lagos anchorage")
+    page.fill("input[name=perpetrators_min]", "3")
+    page.check("input[name=weapons][value=knives-or-machetes]")
+    page.fill(
+        "textarea[name=narrative]", f"{CANARY}-NARRATIVE robbers boarded via the anchor chain"
+    )
+    page.fill("input[name=identity_company]", f"{CANARY}-COMPANY")
+    page.fill("input[name=identity_vessel]", f"{CANARY}-VESSEL")
+    page.set_input_files("input[name=attachments]", str(photo))
+
+
+def server_files_with_canary(demo: DemoPortal, server: dict[str, Any]) -> list[Path]:
+    roots = [demo.data_dir, server["tmp"]]
+    found = [p for root in roots for p in root.rglob("*") if p.is_file()
+             and CANARY.encode() in p.read_bytes()]  # fmt: skip
+    if CANARY.encode() in server["log"].read_bytes():
+        found.append(server["log"])
+    return found
+
+
+def stored_parts(demo: DemoPortal) -> list[bytes]:
+    engine = create_engine(demo.database_url)
+    with Session(engine) as session:
+        submissions = session.scalars(select(Submission)).all()
+        assert len(submissions) == 1
+        names = [p.blob for p in submissions[0].parts]
+    engine.dispose()
+    return [(demo.data_dir / "blobs" / name).read_bytes() for name in names]
+
+
+def check_stored_report(demo: DemoPortal, encrypted_by: str) -> None:
+    parts = stored_parts(demo)
+    assert all(part.startswith(MAGIC) for part in parts)
+    report = json.loads(open_bytes(parts[0], demo.identity(0)))
+    assert report["encrypted_by"] == encrypted_by
+    assert report["report"]["narrative"].startswith(f"{CANARY}-NARRATIVE")
+    assert report["report"]["weapons"] == ["knives-or-machetes"]
+    assert report["identity"]["identity_company"] == f"{CANARY}-COMPANY"
+    entry = parse_manifest(report)[0]
+    photo = open_bytes(parts[1], demo.identity(1))
+    assert entry.scrubbed
+    assert entry.size == len(photo)
+    assert CANARY.encode() not in photo
+    cleaned = Image.open(io.BytesIO(photo))
+    assert dict(cleaned.getexif()) == {}
+    assert cleaned.size == (64, 48)
+
+
+def test_reporter_with_javascript(demo: DemoPortal, server: dict[str, Any], tmp_path: Path) -> None:
+    problems: list[str] = []
+    with chromium(tmp_path / "profile") as context:
+        page = context.new_page()
+        page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.on("request", lambda r: r.url.startswith(server["url"]) or problems.append(r.url))
+        page.goto(server["url"] + "/")
+        assert "browser encrypts" in page.text_content("#mode")
+        fill_form(page, phone_photo(tmp_path / "IMG_0042.jpg"))
+        page.click("button[type=submit]")
+        page.wait_for_selector("#done", timeout=60_000)
+    assert problems == []
+    check_stored_report(demo, "browser")
+    assert server_files_with_canary(demo, server) == []
+    assert b"127.0.0.1" not in server["log"].read_bytes()
+
+
+class _Recorder(FileSystemEventHandler):
+    def __init__(self) -> None:
+        self.paths: set[str] = set()
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in {"created", "modified", "moved", "closed"}:
+            self.paths.add(str(getattr(event, "dest_path", "") or event.src_path))
+
+
+def test_reporter_without_javascript(
+    demo: DemoPortal, server: dict[str, Any], tmp_path: Path
+) -> None:
+    recorder = _Recorder()
+    observer = Observer()
+    for root in (demo.data_dir, server["tmp"]):
+        observer.schedule(recorder, str(root), recursive=True)
+    with chromium(tmp_path / "profile", javascript=False) as context:
+        page = context.new_page()
+        page.goto(server["url"] + "/")
+        assert "JavaScript is off" in page.text_content("#mode")
+        fill_form(page, phone_photo(tmp_path / "IMG_0042.jpg"))
+        observer.start()
+        try:
+            page.click("button[type=submit]")
+            page.wait_for_selector("text=Your report was received", timeout=60_000)
+        finally:
+            observer.stop()
+            observer.join()
+    folders = {str(demo.data_dir), str(demo.data_dir / "blobs")}
+    written = {
+        Path(p).relative_to(demo.data_dir) if p.startswith(str(demo.data_dir)) else Path(p)
+        for p in recorder.paths - folders
+    }
+    allowed_db = {"portal.sqlite3", "portal.sqlite3-journal"}
+    for path in written:
+        assert path.parts[0] == "blobs" or path.name in allowed_db, f"unexpected file {path}"
+    assert not any(str(p).startswith(str(server["tmp"])) for p in recorder.paths)
+    check_stored_report(demo, "server")
+    assert server_files_with_canary(demo, server) == []
+    assert b"127.0.0.1" not in server["log"].read_bytes()
