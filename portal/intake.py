@@ -26,8 +26,10 @@ from werkzeug.exceptions import BadRequest, ServiceUnavailable
 from crypto.envelope import Sealer
 from crypto.errors import ManifestError
 from crypto.manifest import MAX_ATTACHMENTS, AttachmentEntry, check_name, entry_for
+from crypto.receipt import Receipt, derive
 from portal.fields import FIELDS, SECTIONS
 from portal.models import Part, PartKind, Submission
+from portal.receipts import BadReceiptError, hash_lookup_token, parse_browser_receipt
 from portal.report import InvalidReportError, build_report, encode_report
 from portal.request import MemoryUpload
 from portal.reviewers import CurrentDirectory, NoDirectoryError
@@ -87,12 +89,16 @@ def key_directory() -> Response:
     return Response(raw, mimetype="application/json")
 
 
-def _store(parts: Sequence[tuple[PartKind, str, int]]) -> Submission:
+def _store(
+    parts: Sequence[tuple[PartKind, str, int]], locator: str, lookup_token: bytes
+) -> Submission:
     """Record committed blobs as one submission; remove them all if that fails."""
     blobs = _portal()["blobs"]
     submission = Submission(
         id=secrets.token_hex(16),
         received_on=datetime.now(UTC).date(),  # the day only, never the time
+        receipt_locator=locator,
+        receipt_hash=hash_lookup_token(lookup_token),
         parts=[
             Part(position=i, kind=kind, blob=name, size=size)
             for i, (kind, name, size) in enumerate(parts)
@@ -129,6 +135,12 @@ def _finish_all(
 def submit_encrypted() -> Response:
     """Store a submission the browser encrypted: the report and its attachments."""
     _directory()
+    try:
+        locator, token = parse_browser_receipt(
+            request.form.get("receipt_locator", ""), request.form.get("receipt_token", "")
+        )
+    except BadReceiptError:
+        raise RefusedError("Nothing was stored: the receipt fields are missing.") from None
     reports = request.files.getlist("report")
     attachments = request.files.getlist("attachment")
     if len(reports) != 1:
@@ -137,7 +149,8 @@ def submit_encrypted() -> Response:
         raise RefusedError("Nothing was stored: too many attachments.")
     uploads = [(PartKind.REPORT, _envelope(reports[0]))]
     uploads += [(PartKind.ATTACHMENT, _envelope(a)) for a in attachments]
-    submission = _store(_finish_all(uploads))
+    done = _finish_all(uploads)
+    submission = _store(done, locator, token)
     return jsonify({"stored": True, "parts": len(submission.parts)})
 
 
@@ -163,14 +176,24 @@ def submit_plain() -> str:
             document = build_report(fields, entries, encrypted_by="server")
         except InvalidReportError as error:
             raise RefusedError(f"Nothing was stored. {error}") from None
+        # The server makes the receipt here, shows it once and forgets it.
+        receipt = Receipt.generate()
+        keys = derive(receipt)
+        document["reporter_key"] = str(keys.reporter.token)
         parts = [(PartKind.REPORT, encode_report(document))]
         parts += [(PartKind.ATTACHMENT, data) for data in cleaned]
-        stored = _seal_and_store(parts, directory.verified.recipient_keys)
+        stored = _seal_and_store(
+            parts, directory.verified.recipient_keys, receipt.locator, keys.lookup_token
+        )
     finally:
         for buffer in buffers:
             buffer.wipe()
     return render_template(
-        "submitted.html", parts=len(stored.parts), encrypted_by="server", scrubbed=entries
+        "submitted.html",
+        parts=len(stored.parts),
+        encrypted_by="server",
+        scrubbed=entries,
+        receipt=str(receipt),
     )
 
 
@@ -204,8 +227,12 @@ def _attachment_name(filename: str | None, index: int) -> str:
 
 
 def _seal_and_store(
-    parts: Sequence[tuple[PartKind, bytes]], recipients: Sequence[bytes]
+    parts: Sequence[tuple[PartKind, bytes]],
+    recipients: Sequence[bytes],
+    locator: str,
+    lookup_token: bytes,
 ) -> Submission:
+    """Encrypt each part into a blob, then record the submission; all or nothing."""
     blobs = _portal()["blobs"]
     done: list[tuple[PartKind, str, int]] = []
     try:
@@ -223,4 +250,4 @@ def _seal_and_store(
         for _, name, _ in done:
             blobs.delete(name)
         raise
-    return _store(done)
+    return _store(done, locator, lookup_token)

@@ -1,7 +1,8 @@
 """The portal's tables: plain SQLAlchemy 2.0, importable without Flask.
 
 The database knows as little as it can: a random 128-bit submission id, the
-*day* it arrived (never the time), and per part its position, kind, blob
+*day* it arrived (never the time), the receipt's public locator and an
+argon2id hash of its lookup token, and per part its position, kind, blob
 name and ciphertext size. Nothing about the reporter, and no plaintext.
 """
 
@@ -33,6 +34,9 @@ class Submission(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)  # 128 random bits, hex
     received_on: Mapped[dt.date] = mapped_column(Date, index=True)
+    # crypto/SPEC.md §14.3: the public locator and argon2id(lookup token), nothing else
+    receipt_locator: Mapped[str] = mapped_column(String(4), index=True)
+    receipt_hash: Mapped[str] = mapped_column(String(200))
     parts: Mapped[list[Part]] = relationship(
         back_populates="submission", cascade="all, delete-orphan", order_by="Part.position"
     )

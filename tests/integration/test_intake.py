@@ -27,10 +27,12 @@ from werkzeug.test import stream_encode_multipart
 from crypto.envelope import open_bytes, seal_bytes
 from crypto.keys import EncryptionKeyPair
 from crypto.manifest import parse_manifest
-from portal.models import Part, Submission
+from portal.models import Base, Part, Submission
 from tests.conftest import DemoPortal
 
 CANARY = "CANARY-7f3a9c-NARRATIVE"
+# What a browser sends in place of its receipt (SPEC §14): a locator and a token.
+RECEIPT_FIELDS = {"receipt_locator": "0042", "receipt_token": "ab" * 32}
 IDENTITY_CANARY = "CANARY-7f3a9c-COMPANY"
 
 
@@ -60,6 +62,18 @@ def stored_state(app: Flask, demo: DemoPortal) -> tuple[int, int, list[str]]:
         submissions = session.scalar(select(func.count()).select_from(Submission))
         parts = session.scalar(select(func.count()).select_from(Part))
     return submissions or 0, parts or 0, sorted(p.name for p in (demo.data_dir / "blobs").iterdir())
+
+
+def database_text(app: Flask) -> str:
+    """Every row of every table, as text: what a seized database shows."""
+    engine = app.extensions["portal"]["engine"]
+    with engine.connect() as connection:
+        rows = [
+            repr(tuple(row))
+            for table in Base.metadata.sorted_tables
+            for row in connection.execute(table.select())
+        ]
+    return "\n".join(rows)
 
 
 def files_containing(marker: bytes, roots: list[Path], since: float) -> list[Path]:
@@ -144,6 +158,7 @@ def test_browser_encrypted_submission_is_stored_as_sent(
         "/submit",
         data={
             "csrf_token": csrf_token(client),
+            **RECEIPT_FIELDS,
             "report": (io.BytesIO(report), "report"),
             "attachment": [(io.BytesIO(attachment), "a1")],
         },
@@ -189,7 +204,7 @@ BAD_UPLOADS: list[Any] = [
 def test_bad_uploads_are_refused_and_nothing_is_kept(
     app: Flask, client: FlaskClient, demo: DemoPortal, make: Any, message: str
 ) -> None:
-    data = {"csrf_token": csrf_token(client), **make(demo)}
+    data = {"csrf_token": csrf_token(client), **RECEIPT_FIELDS, **make(demo)}
     response = client.post("/submit", data=data, content_type="multipart/form-data")
     assert response.status_code == 400
     assert message in response.data.decode()
@@ -297,7 +312,11 @@ def test_oversized_upload_is_refused(demo: DemoPortal, make_app: Callable[..., F
     app = make_app(PORTAL_MAX_UPLOAD_MIB="1")
     client = app.test_client()
     big = _envelope(demo, b"\x01" * (2 * 1024 * 1024))
-    data = {"csrf_token": csrf_token(client), "report": FileStorage(io.BytesIO(big), filename="r")}
+    data = {
+        "csrf_token": csrf_token(client),
+        **RECEIPT_FIELDS,
+        "report": FileStorage(io.BytesIO(big), filename="r"),
+    }
     body, _, boundary = stream_encode_multipart(data, use_tempfile=False)  # see below
     response = client.post(
         "/submit", data=body.read(), content_type=f"multipart/form-data; boundary={boundary}"
@@ -339,3 +358,56 @@ def test_without_a_directory_the_portal_says_so(
     assert client.get("/keys/directory.json").status_code == 503
     form = {"csrf_token": csrf_token(client), "category": "other", "narrative": "x"}
     assert client.post("/submit-plain", data=form).status_code == 503
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{}, {"receipt_locator": "42", "receipt_token": "ab" * 32},
+     {"receipt_locator": "0042", "receipt_token": "zz" * 32}],
+    ids=["missing", "short-locator", "bad-token"],
+)  # fmt: skip
+def test_browser_submission_without_valid_receipt_fields_is_refused(
+    app: Flask, client: FlaskClient, demo: DemoPortal, fields: dict[str, str]
+) -> None:
+    data = {
+        "csrf_token": csrf_token(client),
+        **fields,
+        "report": (io.BytesIO(_envelope(demo)), "r"),
+    }
+    response = client.post("/submit", data=data, content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert b"receipt" in response.data
+    assert stored_state(app, demo) == (0, 0, [])
+
+
+def test_receipt_storage_keeps_only_locator_and_argon2id(
+    app: Flask, client: FlaskClient, demo: DemoPortal
+) -> None:
+    """§14.3: the shown receipt works; only its locator and a token hash are kept."""
+    from argon2 import PasswordHasher
+
+    from crypto.receipt import Receipt, derive
+
+    form = {"csrf_token": csrf_token(client), "category": "other", "narrative": "receipt test"}
+    page = client.post("/submit-plain", data=form, content_type="multipart/form-data")
+    assert page.status_code == 200
+    match = re.search(r'id="receipt">([0-9 ]{29})<', page.data.decode())
+    assert match is not None
+    receipt = Receipt.parse(match.group(1))
+    keys = derive(receipt)
+    with app.extensions["portal"]["sessions"]() as session:
+        submission = session.scalars(select(Submission)).one()
+        locator, token_hash = submission.receipt_locator, submission.receipt_hash
+        blob = submission.parts[0].blob
+    assert locator == receipt.locator
+    assert token_hash.startswith("$argon2id$")
+    assert PasswordHasher().verify(token_hash, keys.lookup_token)
+    report = json.loads(open_bytes((demo.data_dir / "blobs" / blob).read_bytes(), demo.identity()))
+    assert report["reporter_key"] == str(keys.reporter.token)
+    secrets_ = [receipt.digits[4:].encode(), keys.lookup_token, keys.lookup_token.hex().encode()]
+    secrets_.append(str(keys.reporter.token).encode())
+    for secret in secrets_:
+        assert files_containing(secret, [demo.data_dir], 0) == []
+    dump = database_text(app)
+    assert receipt.digits[4:] not in dump
+    assert keys.lookup_token.hex() not in dump

@@ -15,6 +15,21 @@ def _tables(url: str) -> set[str]:
         engine.dispose()
 
 
+def _columns(url: str, table: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        return {c["name"] for c in inspect(engine).get_columns(table)}
+    finally:
+        engine.dispose()
+
+
+def test_0002_up_down(database_url: str) -> None:
+    upgrade(database_url, "0002")
+    assert {"receipt_locator", "receipt_hash"} <= _columns(database_url, "submission")
+    downgrade(database_url, "0001")
+    assert _columns(database_url, "submission") == {"id", "received_on"}
+
+
 def test_0001_up_down_up(database_url: str) -> None:
     upgrade(database_url, "0001")
     assert _tables(database_url) == {"submission", "part"}

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from PIL import Image
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
@@ -36,6 +37,7 @@ from watchdog.observers import Observer
 from crypto.envelope import open_bytes
 from crypto.header import MAGIC
 from crypto.manifest import parse_manifest
+from crypto.receipt import Receipt, derive
 from portal.models import Submission
 from tests.conftest import ROOT, DemoPortal
 from tests.integration.chromium import chromium
@@ -122,11 +124,25 @@ def stored_parts(demo: DemoPortal) -> list[bytes]:
     return [(demo.data_dir / "blobs" / name).read_bytes() for name in names]
 
 
-def check_stored_report(demo: DemoPortal, encrypted_by: str) -> None:
+def check_receipt(demo: DemoPortal, shown: str, report: dict[str, Any]) -> None:
+    """The receipt the page showed derives the key in the report and the stored hash."""
+    receipt = Receipt.parse(shown)
+    keys = derive(receipt)
+    assert report["reporter_key"] == str(keys.reporter.token)
+    engine = create_engine(demo.database_url)
+    with Session(engine) as session:
+        submission = session.scalars(select(Submission)).one()
+        assert submission.receipt_locator == receipt.locator
+        assert PasswordHasher().verify(submission.receipt_hash, keys.lookup_token)
+    engine.dispose()
+
+
+def check_stored_report(demo: DemoPortal, encrypted_by: str, shown_receipt: str) -> None:
     parts = stored_parts(demo)
     assert all(part.startswith(MAGIC) for part in parts)
     report = json.loads(open_bytes(parts[0], demo.identity(0)))
     assert report["encrypted_by"] == encrypted_by
+    check_receipt(demo, shown_receipt, report)
     assert report["report"]["narrative"].startswith(f"{CANARY}-NARRATIVE")
     assert report["report"]["weapons"] == ["knives-or-machetes"]
     assert report["identity"]["identity_company"] == f"{CANARY}-COMPANY"
@@ -152,8 +168,9 @@ def test_reporter_with_javascript(demo: DemoPortal, server: dict[str, Any], tmp_
         fill_form(page, phone_photo(tmp_path / "IMG_0042.jpg"))
         page.click("button[type=submit]")
         page.wait_for_selector("#done", timeout=60_000)
+        shown = page.text_content("#receipt")
     assert problems == []
-    check_stored_report(demo, "browser")
+    check_stored_report(demo, "browser", shown)
     assert server_files_with_canary(demo, server) == []
     assert b"127.0.0.1" not in server["log"].read_bytes()
 
@@ -183,6 +200,7 @@ def test_reporter_without_javascript(
         try:
             page.click("button[type=submit]")
             page.wait_for_selector("text=Your report was received", timeout=60_000)
+            shown = page.text_content("#receipt")
         finally:
             observer.stop()
             observer.join()
@@ -195,6 +213,6 @@ def test_reporter_without_javascript(
     for path in written:
         assert path.parts[0] == "blobs" or path.name in allowed_db, f"unexpected file {path}"
     assert not any(str(p).startswith(str(server["tmp"])) for p in recorder.paths)
-    check_stored_report(demo, "server")
+    check_stored_report(demo, "server", shown)
     assert server_files_with_canary(demo, server) == []
     assert b"127.0.0.1" not in server["log"].read_bytes()

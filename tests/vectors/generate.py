@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import struct
+import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -411,5 +412,47 @@ def main() -> None:
     )
 
 
+def receipt_cases() -> list[dict[str, Any]]:
+    """Receipts and what they derive (SPEC §14), for the browser to reproduce."""
+    from crypto.receipt import Receipt, derive
+
+    cases = []
+    for digits in ("000000000000000000000000", "123456789012345678901234", None):
+        receipt = Receipt(digits) if digits else Receipt.generate()
+        keys = derive(receipt)
+        cases.append(
+            {
+                "name": f"receipt {receipt.locator}…",
+                "spec": "§14.2",
+                "receipt": receipt.digits,
+                "private_key": keys.reporter.private.hex(),
+                "public_key": str(keys.reporter.token),
+                "lookup_token": keys.lookup_token.hex(),
+                "expect": "success",
+            }
+        )
+    return cases
+
+
+def write_receipts() -> None:
+    """Write receipt-py.json."""
+    write(
+        "receipt-py.json",
+        {
+            "schema": "cso-receipt-vectors/v1",
+            "source": "tests/vectors/generate.py: the Python implementation in crypto/receipt.py",
+            "rationale": (
+                "Browser and server must derive the same reporter key and lookup token "
+                "from a receipt (SPEC §14), or a reporter could not come back."
+            ),
+            "cases": receipt_cases(),
+        },
+    )
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["receipts"]:
+        write_receipts()
+    else:
+        main()
+        write_receipts()

@@ -11,7 +11,9 @@
 // Without JavaScript the same form posts to /submit-plain and the server
 // encrypts on arrival; the page says which mode is in effect.
 
-import { utf8Encode } from './bytes.js';
+import { toHex, utf8Encode } from './bytes.js';
+import { formatPublicKey } from './keys.js';
+import { deriveReceiptKeys, formatReceipt, generateReceipt } from './receipt.js';
 import { sealForReviewers } from './reviewers.js';
 import { scrubFile } from './scrub.js';
 import { sha256Blob } from './sha256.js';
@@ -87,7 +89,7 @@ async function collect(pieces) {
   return new Blob(parts, { type: 'application/octet-stream' });
 }
 
-async function encryptAll(directoryText, organisationKey) {
+async function encryptAll(directoryText, organisationKey, reporterKey) {
   const files = Array.from(form.elements.namedItem('attachments').files);
   const manifest = [];
   const cleaned = [];
@@ -103,7 +105,13 @@ async function encryptAll(directoryText, organisationKey) {
     });
     cleaned.push(blob);
   }
-  const reportDocument = { schema: 'cso-report/v1', encrypted_by: 'browser', ...collectFields(), attachments: manifest };
+  const reportDocument = {
+    schema: 'cso-report/v1',
+    encrypted_by: 'browser',
+    ...collectFields(),
+    attachments: manifest,
+    reporter_key: reporterKey, // crypto/SPEC.md §14.3: so the reviewers can answer
+  };
   const now = new Date();
   const sealOne = async (source) => {
     const { pieces } = await sealForReviewers(source, directoryText, organisationKey, now);
@@ -137,6 +145,35 @@ function errorText(request) {
   return page.querySelector('.error')?.textContent ?? `The portal refused the report (${request.status}).`;
 }
 
+function paragraph(text, className) {
+  const element = document.createElement('p');
+  element.textContent = text;
+  if (className) element.className = className;
+  return element;
+}
+
+function showReceipt(receiptText) {
+  const box = document.createElement('div');
+  box.className = 'receipt';
+  box.id = 'done';
+  const digits = paragraph(receiptText, 'receipt-digits');
+  digits.id = 'receipt';
+  box.append(
+    paragraph('Your report was received. Your receipt:'),
+    digits,
+    paragraph(
+      'Write it down or keep it somewhere only you can see. With it you can come back to read ' +
+      "the reviewers' questions and answer them. It is shown only this once: nobody, not even " +
+      'the reviewers, can look it up for you.',
+    ),
+    paragraph(
+      'Your report was encrypted in your browser for the vetted reviewers only; the server keeps ' +
+      'only the encrypted copy and nothing about who sent it. Thank you.',
+    ),
+  );
+  form.replaceWith(box);
+}
+
 form.addEventListener('submit', async (event) => {
   event.preventDefault();
   if (!form.reportValidity()) return;
@@ -149,22 +186,24 @@ form.addEventListener('submit', async (event) => {
     const response = await fetch('/keys/directory.json', { cache: 'no-store', credentials: 'same-origin' });
     if (!response.ok) throw new Error('The portal cannot accept reports right now. Nothing was sent.');
     const organisationKey = document.querySelector('meta[name="cso-organisation-key"]').content;
-    const { report, attachments } = await encryptAll(await response.text(), organisationKey);
+    // The receipt is made here and never leaves the browser; the portal gets
+    // only its public locator and the derived lookup token (SPEC.md §14).
+    say('Making your receipt…');
+    const receipt = generateReceipt();
+    const keys = await deriveReceiptKeys(receipt);
+    const reporterKey = await formatPublicKey('csoenc1', keys.publicKey);
+    const { report, attachments } = await encryptAll(await response.text(), organisationKey, reporterKey);
     const body = new FormData();
     body.append('csrf_token', form.elements.namedItem('csrf_token').value);
+    body.append('receipt_locator', receipt.slice(0, 4));
+    body.append('receipt_token', toHex(keys.lookupToken));
     body.append('report', report, 'report');
     for (const [i, blob] of attachments.entries()) body.append('attachment', blob, `attachment-${i + 1}`);
     say('Sending the encrypted report…');
     const answer = await upload(body);
     if (answer.status !== 200) throw new Error(errorText(answer));
     progress.value = 1;
-    form.replaceChildren();
-    const done = document.createElement('p');
-    done.id = 'done';
-    done.textContent =
-      'Your report was received. It was encrypted in your browser for the vetted reviewers only; ' +
-      'the server keeps only the encrypted copy and nothing about who sent it. Thank you.';
-    form.append(done);
+    showReceipt(formatReceipt(receipt));
   } catch (error) {
     // Key-directory failures must stop everything: never fall back to sending plaintext.
     say(error.name === 'DirectoryError'

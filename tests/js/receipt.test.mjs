@@ -1,0 +1,36 @@
+// receipt.js: generation, parsing, and derivation matching Python (SPEC.md §14).
+
+import assert from 'node:assert/strict';
+import test from 'node:test';
+
+import { toHex } from '../../portal/static/js/bytes.js';
+import { formatPublicKey } from '../../portal/static/js/keys.js';
+import { deriveReceiptKeys, formatReceipt, generateReceipt, parseReceipt } from '../../portal/static/js/receipt.js';
+import { loadVectors } from './support.mjs';
+
+test('§14.1 receipts are 24 digits, spread evenly', () => {
+  const counts = new Array(10).fill(0);
+  for (let i = 0; i < 400; i++) {
+    const receipt = generateReceipt();
+    assert.match(receipt, /^[0-9]{24}$/);
+    for (const digit of receipt) counts[Number(digit)] += 1;
+  }
+  for (const count of counts) assert.ok(count > 800 && count < 1120, `digit counts ${counts}`);
+});
+
+test('receipts are typed back with or without spaces, never with other digits', () => {
+  const digits = '123456789012345678901234';
+  assert.equal(formatReceipt(digits), '1234 5678 9012 3456 7890 1234');
+  assert.equal(parseReceipt(' 1234 5678-9012 3456 7890 1234 '), digits);
+  assert.equal(parseReceipt('1234 5678 9012 3456 7890 123'), null);
+  assert.equal(parseReceipt('١٢٣٤ 5678 9012 3456 7890 1234'), null); // Arabic-Indic digits
+});
+
+test('§14.2 derivation matches the Python vectors', async () => {
+  for (const c of loadVectors('receipt-py.json').cases) {
+    const keys = await deriveReceiptKeys(c.receipt);
+    assert.equal(toHex(keys.privateKey), c.private_key);
+    assert.equal(await formatPublicKey('csoenc1', keys.publicKey), c.public_key);
+    assert.equal(toHex(keys.lookupToken), c.lookup_token);
+  }
+});
