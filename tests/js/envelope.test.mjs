@@ -6,7 +6,7 @@ import test from 'node:test';
 
 import { concatBytes, toHex } from '../../portal/static/js/bytes.js';
 import {
-  CHUNK_SIZE, MAGIC, SEALED_CHUNK_SIZE, assembleHeader, buildHeader, headerLength, openEnvelope,
+  CHUNK_SIZE, MAGIC, SEAL_BATCH_CHUNKS, SEALED_CHUNK_SIZE, assembleHeader, buildHeader, headerLength, openEnvelope,
   openToBytes, readHeader, sealChunk, sealEnvelope, sealStanza, sealToBlob, sealToBytes, sealedSize,
 } from '../../portal/static/js/envelope.js';
 import { EnvelopeError, KeyFormatError } from '../../portal/static/js/errors.js';
@@ -61,11 +61,12 @@ test('the header lists the recipients in order, and chunks are 64 KiB + tag', as
   assert.deepEqual(pieces, [headerLength(1), SEALED_CHUNK_SIZE, SEALED_CHUNK_SIZE, paddedLength(2 * CHUNK_SIZE) - 2 * CHUNK_SIZE + 16]);
 });
 
-test('Blobs are read one chunk at a time, never whole', async () => {
-  const data = pattern(3 * 65536 + 5);
+test('Blobs are read in bounded slices, never whole', async () => {
+  const batch = SEAL_BATCH_CHUNKS * CHUNK_SIZE;
+  const data = pattern(batch + 3 * 65536 + 5);
   const source = new RecordingBlob([data]);
   const sealed = await sealToBlob(source, [alice.publicKey]);
-  assert.ok(source.slices.length >= 4 && source.slices.every(([a, b]) => b - a <= CHUNK_SIZE));
+  assert.ok(source.slices.length >= 2 && source.slices.every(([a, b]) => b - a <= batch));
   const envelope = new RecordingBlob([new Uint8Array(await sealed.arrayBuffer())]);
   assert.deepEqual(await openToBytes(envelope, alice.privateKey), data);
   assert.ok(envelope.slices.length >= 5 && envelope.slices.every(([a, b]) => b - a <= SEALED_CHUNK_SIZE));

@@ -1,0 +1,45 @@
+"""Baselines for bench/intake_throughput.py: bare Flask endpoints storing bytes.
+
+`bare` writes the uploaded part to a file and fsyncs it, as durably as the
+portal stores a blob. `bare_argon2` also computes one argon2id hash with the
+portal's parameters, to separate that fixed cost from the portal's own work.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask, request
+
+from portal.receipts import hash_lookup_token
+
+STORE = Path(os.environ.get("BARE_STORE", "/tmp/bare-store"))
+STORE.mkdir(parents=True, exist_ok=True)
+
+
+def _make(hashing: bool) -> Flask:
+    app = Flask(__name__)
+
+    @app.post("/submit")
+    def submit() -> tuple[str, int]:
+        data = request.files["report"].read()
+        path = STORE / secrets.token_hex(16)
+        with path.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if hashing:
+            hash_lookup_token(secrets.token_bytes(32))
+        return "stored", 200
+
+    @app.get("/")
+    def page() -> str:
+        return "ok"
+
+    return app
+
+
+bare = _make(hashing=False)
+bare_argon2 = _make(hashing=True)

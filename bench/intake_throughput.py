@@ -1,0 +1,157 @@
+"""Encrypted submissions per second through gunicorn, against bare endpoints.
+
+    python bench/intake_throughput.py [--seconds 15] [--clients 8]
+
+Starts the portal (`portal serve`, gunicorn with deploy/gunicorn.conf.py) on
+a demo data directory, and the baselines from bench/_bare_app.py under the
+same gunicorn settings, all on loopback. Each client thread posts a 10 KB
+encrypted report (a real envelope to the demo reviewers) over a keep-alive
+connection for a fixed time. Prints submissions per second for each and the
+ratios portal / baseline, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from crypto.directory import read_directory
+from crypto.envelope import seal_bytes
+from crypto.keys import KeyKind, parse_public_key
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"nothing listening on {port}")
+
+
+def multipart(fields: dict[str, str], report: bytes) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+        for k, v in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="report"; filename="r"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n".encode()
+        + report
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def client(port: int, report: bytes, until: float, counts: list[int], portal: bool) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers: dict[str, str] = {}
+    fields: dict[str, str] = {}
+    if portal:
+        connection.request("GET", "/")
+        response = connection.getresponse()
+        page = response.read().decode()
+        headers["Cookie"] = response.getheader("Set-Cookie", "").split(";", 1)[0]
+        match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert match is not None
+        fields = {"csrf_token": match.group(1), "receipt_locator": "0042",
+                  "receipt_token": secrets.token_hex(32)}  # fmt: skip
+    body, kind = multipart(fields, report)
+    headers["Content-Type"] = kind
+    done = 0
+    while time.monotonic() < until:
+        connection.request("POST", "/submit", body=body, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise SystemExit(f"POST failed: {response.status}")
+        done += 1
+    counts.append(done)
+    connection.close()
+
+
+def measure(port: int, report: bytes, seconds: float, clients: int, portal: bool) -> float:
+    counts: list[int] = []
+    until = time.monotonic() + seconds
+    threads = [
+        threading.Thread(target=client, args=(port, report, until, counts, portal))
+        for _ in range(clients)
+    ]
+    start = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(counts) / (time.monotonic() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--clients", type=int, default=8)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp) / "var"
+        subprocess.run([sys.executable, "-m", "portal", "--data-dir", str(data_dir), "init",
+                        "--demo"], check=True, capture_output=True, cwd=ROOT)  # fmt: skip
+        organisation = parse_public_key(
+            (data_dir / "organisation.pub").read_text(), KeyKind.SIGNING
+        )
+        directory = read_directory((data_dir / "key-directory.json").read_bytes(), organisation)
+        report = seal_bytes(os.urandom(10_000), list(directory.recipient_keys))
+        env = dict(os.environ, PORTAL_WORKERS="2", PORTAL_THREADS="8", BARE_STORE=f"{tmp}/bare")
+        config = str(ROOT / "deploy" / "gunicorn.conf.py")
+        servers = {}
+        ports = {}
+        for name in ("portal", "bare", "bare_argon2"):
+            ports[name] = free_port()
+            if name == "portal":
+                command = [sys.executable, "-m", "portal", "--data-dir", str(data_dir), "serve",
+                           "--port", str(ports[name])]  # fmt: skip
+            else:
+                command = [sys.executable, "-m", "gunicorn", "--config", config, "--bind",
+                           f"127.0.0.1:{ports[name]}", f"bench._bare_app:{name}"]  # fmt: skip
+            servers[name] = subprocess.Popen(command, cwd=ROOT, env=env,
+                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        try:
+            rates = {}
+            for name, port in ports.items():
+                wait_for(port)
+                measure(port, report, 2, args.clients, name == "portal")  # warm up
+                rates[name] = measure(port, report, args.seconds, args.clients, name == "portal")
+        finally:
+            for server in servers.values():
+                server.terminate()
+                server.wait(timeout=30)
+    print(f"10 KB encrypted report, {args.clients} clients, {args.seconds:.0f} s each, gunicorn "
+          "2 workers x 8 threads, loopback")  # fmt: skip
+    for name, rate in rates.items():
+        print(f"{name:12s} {rate:8.1f} submissions/s")
+    print(f"ratio portal / bare endpoint:          {rates['portal'] / rates['bare']:.2f}")
+    print(f"ratio portal / bare endpoint + argon2: {rates['portal'] / rates['bare_argon2']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
