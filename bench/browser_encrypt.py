@@ -13,41 +13,13 @@ ratio raw / envelope (1.0 = as fast as raw).
 from __future__ import annotations
 
 import argparse
-import http.server
 import tempfile
-import threading
 from pathlib import Path
-from typing import Any
 
 from tests.integration.chromium import chromium
+from tests.integration.loopback import static_origin
 
-ROOT = Path(__file__).resolve().parent.parent
 CSP = "default-src 'none'; script-src 'self'; connect-src 'self'; base-uri 'none'"
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    """The bench page and the modules; nothing logged."""
-
-    def do_GET(self) -> None:
-        here = Path(__file__).with_name("browser")
-        routes = {"/": here / "bench.html", "/bench.js": here / "bench.js"}
-        path = routes.get(self.path)
-        if path is None and self.path.startswith("/static/js/"):
-            path = ROOT / "portal" / self.path.lstrip("/")
-        if path is None or not path.is_file():
-            self.send_error(404)
-            return
-        body = path.read_bytes()
-        self.send_response(200)
-        kind = "text/html" if path.suffix == ".html" else "text/javascript"
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Security-Policy", CSP)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet."""
 
 
 def main() -> None:
@@ -55,16 +27,17 @@ def main() -> None:
     parser.add_argument("--mb", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        with tempfile.TemporaryDirectory() as profile, chromium(Path(profile)) as context:
-            page = context.new_page()
-            page.goto(f"http://127.0.0.1:{server.server_address[1]}/")
-            page.wait_for_selector("#ready:has-text('ready')", state="attached")
-            result = page.evaluate(f"window.bench({args.mb}, {args.rounds})")
-    finally:
-        server.shutdown()
+    here = Path(__file__).with_name("browser")
+    pages = {"/": here / "bench.html", "/bench.js": here / "bench.js"}
+    with (
+        static_origin(pages, CSP) as origin,
+        tempfile.TemporaryDirectory() as profile,
+        chromium(Path(profile)) as context,
+    ):
+        page = context.new_page()
+        page.goto(origin + "/")
+        page.wait_for_selector("#ready:has-text('ready')", state="attached")
+        result = page.evaluate(f"window.bench({args.mb}, {args.rounds})")
     mb = args.mb
     print(f"{mb} MB, 3 recipients, {args.rounds} rounds, headless Chromium")
     print(f"raw WebCrypto AES-256-GCM, one buffer: {mb / result['bestRaw'] * 1000:7.1f} MB/s")

@@ -24,13 +24,9 @@ import tempfile
 import threading
 import time
 import uuid
-from pathlib import Path
 
-from crypto.directory import read_directory
+from bench._demo import ROOT, demo_portal
 from crypto.envelope import seal_bytes
-from crypto.keys import KeyKind, parse_public_key
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
@@ -113,14 +109,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        data_dir = Path(tmp) / "var"
-        subprocess.run([sys.executable, "-m", "portal", "--data-dir", str(data_dir), "init",
-                        "--demo"], check=True, capture_output=True, cwd=ROOT)  # fmt: skip
-        organisation = parse_public_key(
-            (data_dir / "organisation.pub").read_text(), KeyKind.SIGNING
-        )
-        directory = read_directory((data_dir / "key-directory.json").read_bytes(), organisation)
-        report = seal_bytes(os.urandom(10_000), list(directory.recipient_keys))
+        data_dir, recipients = demo_portal(tmp)
+        report = seal_bytes(os.urandom(10_000), recipients)
         env = dict(os.environ, PORTAL_WORKERS="2", PORTAL_THREADS="8", BARE_STORE=f"{tmp}/bare")
         config = str(ROOT / "deploy" / "gunicorn.conf.py")
         servers = {}

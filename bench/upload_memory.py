@@ -24,10 +24,9 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from bench.intake_throughput import ROOT, free_port, wait_for
-from crypto.directory import read_directory
+from bench._demo import ROOT, demo_portal
+from bench.intake_throughput import free_port, wait_for
 from crypto.envelope import seal
-from crypto.keys import KeyKind, parse_public_key
 
 MIB = 1024 * 1024
 
@@ -71,16 +70,10 @@ def main() -> None:
     parser.add_argument("--mib", type=int, default=1024)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        data_dir = Path(tmp) / "var"
-        subprocess.run([sys.executable, "-m", "portal", "--data-dir", str(data_dir), "init",
-                        "--demo"], check=True, capture_output=True, cwd=ROOT)  # fmt: skip
-        organisation = parse_public_key(
-            (data_dir / "organisation.pub").read_text(), KeyKind.SIGNING
-        )
-        directory = read_directory((data_dir / "key-directory.json").read_bytes(), organisation)
+        data_dir, recipients = demo_portal(tmp)
         envelope = Path(tmp) / "big.cso"
         with envelope.open("wb") as out:
-            seal(ZeroSource(args.mib * MIB), out, list(directory.recipient_keys))  # type: ignore[arg-type]
+            seal(ZeroSource(args.mib * MIB), out, recipients)  # type: ignore[arg-type]
         port = free_port()
         env = dict(os.environ, PORTAL_WORKERS="1", PORTAL_THREADS="2",
                    PORTAL_MAX_UPLOAD_MIB=str(args.mib + 64))  # fmt: skip

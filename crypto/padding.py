@@ -12,7 +12,7 @@ memory stays constant however much padding there is.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from crypto.errors import PayloadError
 
@@ -48,16 +48,6 @@ def padded_length(data_length: int) -> int:
 def padding_for(data_length: int) -> int:
     """Number of padding bytes (marker included) that follow the data."""
     return padded_length(data_length) - data_length
-
-
-def iter_padding(data_length: int) -> Iterator[bytes]:
-    """Yield the padding for ``data_length`` bytes of data, in bounded pieces."""
-    zeros = padding_for(data_length) - 1
-    yield bytes([PAD_MARKER])
-    while zeros > 0:
-        piece = min(zeros, len(_ZERO_BLOCK))
-        yield _ZERO_BLOCK[:piece]
-        zeros -= piece
 
 
 class PaddingStripper:

@@ -36,11 +36,11 @@ class BlobStore:
         return PendingBlob(self)
 
     @contextmanager
-    def writer(self) -> Iterator[tuple[str, BinaryIO]]:
-        """Yield ``(name, stream)``; the blob exists under ``name`` only if the block succeeds."""
+    def writer(self) -> Iterator[PendingBlob]:
+        """Yield a pending blob; it is committed if the block succeeds, else removed."""
         pending = self.begin()
         try:
-            yield pending.name, pending.stream
+            yield pending
             pending.commit()
         except BaseException:
             pending.abort()

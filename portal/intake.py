@@ -93,7 +93,6 @@ def _store(
     parts: Sequence[tuple[PartKind, str, int]], locator: str, lookup_token: bytes
 ) -> Submission:
     """Record committed blobs as one submission; remove them all if that fails."""
-    blobs = _portal()["blobs"]
     submission = Submission(
         id=secrets.token_hex(16),
         received_on=datetime.now(UTC).date(),  # the day only, never the time
@@ -108,10 +107,15 @@ def _store(
         with _portal()["sessions"].begin() as session:
             session.add(submission)
     except BaseException:
-        for _, name, _ in parts:
-            blobs.delete(name)
+        _discard(parts)
         raise
     return submission
+
+
+def _discard(parts: Sequence[tuple[PartKind, str, int]]) -> None:
+    """Remove blobs already committed for a submission that is not kept."""
+    for _, name, _ in parts:
+        _portal()["blobs"].delete(name)
 
 
 def _finish_all(
@@ -123,8 +127,7 @@ def _finish_all(
         for kind, upload in uploads:
             done.append((kind, upload.finish(), upload.size))
     except UploadRefusedError as error:
-        for _, name, _ in done:
-            _portal()["blobs"].delete(name)
+        _discard(done)
         for _, upload in uploads:
             upload.discard()
         raise RefusedError(f"Nothing was stored: {error}.") from None
@@ -233,21 +236,13 @@ def _seal_and_store(
     lookup_token: bytes,
 ) -> Submission:
     """Encrypt each part into a blob, then record the submission; all or nothing."""
-    blobs = _portal()["blobs"]
     done: list[tuple[PartKind, str, int]] = []
     try:
         for kind, plaintext in parts:
-            pending = blobs.begin()
-            try:
-                sealer = Sealer(recipients)
-                sealer.seal_stream(io.BytesIO(plaintext), pending)
-                name = pending.commit()
-            except BaseException:
-                pending.abort()
-                raise
-            done.append((kind, name, pending.size))
+            with _portal()["blobs"].writer() as pending:
+                Sealer(recipients).seal_stream(io.BytesIO(plaintext), pending)
+            done.append((kind, pending.name, pending.size))
     except BaseException:
-        for _, name, _ in done:
-            blobs.delete(name)
+        _discard(done)
         raise
     return _store(done, locator, lookup_token)

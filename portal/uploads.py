@@ -63,7 +63,7 @@ class EnvelopeUpload:
             self._refuse("the upload is larger than this portal accepts")
             return len(data)
         if self._header_length is None or len(self._head) < self._header_length:
-            self._head += data[: _FIXED + MAX_STANZAS * 112 + 32]
+            self._head += data[: header_length(MAX_STANZAS)]
             self._check_header()
             if self.error is not None:
                 return len(data)

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import http.server
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,53 +21,21 @@ import pytest
 from crypto.directory import sign_directory
 from crypto.envelope import CHUNK_SIZE, open_bytes, seal_bytes
 from crypto.keys import EncryptionKeyPair, SigningKeyPair
-from tests.conftest import ROOT
 from tests.integration.chromium import chromium
+from tests.integration.loopback import static_origin
 
 CSP = (
     "default-src 'none'; script-src 'self'; connect-src 'self'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
 HARNESS = Path(__file__).with_name("browser")
-STATIC_JS = ROOT / "portal" / "static" / "js"
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    """Serves the harness and the modules, with the CSP; logs nothing."""
-
-    def do_GET(self) -> None:
-        if self.path == "/":
-            path = HARNESS / "harness.html"
-        elif self.path == "/harness.js":
-            path = HARNESS / "harness.js"
-        elif self.path.startswith("/static/js/") and "/" not in self.path[11:]:
-            path = STATIC_JS / self.path[11:]
-        else:
-            path = None
-        if path is None or not path.is_file():
-            self.send_error(404)
-            return
-        body = path.read_bytes()
-        self.send_response(200)
-        kind = "text/html" if path.suffix == ".html" else "text/javascript"
-        self.send_header("Content-Type", f"{kind}; charset=utf-8")
-        self.send_header("Content-Security-Policy", CSP)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep quiet: a test server has nothing to log."""
 
 
 @pytest.fixture(scope="module")
 def origin() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    pages = {"/": HARNESS / "harness.html", "/harness.js": HARNESS / "harness.js"}
+    with static_origin(pages, CSP) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

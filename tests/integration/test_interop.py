@@ -7,7 +7,6 @@ on fresh keys and data, in both directions, through files and Blob slices.
 from __future__ import annotations
 
 import hashlib
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,21 +14,14 @@ import pytest
 
 from crypto.envelope import CHUNK_SIZE, open_envelope, seal
 from crypto.keys import EncryptionKeyPair
+from tests.integration.node import run_node
 
 NODE_HELPER = Path(__file__).with_name("node_envelope.mjs")
 SIZES = [0, 1, 1023, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 5 * CHUNK_SIZE + 3, 3_000_000]
 
 
 def _node(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    node = shutil.which("node")
-    assert node is not None, "make test installs Node.js"
-    return subprocess.run(
-        [node, NODE_HELPER, *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_node(NODE_HELPER, *args)
 
 
 def _data(length: int) -> bytes:

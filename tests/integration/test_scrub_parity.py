@@ -15,7 +15,6 @@ import functools
 import hashlib
 import io
 import json
-import shutil
 import subprocess
 import zlib
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from PIL import ExifTags, Image, ImageCms, ImageSequence
 from PIL.PngImagePlugin import PngInfo
 
 from portal.scrub import ScrubError, scrub, scrub_jpeg, scrub_png
+from tests.integration.node import run_node
 
 NODE_HELPER = Path(__file__).with_name("node_scrub.mjs")
 PY_SCRUB = {"jpeg": scrub_jpeg, "png": scrub_png}
@@ -62,15 +62,7 @@ PNG_DROPPED_CHUNKS = [b"tEXt", b"zTXt", b"iTXt", b"tIME", b"eXIf", b"iCCP", b"pr
 
 
 def _node(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    node = shutil.which("node")
-    assert node is not None, "make test installs Node.js"
-    return subprocess.run(
-        [node, NODE_HELPER, *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_node(NODE_HELPER, *args)
 
 
 def _python(kind: str, data: bytes) -> bytes | None:
