@@ -67,3 +67,9 @@ class ManifestError(CryptoError):
     """A report manifest is malformed, or an attachment does not match it."""
 
     failure_class = "manifest failure"
+
+
+class BundleError(CryptoError):
+    """A bundle is malformed, truncated, tampered with or signed by an unknown key."""
+
+    failure_class = "bundle failure"

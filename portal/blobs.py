@@ -8,6 +8,7 @@ random, so they say nothing about order or volume.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from collections.abc import Iterator
@@ -76,11 +77,20 @@ class PendingBlob:
         fd = os.open(self._temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         self.stream: BinaryIO = os.fdopen(fd, "wb")
         self.size = 0
+        # crypto/SPEC.md §15.4: the hash is taken as the bytes arrive and later
+        # signed in inbox bundles, so no reviewer can swap another's payload.
+        self._digest = hashlib.sha256()
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         """Append ciphertext."""
         self.size += len(data)
+        self._digest.update(data)
         return self.stream.write(data)
+
+    @property
+    def sha256(self) -> str:
+        """Hex SHA-256 of everything written so far."""
+        return self._digest.hexdigest()
 
     def commit(self) -> str:
         """Flush, fsync and rename into place; return the blob name."""

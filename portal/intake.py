@@ -28,7 +28,7 @@ from crypto.errors import ManifestError
 from crypto.manifest import MAX_ATTACHMENTS, AttachmentEntry, check_name, entry_for
 from crypto.receipt import Receipt, derive
 from portal.fields import FIELDS, SECTIONS
-from portal.models import Part, PartKind, Submission
+from portal.models import InboxEntry, Part, PartKind, Submission
 from portal.receipts import BadReceiptError, hash_lookup_token, parse_browser_receipt
 from portal.report import InvalidReportError, build_report, encode_report
 from portal.request import MemoryUpload
@@ -37,6 +37,8 @@ from portal.scrub import ScrubError, scrub
 from portal.uploads import EnvelopeUpload, UploadRefusedError
 
 intake = Blueprint("intake", __name__)
+#: a committed blob: what it carries, its name, its size and its SHA-256
+StoredPart = tuple[PartKind, str, int, str]
 
 
 class RefusedError(BadRequest):
@@ -89,9 +91,7 @@ def key_directory() -> Response:
     return Response(raw, mimetype="application/json")
 
 
-def _store(
-    parts: Sequence[tuple[PartKind, str, int]], locator: str, lookup_token: bytes
-) -> Submission:
+def _store(parts: Sequence[StoredPart], locator: str, lookup_token: bytes) -> Submission:
     """Record committed blobs as one submission; remove them all if that fails."""
     submission = Submission(
         id=secrets.token_hex(16),
@@ -99,9 +99,10 @@ def _store(
         receipt_locator=locator,
         receipt_hash=hash_lookup_token(lookup_token),
         parts=[
-            Part(position=i, kind=kind, blob=name, size=size)
-            for i, (kind, name, size) in enumerate(parts)
+            Part(position=i, kind=kind, blob=name, size=size, sha256=digest)
+            for i, (kind, name, size, digest) in enumerate(parts)
         ],
+        inbox=InboxEntry(),
     )
     try:
         with _portal()["sessions"].begin() as session:
@@ -112,20 +113,20 @@ def _store(
     return submission
 
 
-def _discard(parts: Sequence[tuple[PartKind, str, int]]) -> None:
+def _discard(parts: Sequence[StoredPart]) -> None:
     """Remove blobs already committed for a submission that is not kept."""
-    for _, name, _ in parts:
+    for _, name, _, _ in parts:
         _portal()["blobs"].delete(name)
 
 
 def _finish_all(
     uploads: Sequence[tuple[PartKind, EnvelopeUpload]],
-) -> list[tuple[PartKind, str, int]]:
+) -> list[StoredPart]:
     """Commit every uploaded envelope, or none of them."""
-    done: list[tuple[PartKind, str, int]] = []
+    done: list[StoredPart] = []
     try:
         for kind, upload in uploads:
-            done.append((kind, upload.finish(), upload.size))
+            done.append((kind, upload.finish(), upload.size, upload.sha256))
     except UploadRefusedError as error:
         _discard(done)
         for _, upload in uploads:
@@ -236,12 +237,12 @@ def _seal_and_store(
     lookup_token: bytes,
 ) -> Submission:
     """Encrypt each part into a blob, then record the submission; all or nothing."""
-    done: list[tuple[PartKind, str, int]] = []
+    done: list[StoredPart] = []
     try:
         for kind, plaintext in parts:
             with _portal()["blobs"].writer() as pending:
                 Sealer(recipients).seal_stream(io.BytesIO(plaintext), pending)
-            done.append((kind, pending.name, pending.size))
+            done.append((kind, pending.name, pending.size, pending.sha256))
     except BaseException:
         _discard(done)
         raise

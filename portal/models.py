@@ -3,7 +3,9 @@
 The database knows as little as it can: a random 128-bit submission id, the
 *day* it arrived (never the time), the receipt's public locator and an
 argon2id hash of its lookup token, and per part its position, kind, blob
-name and ciphertext size. Nothing about the reporter, and no plaintext.
+name, ciphertext size and SHA-256. Nothing about the reporter, and no
+plaintext. The reviewer side adds accounts (public keys only), the inbox
+sequence that sync cursors count in, and replies sealed to reporters.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import Enum
 
-from sqlalchemy import Date, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Date, DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy import Enum as SqlEnum
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -37,8 +39,16 @@ class Submission(Base):
     # crypto/SPEC.md §14.3: the public locator and argon2id(lookup token), nothing else
     receipt_locator: Mapped[str] = mapped_column(String(4), index=True)
     receipt_hash: Mapped[str] = mapped_column(String(200))
+    # what the reporter sees at /followup; set by reviewers through replies
+    status: Mapped[str] = mapped_column(String(20), default="received")
     parts: Mapped[list[Part]] = relationship(
         back_populates="submission", cascade="all, delete-orphan", order_by="Part.position"
+    )
+    inbox: Mapped[InboxEntry | None] = relationship(
+        back_populates="submission", cascade="all, delete-orphan"
+    )
+    replies: Mapped[list[Reply]] = relationship(
+        back_populates="submission", cascade="all, delete-orphan", order_by="Reply.id"
     )
 
 
@@ -56,4 +66,73 @@ class Part(Base):
     kind: Mapped[PartKind] = mapped_column(SqlEnum(PartKind, name="part_kind"))
     blob: Mapped[str] = mapped_column(String(64), unique=True)
     size: Mapped[int] = mapped_column(Integer)  # ciphertext bytes
+    # crypto/SPEC.md §15.4: taken on arrival (null only for rows older than 0003)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     submission: Mapped[Submission] = relationship(back_populates="parts")
+
+
+class InboxEntry(Base):
+    """A submission's place in the order reviewers receive them (the sync cursor)."""
+
+    __tablename__ = "inbox_entry"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    submission_id: Mapped[str] = mapped_column(
+        ForeignKey("submission.id", ondelete="CASCADE"), unique=True
+    )
+    # the day a reviewer acknowledged a bundle holding it; retention counts from here
+    acknowledged_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    submission: Mapped[Submission] = relationship(back_populates="inbox")
+
+
+class ReviewerAccount(Base):
+    """A reviewer allowed to sync: public keys only, so a stolen database opens nothing."""
+
+    __tablename__ = "reviewer_account"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label: Mapped[str] = mapped_column(String(64), unique=True)
+    sync_key: Mapped[str] = mapped_column(String(80), unique=True)  # csosig1…: signs logins
+    signing_key: Mapped[str] = mapped_column(String(80))  # csosig1…: signs replies bundles
+    acknowledged_cursor: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class SyncChallenge(Base):
+    """A one-time login challenge, valid for a minute."""
+
+    __tablename__ = "sync_challenge"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the challenge, hex
+    account_label: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+
+
+class SyncSession(Base):
+    """A short sync session; only the SHA-256 of its bearer token is stored."""
+
+    __tablename__ = "sync_session"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("reviewer_account.id", ondelete="CASCADE"), index=True
+    )
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+
+
+class Reply(Base):
+    """A reviewer's answer: an envelope sealed to the reporter, and/or a status."""
+
+    __tablename__ = "reply"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reply_id: Mapped[str] = mapped_column(String(32), unique=True)  # chosen offline
+    submission_id: Mapped[str] = mapped_column(
+        ForeignKey("submission.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    blob: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    received_on: Mapped[dt.date] = mapped_column(Date)
+    submission: Mapped[Submission] = relationship(back_populates="replies")

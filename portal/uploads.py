@@ -55,6 +55,11 @@ class EnvelopeUpload:
         """Bytes received so far."""
         return self._blob.size
 
+    @property
+    def sha256(self) -> str:
+        """Hex SHA-256 of the envelope as received."""
+        return self._blob.sha256
+
     def write(self, data: bytes) -> int:
         """Take the next bytes of the part."""
         if self.error is not None:

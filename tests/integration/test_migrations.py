@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
 from portal.db import downgrade, upgrade
 
@@ -35,8 +35,41 @@ def test_0001_up_down_up(database_url: str) -> None:
     assert _tables(database_url) == {"submission", "part"}
     downgrade(database_url, "base")
     assert _tables(database_url) == set()
-    upgrade(database_url)
+    upgrade(database_url, "0002")
     assert _tables(database_url) == {"submission", "part"}
+
+
+def test_0003_up_down_keeps_submissions_in_order(database_url: str) -> None:
+    upgrade(database_url, "0002")
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            for index, day in enumerate(("2026-11-02", "2026-11-01")):
+                connection.execute(
+                    text(
+                        "INSERT INTO submission (id, received_on, receipt_locator, receipt_hash)"
+                        " VALUES (:id, :day, '1234', 'x')"
+                    ),
+                    {"id": f"{index:032x}", "day": day},
+                )
+        upgrade(database_url, "0003")
+        assert {"inbox_entry", "reviewer_account", "sync_challenge", "sync_session",
+                "reply"} <= _tables(database_url)  # fmt: skip
+        assert "sha256" in _columns(database_url, "part")
+        with engine.connect() as connection:
+            order = (
+                connection.execute(text("SELECT submission_id FROM inbox_entry ORDER BY seq"))
+                .scalars()
+                .all()
+            )
+            status = connection.execute(text("SELECT DISTINCT status FROM submission")).scalars()
+            assert list(status) == ["received"]
+        assert order == [f"{1:032x}", f"{0:032x}"]  # arrival day order
+    finally:
+        engine.dispose()
+    downgrade(database_url, "0002")
+    assert _tables(database_url) == {"submission", "part"}
+    assert "status" not in _columns(database_url, "submission")
 
 
 def test_models_match_the_migrations(database_url: str) -> None:
