@@ -121,8 +121,8 @@ class BundleWriter:
         self.bundle_id = bundle_id or secrets.token_hex(16)
         out.write(MAGIC)
 
-    def add(self, meta: Mapping[str, Any], source: BinaryIO | bytes) -> None:
-        """Append one item, described by ``meta``, from bytes or a stream."""
+    def add(self, meta: Mapping[str, Any], source: BinaryIO | bytes) -> str:
+        """Append one item, described by ``meta``, from bytes or a stream; return its SHA-256."""
         if _RESERVED & set(meta):
             raise BundleError("item metadata must not set size or sha256")
         digest, size = hashlib.sha256(), 0
@@ -135,6 +135,7 @@ class BundleWriter:
             size += len(chunk)
             self._out.write(chunk)
         self._items.append({**meta, "size": size, "sha256": digest.hexdigest()})
+        return digest.hexdigest()
 
     def finish(self, created_at: datetime | None = None) -> str:
         """Write the signed manifest and the trailer; return the bundle id."""

@@ -73,3 +73,9 @@ class BundleError(CryptoError):
     """A bundle is malformed, truncated, tampered with or signed by an unknown key."""
 
     failure_class = "bundle failure"
+
+
+class BatchError(CryptoError):
+    """A signed incident batch or a trusted-reviewers file is malformed or untrusted."""
+
+    failure_class = "batch failure"

@@ -2,15 +2,15 @@
 
 A key file is UTF-8 JSON::
 
-    {"schema": "cso-key-file/v1", "kind": "reviewer" | "organisation",
+    {"schema": "cso-key-file/v1", "kind": "reviewer" | "organisation" | "sync",
      "public": {"encryption": "csoenc1…", "signing": "csosig1…"},
      "kdf": {"algorithm": "argon2id13", "opslimit": N, "memlimit": M,
              "salt": base64},
      "box": base64(XSalsa20-Poly1305 secretbox: nonce ‖ ciphertext)}
 
 The box key is argon2id(passphrase, salt) via PyNaCl; the box holds the
-private halves (reviewer: X25519 key ‖ Ed25519 seed; organisation: Ed25519
-seed). Files asking for less than libsodium's MODERATE limits are refused,
+private halves (reviewer: X25519 key ‖ Ed25519 seed; organisation and sync:
+an Ed25519 seed). Files asking for less than libsodium's MODERATE limits are refused,
 so a swapped file cannot quietly weaken the passphrase protection. The
 public halves are recomputed on opening and must match the listed ones.
 """
@@ -42,7 +42,7 @@ MAX_FILE_BYTES = 16 * 1024
 MIN_PASSPHRASE_CHARACTERS = 10
 #: one message for every reason the box does not open (SPEC.md §8.3.2)
 _CANNOT_OPEN = "wrong passphrase, or the key file is damaged"
-_KINDS = ("reviewer", "organisation")
+_KINDS = ("reviewer", "organisation", "sync")
 
 
 @dataclass(frozen=True, repr=False)
@@ -62,6 +62,11 @@ class KeyBundle:
     def new_organisation(cls) -> KeyBundle:
         """An organisation identity: an Ed25519 key that signs key directories."""
         return cls("organisation", SigningKeyPair.generate())
+
+    @classmethod
+    def new_sync(cls) -> KeyBundle:
+        """A transfer machine's login key for the reviewer sync API (no decryption key)."""
+        return cls("sync", SigningKeyPair.generate())
 
     def public_tokens(self) -> dict[str, str]:
         """The public halves as tokens, by role."""
@@ -182,7 +187,7 @@ def decrypt_key_file(data: bytes, passphrase: bytes) -> KeyBundle:
 
 
 def _bundle_from_secret(kind: str, secret: bytes) -> KeyBundle:
-    if kind == "organisation" and len(secret) == KEY_LENGTH:
+    if kind in ("organisation", "sync") and len(secret) == KEY_LENGTH:
         return KeyBundle(kind, SigningKeyPair.from_seed(secret))
     if kind == "reviewer" and len(secret) == 2 * KEY_LENGTH:
         return KeyBundle(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, render_template
+from flask import Flask, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
@@ -36,8 +36,16 @@ _MESSAGES = {
 }
 
 
-def create_app(config: Config) -> Flask:
-    """Build the portal from ``config``."""
+ROLES = ("intake", "sync")
+
+
+def create_app(config: Config, role: str = "intake") -> Flask:
+    """Build the portal from ``config``: the public intake, or the reviewer sync API.
+
+    The intake also serves the sync API when ``PORTAL_SYNC=same``.
+    """
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}")
     app = Flask(__name__)
     app.request_class = PortalRequest
     app.config.update(
@@ -54,6 +62,7 @@ def create_app(config: Config) -> Flask:
         SESSION_COOKIE_SECURE=config.https,
         PERMANENT_SESSION_LIFETIME=config.csrf_time_limit,
         TEMPLATES_AUTO_RELOAD=False,
+        PORTAL_ROLE=role,
     )
     _quiet_logs()
     engine = make_engine(config.database_url)
@@ -67,8 +76,13 @@ def create_app(config: Config) -> Flask:
     csrf.init_app(app)
     security.install(app, config)
     from portal.intake import intake
+    from portal.sync import sync
 
-    app.register_blueprint(intake)
+    csrf.exempt(sync)  # bearer tokens, never cookies: nothing for CSRF to ride on
+    if role == "intake":
+        app.register_blueprint(intake)
+    if role == "sync" or config.sync_mode == "same":
+        app.register_blueprint(sync)
     _error_pages(app)
     return app
 
@@ -87,6 +101,11 @@ def _quiet_logs() -> None:
     logging.getLogger("werkzeug").disabled = True
 
 
+def _is_api() -> bool:
+    """Whether errors go out as JSON: anything the sync application or API answers."""
+    return current_app.config["PORTAL_ROLE"] == "sync" or request.path.startswith("/reviewer-sync/")
+
+
 def _error_pages(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def _csrf(error: CSRFError) -> Any:
@@ -100,6 +119,8 @@ def _error_pages(app: Flask) -> None:
     def _http(error: HTTPException) -> Any:
         status = error.code or 500
         message = error.description if getattr(error, "portal_message", False) else None
+        if _is_api():
+            return jsonify({"error": message or _MESSAGES.get(status, "request refused")}), status
         text = message or _MESSAGES.get(status, "The request could not be handled.")
         return render_template("error.html", status=status, message=text), status
 
@@ -107,5 +128,7 @@ def _error_pages(app: Flask) -> None:
     def _crash(error: Exception) -> Any:
         # Log the type only: messages can carry user input.
         app.logger.error("internal error: %s", type(error).__name__)
+        if _is_api():
+            return jsonify({"error": "internal error"}), 500
         text = "Something went wrong on our side. Nothing you sent was kept."
         return render_template("error.html", status=500, message=text), 500

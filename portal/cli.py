@@ -18,8 +18,11 @@ from crypto.directory import MAX_VALIDITY, read_directory, sign_directory
 from crypto.errors import CryptoError
 from crypto.keyfile import KeyBundle, decrypt_key_file, encrypt_key_file
 from crypto.keys import KeyKind, PublicKeyToken, parse_public_key
+from portal.cli_sync import ERRORS as SYNC_ERRORS
+from portal.cli_sync import register as register_sync_commands
 from portal.config import SECRET_FILE, ConfigError, environ_snapshot, load_config
 from portal.db import upgrade
+from portal.inbox import create_signing_key
 from portal.reviewers import ORGANISATION_KEY_FILE
 
 DEMO_REVIEWERS = ("reviewer-1", "reviewer-2")
@@ -52,6 +55,8 @@ def cmd_init(args: argparse.Namespace) -> None:
     config.blob_dir.mkdir(mode=0o700, exist_ok=True)
     upgrade(config.database_url)
     print(f"database: {config.database_url.split('@')[-1]} (migrated to the latest schema)")
+    signer = create_signing_key(data_dir)
+    print(f"bundle-signing key: {signer.token} (reviewers pin this: reviewer init --portal-key)")
     if args.demo:
         _init_demo(data_dir)
 
@@ -195,15 +200,21 @@ def cmd_reviewers_list(args: argparse.Namespace) -> None:
         print(f"{reviewer.label}\t{reviewer.encryption_key}\t{reviewer.encryption_key.fingerprint}")
 
 
+_WSGI = {"intake": "portal.wsgi:app", "sync": "portal.wsgi:sync_app"}
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     """Run the portal under gunicorn with deploy/gunicorn.conf.py."""
     data_dir: Path = args.data_dir.resolve()
     load_config(environ_snapshot(), data_dir=data_dir)  # refuse to start if unsafe
     os.environ["PORTAL_DATA_DIR"] = str(data_dir)
     config_file = Path(__file__).resolve().parent.parent / "deploy" / "gunicorn.conf.py"
-    print(f"CSO portal on http://{args.host}:{args.port}/ (data in {data_dir}); Ctrl-C stops it")
+    if args.role == "sync":
+        print(f"reviewer sync API on http://{args.host}:{args.port}/reviewer-sync/v1/")
+    else:
+        print(f"CSO portal on http://{args.host}:{args.port}/ (data in {data_dir}); Ctrl-C stops")
     demo = data_dir / "demo"
-    if demo.is_dir():
+    if demo.is_dir() and args.role == "intake":
         print(
             "Demo mode. Open the URL, send a report, then read it as reviewer-1:\n"
             f"  ls {data_dir}/blobs\n"
@@ -214,7 +225,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     os.execvp(  # noqa: S606 - a fixed argument list, no shell
         sys.executable,
         [sys.executable, "-m", "gunicorn", "--config", str(config_file),
-         "--bind", f"{args.host}:{args.port}", "portal.wsgi:app"],
+         "--bind", f"{args.host}:{args.port}", _WSGI[args.role]],
     )  # fmt: skip
 
 
@@ -230,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = verbs.add_parser("serve", help="run the portal with gunicorn")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--role", choices=sorted(_WSGI), default="intake", help="the public intake or the sync API"
+    )
     serve.set_defaults(run=cmd_serve)
     reviewers = verbs.add_parser("reviewers", help="manage the signed key directory")
     actions = reviewers.add_subparsers(dest="action", required=True)
@@ -246,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
         action.set_defaults(run=run)
     listing = actions.add_parser("list")
     listing.set_defaults(run=cmd_reviewers_list)
+    register_sync_commands(verbs)
     return parser
 
 
@@ -255,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.umask(0o077)  # everything the portal writes is private unless said otherwise
     try:
         args.run(args)
-    except (ConfigError, OperatorError) as error:
+    except (ConfigError, OperatorError, *SYNC_ERRORS) as error:
         print(f"portal: error: {error}", file=sys.stderr)
         return 2
     except CryptoError as error:

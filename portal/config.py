@@ -39,6 +39,9 @@ class Config:
     max_attachments: int
     max_plain_upload_bytes: int
     csrf_time_limit: int
+    #: "separate": the reviewer sync API only in the sync application (its own
+    #: listener); "same": also in the public one (development only)
+    sync_mode: str = "separate"
     testing: bool = False
 
     @property
@@ -120,8 +123,16 @@ def load_config(environ: Mapping[str, str], *, data_dir: Path | None = None) -> 
         max_plain_upload_bytes=_int(environ, "PORTAL_MAX_PLAIN_UPLOAD_MIB", 25, 1, 200) * MIB,
         # A slow satellite upload of a large file can take hours: 12 h by default.
         csrf_time_limit=_int(environ, "PORTAL_CSRF_HOURS", 12, 1, 72) * 3600,
+        sync_mode=_choice(environ, "PORTAL_SYNC", ("separate", "same")),
         testing=environ.get("PORTAL_TESTING") == "1",
     )
+
+
+def _choice(environ: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
+    value = environ.get(name, allowed[0])
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
 
 
 def environ_snapshot() -> dict[str, str]:

@@ -17,11 +17,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,8 +34,9 @@ from crypto.header import MAGIC
 from crypto.manifest import parse_manifest
 from crypto.receipt import Receipt, derive
 from portal.models import Submission
-from tests.conftest import ROOT, DemoPortal
+from tests.conftest import DemoPortal
 from tests.integration.chromium import chromium
+from tests.integration.portal_server import serve_portal
 
 CANARY = "CANARY-b41d0c"
 
@@ -48,36 +44,8 @@ CANARY = "CANARY-b41d0c"
 @pytest.fixture
 def server(demo: DemoPortal, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """`portal serve` on a free loopback port; yields its URL, TMPDIR and log path."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server_tmp = tmp_path / "server-tmp"
-    server_tmp.mkdir()
-    log = tmp_path / "server.log"
-    env = dict(os.environ, TMPDIR=str(server_tmp), PORTAL_WORKERS="1", PORTAL_THREADS="4")
-    env.update(demo.environ())
-    # stdout carries only the start-up banner (the listening address); stderr
-    # is the server's log, which must never hold a client address.
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "portal", "--data-dir", str(demo.data_dir), "serve",
-             "--port", str(port)],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log_file,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or process.poll() is not None:
-                        pytest.fail(f"the portal did not start: {log.read_text()}")
-                    time.sleep(0.2)
-            yield {"url": f"http://127.0.0.1:{port}", "tmp": server_tmp, "log": log}
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+    with serve_portal(demo, tmp_path) as running:
+        yield running
 
 
 def phone_photo(path: Path) -> Path:

@@ -1,0 +1,129 @@
+"""``reviewer``: the offline reviewer's command.
+
+Every subcommand takes ``--workspace DIR`` and ``--passphrase-file F``;
+without them it uses the default workspace (``CSO_REVIEWER_WORKSPACE``, else
+``~/.local/share/cso-reviewer``) and asks for the passphrase. Failures print
+one line on stderr and exit non-zero.
+
+The ``sync`` commands are for the online transfer machine and are the only
+ones that load networking code; everything else runs air-gapped (a test
+checks that no other command imports it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from crypto.cli import normalise_passphrase
+from crypto.errors import CryptoError
+from reviewer_tool.config import load_config
+from reviewer_tool.errors import ReviewerError
+from reviewer_tool.workspace import Workspace
+
+Handler = Callable[[argparse.Namespace], int | None]
+
+
+def read_passphrase(args: argparse.Namespace, *, confirm: bool = False) -> bytes:
+    """The passphrase from ``--passphrase-file`` (first line) or typed at the terminal."""
+    if args.passphrase_file is not None:
+        try:
+            raw = Path(args.passphrase_file).read_bytes().split(b"\n", 1)[0].rstrip(b"\r")
+        except OSError as error:
+            raise ReviewerError(f"cannot read the passphrase file: {error.strerror}") from None
+    else:
+        if not sys.stdin.isatty():
+            raise ReviewerError("no terminal to ask for a passphrase; use --passphrase-file")
+        raw = getpass.getpass("Workspace passphrase: ").encode("utf-8")
+        if confirm and getpass.getpass("Repeat it: ").encode("utf-8") != raw:
+            raise ReviewerError("the passphrases do not match")
+    if not raw:
+        raise ReviewerError("the passphrase is empty")
+    return normalise_passphrase(raw)
+
+
+def workspace_dir(args: argparse.Namespace) -> Path:
+    """The workspace the command works on."""
+    return Path(args.workspace) if args.workspace else load_config().workspace
+
+
+def open_workspace(args: argparse.Namespace) -> Workspace:
+    """Unlock the workspace with the passphrase."""
+    return Workspace.open(workspace_dir(args), read_passphrase(args))
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--workspace", help="workspace directory (default: see --help)")
+    common.add_argument("--passphrase-file", help="read the passphrase from this file")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """One subcommand per reviewer task; each module adds its own."""
+    from reviewer_tool import cli_forward, cli_keys, cli_queue, cli_reply
+
+    parser = argparse.ArgumentParser(
+        prog="reviewer",
+        description="Offline review of encrypted CSO portal reports",
+        epilog="Default workspace: $CSO_REVIEWER_WORKSPACE, else ~/.local/share/cso-reviewer.",
+    )
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    common = _common()
+    for module in (cli_keys, cli_queue, cli_reply, cli_forward):
+        module.register(verbs, common)
+    _register_sync(verbs, common)
+    return parser
+
+
+def _register_sync(verbs: Any, common: argparse.ArgumentParser) -> None:
+    """Parser entries for the transfer machine; the handlers load networking code lazily."""
+    sync = verbs.add_parser("sync", help="online transfer machine: fetch and deliver bundles")
+    actions = sync.add_subparsers(dest="action", required=True)
+    keygen = actions.add_parser("keygen", parents=[common], help="make a sync login key")
+    keygen.add_argument("--out", type=Path, required=True)
+    pull = actions.add_parser("pull", parents=[common], help="fetch an inbox bundle")
+    push = actions.add_parser("push", parents=[common], help="upload a replies bundle")
+    for action in (pull, push):
+        action.add_argument("--portal", required=True, help="the sync API's base URL")
+        action.add_argument("--account", required=True, help="your account label")
+        action.add_argument("--sync-key", type=Path, required=True, help="your sync key file")
+    pull.add_argument("--out", type=Path, required=True)
+    pull.add_argument("--since", type=int, help="cursor (default: after the last acknowledged)")
+    push.add_argument("file", type=Path)
+    for name, action in (("keygen", keygen), ("pull", pull), ("push", push)):
+        action.set_defaults(run=_lazy_sync(name))
+
+
+def _lazy_sync(name: str) -> Handler:
+    def run(args: argparse.Namespace) -> int | None:
+        from reviewer_tool import sync_client  # networking: transfer machine only
+
+        handler: Handler = getattr(sync_client, f"cmd_{name}")
+        return handler(args)
+
+    return run
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one reviewer command."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except ReviewerError as error:
+        print(f"reviewer: error: {error.diagnostics()}", file=sys.stderr)
+        return 1
+    except CryptoError as error:
+        print(f"reviewer: error: {error.diagnostics()}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"reviewer: error: {where}{error.strerror}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("reviewer: interrupted", file=sys.stderr)
+        return 130

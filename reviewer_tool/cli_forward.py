@@ -1,0 +1,240 @@
+"""``reviewer redact|forward|detect``: from a confirmed report to a signed, anonymised batch."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from crypto.batch import sign_batch
+from reviewer_tool.cli import open_workspace
+from reviewer_tool.errors import ReviewerError
+from reviewer_tool.forwarding import (
+    TEXT_FIELDS,
+    build_record,
+    identity_leaks,
+    identity_values,
+    incident_id,
+)
+from reviewer_tool.redaction import (
+    AttachmentRefused,
+    Finding,
+    clean_attachment,
+    detect_identifiers,
+    redact_text,
+)
+from reviewer_tool.workspace import Item, Workspace
+
+
+def _ask(question: str, default: bool) -> bool:
+    answer = input(f"{question} [{'Y/n' if default else 'y/N'}] ").strip().lower()
+    return default if not answer else answer.startswith("y")
+
+
+def _choose(text: str, findings: list[Finding], accept_all: bool) -> list[Finding]:
+    if accept_all:
+        return findings
+    chosen = []
+    for finding in findings:
+        context = text[max(0, finding.start - 30) : finding.end + 30].replace("\n", " ")
+        note = f", {finding.note}" if finding.note else ""
+        print(f"  …{context}…")
+        if _ask(f"  redact {finding.text!r} ({finding.kind}{note})?", default=True):
+            chosen.append(finding)
+    return chosen
+
+
+def _extra_terms(text: str, name: str) -> list[Finding]:
+    """Words the reviewer adds by hand, found wherever they occur in the field."""
+    raw = input(f"  anything else to remove from {name}? (separate with |, Enter for none) ")
+    findings = []
+    for term in filter(None, (t.strip() for t in raw.split("|"))):
+        start = text.lower().find(term.lower())
+        while start >= 0:
+            end = start + len(term)
+            findings.append(Finding("manual", start, end, text[start:end], 1.0))
+            start = text.lower().find(term.lower(), end)
+    return findings
+
+
+def cmd_redact(args: argparse.Namespace) -> None:
+    """Review the detected identifiers in every text field; store the redacted version."""
+    interactive = not args.accept_suggestions
+    if interactive and not sys.stdin.isatty():
+        raise ReviewerError(
+            "redact asks questions: run it at a terminal or pass --accept-suggestions"
+        )
+    ws = open_workspace(args)
+    item = ws.item(args.id)
+    report = item.record["report"]
+    values = identity_values(item)
+    redacted: dict[str, str] = {}
+    removed = 0
+    for name in TEXT_FIELDS:
+        text = report.get("report", {}).get(name)
+        if not text:
+            continue
+        findings = detect_identifiers(text, values)
+        if interactive:
+            print(f"{name}: {len(findings)} suggestion(s)")
+        chosen = _choose(text, findings, not interactive)
+        if interactive:
+            chosen = sorted(chosen + _extra_terms(text, name), key=lambda f: f.start)
+            chosen = [f for i, f in enumerate(chosen) if i == 0 or f.start >= chosen[i - 1].end]
+        redacted[name] = redact_text(text, chosen)
+        removed += len(chosen)
+    attachments = _choose_attachments(report.get("attachments", []), values, interactive)
+    item.record["redaction"] = {
+        "fields": redacted,
+        "position_decimals": args.coarsen,
+        "attachments": attachments,
+        "on": datetime.now(UTC).date().isoformat(),
+    }
+    with ws.transaction():
+        ws.put_item(item)
+    print(
+        f"{item.id[:12]}: {removed} identifier(s) removed from {len(redacted)} field(s);"
+        f" position to {args.coarsen} decimals; {len(attachments)} attachment(s) to forward"
+    )
+
+
+def _choose_attachments(entries: list[dict[str, Any]], values: list[str], ask: bool) -> list[int]:
+    chosen = []
+    for position, entry in enumerate(entries, start=1):
+        cleanable = entry["media_type"] == "application/pdf" or entry["media_type"].startswith(
+            "image/"
+        )
+        flagged = detect_identifiers(entry["name"], values)
+        if flagged:
+            print(f"  attachment {position}: its name holds {', '.join(f.kind for f in flagged)}"
+                  " (names are never forwarded)")  # fmt: skip
+        if ask:
+            if _ask(f"  forward attachment {position} ({entry['media_type']}), cleaned?", False):
+                chosen.append(position)
+        elif cleanable:
+            chosen.append(position)
+    return chosen
+
+
+def _forwardable(ws: Workspace, include_forwarded: bool) -> tuple[list[Item], list[str]]:
+    ready, waiting = [], []
+    for item_id, summary in ws.summaries():
+        if summary["status"] != "confirmed":
+            continue
+        item = ws.item(item_id)
+        if item.record.get("forwarded") and not include_forwarded:
+            continue
+        (ready if item.record.get("redaction") else waiting).append(item)
+    return ready, [item.id for item in waiting]
+
+
+def _write_attachments(
+    ws: Workspace, items: list[Item], ids: dict[str, str], folder: Path, allow_other: bool
+) -> int:
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    written = 0
+    for item in items:
+        entries = item.record["report"].get("attachments", [])
+        for position in item.record["redaction"].get("attachments", []):
+            entry = entries[position - 1]
+            try:
+                _, data = clean_attachment(
+                    f"{ids[item.id]}-{position}", entry["media_type"],
+                    ws.attachment(item.id, position), allow_other=allow_other,
+                )  # fmt: skip
+            except AttachmentRefused as error:
+                raise ReviewerError(
+                    f"report {item.id[:12]} attachment {position}: {error}"
+                ) from None
+            from reviewer_tool.cli_queue import write_new_file
+
+            write_new_file(folder / f"{ids[item.id]}-{position}", data)
+            written += 1
+    return written
+
+
+def cmd_forward(args: argparse.Namespace) -> None:
+    """Sign a batch of confirmed, redacted records; refuse any that still holds an identity."""
+    ws = open_workspace(args)
+    items, waiting = _forwardable(ws, args.all)
+    for item_id in waiting:
+        print(f"not forwarded: {item_id[:12]} is confirmed but not redacted yet", file=sys.stderr)
+    if not items:
+        raise ReviewerError("nothing to forward: no confirmed, redacted reports")
+    ids = {item.id: incident_id(ws, item) for item in items}
+    all_ids = {item_id: incident_id(ws, ws.item(item_id)) for item_id, _ in ws.summaries()}
+    records = []
+    for item in items:
+        record = build_record(ws, item, all_ids)
+        leaks = identity_leaks(record, identity_values(item))
+        if leaks:
+            raise ReviewerError(
+                f"refused: report {item.id[:12]} still holds an identity-section value in "
+                f"{', '.join(leaks)}; run `reviewer redact {item.id[:12]}` again. Nothing written."
+            )
+        records.append(record)
+    batch_id = secrets.token_hex(16)
+    data = sign_batch(records, ws.keys.signing, batch_id=batch_id, created_at=datetime.now(UTC))
+    out: Path = args.out
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise ReviewerError(f"{out} exists; choose another name") from None
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    files = 0
+    if args.attachments_dir is not None:
+        files = _write_attachments(ws, items, ids, args.attachments_dir, args.allow_other)
+    today = datetime.now(UTC).date().isoformat()
+    with ws.transaction():
+        for item in items:
+            item.record["forwarded"] = {"batch": batch_id, "on": today, "id": ids[item.id]}
+            ws.put_item(item)
+    extra = f"; {files} cleaned attachment(s) in {args.attachments_dir}" if files else ""
+    print(f"{out}: {len(records)} record(s) signed by {ws.keys.signing.token.fingerprint}{extra}")
+
+
+def cmd_detect(args: argparse.Namespace) -> None:
+    """Print the identifiers found in a text (a file or stdin) as JSON lines."""
+    if args.file in (None, "-"):
+        text = sys.stdin.read()
+    else:
+        try:
+            text = Path(args.file).read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ReviewerError(f"{args.file} is not UTF-8 text") from None
+    for finding in detect_identifiers(text, args.identity or ()):
+        print(json.dumps(finding.to_json(), ensure_ascii=False))
+
+
+def register(verbs: Any, common: argparse.ArgumentParser) -> None:
+    """Add the redaction and forwarding subcommands."""
+    redact = verbs.add_parser("redact", parents=[common], help="confirm what to remove")
+    redact.add_argument("id")
+    redact.add_argument(
+        "--accept-suggestions", action="store_true", help="apply every detected redaction"
+    )
+    redact.add_argument(
+        "--coarsen", type=int, default=2, choices=range(7), metavar="N",
+        help="round the position to N decimals (default 2, about 1 km)",
+    )  # fmt: skip
+    redact.set_defaults(run=cmd_redact)
+    forward = verbs.add_parser("forward", parents=[common], help="sign a batch for the shared DB")
+    forward.add_argument("--out", type=Path, required=True, help="the batch file (JSON Lines)")
+    forward.add_argument("--all", action="store_true", help="include reports forwarded before")
+    forward.add_argument("--attachments-dir", type=Path, help="also write cleaned attachments")
+    forward.add_argument(
+        "--allow-other", action="store_true", help="forward attachment types that cannot be cleaned"
+    )
+    forward.set_defaults(run=cmd_forward)
+    detect = verbs.add_parser(
+        "detect", parents=[common], help="find identifiers in a text (JSON lines)"
+    )
+    detect.add_argument("file", nargs="?", help="a UTF-8 text file, or - for stdin")
+    detect.add_argument("--identity", action="append", help="a value to find (repeatable)")
+    detect.set_defaults(run=cmd_detect)

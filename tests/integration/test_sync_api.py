@@ -1,0 +1,246 @@
+"""The reviewer sync API: challenge login, throttling, sessions, bundles, and its OpenAPI."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select, update
+
+from crypto.bundle import BundleWriter, open_bundle
+from crypto.envelope import seal_bytes
+from crypto.keys import EncryptionKeyPair, SigningKeyPair
+from portal.app import create_app
+from portal.config import load_config
+from portal.inbox import SyncError, import_replies, load_signing_key
+from portal.models import ReviewerAccount, SyncSession
+from portal.sync import MAX_FAILURES, login_message
+from tests.conftest import ROOT, DemoPortal
+
+SYNC_KEY = SigningKeyPair.generate()
+SIGNING_KEY = SigningKeyPair.generate()
+OPENAPI = ROOT / "portal" / "sync-openapi.json"
+
+
+@pytest.fixture
+def sync_app(demo: DemoPortal) -> Iterator[Flask]:
+    config = load_config(demo.environ(PORTAL_TESTING="1"), data_dir=demo.data_dir)
+    app = create_app(config, "sync")
+    with app.extensions["portal"]["sessions"].begin() as session:
+        session.add(
+            ReviewerAccount(
+                label="alice", sync_key=str(SYNC_KEY.token), signing_key=str(SIGNING_KEY.token)
+            )
+        )
+    yield app
+    app.extensions["portal"]["engine"].dispose()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def login(client: FlaskClient, key: SigningKeyPair = SYNC_KEY, label: str = "alice") -> Any:
+    challenge = client.post("/reviewer-sync/v1/login/challenge", json={"account": label})
+    value = challenge.get_json()["challenge"]
+    signature = key.sign(login_message(label, bytes.fromhex(value)))
+    return client.post(
+        "/reviewer-sync/v1/login",
+        json={"account": label, "challenge": value, "signature": _b64(signature)},
+    )
+
+
+def bearer(client: FlaskClient) -> dict[str, str]:
+    response = login(client)
+    assert response.status_code == 200, response.get_json()
+    return {"Authorization": f"Bearer {response.get_json()['token']}"}
+
+
+def test_login_with_the_sync_key(sync_app: Flask) -> None:
+    client = sync_app.test_client()
+    response = login(client)
+    assert response.status_code == 200
+    assert response.get_json()["expires_in"] == 600
+    with sync_app.extensions["portal"]["sessions"]() as session:
+        stored = session.scalars(select(SyncSession)).one()
+    token = response.get_json()["token"]
+    assert token not in stored.token_hash  # only a hash of the token is kept
+
+
+def test_wrong_key_unknown_account_and_replayed_challenge_get_one_answer(sync_app: Flask) -> None:
+    client = sync_app.test_client()
+    wrong = login(client, key=SigningKeyPair.generate())
+    unknown = login(client, label="mallory")
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.get_json() == unknown.get_json() == {"error": "login refused"}
+    value = client.post("/reviewer-sync/v1/login/challenge", json={"account": "alice"})
+    challenge = value.get_json()["challenge"]
+    body = {
+        "account": "alice",
+        "challenge": challenge,
+        "signature": _b64(SYNC_KEY.sign(login_message("alice", bytes.fromhex(challenge)))),
+    }
+    assert client.post("/reviewer-sync/v1/login", json=body).status_code == 200
+    assert client.post("/reviewer-sync/v1/login", json=body).status_code == 401  # used up
+
+
+def test_challenge_for_another_account_does_not_log_in(sync_app: Flask) -> None:
+    client = sync_app.test_client()
+    challenge = client.post("/reviewer-sync/v1/login/challenge", json={"account": "bob"})
+    value = challenge.get_json()["challenge"]
+    signature = _b64(SYNC_KEY.sign(login_message("alice", bytes.fromhex(value))))
+    response = client.post(
+        "/reviewer-sync/v1/login",
+        json={"account": "alice", "challenge": value, "signature": signature},
+    )
+    assert response.status_code == 401
+
+
+def test_failed_logins_lock_the_account(sync_app: Flask) -> None:
+    client = sync_app.test_client()
+    for _ in range(MAX_FAILURES):
+        assert login(client, key=SigningKeyPair.generate()).status_code == 401
+    locked = login(client)  # even the right key is refused while locked
+    assert locked.status_code == 429
+    with sync_app.extensions["portal"]["sessions"].begin() as session:
+        session.execute(
+            update(ReviewerAccount).values(
+                locked_until=datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=1)
+            )
+        )
+    assert login(client).status_code == 200
+
+
+def test_expired_and_missing_sessions_are_refused(sync_app: Flask) -> None:
+    client = sync_app.test_client()
+    assert client.get("/reviewer-sync/v1/inbox").status_code == 401
+    headers = bearer(client)
+    with sync_app.extensions["portal"]["sessions"].begin() as session:
+        session.execute(
+            update(SyncSession).values(expires_at=datetime.now(UTC).replace(tzinfo=None))
+        )
+    response = client.get("/reviewer-sync/v1/inbox", headers=headers)
+    assert response.status_code == 401
+    assert "expired" in response.get_json()["error"]
+
+
+def test_logout_ends_the_session(sync_app: Flask) -> None:
+    client = sync_app.test_client()
+    headers = bearer(client)
+    assert client.post("/reviewer-sync/v1/logout", headers=headers).status_code == 200
+    assert client.get("/reviewer-sync/v1/inbox", headers=headers).status_code == 401
+
+
+def test_empty_inbox_is_a_valid_signed_bundle(
+    sync_app: Flask, demo: DemoPortal, tmp_path: Path
+) -> None:
+    client = sync_app.test_client()
+    with client.get("/reviewer-sync/v1/inbox", headers=bearer(client)) as response:
+        assert response.status_code == 200
+        assert response.headers["X-Cursor-From"] == response.headers["X-Cursor-To"] == "0"
+        (tmp_path / "inbox").write_bytes(response.data)
+    bundle = open_bundle(tmp_path / "inbox", {load_signing_key(demo.data_dir).token})
+    assert bundle.items == ()
+    assert bundle.kind == "inbox"
+
+
+@pytest.mark.parametrize(
+    ("query", "status"), [("?since=abc", 400), ("?since=-1", 400), ("?since=0", 200)]
+)
+def test_inbox_cursor_is_checked(sync_app: Flask, query: str, status: int) -> None:
+    client = sync_app.test_client()
+    with client.get(f"/reviewer-sync/v1/inbox{query}", headers=bearer(client)) as response:
+        assert response.status_code == status
+
+
+def test_ack_beyond_the_newest_submission_is_refused(sync_app: Flask) -> None:
+    client = sync_app.test_client()
+    headers = bearer(client)
+    response = client.post("/reviewer-sync/v1/inbox/ack", json={"cursor": 5}, headers=headers)
+    assert response.status_code == 400
+    assert (
+        client.post(
+            "/reviewer-sync/v1/inbox/ack", json={"cursor": True}, headers=headers
+        ).status_code
+        == 400
+    )
+    assert (
+        client.post("/reviewer-sync/v1/inbox/ack", json={"cursor": 0}, headers=headers).status_code
+        == 200
+    )
+
+
+def _replies_bundle(signer: SigningKeyPair, submission: str = "0" * 32) -> bytes:
+    out = io.BytesIO()
+    writer = BundleWriter(out, signer, "replies", {"acknowledges": []})
+    envelope = seal_bytes(b'{"message": "hello"}', [EncryptionKeyPair.generate().public])
+    writer.add({"type": "reply", "reply_id": "1" * 32, "submission": submission,
+                "status": None}, envelope)  # fmt: skip
+    writer.finish()
+    return out.getvalue()
+
+
+def test_replies_signed_by_someone_else_are_refused(sync_app: Flask) -> None:
+    client = sync_app.test_client()
+    response = client.post(
+        "/reviewer-sync/v1/replies",
+        data=_replies_bundle(SigningKeyPair.generate()),
+        headers=bearer(client),
+    )
+    assert response.status_code == 400
+    assert "nothing was imported" in response.get_json()["error"]
+
+
+def test_replies_for_unknown_submissions_are_counted_not_stored(sync_app: Flask) -> None:
+    client = sync_app.test_client()
+    response = client.post(
+        "/reviewer-sync/v1/replies", data=_replies_bundle(SIGNING_KEY), headers=bearer(client)
+    )
+    assert response.status_code == 200
+    assert response.get_json()["unknown"] == 1
+    assert response.get_json()["imported"] == 0
+
+
+def test_truncated_replies_bundle_imports_nothing(sync_app: Flask, tmp_path: Path) -> None:
+    path = tmp_path / "replies"
+    path.write_bytes(_replies_bundle(SIGNING_KEY)[:-20])
+    portal = sync_app.extensions["portal"]
+    with pytest.raises(SyncError, match="truncated"):
+        import_replies(portal["sessions"], portal["blobs"], path)
+    assert list(portal["blobs"].root.iterdir()) == []
+
+
+def test_intake_does_not_serve_the_sync_api_unless_configured(
+    make_app: Callable[..., Flask],
+) -> None:
+    separate, same = make_app(), make_app(PORTAL_SYNC="same")
+    path = "/reviewer-sync/v1/login/challenge"
+    assert separate.test_client().post(path, json={"account": "a"}).status_code == 404
+    assert same.test_client().post(path, json={"account": "a"}).status_code == 200
+
+
+def _flask_path(rule: str) -> str:
+    return re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule).removeprefix("/reviewer-sync/v1")
+
+
+def test_openapi_describes_exactly_the_routes(sync_app: Flask) -> None:
+    spec = json.loads(OPENAPI.read_text())
+    documented = {(path, method.upper()) for path, ops in spec["paths"].items() for method in ops}
+    served = {
+        (_flask_path(rule.rule), method)
+        for rule in sync_app.url_map.iter_rules()
+        if rule.endpoint.startswith("sync.")
+        for method in rule.methods or ()
+        if method not in {"HEAD", "OPTIONS"}
+    }
+    assert documented == served
+    assert spec["servers"] == [{"url": "/reviewer-sync/v1"}]
