@@ -117,13 +117,20 @@ def _decrypt(ws: Workspace, bundle: Bundle, submission: Submission) -> tuple[Ite
     return Item(submission.id, _summary(report, submission.received_on), record), attachments
 
 
-def _store(ws: Workspace, item: Item, attachments: Sequence[bytes]) -> None:
-    ws.put_item(item)
-    for position, data in enumerate(attachments, start=1):
-        ws.db.execute(
-            "INSERT OR REPLACE INTO attachment (item_id, position, data) VALUES (?, ?, ?)",
-            (item.id, position, ws.seal(data)),
-        )
+def _store(ws: Workspace, batch: Sequence[tuple[Item, Sequence[bytes]]]) -> None:
+    """Insert new items and their attachments; one statement each for the whole batch."""
+    ws.db.executemany(
+        "INSERT INTO item (id, summary, record) VALUES (?, ?, ?)",
+        [(item.id, ws.seal_json(item.summary), ws.seal_json(item.record)) for item, _ in batch],
+    )
+    ws.db.executemany(
+        "INSERT INTO attachment (item_id, position, data) VALUES (?, ?, ?)",
+        [
+            (item.id, position, ws.seal(data))
+            for item, attachments in batch
+            for position, data in enumerate(attachments, start=1)
+        ],
+    )
 
 
 def verify(ws: Workspace, path: Path) -> Bundle:
@@ -158,13 +165,13 @@ def import_bundle(
 
     def flush() -> None:
         with ws.transaction():
-            for item, attachments in pending:
-                _store(ws, item, attachments)
+            _store(ws, pending)
         advance(len(pending))
         pending.clear()
 
+    present = ws.item_ids()
     for submission in submissions:
-        if ws.has_item(submission.id):
+        if submission.id in present:
             result.already += 1
             advance(1)
             continue

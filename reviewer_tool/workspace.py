@@ -191,9 +191,9 @@ class Workspace:
 
     # --- items ------------------------------------------------------------------
 
-    def has_item(self, item_id: str) -> bool:
-        """Whether a submission is already in the workspace."""
-        return self.db.execute("SELECT 1 FROM item WHERE id = ?", (item_id,)).fetchone() is not None
+    def item_ids(self) -> set[str]:
+        """The ids of every submission already in the workspace."""
+        return {row[0] for row in self.db.execute("SELECT id FROM item")}
 
     def put_item(self, item: Item) -> None:
         """Insert or update an item (inside a transaction); its attachments stay."""

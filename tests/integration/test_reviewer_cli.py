@@ -346,3 +346,37 @@ def test_a_killed_import_resumes_without_duplicates(
     assert f"{total - committed} new report(s), {committed} already" in capsys.readouterr().out
     with sqlite3.connect(Path(ws[1]) / "workspace.db") as db:
         assert db.execute("SELECT count(DISTINCT id) FROM item").fetchone()[0] == total
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_interactive_redaction_asks_about_each_finding(
+    ws: list[str], recipient: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    narrative = "IMO 9074729 was boarded at Bonny anchorage; call +44 20 7946 0958."
+    (only,) = write_inbox(tmp_path / "inbox", PORTAL, [recipient],
+                          [(report_document(narrative), [])])  # fmt: skip
+    assert run("import", tmp_path / "inbox", *ws) == 0
+    answers = iter(["y", "n", "Bonny"])  # redact the IMO, keep the phone, add a word
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(answers))
+    monkeypatch.setattr("sys.stdin", _Terminal())
+    assert run("redact", only, "--coarsen", "3", *ws) == 0
+    assert next(answers, None) is None  # every question was asked
+    capsys.readouterr()
+    assert run("show", only, "--json", *ws) == 0
+    redaction = json.loads(capsys.readouterr().out)["redaction"]
+    assert redaction["fields"]["narrative"] == (
+        "IMO [redacted: imo] was boarded at [redacted: manual] anchorage; call +44 20 7946 0958."
+    )
+    assert redaction["position_decimals"] == 3
+
+
+def test_redact_without_a_terminal_needs_accept_suggestions(
+    ws: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run("redact", "abcdef", *ws) == 1
+    assert "--accept-suggestions" in capsys.readouterr().err

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from crypto.batch import read_batch
 from crypto.envelope import open_bytes
-from crypto.keys import KeyKind, parse_public_key
+from crypto.keys import KeyKind, SigningKeyPair, parse_public_key
 from crypto.receipt import Receipt, derive
 from portal.models import InboxEntry, Reply, ReviewerAccount, Submission
 from reviewer_tool.cli import main as reviewer
@@ -190,3 +191,59 @@ def _status(url: str) -> int:
             return int(response.status)
     except urllib.error.HTTPError as error:
         return error.code
+
+
+def test_fully_offline_transfer_with_the_operator_commands(
+    demo: DemoPortal,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    make_app: Any,
+) -> None:
+    """`portal export` → removable media → `reviewer import` … → `portal import-replies`."""
+    monkeypatch.setenv("DATABASE_URL", demo.database_url)
+    from portal.cli import main as portal
+    from tests.integration.test_intake import csrf_token
+
+    client = make_app().test_client()
+    form = {"csrf_token": csrf_token(client), **report_fields("Paint stolen at berth 4.")}
+    assert client.post("/submit-plain", data=form).status_code == 200
+    data_dir = ["--data-dir", str(demo.data_dir)]
+    assert portal([*data_dir, "export", "--out", str(tmp_path / "inbox.bundle")]) == 0
+    assert "1 submission(s), cursor 0 to 1" in capsys.readouterr().out
+
+    passphrase = demo.data_dir / "demo" / "passphrase"
+    ws = ("--workspace", tmp_path / "ws", "--passphrase-file", passphrase)
+    portal_key = (demo.data_dir / "portal-signing.pub").read_text().strip()
+    run("init", "--key", demo.data_dir / "demo" / "reviewer-2.key", "--portal-key", portal_key, *ws)
+    run("import", tmp_path / "inbox.bundle", *ws)
+    capsys.readouterr()
+    run("list", "--json", *ws)
+    (only,) = [row["id"] for row in json.loads(capsys.readouterr().out)]
+    run("reply", only, "--status", "closed", "--message", "Thank you; confirmed.", *ws)
+    run("export-replies", "--out", tmp_path / "replies.bundle", *ws)
+    run("pubkey", *ws)
+    signing = capsys.readouterr().out.split()[-1]
+
+    replies = ["import-replies", str(tmp_path / "replies.bundle")]
+    assert portal([*data_dir, *replies]) == 2  # nobody enrolled with that signing key yet
+    assert "do not trust" in capsys.readouterr().err
+    sync_key = str(SigningKeyPair.generate().token)
+    assert portal([*data_dir, "accounts", "add", "bob", "--sync-key", sync_key,
+                   "--signing-key", signing]) == 0  # fmt: skip
+    tampered = bytearray((tmp_path / "replies.bundle").read_bytes())
+    tampered[20] ^= 1
+    (tmp_path / "tampered.bundle").write_bytes(bytes(tampered))
+    assert portal([*data_dir, "import-replies", str(tmp_path / "tampered.bundle")]) == 2
+    assert portal([*data_dir, *replies]) == 0
+    assert portal([*data_dir, *replies]) == 0
+    out = capsys.readouterr().out
+    assert "1 reply(ies) imported" in out
+    assert "0 reply(ies) imported, 1 already present" in out
+    engine = create_engine(demo.database_url)
+    try:
+        with Session(engine) as session:
+            assert session.scalars(select(Submission.status)).all() == ["closed"]
+            assert len(session.scalars(select(Reply)).all()) == 1
+    finally:
+        engine.dispose()
