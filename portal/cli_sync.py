@@ -43,6 +43,11 @@ def cmd_accounts_add(args: argparse.Namespace) -> None:
         raise AccountError("a label is 1-64 letters, digits, dots, dashes or underscores")
     sync_key = parse_public_key(args.sync_key, KeyKind.SIGNING)
     signing_key = parse_public_key(args.signing_key, KeyKind.SIGNING)
+    if sync_key == signing_key:
+        raise AccountError(
+            "the sync key and the signing key must differ: the signing key never leaves "
+            "the offline workstation"
+        )
     engine, sessions, _, _ = _open(args)
     try:
         with sessions.begin() as session:
@@ -50,10 +55,11 @@ def cmd_accounts_add(args: argparse.Namespace) -> None:
                 select(ReviewerAccount).where(
                     (ReviewerAccount.label == args.label)
                     | (ReviewerAccount.sync_key == str(sync_key))
+                    | (ReviewerAccount.signing_key == str(signing_key))
                 )
             )
             if clash is not None:
-                raise AccountError("that label or sync key is already enrolled")
+                raise AccountError("that label, sync key or signing key is already enrolled")
             session.add(
                 ReviewerAccount(
                     label=args.label, sync_key=str(sync_key), signing_key=str(signing_key)
@@ -87,7 +93,10 @@ def cmd_accounts_list(args: argparse.Namespace) -> None:
     try:
         with sessions() as session:
             for account in session.scalars(select(ReviewerAccount).order_by(ReviewerAccount.label)):
-                print(f"{account.label}\tacknowledged up to {account.acknowledged_cursor}")
+                print(
+                    f"{account.label}\tacknowledged up to {account.acknowledged_cursor},"
+                    f" {account.failures} failed login(s) since the last good one"
+                )
                 print(f"\tsync {parse_public_key(account.sync_key).fingerprint}")
                 print(f"\treplies {parse_public_key(account.signing_key).fingerprint}")
     finally:

@@ -33,8 +33,9 @@ from portal.uploads import payload_is_well_formed
 
 SIGNING_KEY_FILE = "portal-signing.key"
 SIGNING_PUBLIC_FILE = "portal-signing.pub"
-#: submissions per inbox bundle; the cursor carries on from the last one
+#: submissions and bytes per inbox bundle; the cursor carries on from the last one
 MAX_SUBMISSIONS_PER_BUNDLE = 5000
+MAX_BUNDLE_BYTES = 1024 * 1024 * 1024
 STATUSES = frozenset({"received", "under-review", "closed"})
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 
@@ -99,12 +100,24 @@ def export_inbox(
     out: BinaryIO,
     since: int,
     limit: int = MAX_SUBMISSIONS_PER_BUNDLE,
+    max_bytes: int = MAX_BUNDLE_BYTES,
 ) -> ExportResult:
-    """Write every submission after cursor ``since`` (up to ``limit``) as a signed bundle."""
+    """Write the submissions after cursor ``since`` as a signed bundle.
+
+    At most ``limit`` submissions and about ``max_bytes`` of envelopes (always
+    at least one submission): the next export carries on from the cursor.
+    """
     with sessions() as session:
-        entries = session.scalars(
+        candidates = session.scalars(
             select(InboxEntry).where(InboxEntry.seq > since).order_by(InboxEntry.seq).limit(limit)
         ).all()
+        entries, total = [], 0
+        for entry in candidates:
+            size = sum(part.size for part in entry.submission.parts)
+            if entries and total + size > max_bytes:
+                break
+            entries.append(entry)
+            total += size
         cursor_to = entries[-1].seq if entries else since
         writer = BundleWriter(out, signer, "inbox", {"cursor": {"from": since, "to": cursor_to}})
         for entry in entries:
@@ -221,8 +234,11 @@ def import_replies(
                     submission.status = status
                 counts["imported"] += 1
             mark = account.acknowledged_cursor
-            for cursor in _acknowledged(bundle):
-                mark = acknowledge(session, account, cursor)
+            for start, end in _acknowledged(bundle):
+                # only a range that joins what was already acknowledged moves the
+                # mark: a reviewer who skipped a bundle has not seen what it held
+                if start <= mark < end:
+                    mark = acknowledge(session, account, end)
             session.commit()
         except BaseException:
             session.rollback()
@@ -245,10 +261,14 @@ def _store_reply_blob(
     return pending.name
 
 
-def _acknowledged(bundle: Bundle) -> Iterable[int]:
-    cursors = bundle.fields.get("acknowledges", [])
-    if not isinstance(cursors, list) or not all(
-        isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in cursors
+def _acknowledged(bundle: Bundle) -> Iterable[tuple[int, int]]:
+    ranges = bundle.fields.get("acknowledges", [])
+    if not isinstance(ranges, list) or not all(
+        isinstance(r, list)
+        and len(r) == 2
+        and all(isinstance(c, int) and not isinstance(c, bool) for c in r)
+        and 0 <= r[0] <= r[1]
+        for r in ranges
     ):
         raise SyncError("the bundle's acknowledgements are malformed")
-    return sorted(cursors)
+    return sorted((start, end) for start, end in ranges)

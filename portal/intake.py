@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from sqlalchemy import text
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import BadRequest, ServiceUnavailable
 
@@ -106,6 +107,11 @@ def _store(parts: Sequence[StoredPart], locator: str, lookup_token: bytes) -> Su
     )
     try:
         with _portal()["sessions"].begin() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                # Sequence values are taken at insert but become visible at
+                # commit; serialising inserts keeps the two orders equal, so an
+                # export's cursor never passes a submission still committing.
+                session.execute(text("LOCK TABLE inbox_entry IN SHARE ROW EXCLUSIVE MODE"))
             session.add(submission)
     except BaseException:
         _discard(parts)

@@ -93,10 +93,9 @@ class ReviewerAccount(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     label: Mapped[str] = mapped_column(String(64), unique=True)
     sync_key: Mapped[str] = mapped_column(String(80), unique=True)  # csosig1…: signs logins
-    signing_key: Mapped[str] = mapped_column(String(80))  # csosig1…: signs replies bundles
+    signing_key: Mapped[str] = mapped_column(String(80), unique=True)  # signs replies bundles
     acknowledged_cursor: Mapped[int] = mapped_column(Integer, default=0)
-    failures: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # since the last good login
 
 
 class SyncChallenge(Base):

@@ -3,9 +3,16 @@
 Reviewers' transfer machines log in with an Ed25519 challenge signed by a
 per-reviewer *sync key* (no password: the database holds public keys only,
 so a stolen copy lets nobody in), then fetch inbox bundles, acknowledge
-them and upload replies bundles. Sessions last ten minutes. Five failed
-logins lock an account for fifteen minutes; outstanding challenges are
-capped globally. The API is described in ``portal/sync-openapi.json``.
+them and upload replies bundles. Sessions last ten minutes.
+
+Guessing a signature is hopeless, so throttling is about volume, not
+secrets: each challenge is used once and lives a minute, at most ten are
+outstanding per account name and a thousand in all, and JSON bodies are
+small. There is deliberately no lockout after failed logins: it would let
+anyone who knows a reviewer's label keep that reviewer out. Failures are
+counted for the operator (``portal accounts list``). Every refusal, for a
+wrong key, an unknown account or a spent challenge, is the same 401 after
+the same work.
 
 With ``PORTAL_SYNC=separate`` (the default) these routes exist only in the
 ``sync`` application (``portal serve --role sync``), which deploy puts behind
@@ -28,7 +35,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from crypto.keys import KeyKind, parse_public_key, verify_signature
+from crypto.keys import KeyKind, SigningKeyPair, parse_public_key, verify_signature
 from portal.inbox import SyncError, acknowledge, export_inbox, import_replies, load_signing_key
 from portal.models import ReviewerAccount, SyncChallenge, SyncSession
 
@@ -36,9 +43,11 @@ PREFIX = "/reviewer-sync/v1"
 LOGIN_CONTEXT = b"cso-portal sync login v1\n"
 CHALLENGE_LIFETIME = timedelta(minutes=1)
 SESSION_LIFETIME = timedelta(minutes=10)
-MAX_FAILURES = 5
-LOCKOUT = timedelta(minutes=15)
 MAX_OUTSTANDING_CHALLENGES = 1000
+MAX_CHALLENGES_PER_ACCOUNT = 10
+MAX_JSON_BYTES = 4096
+#: verified against when the account does not exist, so that the answer takes as long
+_DECOY_KEY = SigningKeyPair.generate().token.key
 
 sync = Blueprint("sync", __name__, url_prefix=PREFIX)
 
@@ -69,6 +78,8 @@ def login_message(label: str, challenge: bytes) -> bytes:
 
 
 def _json_body() -> dict[str, Any]:
+    if request.content_length is None or request.content_length > MAX_JSON_BYTES:
+        raise ApiError(413, f"the body must be a JSON object of at most {MAX_JSON_BYTES} bytes")
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise ApiError(400, "the body must be a JSON object")
@@ -85,7 +96,12 @@ def challenge() -> Response:
     with _portal()["sessions"].begin() as session:
         session.execute(delete(SyncChallenge).where(SyncChallenge.expires_at <= _now()))
         outstanding = session.scalar(select(func.count()).select_from(SyncChallenge))
-        if outstanding >= MAX_OUTSTANDING_CHALLENGES:
+        mine = session.scalar(
+            select(func.count())
+            .select_from(SyncChallenge)
+            .where(SyncChallenge.account_label == label)
+        )
+        if outstanding >= MAX_OUTSTANDING_CHALLENGES or mine >= MAX_CHALLENGES_PER_ACCOUNT:
             raise ApiError(429, "too many logins are under way; try again in a minute")
         session.add(
             SyncChallenge(
@@ -109,38 +125,47 @@ def login() -> Response:
     body = _json_body()
     label, value = body.get("account"), body.get("challenge")
     refused = ApiError(401, "login refused")  # one answer for every failure
-    if not isinstance(label, str) or not isinstance(value, str):
+    if not isinstance(label, str) or not isinstance(value, str) or len(value) != 64:
         raise refused
-    with _portal()["sessions"].begin() as session:
-        issued = session.get(SyncChallenge, value)
-        if issued is None or issued.account_label != label or issued.expires_at <= _now():
-            raise refused
-        session.delete(issued)  # one use only, whatever happens next
-        account = session.scalar(select(ReviewerAccount).where(ReviewerAccount.label == label))
-        if account is None:
-            raise refused
-        if account.locked_until is not None and account.locked_until > _now():
-            raise ApiError(429, "this account is locked after failed logins; wait 15 minutes")
-        key = parse_public_key(account.sync_key, KeyKind.SIGNING)
-        good = verify_signature(
-            key.key, login_message(label, bytes.fromhex(value)), _signature(body.get("signature"))
-        )
-        if not good:
-            account.failures += 1
-            if account.failures >= MAX_FAILURES:
-                account.locked_until, account.failures = _now() + LOCKOUT, 0
-            session.commit()
-            raise refused
-        account.failures, account.locked_until = 0, None
-        token = secrets.token_urlsafe(32)
-        session.execute(delete(SyncSession).where(SyncSession.expires_at <= _now()))
-        session.add(
-            SyncSession(
-                token_hash=hashlib.sha256(token.encode()).hexdigest(),
-                account_id=account.id,
-                expires_at=_now() + SESSION_LIFETIME,
+    try:
+        challenge_bytes = bytes.fromhex(value)
+    except ValueError:
+        raise refused from None
+    sessions = _portal()["sessions"]
+    with sessions.begin() as session:
+        # Spend the challenge first, in its own transaction: one use whatever
+        # follows, and of two concurrent logins with it only one deletes it.
+        spent = session.execute(
+            delete(SyncChallenge).where(
+                SyncChallenge.id == value,
+                SyncChallenge.account_label == label,
+                SyncChallenge.expires_at > _now(),
             )
+        ).rowcount
+    if spent != 1:
+        raise refused
+    token = None
+    with sessions.begin() as session:
+        account = session.scalar(select(ReviewerAccount).where(ReviewerAccount.label == label))
+        key = parse_public_key(account.sync_key, KeyKind.SIGNING).key if account else _DECOY_KEY
+        good = verify_signature(
+            key, login_message(label, challenge_bytes), _signature(body.get("signature"))
         )
+        if account is not None and good:
+            account.failures = 0
+            token = secrets.token_urlsafe(32)
+            session.execute(delete(SyncSession).where(SyncSession.expires_at <= _now()))
+            session.add(
+                SyncSession(
+                    token_hash=hashlib.sha256(token.encode()).hexdigest(),
+                    account_id=account.id,
+                    expires_at=_now() + SESSION_LIFETIME,
+                )
+            )
+        elif account is not None:
+            account.failures += 1  # shown to the operator; never locks anyone out
+    if token is None:
+        raise refused
     return jsonify({"token": token, "expires_in": SESSION_LIFETIME.seconds})
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from crypto.batch import sign_batch
 from reviewer_tool.cli import open_workspace
+from reviewer_tool.cli_queue import write_new_file
 from reviewer_tool.errors import ReviewerError
 from reviewer_tool.forwarding import (
     TEXT_FIELDS,
@@ -104,19 +105,19 @@ def cmd_redact(args: argparse.Namespace) -> None:
 
 
 def _choose_attachments(entries: list[dict[str, Any]], values: list[str], ask: bool) -> list[int]:
+    """Attachments are forwarded only when the reviewer says so for each one.
+
+    Metadata cleaning cannot remove a ship's name painted on a hull in a photo
+    or typed inside a PDF, so ``--accept-suggestions`` never picks one.
+    """
     chosen = []
     for position, entry in enumerate(entries, start=1):
-        cleanable = entry["media_type"] == "application/pdf" or entry["media_type"].startswith(
-            "image/"
-        )
         flagged = detect_identifiers(entry["name"], values)
         if flagged:
             print(f"  attachment {position}: its name holds {', '.join(f.kind for f in flagged)}"
                   " (names are never forwarded)")  # fmt: skip
-        if ask:
-            if _ask(f"  forward attachment {position} ({entry['media_type']}), cleaned?", False):
-                chosen.append(position)
-        elif cleanable:
+        question = f"  forward attachment {position} ({entry['media_type']}), cleaned? Look first."
+        if ask and _ask(question, False):
             chosen.append(position)
     return chosen
 
@@ -133,11 +134,11 @@ def _forwardable(ws: Workspace, include_forwarded: bool) -> tuple[list[Item], li
     return ready, [item.id for item in waiting]
 
 
-def _write_attachments(
-    ws: Workspace, items: list[Item], ids: dict[str, str], folder: Path, allow_other: bool
-) -> int:
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    written = 0
+def _cleaned_attachments(
+    ws: Workspace, items: list[Item], ids: dict[str, str], allow_other: bool
+) -> list[tuple[str, bytes]]:
+    """Every chosen attachment, cleaned, in memory: refused before anything is written."""
+    cleaned: list[tuple[str, bytes]] = []
     for item in items:
         entries = item.record["report"].get("attachments", [])
         for position in item.record["redaction"].get("attachments", []):
@@ -149,13 +150,10 @@ def _write_attachments(
                 )  # fmt: skip
             except AttachmentRefused as error:
                 raise ReviewerError(
-                    f"report {item.id[:12]} attachment {position}: {error}"
+                    f"report {item.id[:12]} attachment {position}: {error}; nothing written"
                 ) from None
-            from reviewer_tool.cli_queue import write_new_file
-
-            write_new_file(folder / f"{ids[item.id]}-{position}", data)
-            written += 1
-    return written
+            cleaned.append((f"{ids[item.id]}-{position}", data))
+    return cleaned
 
 
 def cmd_forward(args: argparse.Namespace) -> None:
@@ -178,6 +176,9 @@ def cmd_forward(args: argparse.Namespace) -> None:
                 f"{', '.join(leaks)}; run `reviewer redact {item.id[:12]}` again. Nothing written."
             )
         records.append(record)
+    attachments = []
+    if args.attachments_dir is not None:
+        attachments = _cleaned_attachments(ws, items, ids, args.allow_other)
     batch_id = secrets.token_hex(16)
     data = sign_batch(records, ws.keys.signing, batch_id=batch_id, created_at=datetime.now(UTC))
     out: Path = args.out
@@ -187,9 +188,11 @@ def cmd_forward(args: argparse.Namespace) -> None:
         raise ReviewerError(f"{out} exists; choose another name") from None
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
-    files = 0
     if args.attachments_dir is not None:
-        files = _write_attachments(ws, items, ids, args.attachments_dir, args.allow_other)
+        args.attachments_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for name, data in attachments:
+        write_new_file(args.attachments_dir / name, data)
+    files = len(attachments)
     today = datetime.now(UTC).date().isoformat()
     with ws.transaction():
         for item in items:

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import re
+import unicodedata
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,17 @@ from reviewer_tool.importer import import_bundle, submission_count, verify
 from reviewer_tool.workspace import Item, Workspace
 
 TRIAGE_STATUSES = ("confirmed", "unconfirmed", "rejected")
+#: what a sender could use to drive the reviewer's terminal: controls, bidi overrides
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co"})
+
+
+def printable(value: object) -> str:
+    """Text from a report made safe for a terminal: escape and format characters shown as �."""
+    return "".join(
+        "\ufffd" if unicodedata.category(c) in _UNSAFE_CATEGORIES else c for c in str(value)
+    )
+
+
 QUEUE_STATUSES = ("new", *TRIAGE_STATUSES)
 _GRADE = re.compile(r"[A-F][1-6]")
 
@@ -68,11 +80,14 @@ def cmd_list(args: argparse.Namespace) -> None:
     from rich.table import Table
 
     table = Table("id", "received", "status", "grade", "category", "place", "files")
+    from rich.text import Text
+
     for row in rows:
-        table.add_row(
+        cells = (
             row["id"][:12], row["received_on"], row["status"], row.get("grade") or "",
-            row.get("category") or "", row.get("place") or "", str(row.get("attachments", 0)),
+            row.get("category") or "", row.get("place") or "", row.get("attachments", 0),
         )  # fmt: skip
+        table.add_row(*(Text(printable(cell)) for cell in cells))  # Text: no markup is parsed
     Console().print(table)
     print(f"{len(rows)} report(s)")
 
@@ -88,22 +103,24 @@ def _show_text(item: Item) -> None:
         print(line)
     for name, value in report.get("report", {}).items():
         if name != "narrative":
-            print(f"  {name}: {', '.join(map(str, value)) if isinstance(value, list) else value}")
+            shown = ", ".join(map(str, value)) if isinstance(value, list) else value
+            print(f"  {name}: {printable(shown)}")
     if report.get("report", {}).get("narrative"):
         print("narrative:")
-        for line in report["report"]["narrative"].splitlines():
-            print(f"  {line}")
+        for line in str(report["report"]["narrative"]).splitlines():
+            print(f"  {printable(line)}")
     identity = report.get("identity", {})
     if identity:
         print("identity section (never forwarded):")
         for name, value in identity.items():
-            print(f"  {name}: {value}")
+            print(f"  {name}: {printable(value)}")
     print(f"reporter key: {'present' if report.get('reporter_key') else 'none (cannot reply)'}")
     attachments = report.get("attachments", [])
     print(f"attachments: {len(attachments)}")
     for entry in attachments:
         scrubbed = "metadata removed by sender" if entry["scrubbed"] else "not scrubbed"
-        print(f"  {entry['name']}  {entry['media_type']}  {entry['size']} bytes  ({scrubbed})")
+        name = printable(entry["name"])
+        print(f"  {name}  {entry['media_type']}  {entry['size']} bytes  ({scrubbed})")
     for reply in item.record.get("replies", []):
         print(f"reply {reply['reply_id'][:8]} on {reply['written_on']}: status {reply['status']}")
 

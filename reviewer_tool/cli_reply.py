@@ -75,7 +75,7 @@ def cmd_reply(args: argparse.Namespace) -> None:
         ws.put_item(item)
         ws.db.execute(
             "INSERT INTO outgoing (reply_id, item_id, sealed, envelope) VALUES (?, ?, ?, ?)",
-            (reply["reply_id"], item.id, ws.seal_json(reply), envelope),
+            (reply["reply_id"], item.id, ws.seal_json(reply), ws.seal(envelope)),
         )
     what = ", ".join(
         part
@@ -92,8 +92,7 @@ def cmd_export_replies(args: argparse.Namespace) -> None:
     rows = ws.db.execute(
         f"SELECT reply_id, item_id, sealed, envelope FROM outgoing{where} ORDER BY rowid"  # noqa: S608 - fixed text
     ).fetchall()
-    cursors = [c for (c,) in ws.db.execute("SELECT cursor_to FROM bundle WHERE complete = 1") if c]
-    acknowledges = [max(cursors)] if cursors else []
+    acknowledges = ws.imported_ranges()
     if not rows and not acknowledges:
         raise ReviewerError("nothing to export: no new replies and no imported inbox bundles")
     out: Path = args.out
@@ -112,7 +111,7 @@ def cmd_export_replies(args: argparse.Namespace) -> None:
                     "submission": item_id,
                     "status": reply["status"],
                 }
-                writer.add(meta, bytes(envelope))
+                writer.add(meta, ws.unseal(envelope))
             bundle_id = writer.finish()
         if out.exists() and not args.force:
             raise ReviewerError(f"{out} exists; choose another name or pass --force")
@@ -124,10 +123,8 @@ def cmd_export_replies(args: argparse.Namespace) -> None:
             "UPDATE outgoing SET exported_in = ? WHERE reply_id = ?",
             [(bundle_id, row[0]) for row in rows],
         )
-    print(
-        f"{out}: {len(rows)} reply(ies), acknowledging the inbox up to "
-        f"{acknowledges[0] if acknowledges else 'nothing'}; carry it to the portal"
-    )
+    shown = ", ".join(f"{a}-{b}" for a, b in acknowledges) or "nothing"
+    print(f"{out}: {len(rows)} reply(ies), acknowledging inbox cursors {shown}; carry it back")
 
 
 def register(verbs: Any, common: argparse.ArgumentParser) -> None:

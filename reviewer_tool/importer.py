@@ -27,6 +27,9 @@ from reviewer_tool.workspace import Item, Workspace
 #: submissions per transaction: small enough to lose little to a kill,
 #: large enough that commits do not dominate a 10,000-report import
 BATCH = 200
+#: …and decrypted bytes per transaction, so that large attachments are not
+#: all held in memory at once
+BATCH_BYTES = 64 * 1024 * 1024
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -40,6 +43,7 @@ class ImportResult:
     already: int = 0
     not_for_you: int = 0
     unreadable: list[str] = field(default_factory=list)
+    cursor_from: int | None = None
     cursor_to: int | None = None
 
 
@@ -77,6 +81,26 @@ def _submissions(bundle: Bundle) -> list[Submission]:
     return [Submission(sid, dates[sid], tuple(parts)) for sid, parts in grouped.items()]
 
 
+def _check_shape(report: Any) -> dict[str, Any]:
+    """The sender chose these bytes: refuse any report that is not the expected shape."""
+    if not isinstance(report, dict) or report.get("schema") != "cso-report/v1":
+        raise ValueError("not a cso-report/v1 document")
+    if not isinstance(report.get("report", {}), dict) or not isinstance(
+        report.get("identity", {}), dict
+    ):
+        raise ValueError("report and identity must be objects")
+    key = report.get("reporter_key")
+    if key is not None and not isinstance(key, str):
+        raise ValueError("reporter_key must be a string")
+    for value in (*report.get("report", {}).values(), *report.get("identity", {}).values()):
+        if isinstance(value, list):
+            if not all(isinstance(v, str) for v in value):
+                raise ValueError("a list field holds something other than text")
+        elif not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise ValueError("a field holds something other than text or a number")
+    return report
+
+
 def _summary(report: dict[str, Any], received_on: str) -> dict[str, Any]:
     fields = report.get("report", {})
     local = fields.get("incident_local_time")
@@ -93,9 +117,9 @@ def _summary(report: dict[str, Any], received_on: str) -> dict[str, Any]:
 
 def _decrypt(ws: Workspace, bundle: Bundle, submission: Submission) -> tuple[Item, list[bytes]]:
     """Open the report and its attachments; check each against the manifest (§11.2)."""
-    report = json.loads(open_bytes(bundle.read_item(submission.parts[0]), ws.identity))
-    if not isinstance(report, dict) or report.get("schema") != "cso-report/v1":
-        raise ValueError("not a cso-report/v1 document")
+    report = _check_shape(
+        json.loads(open_bytes(bundle.read_item(submission.parts[0]), ws.identity))
+    )
     entries = parse_manifest(report)
     if len(entries) != len(submission.parts) - 1:
         raise ValueError("the manifest and the parts disagree")
@@ -159,11 +183,19 @@ def import_bundle(
     path = bundle.path
     cursor = bundle.fields.get("cursor", {})
     result = ImportResult(bundle.bundle_id)
-    if isinstance(cursor, dict) and isinstance(cursor.get("to"), int):
-        result.cursor_to = cursor["to"]
+    if (
+        isinstance(cursor, dict)
+        and isinstance(cursor.get("from"), int)
+        and isinstance(cursor.get("to"), int)
+        and 0 <= cursor["from"] <= cursor["to"]
+    ):
+        result.cursor_from, result.cursor_to = cursor["from"], cursor["to"]
     pending: list[tuple[Item, list[bytes]]] = []
+    held = 0
 
     def flush() -> None:
+        nonlocal held
+        held = 0
         with ws.transaction():
             _store(ws, pending)
         advance(len(pending))
@@ -177,23 +209,26 @@ def import_bundle(
             continue
         try:
             pending.append(_decrypt(ws, bundle, submission))
+            held += sum(part.size for part in submission.parts)
             result.imported += 1
         except NoMatchError:
             result.not_for_you += 1  # sealed before this reviewer was in the directory
             advance(1)
         except BundleError as error:
             raise ReviewerError(f"{path}: {error.diagnostics()}") from None
-        except (CryptoError, ValueError, UnicodeDecodeError):
+        except (CryptoError, ValueError, UnicodeDecodeError, RecursionError, TypeError, KeyError):
             # The portal vouches only for the bytes; a sender can still seal
-            # something malformed. Say which one, and keep going.
+            # something malformed. Say which one, and keep going: one bad
+            # report must not block every later import.
             result.unreadable.append(submission.id)
             advance(1)
-        if len(pending) >= BATCH:
+        if len(pending) >= BATCH or held >= BATCH_BYTES:
             flush()
     flush()
     with ws.transaction():
         ws.db.execute(
-            "INSERT OR REPLACE INTO bundle (id, kind, cursor_to, complete) VALUES (?, ?, ?, 1)",
-            (bundle.bundle_id, bundle.kind, result.cursor_to),
+            "INSERT OR REPLACE INTO bundle (id, kind, cursor_from, cursor_to, complete) "
+            "VALUES (?, ?, ?, ?, 1)",
+            (bundle.bundle_id, bundle.kind, result.cursor_from, result.cursor_to),
         )
     return result

@@ -14,6 +14,7 @@ import base64
 import json
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from reviewer_tool.errors import ReviewerError
 LOGIN_CONTEXT = b"cso-portal sync login v1\n"
 PREFIX = "/reviewer-sync/v1"
 TIMEOUT = 120  # seconds; satellite links are slow
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def cmd_keygen(args: argparse.Namespace) -> None:
@@ -72,9 +74,16 @@ def _post_json(url: str, body: dict[str, Any], token: str | None = None) -> dict
 
 
 def _base(portal: str) -> str:
-    if not portal.startswith(("http://", "https://")):
-        raise ReviewerError("--portal must be an http:// or https:// URL")
-    return portal.rstrip("/") + PREFIX
+    """The API base; plain HTTP only where the channel authenticates itself."""
+    url = urllib.parse.urlsplit(portal)
+    host = url.hostname or ""
+    # A man in the middle could relay a login challenge for us to sign; HTTPS
+    # and onion services authenticate the portal, loopback is this machine.
+    if url.scheme == "https" or (
+        url.scheme == "http" and (host.endswith(".onion") or host in _LOOPBACK)
+    ):
+        return portal.rstrip("/") + PREFIX
+    raise ReviewerError("--portal must be an https:// URL, or http:// to a .onion or loopback")
 
 
 def login(portal: str, account: str, key_file: Path, passphrase: bytes) -> str:

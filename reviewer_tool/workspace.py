@@ -53,13 +53,14 @@ CREATE TABLE IF NOT EXISTS attachment (
     PRIMARY KEY (item_id, position)
 );
 CREATE TABLE IF NOT EXISTS bundle (
-    id TEXT PRIMARY KEY, kind TEXT NOT NULL, cursor_to INTEGER, complete INTEGER NOT NULL
+    id TEXT PRIMARY KEY, kind TEXT NOT NULL, cursor_from INTEGER, cursor_to INTEGER,
+    complete INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS outgoing (
     reply_id TEXT PRIMARY KEY,
     item_id TEXT NOT NULL,
     sealed BLOB NOT NULL,           -- sealed JSON: the reply as written
-    envelope BLOB NOT NULL,         -- the message sealed to the reporter (may be empty)
+    envelope BLOB NOT NULL,         -- sealed again: the message sealed to the reporter
     exported_in TEXT
 );
 """
@@ -88,12 +89,16 @@ class Workspace:
         if keys.encryption is None:
             raise ReviewerError("the workspace key file is not a reviewer key")
         self.root = root
+        root.chmod(0o700)
         self.keys = keys
         self.identity: EncryptionKeyPair = keys.encryption
         #: also keys the HMAC that names forwarded incidents (reviewer_tool/forwarding.py)
         self.seal_key = workspace_key(keys.encryption)
         self._box = nacl.secret.SecretBox(self.seal_key)
-        self.db = sqlite3.connect(root / DATABASE, isolation_level=None)
+        database = root / DATABASE
+        database.touch(mode=0o600)
+        database.chmod(0o600)
+        self.db = sqlite3.connect(database, isolation_level=None)
         self.db.execute("PRAGMA secure_delete = ON")
         self.db.execute("PRAGMA foreign_keys = ON")
         self.db.execute("PRAGMA journal_mode = DELETE")
@@ -190,6 +195,19 @@ class Workspace:
         self.db.execute("COMMIT")
 
     # --- items ------------------------------------------------------------------
+
+    def imported_ranges(self) -> list[list[int]]:
+        """The inbox cursor ranges fully imported, merged (what a replies bundle acknowledges)."""
+        ranges: list[list[int]] = []
+        for start, end in self.db.execute(
+            "SELECT cursor_from, cursor_to FROM bundle WHERE complete = 1 AND kind = 'inbox' "
+            "AND cursor_from IS NOT NULL ORDER BY cursor_from, cursor_to"
+        ):
+            if ranges and start <= ranges[-1][1]:
+                ranges[-1][1] = max(ranges[-1][1], end)
+            elif end > start:
+                ranges.append([start, end])
+        return ranges
 
     def item_ids(self) -> set[str]:
         """The ids of every submission already in the workspace."""

@@ -2,10 +2,13 @@
 
 Text and values are both *folded*: Unicode compatibility-decomposed, case-folded,
 stripped of combining marks and of everything that is not a letter or a digit.
-A value matches where its folded form occurs in the folded text starting and
-ending on a word boundary of the original text, so "MV  Cosmic-Leader",
-"mv cosmic leader" and "COSMIC LEADER" all meet, and so do "+65 6123 4567" and
-"6561234567".
+A value of four or more folded characters matches wherever its folded form
+occurs in the folded text, even inside a longer word: scripts written without
+spaces (Chinese, Japanese, Thai) and names run together in an address
+("ops@cosmicleadershipping.com") must not slip past the forwarding check.
+Shorter values must start and end on a word boundary of the original text.
+So "MV  Cosmic-Leader", "mv cosmic leader" and "COSMIC LEADER" all meet, and
+so do "+65 6123 4567" and "6561234567".
 """
 
 from __future__ import annotations
@@ -18,6 +21,15 @@ from dataclasses import dataclass
 # Prefixes written before ship names (motor vessel, motor tanker, motor ship, motor
 # yacht, steam ship, fishing vessel); "M/V", "M.V." and "Mv" all fold to "mv".
 VESSEL_PREFIXES = ("mv", "mt", "ms", "my", "ss", "fv")
+
+#: legal-form words a company name may be written with or without
+LEGAL_SUFFIXES = frozenset(
+    {"ltd", "limited", "pte", "plc", "llc", "inc", "incorporated", "corp", "corporation", "co",
+     "company", "gmbh", "ag", "kg", "sa", "sas", "srl", "spa", "bv", "nv", "as", "asa", "ab",
+     "oy", "kk", "sdn", "bhd", "pvt", "pty", "lp", "llp", "sarl", "se"}
+)  # fmt: skip
+#: below this many folded characters a value must stand as a word of its own
+SUBSTRING_MINIMUM = 4
 
 _LABELLED_NUMBER = re.compile(r"^(?:imo|mmsi|tel|phone|fax|mobile)(?:no|nr|number)?(\d{7,15})$")
 
@@ -73,6 +85,10 @@ def variants(value: str) -> set[str]:
         # when matching, by widening a match over a prefix that precedes it.
         if base.startswith(prefix) and len(base) > len(prefix) and folded.gap_before[len(prefix)]:
             found.add(base[len(prefix) :])
+    words = [w for w in re.split(r"\W+|_", unicodedata.normalize("NFKD", value.casefold())) if w]
+    while len(words) > 1 and words[-1] in LEGAL_SUFFIXES:
+        words.pop()  # "Acme Tankers GmbH" is often written "Acme Tankers"
+        found.add(fold(" ".join(words)).chars)
     labelled = _LABELLED_NUMBER.match(base)
     if labelled:
         found.add(labelled.group(1))  # "IMO 9074729" is also written "9074729"
@@ -81,6 +97,8 @@ def variants(value: str) -> set[str]:
             found.add(base[2:])  # "0065…" is "+65…"
         elif len(base) >= 8 and not base.startswith("0"):
             found.add("00" + base)
+        if len(base) >= 10:
+            found.add(base[-8:])  # "+65 6123 4567" written locally as "6123 4567"
     # Fewer than three letters ("PA", "UK", initials) would match ordinary words and
     # abbreviations in almost every narrative, so the hard check would refuse every
     # record and redaction would shred the text; digits never occur as words, so a
@@ -99,7 +117,9 @@ def spans(text: str, values: Iterable[str]) -> list[tuple[int, int]]:
         start = folded.chars.find(form)
         while start != -1:
             end = start + len(form)
-            if folded.starts_word(start) and folded.ends_word(end):
+            if len(form) >= SUBSTRING_MINIMUM or (
+                folded.starts_word(start) and folded.ends_word(end)
+            ):
                 found.append(_to_original(text, folded, _widen(folded, start), end))
             start = folded.chars.find(form, start + 1)
     return found

@@ -52,12 +52,12 @@ def write_inbox(
     path: Path,
     signer: SigningKeyPair,
     recipients: Sequence[bytes],
-    reports: Sequence[tuple[dict[str, Any], Sequence[bytes]]],
+    reports: Sequence[tuple[dict[str, Any] | bytes, Sequence[bytes]]],
     *,
     received_on: str = "2026-11-20",
     cursor_from: int = 0,
 ) -> list[str]:
-    """Write an inbox bundle of ``reports`` (document, attachment bytes); return their ids."""
+    """Write an inbox bundle of ``reports`` (document or raw bytes, attachments); return ids."""
     ids = []
     with path.open("wb") as out:
         writer = BundleWriter(
@@ -69,7 +69,8 @@ def write_inbox(
         for document, attachments in reports:
             submission = secrets.token_hex(16)
             ids.append(submission)
-            parts = [json.dumps(document).encode(), *attachments]
+            raw = document if isinstance(document, bytes) else json.dumps(document).encode()
+            parts = [raw, *attachments]
             for position, data in enumerate(parts):
                 kind = "attachment" if position else "report"
                 meta = {"type": "part", "submission": submission, "received_on": received_on,

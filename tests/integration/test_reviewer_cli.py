@@ -312,6 +312,7 @@ def test_offline_commands_load_no_networking_code(
     ]  # fmt: skip
     for command in commands:
         result = _python(NETWORK_GUARD, *command, *ws)
+        assert result.stdout, (command, result.stderr)
         outcome = json.loads(result.stdout.splitlines()[-1])
         assert outcome == {"code": 0, "loaded": []}, (command, result.stderr)
 
@@ -380,3 +381,60 @@ def test_redact_without_a_terminal_needs_accept_suggestions(
 ) -> None:
     assert run("redact", "abcdef", *ws) == 1
     assert "--accept-suggestions" in capsys.readouterr().err
+
+
+def test_a_malformed_report_does_not_block_the_others(
+    ws: list[str], recipient: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A sender controls the sealed bytes; a bad report is skipped, the rest imported."""
+    good = report_document("fine")
+    odd = dict(report_document("odd"), report="not an object")
+    deep = b'{"schema": "cso-report/v1", "report": {}, "x": ' + b"[" * 100_000 + b"]" * 100_000
+    ids = write_inbox(tmp_path / "inbox", PORTAL, [recipient],
+                      [(good, []), (odd, []), (deep, []), (good, [])])  # fmt: skip
+    assert run("import", tmp_path / "inbox", *ws) == 0
+    out = capsys.readouterr().out
+    assert "2 new report(s)" in out
+    assert out.count("could not be decrypted or is malformed") == 2
+    assert ids[1] in out
+    assert items_in(ws) == 2
+
+
+def test_show_neutralises_terminal_escapes(
+    ws: list[str], recipient: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hostile = "boarded\x1b]52;c;cm0gLXJmIH4=\x07 \u202egpj.exe"
+    (only,) = write_inbox(tmp_path / "inbox", PORTAL, [recipient],
+                          [(report_document(hostile, place_name="\x1b[2J"), [])])  # fmt: skip
+    assert run("import", tmp_path / "inbox", *ws) == 0
+    capsys.readouterr()
+    assert run("show", only, *ws) == 0
+    assert run("list", *ws) == 0
+    shown = capsys.readouterr().out
+    assert "\x1b" not in shown
+    assert "\u202e" not in shown
+
+
+def test_forwarded_attachments_are_chosen_one_by_one_and_cleaned(
+    ws: list[str], recipient: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    photo = gps_photo()
+    document = report_document("Skiff alongside.", {}, [("a.jpg", "image/jpeg", photo),
+                               ("b.jpg", "image/jpeg", photo)])  # fmt: skip
+    (only,) = write_inbox(tmp_path / "inbox", PORTAL, [recipient], [(document, [photo, photo])])
+    assert run("import", tmp_path / "inbox", *ws) == 0
+    assert run("triage", only, "--status", "confirmed", "--grade", "B2", *ws) == 0
+    assert run("redact", only, "--accept-suggestions", *ws) == 0
+    capsys.readouterr()
+    assert run("show", only, "--json", *ws) == 0
+    assert json.loads(capsys.readouterr().out)["redaction"]["attachments"] == []  # never automatic
+    answers = iter(["", "n", "y"])  # no extra words; skip a.jpg; forward b.jpg
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(answers))
+    monkeypatch.setattr("sys.stdin", _Terminal())
+    assert run("redact", only, *ws) == 0
+    out = tmp_path / "out"
+    assert run("forward", "--out", tmp_path / "batch", "--attachments-dir", out, *ws) == 0
+    (written,) = list(out.iterdir())
+    assert written.name.endswith("-2")
+    assert b"CANARY-CAMERA-MAKER" not in written.read_bytes()

@@ -45,10 +45,9 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer, primary_key=True),
         sa.Column("label", sa.String(64), nullable=False, unique=True),
         sa.Column("sync_key", sa.String(80), nullable=False, unique=True),
-        sa.Column("signing_key", sa.String(80), nullable=False),
+        sa.Column("signing_key", sa.String(80), nullable=False, unique=True),
         sa.Column("acknowledged_cursor", sa.Integer, nullable=False, server_default="0"),
         sa.Column("failures", sa.Integer, nullable=False, server_default="0"),
-        sa.Column("locked_until", sa.DateTime, nullable=True),
     )
     op.create_table(
         "sync_challenge",

@@ -322,9 +322,30 @@ def test_vessel_prefix_in_text_is_redacted_with_the_name() -> None:
     assert _only("the MV Cosmic Leader was", ("Cosmic Leader",)).text == "MV Cosmic Leader"
 
 
-def test_identity_match_needs_word_boundaries() -> None:
-    """A value inside a longer word or number is not a match."""
-    assert identity_values_in("the Starboard side and 19074729", ["Star", "9074729"]) == []
+def test_short_identity_values_need_word_boundaries() -> None:
+    """Under four characters a value inside a longer word is not a match."""
+    assert identity_values_in("the Bluebird and Sunrise", ["Blu", "Sun"]) == []
+    assert [f.text for f in identity_values_in("MV Blu at berth", ["Blu"])] == ["MV Blu"]
+
+
+def test_longer_identity_values_are_found_inside_words() -> None:
+    """The hard check errs on the side of refusing: run-together text still matches."""
+    found = identity_values_in("the Starboard side and 19074729", ["Star", "9074729"])
+    assert [f.text for f in found] == ["Star", "9074729"]
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("我们是中远海运的船员", "中远海运"),  # no spaces between words
+        ("write to ops@cosmicleadershipping.com", "Cosmic Leader"),
+        ("Acme Tankers crew were threatened", "Acme Tankers GmbH"),
+        ("the agents, Cosmic Shipping, called", "Cosmic Shipping Co., Ltd."),
+        ("call him on 6123 4567 tonight", "Ann Lee, +65 6123 4567"),
+    ],
+)
+def test_hard_check_catches_common_ways_a_value_is_rewritten(text: str, value: str) -> None:
+    assert identity_values_in(text, [value]) != []
 
 
 def test_short_identity_values_are_ignored_but_digits_are_not() -> None:
