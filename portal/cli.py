@@ -219,7 +219,14 @@ def cmd_serve(args: argparse.Namespace) -> None:
             "Demo mode. Open the URL, send a report, then read it as reviewer-1:\n"
             f"  ls {data_dir}/blobs\n"
             f"  python -m crypto decrypt -i {demo}/reviewer-1.key "
-            f"--passphrase-file {demo}/passphrase {data_dir}/blobs/NAME"
+            f"--passphrase-file {demo}/passphrase {data_dir}/blobs/NAME\n"
+            "or review it offline with the reviewer tool:\n"
+            f"  portal --data-dir {data_dir} export --out inbox.bundle\n"
+            f"  reviewer init --workspace {demo}/workspace --key {demo}/reviewer-1.key "
+            f"--passphrase-file {demo}/passphrase \\\n"
+            f"      --portal-key $(cat {data_dir}/portal-signing.pub)\n"
+            f"  reviewer import inbox.bundle --workspace {demo}/workspace "
+            f"--passphrase-file {demo}/passphrase   # then list, show, triage, redact, forward"
         )
     sys.stdout.flush()
     os.execvp(  # noqa: S606 - a fixed argument list, no shell
