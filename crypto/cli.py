@@ -28,7 +28,7 @@ class UsageError(Exception):
     """A problem with how the command was called, not with the data."""
 
 
-def _read_passphrase(path: str | None, *, confirm: bool) -> bytes:
+def read_passphrase(path: str | None, *, confirm: bool) -> bytes:
     """The passphrase from a file (its first line) or typed at the terminal."""
     if path is not None:
         try:
@@ -86,7 +86,7 @@ def cmd_keygen(args: argparse.Namespace) -> None:
     target = Path(args.output)
     if target.exists():
         raise UsageError(f"{args.output} exists; refusing to overwrite a key file")
-    passphrase = _read_passphrase(args.passphrase_file, confirm=True)
+    passphrase = read_passphrase(args.passphrase_file, confirm=True)
     bundle = KeyBundle.new_reviewer() if args.kind == "reviewer" else KeyBundle.new_organisation()
     try:
         write_new_private_file(target, encrypt_key_file(bundle, passphrase))
@@ -123,7 +123,7 @@ def cmd_decrypt(args: argparse.Namespace) -> None:
         key_data = Path(args.identity).read_bytes()
     except OSError as error:
         raise UsageError(f"cannot read {args.identity}: {error.strerror}") from None
-    bundle = decrypt_key_file(key_data, _read_passphrase(args.passphrase_file, confirm=False))
+    bundle = decrypt_key_file(key_data, read_passphrase(args.passphrase_file, confirm=False))
     if bundle.encryption is None:
         raise KeyFileError("this key file holds no decryption key")
     identity = bundle.encryption

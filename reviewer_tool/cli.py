@@ -13,13 +13,12 @@ checks that no other command imports it).
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from crypto.cli import normalise_passphrase
+from crypto import cli as crypto_cli
 from crypto.errors import CryptoError
 from reviewer_tool.config import load_config
 from reviewer_tool.errors import ReviewerError
@@ -30,20 +29,10 @@ Handler = Callable[[argparse.Namespace], int | None]
 
 def read_passphrase(args: argparse.Namespace, *, confirm: bool = False) -> bytes:
     """The passphrase from ``--passphrase-file`` (first line) or typed at the terminal."""
-    if args.passphrase_file is not None:
-        try:
-            raw = Path(args.passphrase_file).read_bytes().split(b"\n", 1)[0].rstrip(b"\r")
-        except OSError as error:
-            raise ReviewerError(f"cannot read the passphrase file: {error.strerror}") from None
-    else:
-        if not sys.stdin.isatty():
-            raise ReviewerError("no terminal to ask for a passphrase; use --passphrase-file")
-        raw = getpass.getpass("Workspace passphrase: ").encode("utf-8")
-        if confirm and getpass.getpass("Repeat it: ").encode("utf-8") != raw:
-            raise ReviewerError("the passphrases do not match")
-    if not raw:
-        raise ReviewerError("the passphrase is empty")
-    return normalise_passphrase(raw)
+    try:
+        return crypto_cli.read_passphrase(args.passphrase_file, confirm=confirm)
+    except crypto_cli.UsageError as error:
+        raise ReviewerError(str(error)) from None
 
 
 def workspace_dir(args: argparse.Namespace) -> Path:
