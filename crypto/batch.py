@@ -266,6 +266,11 @@ def read_trusted_reviewers(text: str) -> frozenset[PublicKeyToken]:
         line = raw.split("#", 1)[0].strip(" \t\r")
         if not line:
             continue
+        if line.lower().startswith(KeyKind.ENCRYPTION.prefix):
+            # `reviewer pubkey` prints the encryption key too: say which line to keep
+            raise BatchError(
+                f"line {number}: an encryption key; list the reviewer's signing key (csosig1…)"
+            )
         try:
             keys.add(parse_public_key(line, KeyKind.SIGNING))
         except KeyFormatError as error:

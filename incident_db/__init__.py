@@ -1,1 +1,1 @@
-"""The shared incident database. See the project README."""
+"""The shared incident database of verified, anonymised incidents (README.md here)."""

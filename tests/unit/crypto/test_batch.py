@@ -298,7 +298,9 @@ def test_a_malformed_trusted_line_names_its_line() -> None:
     typo = str(REVIEWER.token)[:-1] + ("a" if str(REVIEWER.token)[-1] != "a" else "b")
     with pytest.raises(BatchError, match=r"^line 3: .*checksum"):
         read_trusted_reviewers(f"{REVIEWER.token}\n\n{typo}\n")
-    with pytest.raises(BatchError, match=r"^line 2: not a public key token"):
+    with pytest.raises(BatchError, match=r"^line 2: an encryption key; list the .* signing key"):
         read_trusted_reviewers(f"#\n{EncryptionKeyPair.generate().token}\n")
+    with pytest.raises(BatchError, match=r"^line 1: not a public key token"):
+        read_trusted_reviewers("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI\n")
     with pytest.raises(BatchError, match="lists no"):
         read_trusted_reviewers("# nobody yet\n")

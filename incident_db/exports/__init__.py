@@ -1,0 +1,154 @@
+"""Standard exports of the live incidents: CSV, GeoJSON (RFC 7946) and STIX 2.1.
+
+All three read the same stream of :class:`ExportedIncident`, one per
+incident that has not been merged into another, with its tags, every
+provenance row (those of incidents merged into it included) and its links.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, or_, select
+
+from incident_db.models import (
+    CREW_COLUMNS,
+    Incident,
+    IncidentLink,
+    IncidentTag,
+    Provenance,
+    core_table,
+)
+from incident_db.record import format_offset
+from incident_db.store import FACETS
+
+#: rows fetched per query while streaming
+PAGE = 2000
+#: the members of ``ExportedIncident.values()``, in order: the CSV columns
+EXPORT_FIELDS = (
+    "id", "origin", "category", "report_type", "incident_type", "local_date", "local_time",
+    "utc_offset", "occurred_utc", "latitude", "longitude", "position_decimals", "place",
+    "location_type", "vessel_type", "vessel_status", "perpetrators_min", "perpetrators_max",
+    "boarding_method", "outcome", *FACETS, *CREW_COLUMNS, "suspect_craft_count",
+    "suspect_craft_type", "suspect_craft_description", "stowaway_count",
+    "stowaway_embarkation_port", "stowaway_embarkation_berth", "stowaway_hiding_place",
+    "stowaway_how_found", "cyber_vector", "cyber_impact", "narrative", "verification_status",
+    "grade", "signer_fingerprint",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ExportedIncident:
+    """One live incident with everything the exports show."""
+
+    row: Any  # the incident row
+    tags: dict[str, list[str]] = field(default_factory=dict)
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    links: list[dict[str, Any]] = field(default_factory=list)
+
+    def values(self) -> dict[str, Any]:
+        """The incident as one flat mapping of plain JSON values (lists for tags)."""
+        r = self.row
+        out: dict[str, Any] = {
+            "id": r.id,
+            "origin": r.origin,
+            "category": r.category,
+            "report_type": r.report_type,
+            "incident_type": r.incident_type,
+            "local_date": None if r.local_date is None else r.local_date.isoformat(),
+            "local_time": r.local_time,
+            "utc_offset": None
+            if r.utc_offset_minutes is None
+            else format_offset(r.utc_offset_minutes),
+            "occurred_utc": None if r.occurred_utc is None else _utc(r.occurred_utc),
+            "latitude": r.latitude,
+            "longitude": r.longitude,
+            "position_decimals": r.position_decimals,
+            "place": r.place,
+            "location_type": r.location_type,
+            "vessel_type": r.vessel_type,
+            "vessel_status": r.vessel_status,
+            "perpetrators_min": r.perpetrators_min,
+            "perpetrators_max": r.perpetrators_max,
+            "boarding_method": r.boarding_method,
+            "outcome": r.outcome,
+        }
+        for facet in FACETS:
+            out[facet] = sorted(self.tags.get(facet, []))
+        for column in CREW_COLUMNS:
+            out[column] = getattr(r, column)
+        for name in ("suspect_craft_count", "suspect_craft_type", "suspect_craft_description",
+                     "stowaway_count", "stowaway_embarkation_port", "stowaway_embarkation_berth",
+                     "stowaway_hiding_place", "stowaway_how_found", "cyber_vector",
+                     "cyber_impact", "narrative", "verification_status", "grade",
+                     "signer_fingerprint"):  # fmt: skip
+            out[name] = getattr(r, name)
+        return out
+
+
+def _utc(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def iter_incidents(connection: Connection) -> Iterator[ExportedIncident]:
+    """Every live incident in id order, a page at a time."""
+    table = core_table(Incident)
+    after = ""
+    while True:
+        query = (
+            select(table)
+            .where(table.c.merged_into.is_(None), table.c.id > after)
+            .order_by(table.c.id)
+            .limit(PAGE)
+        )
+        rows = list(connection.execute(query))
+        if not rows:
+            return
+        ids = [r.id for r in rows]
+        tags, sources, links = _details(connection, ids)
+        for row in rows:
+            yield ExportedIncident(row, tags.get(row.id, {}), sources.get(row.id, []),
+                                   links.get(row.id, []))  # fmt: skip
+        after = ids[-1]
+
+
+def _details(
+    connection: Connection, ids: list[str]
+) -> tuple[dict[str, dict[str, list[str]]], dict[str, list[dict[str, Any]]], dict[str, list[Any]]]:
+    tag_table, origin, link = (
+        core_table(IncidentTag),
+        core_table(Provenance),
+        core_table(IncidentLink),
+    )
+    tags: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for incident_id, facet, value in connection.execute(
+        select(tag_table.c.incident_id, tag_table.c.facet, tag_table.c.value).where(
+            tag_table.c.incident_id.in_(ids)
+        )
+    ):
+        tags[incident_id][facet].append(value)
+    sources: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    query = select(origin).where(origin.c.incident_id.in_(ids)).order_by(origin.c.id)
+    for row in connection.execute(query):
+        sources[row.incident_id].append(
+            {"kind": row.kind, "source": row.source, "row": row.row, "file_line": row.file_line,
+             "signer_fingerprint": row.signer_fingerprint, "original_id": row.original_id}
+        )  # fmt: skip
+    links: dict[str, list[Any]] = defaultdict(list)
+    query = select(link).where(or_(link.c.incident_id.in_(ids), link.c.other_id.in_(ids)))
+    wanted = set(ids)
+    for row in connection.execute(query):
+        if row.relation == "merged-into":
+            continue
+        for mine, other in ((row.incident_id, row.other_id), (row.other_id, row.incident_id)):
+            if mine in wanted:
+                links[mine].append(
+                    {"relation": row.relation, "other": other, "origin": row.origin,
+                     "direction": "out" if mine == row.incident_id else "in",
+                     "distance_nm": row.distance_nm, "hours_apart": row.hours_apart}
+                )  # fmt: skip
+    return tags, sources, links
