@@ -15,8 +15,6 @@ what a record means is the reader's business (``incident_db.record``).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import io
 import json
@@ -26,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
+from crypto import _base64url as base64url
 from crypto.errors import BatchError, KeyFormatError
 from crypto.keys import KeyKind, PublicKeyToken, SigningKeyPair, parse_public_key, verify_signature
 
@@ -38,7 +37,6 @@ MAX_LINE_BYTES = 1024 * 1024
 HEADER_KEYS = frozenset({"schema", "batch_id", "created_at", "signer", "count"})
 _BATCH_ID = re.compile(r"[0-9a-f]{32}")
 _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
-_B64URL = re.compile(r"[A-Za-z0-9_-]*")
 _SIGNATURE_LENGTH = 64
 
 
@@ -56,10 +54,6 @@ def _format_time(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise BatchError("created_at must be an aware datetime")
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
 
 
 def _serialise(value: Mapping[str, Any]) -> bytes:
@@ -104,7 +98,7 @@ def sign_batch(
             raise BatchError(f"line {number}: record is longer than {MAX_LINE_BYTES} bytes")
     body = b"".join(lines)
     digest = hashlib.sha512(body).digest()
-    signature = {"signature": _b64url(signer.sign(SIGNING_CONTEXT + digest))}
+    signature = {"signature": base64url.encode(signer.sign(SIGNING_CONTEXT + digest))}
     return body + _serialise(signature)
 
 
@@ -193,14 +187,8 @@ def _signature(value: dict[str, Any], number: int) -> bytes:
     """§16.5: the signature line's one member, canonical base64url of 64 bytes."""
     if set(value) != {"signature"}:
         raise BatchError(f"line {number}: expected the signature line (count mismatch?)")
-    text = value["signature"]
-    if not isinstance(text, str) or not _B64URL.fullmatch(text):
-        raise BatchError(f"line {number}: signature is not base64url without padding")
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
-        raise BatchError(f"line {number}: signature is not base64url without padding") from None
-    if _b64url(raw) != text or len(raw) != _SIGNATURE_LENGTH:
+    raw = base64url.decode(value["signature"])
+    if raw is None or len(raw) != _SIGNATURE_LENGTH:
         raise BatchError(f"line {number}: signature is not canonical base64url of 64 bytes")
     return raw
 

@@ -16,8 +16,6 @@ tampered bundle is refused whole.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import json
@@ -30,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from crypto import _base64url as base64url
 from crypto.errors import BundleError, KeyFormatError
 from crypto.keys import KeyKind, PublicKeyToken, SigningKeyPair, parse_public_key, verify_signature
 
@@ -83,18 +82,9 @@ class Bundle:
         return data
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
-
-
 def _unb64url(value: Any) -> bytes:
-    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_-]*", value):
-        raise BundleError("bundle manifest is malformed")
-    try:
-        decoded = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-    except (binascii.Error, ValueError):
-        raise BundleError("bundle manifest is malformed") from None
-    if _b64url(decoded) != value:
+    decoded = base64url.decode(value)
+    if decoded is None:
         raise BundleError("bundle manifest is malformed")
     return decoded
 
@@ -152,8 +142,8 @@ class BundleWriter:
         document = {
             "schema": SCHEMA,
             "signer": str(self._signer.token),
-            "payload": _b64url(payload_bytes),
-            "signature": _b64url(self._signer.sign(SIGNING_CONTEXT + payload_bytes)),
+            "payload": base64url.encode(payload_bytes),
+            "signature": base64url.encode(self._signer.sign(SIGNING_CONTEXT + payload_bytes)),
         }
         manifest = json.dumps(document, separators=(",", ":")).encode()
         self._out.write(manifest + len(manifest).to_bytes(8, "big") + END)

@@ -17,8 +17,6 @@ needed to verify it in another language. The payload is JSON::
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from collections.abc import Sequence
@@ -26,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from crypto import _base64url as base64url
 from crypto.errors import DirectoryError, KeyFormatError
 from crypto.keys import KeyKind, PublicKeyToken, SigningKeyPair, parse_public_key, verify_signature
 
@@ -82,18 +81,9 @@ def _parse_time(value: Any) -> datetime:
         raise DirectoryError("directory has a malformed time") from None
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
-
-
 def _unb64url(value: Any) -> bytes:
-    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_-]*", value):
-        raise DirectoryError("directory is malformed")
-    try:
-        decoded = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-    except (binascii.Error, ValueError):
-        raise DirectoryError("directory is malformed") from None
-    if _b64url(decoded) != value:  # spare bits set: not the canonical encoding
+    decoded = base64url.decode(value)
+    if decoded is None:
         raise DirectoryError("directory is malformed")
     return decoded
 
@@ -121,8 +111,8 @@ def sign_directory(
     document = {
         "schema": SCHEMA,
         "signer": str(organisation.token),
-        "payload": _b64url(payload_bytes),
-        "signature": _b64url(organisation.sign(SIGNING_CONTEXT + payload_bytes)),
+        "payload": base64url.encode(payload_bytes),
+        "signature": base64url.encode(organisation.sign(SIGNING_CONTEXT + payload_bytes)),
     }
     return (json.dumps(document, indent=2) + "\n").encode("utf-8")
 

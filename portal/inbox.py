@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from crypto.bundle import Bundle, BundleWriter, open_bundle
 from crypto.errors import BundleError, HeaderError
@@ -109,7 +109,12 @@ def export_inbox(
     """
     with sessions() as session:
         candidates = session.scalars(
-            select(InboxEntry).where(InboxEntry.seq > since).order_by(InboxEntry.seq).limit(limit)
+            select(InboxEntry)
+            .where(InboxEntry.seq > since)
+            .order_by(InboxEntry.seq)
+            .limit(limit)
+            # parts are read twice (sizes, then bytes): load them once, not per entry
+            .options(selectinload(InboxEntry.submission).selectinload(Submission.parts))
         ).all()
         entries, total = [], 0
         for entry in candidates:
