@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
+import sys
 from typing import Any
+
+from sqlalchemy import Connection, select
 
 from incident_db.brief import Selection, make_brief
 from incident_db.brief.selection import parse_day, parse_near
 from incident_db.cli.output import text_output
 from incident_db.config import Config
 from incident_db.db import open_database
+from incident_db.models import Incident, core_table
+from incident_db.places import place_key
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -50,6 +56,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
     try:
         with engine.connect() as connection:
             figures = make_brief(connection, selection)
+            if args.place is not None and figures["incidents"] == 0:
+                _suggest_places(connection, args.place)
     finally:
         engine.dispose()
     if args.format == "json":
@@ -61,3 +69,16 @@ def run(args: argparse.Namespace, config: Config) -> int:
     with text_output(args.out) as out:
         out.write(text)
     return 0
+
+
+def _suggest_places(connection: Connection, name: str) -> None:
+    """Say on stderr that no incident matched ``name``, and which known places look like it.
+
+    An empty brief may be good news or a typing slip; a captain should not
+    have to guess which. The brief is still written.
+    """
+    table = core_table(Incident)
+    keys = connection.execute(select(table.c.place_key).distinct()).scalars()
+    close = difflib.get_close_matches(place_key(name) or "", [k for k in keys if k], n=5)
+    hint = f"; places with similar names: {', '.join(close)}" if close else ""
+    print(f"incident-db: no incident matches the place {name!r}{hint}", file=sys.stderr)

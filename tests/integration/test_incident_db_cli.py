@@ -172,3 +172,20 @@ def test_a_real_process_fails_in_one_line(tmp_path: Path) -> None:
     usage = subprocess_run("brief", "--db", f"sqlite:///{tmp_path / 'x.sqlite3'}")
     assert usage.returncode == 2  # argparse: --place or --near is required
     assert "one of the arguments --place --near is required" in usage.stderr
+
+
+def test_a_place_with_no_incident_is_named_with_similar_places(
+    incident_db: Callable[..., subprocess.CompletedProcess[str]],
+    files: dict[str, Path],
+    tmp_path: Path,
+) -> None:
+    db = ("--db", f"sqlite:///{tmp_path / 'incidents.sqlite3'}")
+    _ok(incident_db("import-feed", files["feed"], "--mapping", "crime-at-sea", *db))
+    out = tmp_path / "brief.json"
+    done = incident_db("brief", "--place", "Tanjong Ubin", "--format", "json", "--out", out, *db)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(out.read_text())["incidents"] == 0
+    assert "no incident matches the place 'Tanjong Ubin'" in done.stderr
+    assert "similar names: tanjung uban" in done.stderr
+    done = incident_db("brief", "--place", "Tanjung Uban", "--format", "json", "--out", out, *db)
+    assert done.stderr == ""
