@@ -37,6 +37,8 @@ _MESSAGES = {
 
 
 ROLES = ("intake", "sync")
+#: public endpoints that scripts call and that answer in JSON, errors included
+JSON_PATHS = frozenset({"/followup/lookup", "/pow"})
 
 
 def create_app(config: Config, role: str = "intake") -> Flask:
@@ -75,12 +77,14 @@ def create_app(config: Config, role: str = "intake") -> Flask:
     }
     csrf.init_app(app)
     security.install(app, config)
+    from portal.followup import followup
     from portal.intake import intake
     from portal.sync import sync
 
     csrf.exempt(sync)  # bearer tokens, never cookies: nothing for CSRF to ride on
     if role == "intake":
         app.register_blueprint(intake)
+        app.register_blueprint(followup)
     if role == "sync" or config.sync_mode == "same":
         app.register_blueprint(sync)
     _error_pages(app)
@@ -103,7 +107,11 @@ def _quiet_logs() -> None:
 
 def _is_api() -> bool:
     """Whether errors go out as JSON: anything the sync application or API answers."""
-    return current_app.config["PORTAL_ROLE"] == "sync" or request.path.startswith("/reviewer-sync/")
+    return (
+        current_app.config["PORTAL_ROLE"] == "sync"
+        or request.path.startswith("/reviewer-sync/")
+        or request.path in JSON_PATHS
+    )
 
 
 def _error_pages(app: Flask) -> None:

@@ -18,6 +18,7 @@ from crypto.directory import MAX_VALIDITY, read_directory, sign_directory
 from crypto.errors import CryptoError
 from crypto.keyfile import KeyBundle, decrypt_key_file, encrypt_key_file
 from crypto.keys import KeyKind, PublicKeyToken, parse_public_key
+from portal.cli_retention import register as register_retention_commands
 from portal.cli_sync import ERRORS as SYNC_ERRORS
 from portal.cli_sync import register as register_sync_commands
 from portal.config import SECRET_FILE, ConfigError, environ_snapshot, load_config
@@ -268,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing = actions.add_parser("list")
     listing.set_defaults(run=cmd_reviewers_list)
     register_sync_commands(verbs)
+    register_retention_commands(verbs)
     return parser
 
 

@@ -43,6 +43,17 @@ class Config:
     #: listener); "same": also in the public one (development only)
     sync_mode: str = "separate"
     testing: bool = False
+    #: proof-of-work: leading zero bits asked of every browser submission and
+    #: follow-up message when the portal is quiet, and how many solved puzzles
+    #: an hour count as quiet (beyond that, one more bit per doubling)
+    pow_bits: int = 16
+    pow_burst: int = 30
+    #: global budgets (never per address): submissions and messages sent
+    #: without JavaScript, and receipt lookups, per hour
+    plain_per_hour: int = 60
+    lookups_per_hour: int = 600
+    #: a conversation is purged this many days after its latest activity
+    retention_days: int = 180
 
     @property
     def blob_dir(self) -> Path:
@@ -125,6 +136,11 @@ def load_config(environ: Mapping[str, str], *, data_dir: Path | None = None) -> 
         csrf_time_limit=_int(environ, "PORTAL_CSRF_HOURS", 12, 1, 72) * 3600,
         sync_mode=_choice(environ, "PORTAL_SYNC", ("separate", "same")),
         testing=environ.get("PORTAL_TESTING") == "1",
+        pow_bits=_int(environ, "PORTAL_POW_BITS", 16, 1, 28),
+        pow_burst=_int(environ, "PORTAL_POW_BURST", 30, 1, 100_000),
+        plain_per_hour=_int(environ, "PORTAL_PLAIN_PER_HOUR", 60, 1, 100_000),
+        lookups_per_hour=_int(environ, "PORTAL_LOOKUPS_PER_HOUR", 600, 1, 100_000),
+        retention_days=_int(environ, "PORTAL_RETENTION_DAYS", 180, 1, 3650),
     )
 
 

@@ -128,13 +128,15 @@ def export_inbox(
         for entry in entries:
             submission = entry.submission
             for part in submission.parts:
-                meta = {
+                meta: dict[str, object] = {
                     "type": "part",
                     "submission": submission.id,
                     "received_on": submission.received_on.isoformat(),
                     "position": part.position,
                     "kind": part.kind.value,
                 }
+                if submission.thread_id is not None:
+                    meta["thread"] = submission.thread_id  # a reporter's follow-up message
                 with blobs.path(part.blob).open("rb") as source:
                     digest = writer.add(meta, source)
                 # §15.4: what leaves must be what arrived

@@ -15,19 +15,21 @@ from __future__ import annotations
 import io
 import secrets
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 from sqlalchemy import text
 from werkzeug.datastructures import FileStorage
-from werkzeug.exceptions import BadRequest, ServiceUnavailable
+from werkzeug.exceptions import BadRequest, ServiceUnavailable, TooManyRequests
 
 from crypto.envelope import Sealer
 from crypto.errors import ManifestError
 from crypto.manifest import MAX_ATTACHMENTS, AttachmentEntry, check_name, entry_for
 from crypto.receipt import Receipt, derive
+from portal import budget, pow
 from portal.fields import FIELDS, SECTIONS
 from portal.models import InboxEntry, Part, PartKind, Submission
 from portal.receipts import BadReceiptError, hash_lookup_token, parse_browser_receipt
@@ -44,6 +46,12 @@ StoredPart = tuple[PartKind, str, int, str]
 
 class RefusedError(BadRequest):
     """A 400 whose description is written for the reporter."""
+
+    portal_message = True
+
+
+class BusyError(TooManyRequests):
+    """A 429: a global budget is spent; the description is written for the reporter."""
 
     portal_message = True
 
@@ -92,13 +100,59 @@ def key_directory() -> Response:
     return Response(raw, mimetype="application/json")
 
 
-def _store(parts: Sequence[StoredPart], locator: str, lookup_token: bytes) -> Submission:
-    """Record committed blobs as one submission; remove them all if that fails."""
+@intake.get("/pow")
+def proof_of_work() -> Response:
+    """A fresh anti-spam puzzle for a submission or a follow-up message."""
+    purpose = request.args.get("for", "")
+    if purpose not in pow.PURPOSES:
+        raise RefusedError("Ask for a puzzle for 'submit' or 'followup'.")
+    with _portal()["sessions"]() as session:
+        puzzle = pow.issue(session, _portal()["config"], purpose)
+    return jsonify({"puzzle": puzzle, "bits": pow.puzzle_bits(puzzle)})
+
+
+def require_proof(purpose: str) -> None:
+    """Spend the request's proof of work for ``purpose``, or refuse with 400."""
+    try:
+        proof = request.form.get("proof", "")
+        pow.spend(_portal()["sessions"], _portal()["config"], purpose, proof)
+    except pow.ProofError:
+        raise RefusedError(
+            "Nothing was stored: the anti-spam check was missing, expired or already used. "
+            "Please send again."
+        ) from None
+
+
+def require_budget(name: str, per_hour: int, message: str) -> None:
+    """Draw on the global budget ``name``, or answer 429 with ``message``."""
+    if not budget.take(_portal()["sessions"], name, per_hour):
+        raise BusyError(message)
+
+
+BUSY_PLAIN = (
+    "Too many reports are arriving without JavaScript right now. Nothing was stored. "
+    "Please try again in a few minutes, or turn JavaScript on."
+)
+
+
+def _store(
+    parts: Sequence[StoredPart],
+    *,
+    locator: str = "",
+    receipt_hash: str = "",
+    thread_id: str | None = None,
+) -> Submission:
+    """Record committed blobs as one submission; remove them all if that fails.
+
+    A report has a receipt locator and hash; a follow-up message has neither,
+    only the id of the report it follows.
+    """
     submission = Submission(
         id=secrets.token_hex(16),
         received_on=datetime.now(UTC).date(),  # the day only, never the time
         receipt_locator=locator,
-        receipt_hash=hash_lookup_token(lookup_token),
+        receipt_hash=receipt_hash,
+        thread_id=thread_id,
         parts=[
             Part(position=i, kind=kind, blob=name, size=size, sha256=digest)
             for i, (kind, name, size, digest) in enumerate(parts)
@@ -145,6 +199,7 @@ def _finish_all(
 def submit_encrypted() -> Response:
     """Store a submission the browser encrypted: the report and its attachments."""
     _directory()
+    require_proof("submit")
     try:
         locator, token = parse_browser_receipt(
             request.form.get("receipt_locator", ""), request.form.get("receipt_token", "")
@@ -160,7 +215,7 @@ def submit_encrypted() -> Response:
     uploads = [(PartKind.REPORT, _envelope(reports[0]))]
     uploads += [(PartKind.ATTACHMENT, _envelope(a)) for a in attachments]
     done = _finish_all(uploads)
-    submission = _store(done, locator, token)
+    submission = _store(done, locator=locator, receipt_hash=hash_lookup_token(token))
     return jsonify({"stored": True, "parts": len(submission.parts)})
 
 
@@ -175,11 +230,7 @@ def _envelope(storage: FileStorage) -> EnvelopeUpload:
 def submit_plain() -> str:
     """Encrypt a form sent without JavaScript, in memory, and store only ciphertext."""
     directory = _directory()
-    files = [f for f in request.files.getlist("attachments") if f.filename]
-    if len(files) > min(_portal()["config"].max_attachments, MAX_ATTACHMENTS):
-        raise RefusedError("Nothing was stored: too many attachments.")
-    buffers = [f.stream for f in files if isinstance(f.stream, MemoryUpload)]
-    try:
+    with plain_attachments() as files:
         entries, cleaned = _scrub_attachments(files)
         fields = {name: request.form.getlist(name) for name in request.form}
         try:
@@ -193,11 +244,11 @@ def submit_plain() -> str:
         parts = [(PartKind.REPORT, encode_report(document))]
         parts += [(PartKind.ATTACHMENT, data) for data in cleaned]
         stored = _seal_and_store(
-            parts, directory.verified.recipient_keys, receipt.locator, keys.lookup_token
+            parts,
+            directory.verified.recipient_keys,
+            locator=receipt.locator,
+            receipt_hash=hash_lookup_token(keys.lookup_token),
         )
-    finally:
-        for buffer in buffers:
-            buffer.wipe()
     return render_template(
         "submitted.html",
         parts=len(stored.parts),
@@ -205,6 +256,25 @@ def submit_plain() -> str:
         scrubbed=entries,
         receipt=str(receipt),
     )
+
+
+@contextmanager
+def plain_attachments() -> Iterator[list[FileStorage]]:
+    """The no-JavaScript form's files, held in memory and wiped when the view is done.
+
+    Sending without JavaScript skips the proof of work, so it draws on the
+    global budget first; too many files are refused.
+    """
+    files = [f for f in request.files.getlist("attachments") if f.filename]
+    buffers = [f.stream for f in files if isinstance(f.stream, MemoryUpload)]
+    try:
+        require_budget(budget.PLAIN, _portal()["config"].plain_per_hour, BUSY_PLAIN)
+        if len(files) > min(_portal()["config"].max_attachments, MAX_ATTACHMENTS):
+            raise RefusedError("Nothing was stored: too many attachments.")
+        yield files
+    finally:
+        for buffer in buffers:
+            buffer.wipe()
 
 
 def _scrub_attachments(files: Sequence[FileStorage]) -> tuple[list[AttachmentEntry], list[bytes]]:
@@ -239,8 +309,7 @@ def _attachment_name(filename: str | None, index: int) -> str:
 def _seal_and_store(
     parts: Sequence[tuple[PartKind, bytes]],
     recipients: Sequence[bytes],
-    locator: str,
-    lookup_token: bytes,
+    **where: Any,
 ) -> Submission:
     """Encrypt each part into a blob, then record the submission; all or nothing."""
     done: list[StoredPart] = []
@@ -252,4 +321,4 @@ def _seal_and_store(
     except BaseException:
         _discard(done)
         raise
-    return _store(done, locator, lookup_token)
+    return _store(done, **where)

@@ -6,6 +6,11 @@ argon2id hash of its lookup token, and per part its position, kind, blob
 name, ciphertext size and SHA-256. Nothing about the reporter, and no
 plaintext. The reviewer side adds accounts (public keys only), the inbox
 sequence that sync cursors count in, and replies sealed to reporters.
+
+A reporter's later messages are submissions too, with ``thread_id`` naming
+the report they follow; they have no receipt of their own. Anti-spam keeps
+two small tables: the proof-of-work puzzles already spent (until they would
+have expired anyway) and the global rate budgets.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import Enum
 
-from sqlalchemy import Date, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Date, DateTime, Float, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy import Enum as SqlEnum
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -41,6 +46,10 @@ class Submission(Base):
     receipt_hash: Mapped[str] = mapped_column(String(200))
     # what the reporter sees at /followup; set by reviewers through replies
     status: Mapped[str] = mapped_column(String(20), default="received")
+    # a reporter's follow-up message: the report it follows (its locator and hash are empty)
+    thread_id: Mapped[str | None] = mapped_column(
+        ForeignKey("submission.id", ondelete="CASCADE"), index=True, nullable=True
+    )
     parts: Mapped[list[Part]] = relationship(
         back_populates="submission", cascade="all, delete-orphan", order_by="Part.position"
     )
@@ -80,7 +89,7 @@ class InboxEntry(Base):
     submission_id: Mapped[str] = mapped_column(
         ForeignKey("submission.id", ondelete="CASCADE"), unique=True
     )
-    # the day a reviewer acknowledged a bundle holding it; retention counts from here
+    # the day a reviewer first acknowledged a bundle holding it (a purge waits for it)
     acknowledged_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     submission: Mapped[Submission] = relationship(back_populates="inbox")
 
@@ -135,3 +144,22 @@ class Reply(Base):
     size: Mapped[int] = mapped_column(Integer, default=0)
     received_on: Mapped[dt.date] = mapped_column(Date)
     submission: Mapped[Submission] = relationship(back_populates="replies")
+
+
+class SpentPuzzle(Base):
+    """A proof-of-work puzzle already used; kept until it would have expired anyway."""
+
+    __tablename__ = "spent_puzzle"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the puzzle
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)  # whole minutes
+
+
+class RateBudget(Base):
+    """A global token bucket (never per address): tokens left and when it was last used."""
+
+    __tablename__ = "rate_budget"
+
+    name: Mapped[str] = mapped_column(String(20), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)  # seconds since the epoch

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 
 from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 _LOCATOR = re.compile(r"[0-9]{4}")
@@ -38,3 +39,11 @@ def parse_browser_receipt(locator: str, token_hex: str) -> tuple[str, bytes]:
     if not _LOCATOR.fullmatch(locator) or not _TOKEN.fullmatch(token_hex):
         raise BadReceiptError("malformed receipt fields")
     return locator, bytes.fromhex(token_hex)
+
+
+def verify_lookup_token(stored: str, token: bytes) -> bool:
+    """Whether ``token`` matches an argon2id hash made by :func:`hash_lookup_token`."""
+    try:
+        return bool(_HASHER.verify(stored, token))
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False

@@ -3,10 +3,12 @@
 Werkzeug's default spools any file part over 500 KB into a temporary file on
 disk. Here no file part ever goes to a temporary file:
 
-* on ``/submit`` (the browser already encrypted everything) each part is an
+* on ``/submit`` and ``/followup/send`` (the browser already encrypted
+  everything) each part is an
   :class:`~portal.uploads.EnvelopeUpload`, checked as it streams and written
   to a pending blob, which becomes visible only when the submission is kept;
-* on ``/submit-plain`` (no JavaScript: plaintext!) each part goes to a
+* on ``/submit-plain`` and ``/followup/send-plain`` (no JavaScript:
+  plaintext!) each part goes to a
   :class:`MemoryUpload`, a bounded buffer in memory, encrypted by the view
   before anything is written;
 * anywhere else a file part is refused.
@@ -22,8 +24,8 @@ from werkzeug.exceptions import RequestEntityTooLarge, ServiceUnavailable
 
 from portal.uploads import EnvelopeUpload
 
-ENCRYPTED_PATH = "/submit"
-PLAIN_PATH = "/submit-plain"
+ENCRYPTED_PATHS = frozenset({"/submit", "/followup/send"})
+PLAIN_PATHS = frozenset({"/submit-plain", "/followup/send-plain"})
 
 
 class UploadTooLargeError(RequestEntityTooLarge):
@@ -67,12 +69,12 @@ class PortalRequest(Request):
     ) -> Any:
         portal = current_app.extensions["portal"]
         config = portal["config"]
-        if self.path == ENCRYPTED_PATH:
+        if self.path in ENCRYPTED_PATHS:
             cache = portal["directory"]
             if cache is None:
                 raise ServiceUnavailable("no key directory")
             recipients = cache.current().recipients
             return EnvelopeUpload(portal["blobs"], recipients, config.max_upload_bytes)
-        if self.path == PLAIN_PATH:
+        if self.path in PLAIN_PATHS:
             return MemoryUpload(config.max_plain_upload_bytes)
         return MemoryUpload(0)  # nothing else takes files

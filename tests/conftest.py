@@ -146,7 +146,8 @@ def make_app(demo: DemoPortal) -> Iterator[Callable[..., Flask]]:
     made: list[Flask] = []
 
     def build(**settings: str) -> Flask:
-        environ = demo.environ(PORTAL_TESTING="1", **settings)
+        # a light proof of work keeps tests quick; tests of the work itself set their own
+        environ = demo.environ(**{"PORTAL_TESTING": "1", "PORTAL_POW_BITS": "4", **settings})
         made.append(create_app(load_config(environ, data_dir=demo.data_dir)))
         return made[-1]
 

@@ -38,7 +38,7 @@ def serve_portal(
     server_tmp.mkdir()
     log = workdir / f"{role}.log"
     env = dict(os.environ, TMPDIR=str(server_tmp), PORTAL_WORKERS="1", PORTAL_THREADS="4")
-    env.update(demo.environ(**settings))
+    env.update(demo.environ(**{"PORTAL_POW_BITS": "6", **settings}))
     with log.open("wb") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "portal", "--data-dir", str(demo.data_dir), "serve",

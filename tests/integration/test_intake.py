@@ -28,6 +28,7 @@ from crypto.envelope import open_bytes, seal_bytes
 from crypto.keys import EncryptionKeyPair
 from crypto.manifest import parse_manifest
 from portal.models import Base, Part, Submission
+from portal.pow import solve
 from tests.conftest import DemoPortal
 
 CANARY = "CANARY-7f3a9c-NARRATIVE"
@@ -41,6 +42,12 @@ def csrf_token(client: FlaskClient) -> str:
     match = re.search(r'name="csrf_token" value="([^"]+)"', page)
     assert match is not None
     return match.group(1)
+
+
+def proof(client: FlaskClient, purpose: str = "submit") -> str:
+    """Ask the portal for a puzzle and solve it, as the browser does."""
+    answer = client.get(f"/pow?for={purpose}").get_json()
+    return solve(answer["puzzle"], answer["bits"])
 
 
 def photo_with_gps() -> bytes:
@@ -158,6 +165,7 @@ def test_browser_encrypted_submission_is_stored_as_sent(
         "/submit",
         data={
             "csrf_token": csrf_token(client),
+            "proof": proof(client),
             **RECEIPT_FIELDS,
             "report": (io.BytesIO(report), "report"),
             "attachment": [(io.BytesIO(attachment), "a1")],
@@ -204,7 +212,12 @@ BAD_UPLOADS: list[Any] = [
 def test_bad_uploads_are_refused_and_nothing_is_kept(
     app: Flask, client: FlaskClient, demo: DemoPortal, make: Any, message: str
 ) -> None:
-    data = {"csrf_token": csrf_token(client), **RECEIPT_FIELDS, **make(demo)}
+    data = {
+        "csrf_token": csrf_token(client),
+        "proof": proof(client),
+        **RECEIPT_FIELDS,
+        **make(demo),
+    }
     response = client.post("/submit", data=data, content_type="multipart/form-data")
     assert response.status_code == 400
     assert message in response.data.decode()
@@ -314,6 +327,7 @@ def test_oversized_upload_is_refused(demo: DemoPortal, make_app: Callable[..., F
     big = _envelope(demo, b"\x01" * (2 * 1024 * 1024))
     data = {
         "csrf_token": csrf_token(client),
+        "proof": proof(client),
         **RECEIPT_FIELDS,
         "report": FileStorage(io.BytesIO(big), filename="r"),
     }
@@ -371,6 +385,7 @@ def test_browser_submission_without_valid_receipt_fields_is_refused(
 ) -> None:
     data = {
         "csrf_token": csrf_token(client),
+        "proof": proof(client),
         **fields,
         "report": (io.BytesIO(_envelope(demo)), "r"),
     }

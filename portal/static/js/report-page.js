@@ -6,17 +6,18 @@
 //   2. builds the report JSON (cso-report/v1) from the visible fields;
 //   3. strips metadata from JPEG and PNG attachments, and lists every
 //      attachment in the manifest with its size and SHA-256;
-//   4. seals the report and each attachment to the reviewers, and uploads
-//      the envelopes, with progress, to /submit.
+//   4. seals the report and each attachment to the reviewers, solves the
+//      portal's proof-of-work puzzle, and uploads the envelopes, with
+//      progress, to /submit.
 // Without JavaScript the same form posts to /submit-plain and the server
 // encrypts on arrival; the page says which mode is in effect.
 
 import { toHex, utf8Encode } from './bytes.js';
 import { formatPublicKey } from './keys.js';
+import { proveWork } from './pow.js';
 import { deriveReceiptKeys, formatReceipt, generateReceipt } from './receipt.js';
 import { sealForReviewers } from './reviewers.js';
-import { scrubFile } from './scrub.js';
-import { sha256Blob } from './sha256.js';
+import { collect, errorText, paragraph, prepareAttachments, upload } from './sending.js';
 
 const form = document.getElementById('report');
 const statusLine = document.getElementById('status');
@@ -42,14 +43,6 @@ function applyCategory() {
 }
 categorySelect.addEventListener('change', applyCategory);
 applyCategory();
-
-// A file name is kept only if it is plain and visible (crypto/SPEC.md §11.1).
-const FORBIDDEN = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}/\\]/u;
-function attachmentName(name, index) {
-  const nfc = name.normalize('NFC');
-  const fits = utf8Encode(nfc).length <= 255 && nfc !== '.' && nfc !== '..';
-  return nfc && fits && !FORBIDDEN.test(nfc) ? nfc : `attachment-${index}`;
-}
 
 function fieldValue(element) {
   const value = element.value.trim();
@@ -83,28 +76,9 @@ function collectFields() {
   return { report, identity };
 }
 
-async function collect(pieces) {
-  const parts = [];
-  for await (const piece of pieces) parts.push(piece);
-  return new Blob(parts, { type: 'application/octet-stream' });
-}
-
 async function encryptAll(directoryText, organisationKey, reporterKey) {
   const files = Array.from(form.elements.namedItem('attachments').files);
-  const manifest = [];
-  const cleaned = [];
-  for (const [i, file] of files.entries()) {
-    say(`Cleaning and checking file ${i + 1} of ${files.length}…`);
-    const { blob, mediaType, scrubbed } = await scrubFile(file);
-    manifest.push({
-      name: attachmentName(file.name, i + 1),
-      media_type: mediaType,
-      size: blob.size,
-      sha256: await sha256Blob(blob),
-      scrubbed,
-    });
-    cleaned.push(blob);
-  }
+  const { manifest, cleaned } = await prepareAttachments(files, say);
   const reportDocument = {
     schema: 'cso-report/v1',
     encrypted_by: 'browser',
@@ -127,29 +101,13 @@ async function encryptAll(directoryText, organisationKey, reporterKey) {
   return { report, attachments };
 }
 
-function upload(body) {
-  return new Promise((resolve, reject) => {
-    const request = new XMLHttpRequest();
-    request.open('POST', '/submit');
-    request.upload.addEventListener('progress', (event) => {
-      if (event.lengthComputable) progress.value = event.loaded / event.total;
-    });
-    request.addEventListener('load', () => resolve(request));
-    request.addEventListener('error', () => reject(new Error('The connection failed. Nothing was stored; please try again.')));
-    request.send(body);
-  });
-}
-
-function errorText(request) {
-  const page = new DOMParser().parseFromString(request.responseText, 'text/html');
-  return page.querySelector('.error')?.textContent ?? `The portal refused the report (${request.status}).`;
-}
-
-function paragraph(text, className) {
-  const element = document.createElement('p');
-  element.textContent = text;
-  if (className) element.className = className;
-  return element;
+function followupLink() {
+  const line = paragraph('To read the reviewers\' questions later, go to ');
+  const link = document.createElement('a');
+  link.href = '/followup';
+  link.textContent = 'your conversation';
+  line.append(link, ' and type the receipt.');
+  return line;
 }
 
 function showReceipt(receiptText) {
@@ -170,6 +128,7 @@ function showReceipt(receiptText) {
       'Your report was encrypted in your browser for the vetted reviewers only; the server keeps ' +
       'only the encrypted copy and nothing about who sent it. Thank you.',
     ),
+    followupLink(),
   );
   form.replaceWith(box);
 }
@@ -193,14 +152,17 @@ form.addEventListener('submit', async (event) => {
     const keys = await deriveReceiptKeys(receipt);
     const reporterKey = await formatPublicKey('csoenc1', keys.publicKey);
     const { report, attachments } = await encryptAll(await response.text(), organisationKey, reporterKey);
+    say('Doing the anti-spam check (a few seconds)…');
+    const proof = await proveWork('submit');
     const body = new FormData();
     body.append('csrf_token', form.elements.namedItem('csrf_token').value);
+    body.append('proof', proof);
     body.append('receipt_locator', receipt.slice(0, 4));
     body.append('receipt_token', toHex(keys.lookupToken));
     body.append('report', report, 'report');
     for (const [i, blob] of attachments.entries()) body.append('attachment', blob, `attachment-${i + 1}`);
     say('Sending the encrypted report…');
-    const answer = await upload(body);
+    const answer = await upload('/submit', body, progress);
     if (answer.status !== 200) throw new Error(errorText(answer));
     progress.value = 1;
     showReceipt(formatReceipt(receipt));

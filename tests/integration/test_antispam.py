@@ -1,0 +1,120 @@
+"""Proof-of-work puzzles and global rate budgets, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from portal import budget, pow
+from portal.config import Config, load_config
+from portal.db import make_engine, make_sessions, upgrade
+
+BITS = 6
+
+
+@pytest.fixture
+def sessions(database_url: str, tmp_path: Path) -> Iterator[sessionmaker[Session]]:
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    yield make_sessions(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    environ = {"PORTAL_SECRET_KEY": bytes(range(32)).hex(), "PORTAL_POW_BITS": str(BITS),
+               "PORTAL_POW_BURST": "4"}  # fmt: skip
+    return load_config(environ, data_dir=tmp_path)
+
+
+def fresh(sessions: sessionmaker[Session], config: Config, purpose: str = "submit") -> str:
+    with sessions() as session:
+        puzzle = pow.issue(session, config, purpose)
+    return pow.solve(puzzle, pow.puzzle_bits(puzzle))
+
+
+def test_a_solved_puzzle_passes_once(sessions: sessionmaker[Session], config: Config) -> None:
+    proof = fresh(sessions, config)
+    digest = hashlib.sha256(proof.encode()).digest()
+    assert pow.leading_zero_bits(digest) >= BITS
+    pow.spend(sessions, config, "submit", proof)
+    with pytest.raises(pow.ProofError, match="already used"):
+        pow.spend(sessions, config, "submit", proof)
+
+
+def _tamper(proof: str, index: int, value: str) -> str:
+    puzzle, counter = proof.rsplit(":", 1)
+    fields = puzzle.split(".")
+    fields[index] = value
+    return ".".join(fields) + ":" + counter
+
+
+def test_forged_expired_and_weak_proofs_are_refused(
+    sessions: sessionmaker[Session], config: Config
+) -> None:
+    proof = fresh(sessions, config)
+    later = datetime.now(UTC).replace(tzinfo=None) + pow.LIFETIME + timedelta(seconds=5)
+    with pytest.raises(pow.ProofError, match="expired"):
+        pow.spend(sessions, config, "submit", proof, now=later)
+    easier = _tamper(proof, 3, "0")  # ask for no work at all
+    with pytest.raises(pow.ProofError, match="forged"):
+        pow.spend(sessions, config, "submit", easier)
+    longer = _tamper(proof, 2, "9999999999")  # never expire
+    with pytest.raises(pow.ProofError, match="forged"):
+        pow.spend(sessions, config, "submit", longer)
+    other_key = dataclasses.replace(config, secret_key=b"\x01" * 32)
+    with pytest.raises(pow.ProofError, match="forged"):
+        pow.spend(sessions, other_key, "submit", proof)
+    with pytest.raises(pow.ProofError, match="something else"):
+        pow.spend(sessions, config, "followup", proof)
+    puzzle = proof.rsplit(":", 1)[0]
+    unsolved = next(
+        f"{puzzle}:{n}" for n in range(10_000)
+        if pow.leading_zero_bits(hashlib.sha256(f"{puzzle}:{n}".encode()).digest()) < BITS
+    )  # fmt: skip
+    with pytest.raises(pow.ProofError, match="not enough work"):
+        pow.spend(sessions, config, "submit", unsolved)
+    for junk in ("", "p1.submit", proof + "x", proof.replace(":", ":-")):
+        with pytest.raises(pow.ProofError, match="malformed"):
+            pow.spend(sessions, config, "submit", junk)
+    pow.spend(sessions, config, "submit", proof)  # none of that spent the real one
+
+
+def test_difficulty_rises_under_a_burst(sessions: sessionmaker[Session], config: Config) -> None:
+    seen = []
+    for _ in range(17):
+        with sessions() as session:
+            seen.append(pow.current_bits(session, config))
+        pow.spend(sessions, config, "submit", fresh(sessions, config))
+    # quiet up to the burst (4 an hour), then one more bit per doubling
+    assert seen[:4] == [BITS] * 4
+    assert seen[4:8] == [BITS + 1] * 4
+    assert seen[8:16] == [BITS + 2] * 8
+    assert seen[16] == BITS + 3
+    with sessions() as session:
+        assert pow.current_bits(session, config) == BITS + 3
+        assert pow.puzzle_bits(pow.issue(session, config, "followup")) == BITS + 3
+    # an hour later the spent puzzles have expired and the portal is quiet again
+    later = datetime.now(UTC).replace(tzinfo=None) + pow.LIFETIME + timedelta(minutes=2)
+    with sessions() as session:
+        assert pow.current_bits(session, config, now=later) == BITS
+
+
+def test_a_budget_empties_and_refills(sessions: sessionmaker[Session]) -> None:
+    now = 1_800_000_000.0
+    per_hour = 40  # ten at once, then one every 90 s
+    assert budget.capacity(per_hour) == 10
+    assert all(budget.take(sessions, "plain", per_hour, now) for _ in range(10))
+    assert not budget.take(sessions, "plain", per_hour, now)
+    assert not budget.take(sessions, "plain", per_hour, now + 60)
+    assert budget.take(sessions, "plain", per_hour, now + 90)
+    assert not budget.take(sessions, "plain", per_hour, now + 91)
+    assert budget.take(sessions, "lookup", per_hour, now)  # buckets are separate
+    # a long quiet spell refills to the capacity, not beyond
+    assert sum(budget.take(sessions, "plain", per_hour, now + 86_400) for _ in range(20)) == 10
