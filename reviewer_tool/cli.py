@@ -54,7 +54,7 @@ def _common() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     """One subcommand per reviewer task; each module adds its own."""
-    from reviewer_tool import cli_forward, cli_keys, cli_queue, cli_reply
+    from reviewer_tool import cli_forward, cli_keys, cli_queue, cli_reply, cli_show
 
     parser = argparse.ArgumentParser(
         prog="reviewer",
@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verbs = parser.add_subparsers(dest="verb", required=True)
     common = _common()
-    for module in (cli_keys, cli_queue, cli_reply, cli_forward):
+    for module in (cli_keys, cli_queue, cli_show, cli_reply, cli_forward):
         module.register(verbs, common)
     _register_sync(verbs, common)
     return parser

@@ -1,4 +1,12 @@
-"""``reviewer redact|forward|detect``: from a confirmed report to a signed, anonymised batch."""
+"""``reviewer redact|forward|detect``: from a confirmed report to a signed, anonymised batch.
+
+Only the report is ever forwarded. The reporter's follow-up messages are
+not: no field of a record is built from them, and the identity check before
+signing searches for the report's own identity-section values, which a
+follow-up cannot change. ``redact`` at a terminal prints the follow-ups
+first, as context only, so that a name the reporter gave later can be added
+to the words removed from the report's fields.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +21,7 @@ from typing import Any
 
 from crypto.batch import sign_batch
 from reviewer_tool.cli import open_workspace
-from reviewer_tool.cli_queue import write_new_file
+from reviewer_tool.cli_queue import printable, write_new_file
 from reviewer_tool.errors import ReviewerError
 from reviewer_tool.forwarding import (
     TEXT_FIELDS,
@@ -29,7 +37,7 @@ from reviewer_tool.redaction import (
     detect_identifiers,
     redact_text,
 )
-from reviewer_tool.workspace import Item, Workspace
+from reviewer_tool.workspace import Followup, Item, Workspace
 
 
 def _ask(question: str, default: bool) -> bool:
@@ -63,6 +71,20 @@ def _extra_terms(text: str, name: str) -> list[Finding]:
     return findings
 
 
+def _print_followups(followups: list[Followup]) -> None:
+    """The reporter's later messages, shown while redacting; none of it is forwarded."""
+    if not followups:
+        return
+    print(
+        f"the reporter wrote {len(followups)} follow-up message(s); context only, never"
+        " forwarded (a name in them can be removed below as an extra word):"
+    )
+    for followup in followups:
+        print(f"  {followup.record['received_on']}  follow-up {followup.id[:12]}")
+        for line in followup.record["followup"]["message"].splitlines():
+            print(f"    {printable(line)}")
+
+
 def cmd_redact(args: argparse.Namespace) -> None:
     """Review the detected identifiers in every text field; store the redacted version."""
     interactive = not args.accept_suggestions
@@ -74,6 +96,8 @@ def cmd_redact(args: argparse.Namespace) -> None:
     item = ws.item(args.id)
     report = item.record["report"]
     values = identity_values(item)
+    if interactive:
+        _print_followups(ws.followups(item.id))
     redacted: dict[str, str] = {}
     removed = 0
     for name in TEXT_FIELDS:
@@ -123,7 +147,8 @@ def _choose_attachments(entries: list[dict[str, Any]], values: list[str], ask: b
 
 
 def _forwardable(ws: Workspace, include_forwarded: bool) -> tuple[list[Item], list[str]]:
-    ready, waiting = [], []
+    ready: list[Item] = []
+    waiting: list[Item] = []
     for item_id, summary in ws.summaries():
         if summary["status"] != "confirmed":
             continue

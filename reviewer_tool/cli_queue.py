@@ -1,4 +1,10 @@
-"""``reviewer import|list|show|triage|export-attachment``: the queue of reports."""
+"""``reviewer import|list|triage|export-attachment``: the queue of reports.
+
+``list`` counts each report's follow-up messages from the reporter and how
+many of them the reviewer has not been shown yet; follow-ups whose report is
+not in this workspace are listed apart. ``export-attachment`` takes a report's
+id, or a follow-up message's id for the attachments sent with it.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ from typing import Any
 from reviewer_tool.cli import open_workspace
 from reviewer_tool.errors import ReviewerError
 from reviewer_tool.importer import import_bundle, submission_count, verify
-from reviewer_tool.workspace import Item, Workspace
+from reviewer_tool.workspace import Followup, Item, Workspace
 
 TRIAGE_STATUSES = ("confirmed", "unconfirmed", "rejected")
 #: what a sender could use to drive the reviewer's terminal: controls, bidi overrides
@@ -48,8 +54,16 @@ def cmd_import(args: argparse.Namespace) -> None:
         f"{result.imported} new report(s), {result.already} already in the workspace"
         + (f", {result.not_for_you} not addressed to this key" if result.not_for_you else "")
     )
+    if result.followups:
+        orphans = f", {result.orphans} of them to a report not in this workspace"
+        print(f"{result.followups} new follow-up message(s)" + (orphans if result.orphans else ""))
     for item_id in result.unreadable:
         print(f"warning: report {item_id} could not be decrypted or is malformed; skipped")
+    for followup_id, thread in result.unreadable_followups:
+        print(
+            f"warning: follow-up {followup_id} (to report {thread}) could not be decrypted"
+            " or is malformed; skipped"
+        )
 
 
 def _date(value: str) -> date:
@@ -59,79 +73,99 @@ def _date(value: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
 
 
-def cmd_list(args: argparse.Namespace) -> None:
-    """The queue, filtered by status, category and the day received."""
-    ws = open_workspace(args)
+def _in_range(args: argparse.Namespace, received_on: str) -> bool:
+    received = date.fromisoformat(received_on)
+    return not ((args.since and received < args.since) or (args.until and received > args.until))
+
+
+def _followup_counts(ws: Workspace) -> tuple[dict[str, list[int]], list[dict[str, Any]]]:
+    """Per report id, [follow-ups, unread]; and the follow-ups whose report is not here."""
+    reports = ws.item_ids()
+    counts: dict[str, list[int]] = {}
+    orphans = []
+    for followup_id, thread, summary in ws.followup_summaries():
+        unread = not summary.get("read")
+        if thread in reports:
+            count = counts.setdefault(thread, [0, 0])
+            count[0] += 1
+            count[1] += unread
+        else:
+            orphans.append({"kind": "followup", "id": followup_id, "thread": thread,
+                            "received_on": summary["received_on"],
+                            "attachments": summary["attachments"], "unread": unread})  # fmt: skip
+    return counts, orphans
+
+
+def _report_rows(ws: Workspace, args: argparse.Namespace) -> list[dict[str, Any]]:
+    counts, orphans = _followup_counts(ws)
     rows = []
     for item_id, summary in ws.summaries():
-        received = date.fromisoformat(summary["received_on"])
+        followups, unread = counts.get(item_id, (0, 0))
         if args.status and summary["status"] != args.status:
             continue
         if args.category and summary.get("category") != args.category:
             continue
-        if (args.since and received < args.since) or (args.until and received > args.until):
+        if not _in_range(args, summary["received_on"]) or (args.unread and not unread):
             continue
-        rows.append({"id": item_id, **summary})
+        rows.append({"kind": "report", "id": item_id, **summary, "followups": followups,
+                     "unread_followups": unread})  # fmt: skip
     rows.sort(key=lambda row: (row["received_on"], row["id"]))
+    if not (args.status or args.category):  # a follow-up alone has neither
+        rows += sorted(
+            (
+                o
+                for o in orphans
+                if _in_range(args, o["received_on"]) and (o["unread"] or not args.unread)
+            ),
+            key=lambda row: (row["received_on"], row["id"]),
+        )
+    return rows
+
+
+def _messages_cell(row: dict[str, Any]) -> str:
+    if not row["followups"]:
+        return ""
+    unread = row["unread_followups"]
+    return f"{row['followups']} ({unread} new)" if unread else str(row["followups"])
+
+
+def cmd_list(args: argparse.Namespace) -> None:
+    """The queue, filtered by status, category, the day received and unread follow-ups."""
+    ws = open_workspace(args)
+    rows = _report_rows(ws, args)
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     from rich.console import Console
     from rich.table import Table
-
-    table = Table("id", "received", "status", "grade", "category", "place", "files")
     from rich.text import Text
 
-    for row in rows:
+    reports = [row for row in rows if row["kind"] == "report"]
+    table = Table("id", "received", "status", "grade", "category", "place", "files", "follow-ups")
+    for row in reports:
         cells = (
             row["id"][:12], row["received_on"], row["status"], row.get("grade") or "",
             row.get("category") or "", row.get("place") or "", row.get("attachments", 0),
+            _messages_cell(row),
         )  # fmt: skip
         table.add_row(*(Text(printable(cell)) for cell in cells))  # Text: no markup is parsed
     Console().print(table)
-    print(f"{len(rows)} report(s)")
+    print(f"{len(reports)} report(s)")
+    _print_orphans([row for row in rows if row["kind"] == "followup"])
 
 
-def _show_text(item: Item) -> None:
-    report = item.record["report"]
-    print(f"report {item.id}  received {item.record['received_on']}  [{item.summary['status']}]")
-    triage = item.record.get("triage")
-    if triage:
-        line = f"triage: {triage['status']} {triage['grade']}"
-        if triage.get("duplicate_of"):
-            line += f" (duplicate of {triage['duplicate_of']})"
-        print(line)
-    for name, value in report.get("report", {}).items():
-        if name != "narrative":
-            shown = ", ".join(map(str, value)) if isinstance(value, list) else value
-            print(f"  {name}: {printable(shown)}")
-    if report.get("report", {}).get("narrative"):
-        print("narrative:")
-        for line in str(report["report"]["narrative"]).splitlines():
-            print(f"  {printable(line)}")
-    identity = report.get("identity", {})
-    if identity:
-        print("identity section (never forwarded):")
-        for name, value in identity.items():
-            print(f"  {name}: {printable(value)}")
-    print(f"reporter key: {'present' if report.get('reporter_key') else 'none (cannot reply)'}")
-    attachments = report.get("attachments", [])
-    print(f"attachments: {len(attachments)}")
-    for entry in attachments:
-        scrubbed = "metadata removed by sender" if entry["scrubbed"] else "not scrubbed"
-        name = printable(entry["name"])
-        print(f"  {name}  {entry['media_type']}  {entry['size']} bytes  ({scrubbed})")
-    for reply in item.record.get("replies", []):
-        print(f"reply {reply['reply_id'][:8]} on {reply['written_on']}: status {reply['status']}")
-
-
-def cmd_show(args: argparse.Namespace) -> None:
-    """One report: its fields, identity section and attachments."""
-    item = open_workspace(args).item(args.id)
-    if args.json:
-        print(json.dumps({"id": item.id, **item.record}, ensure_ascii=False, indent=2))
-    else:
-        _show_text(item)
+def _print_orphans(orphans: list[dict[str, Any]]) -> None:
+    """Follow-ups that cannot be shown in a conversation, each on a line of its own."""
+    if not orphans:
+        return
+    print(
+        f"{len(orphans)} follow-up message(s) whose report is not in this workspace"
+        " (not addressed to this key, unreadable, or not imported yet):"
+    )
+    for row in orphans:
+        new = "  new" if row["unread"] else ""
+        print(f"  {row['id'][:12]}  received {row['received_on']}  to report "
+              f"{row['thread'][:12]}  {row['attachments']} file(s){new}")  # fmt: skip
 
 
 def cmd_triage(args: argparse.Namespace) -> None:
@@ -157,11 +191,27 @@ def cmd_triage(args: argparse.Namespace) -> None:
     print(f"{item.id}: {args.status}, graded {args.grade}")
 
 
-def _attachment_index(ws: Workspace, item: Item, name: str) -> tuple[int, dict[str, Any]]:
-    for position, entry in enumerate(item.record["report"].get("attachments", []), start=1):
+def _attachment(ws: Workspace, found: Item | Followup, name: str) -> tuple[dict[str, Any], bytes]:
+    """The manifest entry and bytes of attachment ``name`` of a report or follow-up."""
+    if isinstance(found, Followup):
+        what, entries = f"follow-up {found.id[:12]}", found.record["followup"]["attachments"]
+    else:
+        what, entries = f"report {found.id[:12]}", found.record["report"].get("attachments", [])
+    for position, entry in enumerate(entries, start=1):
         if entry["name"] == name:
-            return position, entry
-    raise ReviewerError(f"report {item.id[:12]} has no attachment called {name!r}")
+            if isinstance(found, Followup):
+                return entry, ws.followup_attachment(found.id, position)
+            return entry, ws.attachment(found.id, position)
+    hint = ""
+    if isinstance(found, Item):
+        holders = [
+            f.id[:12]
+            for f in ws.followups(found.id)
+            if any(e["name"] == name for e in f.record["followup"]["attachments"])
+        ]
+        if holders:
+            hint = f"; follow-up {holders[0]} has one: give that id instead"
+    raise ReviewerError(f"{what} has no attachment called {name!r}{hint}")
 
 
 def write_new_file(path: Path, data: bytes) -> None:
@@ -175,17 +225,18 @@ def write_new_file(path: Path, data: bytes) -> None:
 
 
 def cmd_export_attachment(args: argparse.Namespace) -> None:
-    """Write a scrubbed copy of one attachment (images re-encoded, PDFs stripped)."""
+    """Write a scrubbed copy of an attachment (images re-encoded, PDFs stripped).
+
+    The id is a report's, or a follow-up message's for the files it brought.
+    """
     from reviewer_tool.redaction import AttachmentRefused, clean_attachment
 
     ws = open_workspace(args)
-    item = ws.item(args.id)
-    position, entry = _attachment_index(ws, item, args.name)
+    entry, original = _attachment(ws, ws.find(args.id), args.name)
     try:
         _, data = clean_attachment(
-            entry["name"], entry["media_type"], ws.attachment(item.id, position),
-            allow_other=args.allow_other,
-        )  # fmt: skip
+            entry["name"], entry["media_type"], original, allow_other=args.allow_other
+        )
     except AttachmentRefused as error:
         raise ReviewerError(str(error)) from None
     write_new_file(args.out, data)
@@ -203,12 +254,11 @@ def register(verbs: Any, common: argparse.ArgumentParser) -> None:
     listing.add_argument("--category")
     listing.add_argument("--since", type=_date, help="received on or after (YYYY-MM-DD)")
     listing.add_argument("--until", type=_date, help="received on or before (YYYY-MM-DD)")
+    listing.add_argument(
+        "--unread", action="store_true", help="only reports with follow-ups not shown yet"
+    )
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(run=cmd_list)
-    show = verbs.add_parser("show", parents=[common], help="one report")
-    show.add_argument("id")
-    show.add_argument("--json", action="store_true")
-    show.set_defaults(run=cmd_show)
     triage = verbs.add_parser("triage", parents=[common], help="confirm, grade, link")
     triage.add_argument("id")
     triage.add_argument("--status", choices=TRIAGE_STATUSES, required=True)
@@ -216,8 +266,8 @@ def register(verbs: Any, common: argparse.ArgumentParser) -> None:
     triage.add_argument("--duplicate-of", help="the id of the report this one repeats")
     triage.set_defaults(run=cmd_triage)
     export = verbs.add_parser("export-attachment", parents=[common], help="a scrubbed copy")
-    export.add_argument("id")
-    export.add_argument("name")
+    export.add_argument("id", help="the report's id, or the follow-up message's that brought it")
+    export.add_argument("name", help="the attachment's name, as `reviewer show` prints it")
     export.add_argument("--out", type=Path, required=True)
     export.add_argument(
         "--allow-other", action="store_true", help="export a type that cannot be scrubbed, as is"

@@ -8,6 +8,13 @@ being able to read it. Its plaintext is ``cso-reply/v1`` JSON::
 
 Replies leave in a replies bundle (§15) signed with the reviewer's key,
 which also acknowledges the inbox bundles imported so far.
+
+A reporter's follow-up messages are submissions of their own, but the
+conversation belongs to the report: ``reviewer reply`` given a follow-up's
+id answers in the thread of its report, so the reply's ``submission`` is
+the report's id and the reporter key is the one the report carries. The
+workspace remembers which follow-up a reply answered (``in_reply_to``);
+the reporter is not told.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from crypto.errors import KeyFormatError
 from crypto.keys import KeyKind, parse_public_key
 from reviewer_tool.cli import open_workspace
 from reviewer_tool.errors import ReviewerError
+from reviewer_tool.workspace import Followup, Item, Workspace
 
 REPLY_SCHEMA = "cso-reply/v1"
 REPORTER_STATUSES = ("received", "under-review", "closed")
@@ -41,6 +49,20 @@ def _message(args: argparse.Namespace) -> str | None:
     return args.message.strip() if args.message else None
 
 
+def _thread(ws: Workspace, submission_id: str) -> tuple[Item, str | None]:
+    """The report to answer, and the follow-up being answered if the id names one."""
+    found = ws.find(submission_id)
+    if not isinstance(found, Followup):
+        return found, None
+    report = ws.report(found.thread)
+    if report is None:
+        raise ReviewerError(
+            f"follow-up {found.id[:12]} belongs to report {found.thread[:12]}, which is not in"
+            " this workspace, so its sender cannot be answered from here"
+        )
+    return report, found.id
+
+
 def cmd_reply(args: argparse.Namespace) -> None:
     """Seal a message to the reporter and/or set the status the reporter sees."""
     message = _message(args)
@@ -49,8 +71,9 @@ def cmd_reply(args: argparse.Namespace) -> None:
     if message is not None and len(message) > MAX_MESSAGE:
         raise ReviewerError(f"a reply has at most {MAX_MESSAGE} characters")
     ws = open_workspace(args)
-    item = ws.item(args.id)
-    today = datetime.now(UTC).date().isoformat()
+    item, answering = _thread(ws, args.id)
+    now = datetime.now(UTC)
+    today = now.date().isoformat()
     envelope = b""
     if message is not None:
         token = item.record["report"].get("reporter_key")
@@ -69,6 +92,9 @@ def cmd_reply(args: argparse.Namespace) -> None:
         "status": args.status,
         "message": message,
         "written_on": today,
+        # orders the reply among same-day follow-ups (reviewer_tool/followups.py)
+        "written_at": now.isoformat(timespec="microseconds"),
+        "in_reply_to": answering,
     }
     item.record.setdefault("replies", []).append(reply)
     with ws.transaction():
@@ -82,7 +108,10 @@ def cmd_reply(args: argparse.Namespace) -> None:
         for part in ("message sealed to the reporter" if message else "", args.status or "")
         if part
     )
-    print(f"{item.id[:12]}: reply {reply['reply_id'][:8]} queued ({what}); run export-replies")
+    thread = f" to follow-up {answering[:12]} in the thread of this report" if answering else ""
+    print(
+        f"{item.id[:12]}: reply {reply['reply_id'][:8]}{thread} queued ({what}); run export-replies"
+    )
 
 
 def cmd_export_replies(args: argparse.Namespace) -> None:
@@ -130,7 +159,7 @@ def cmd_export_replies(args: argparse.Namespace) -> None:
 def register(verbs: Any, common: argparse.ArgumentParser) -> None:
     """Add the reply subcommands."""
     reply = verbs.add_parser("reply", parents=[common], help="answer the anonymous reporter")
-    reply.add_argument("id")
+    reply.add_argument("id", help="a report's id, or one of its follow-up messages'")
     text = reply.add_mutually_exclusive_group()
     text.add_argument("--message")
     text.add_argument("--message-file")

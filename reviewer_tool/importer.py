@@ -1,11 +1,18 @@
 """``reviewer import``: verify an inbox bundle, decrypt it, store it sealed in the workspace.
 
 The whole bundle is verified against the pinned portal key before anything
-is decrypted (crypto/SPEC.md §15.1, §15.2). Submissions are then decrypted
-and committed in small transactions; a submission and its attachments go in
-together or not at all, and one already present is skipped (§15.3), so an
-import that is interrupted, killed or run twice ends with exactly one copy
-of everything.
+is decrypted (crypto/SPEC.md §15.1, §15.2). Submissions are then decrypted,
+checked, sealed again under the workspace key and committed in small
+transactions; a submission and its attachments go in together or not at
+all, and one already present is skipped (§15.3), so an import that is
+interrupted, killed or run twice ends with exactly one copy of everything.
+
+A submission whose entries carry ``"thread"`` is a reporter's follow-up
+message (crypto/SPEC.md §14.4, §15; reviewer_tool/followups.py). It is
+imported the same way, into the follow-up tables, whether or not the report
+it follows is in this workspace: that report may have been sealed before
+this reviewer's key was listed, may have been unreadable, or may come in a
+bundle not imported yet.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +30,8 @@ from crypto.envelope import open_bytes
 from crypto.errors import BundleError, CryptoError, NoMatchError
 from crypto.manifest import AttachmentCheck, parse_manifest
 from reviewer_tool.errors import ReviewerError
-from reviewer_tool.workspace import Item, Workspace
+from reviewer_tool.followups import check_followup
+from reviewer_tool.workspace import Workspace
 
 #: submissions per transaction: small enough to lose little to a kill,
 #: large enough that commits do not dominate a 10,000-report import
@@ -39,10 +48,15 @@ class ImportResult:
     """What an import did, for the closing message."""
 
     bundle_id: str
-    imported: int = 0
-    already: int = 0
-    not_for_you: int = 0
+    imported: int = 0  # reports
+    already: int = 0  # reports and follow-ups
+    not_for_you: int = 0  # reports and follow-ups
     unreadable: list[str] = field(default_factory=list)
+    followups: int = 0
+    #: new follow-ups whose report is not in the workspace after this import
+    orphans: int = 0
+    #: (follow-up id, report id) of follow-ups that could not be read
+    unreadable_followups: list[tuple[str, str]] = field(default_factory=list)
     cursor_from: int | None = None
     cursor_to: int | None = None
 
@@ -54,31 +68,52 @@ class Submission:
     id: str
     received_on: str
     parts: tuple[BundleItem, ...]
+    #: the report this submission follows up, or None for a report
+    thread: str | None = None
+
+
+def _entry_ok(
+    meta: Any, grouped: dict[str, list[BundleItem]], threads: dict[str, str | None]
+) -> bool:
+    """Whether one part's entry is well formed and in place (§15; ``thread`` for follow-ups)."""
+    sid, day, position = meta.get("submission"), meta.get("received_on"), meta.get("position")
+    if (
+        meta.get("type") != "part"
+        or not isinstance(sid, str)
+        or not _HEX32.fullmatch(sid)
+        or not isinstance(day, str)
+        or not _DATE.fullmatch(day)
+        or meta.get("kind") not in ("report", "attachment")
+        or position != len(grouped.get(sid, ()))
+        or (meta["kind"] == "report") != (position == 0)
+    ):
+        return False
+    thread = meta.get("thread")
+    if "thread" in meta and (
+        not isinstance(thread, str) or not _HEX32.fullmatch(thread) or thread == sid
+    ):
+        return False
+    # every part of a submission must say the same about the thread
+    return position == 0 or bool(threads[sid] == thread)
 
 
 def _submissions(bundle: Bundle) -> list[Submission]:
     """Group the bundle's parts by submission and check their entries."""
     grouped: dict[str, list[BundleItem]] = {}
     dates: dict[str, str] = {}
+    threads: dict[str, str | None] = {}
     for item in bundle.items:
-        meta = item.meta
-        sid, day, position = meta.get("submission"), meta.get("received_on"), meta.get("position")
-        if (
-            meta.get("type") != "part"
-            or not isinstance(sid, str)
-            or not _HEX32.fullmatch(sid)
-            or not isinstance(day, str)
-            or not _DATE.fullmatch(day)
-            or meta.get("kind") not in ("report", "attachment")
-            or position != len(grouped.get(sid, ()))
-            or (meta["kind"] == "report") != (position == 0)
-        ):
+        if not _entry_ok(item.meta, grouped, threads):
             raise ReviewerError(
                 f"bundle item {item.index + 1} has a malformed entry; nothing imported"
             )
+        sid = item.meta["submission"]
         grouped.setdefault(sid, []).append(item)
-        dates[sid] = day
-    return [Submission(sid, dates[sid], tuple(parts)) for sid, parts in grouped.items()]
+        dates[sid] = item.meta["received_on"]
+        threads.setdefault(sid, item.meta.get("thread"))
+    return [
+        Submission(sid, dates[sid], tuple(parts), threads[sid]) for sid, parts in grouped.items()
+    ]
 
 
 def _check_shape(report: Any) -> dict[str, Any]:
@@ -115,12 +150,24 @@ def _summary(report: dict[str, Any], received_on: str) -> dict[str, Any]:
     }
 
 
-def _decrypt(ws: Workspace, bundle: Bundle, submission: Submission) -> tuple[Item, list[bytes]]:
-    """Open the report and its attachments; check each against the manifest (§11.2)."""
-    report = _check_shape(
-        json.loads(open_bytes(bundle.read_item(submission.parts[0]), ws.identity))
-    )
-    entries = parse_manifest(report)
+@dataclass(frozen=True)
+class _Sealed:
+    """One submission, decrypted, checked and sealed again for the workspace."""
+
+    id: str
+    thread: str | None
+    summary: bytes
+    record: bytes
+    attachments: tuple[bytes, ...]
+
+
+def _open_parts(
+    ws: Workspace, bundle: Bundle, submission: Submission
+) -> tuple[dict[str, Any], list[bytes]]:
+    """Open the document and its attachments; check each against the manifest (§11.2)."""
+    document = json.loads(open_bytes(bundle.read_item(submission.parts[0]), ws.identity))
+    document = _check_shape(document) if submission.thread is None else check_followup(document)
+    entries = parse_manifest(document)
     if len(entries) != len(submission.parts) - 1:
         raise ValueError("the manifest and the parts disagree")
     attachments = []
@@ -130,30 +177,56 @@ def _decrypt(ws: Workspace, bundle: Bundle, submission: Submission) -> tuple[Ite
         check.write(data)
         check.verify()
         attachments.append(data)
-    record = {
-        "report": report,
-        "received_on": submission.received_on,
-        "bundle": bundle.bundle_id,
-        "triage": None,
-        "redaction": None,
-        "replies": [],
-    }
-    return Item(submission.id, _summary(report, submission.received_on), record), attachments
+    return document, attachments
 
 
-def _store(ws: Workspace, batch: Sequence[tuple[Item, Sequence[bytes]]]) -> None:
-    """Insert new items and their attachments; one statement each for the whole batch."""
+def _decrypt(ws: Workspace, bundle: Bundle, submission: Submission) -> _Sealed:
+    """Open, check and seal one report or follow-up message.
+
+    Sealing happens here rather than at commit so that text which cannot be
+    stored (a lone surrogate let through by ``json.loads``) makes this one
+    submission unreadable instead of failing the whole batch.
+    """
+    document, attachments = _open_parts(ws, bundle, submission)
+    day = submission.received_on
+    record: dict[str, Any]
+    if submission.thread is None:
+        summary = _summary(document, day)
+        record = {"report": document, "received_on": day, "bundle": bundle.bundle_id,
+                  "triage": None, "redaction": None, "replies": []}  # fmt: skip
+    else:
+        summary = {"received_on": day, "attachments": len(attachments), "read": False}
+        imported_at = datetime.now(UTC).isoformat(timespec="microseconds")
+        record = {"followup": document, "received_on": day, "bundle": bundle.bundle_id,
+                  "imported_at": imported_at}  # fmt: skip
+    return _Sealed(
+        submission.id,
+        submission.thread,
+        ws.seal_json(summary),
+        ws.seal_json(record),
+        tuple(ws.seal(data) for data in attachments),
+    )
+
+
+def _store(ws: Workspace, batch: Sequence[_Sealed]) -> None:
+    """Insert new reports, follow-ups and their attachments; one statement per table."""
+    reports = [s for s in batch if s.thread is None]
+    followups = [s for s in batch if s.thread is not None]
     ws.db.executemany(
         "INSERT INTO item (id, summary, record) VALUES (?, ?, ?)",
-        [(item.id, ws.seal_json(item.summary), ws.seal_json(item.record)) for item, _ in batch],
+        [(s.id, s.summary, s.record) for s in reports],
     )
     ws.db.executemany(
         "INSERT INTO attachment (item_id, position, data) VALUES (?, ?, ?)",
-        [
-            (item.id, position, ws.seal(data))
-            for item, attachments in batch
-            for position, data in enumerate(attachments, start=1)
-        ],
+        [(s.id, n, data) for s in reports for n, data in enumerate(s.attachments, start=1)],
+    )
+    ws.db.executemany(
+        "INSERT INTO followup (id, thread_id, summary, record) VALUES (?, ?, ?, ?)",
+        [(s.id, s.thread, s.summary, s.record) for s in followups],
+    )
+    ws.db.executemany(
+        "INSERT INTO followup_attachment (followup_id, position, data) VALUES (?, ?, ?)",
+        [(s.id, n, data) for s in followups for n, data in enumerate(s.attachments, start=1)],
     )
 
 
@@ -190,7 +263,7 @@ def import_bundle(
         and 0 <= cursor["from"] <= cursor["to"]
     ):
         result.cursor_from, result.cursor_to = cursor["from"], cursor["to"]
-    pending: list[tuple[Item, list[bytes]]] = []
+    pending: list[_Sealed] = []
     held = 0
 
     def flush() -> None:
@@ -201,7 +274,8 @@ def import_bundle(
         advance(len(pending))
         pending.clear()
 
-    present = ws.item_ids()
+    present = ws.submission_ids()
+    new_followups: list[str] = []
     for submission in submissions:
         if submission.id in present:
             result.already += 1
@@ -210,7 +284,10 @@ def import_bundle(
         try:
             pending.append(_decrypt(ws, bundle, submission))
             held += sum(part.size for part in submission.parts)
-            result.imported += 1
+            if submission.thread is None:
+                result.imported += 1
+            else:
+                new_followups.append(submission.thread)
         except NoMatchError:
             result.not_for_you += 1  # sealed before this reviewer was in the directory
             advance(1)
@@ -220,11 +297,17 @@ def import_bundle(
             # The portal vouches only for the bytes; a sender can still seal
             # something malformed. Say which one, and keep going: one bad
             # report must not block every later import.
-            result.unreadable.append(submission.id)
+            if submission.thread is None:
+                result.unreadable.append(submission.id)
+            else:
+                result.unreadable_followups.append((submission.id, submission.thread))
             advance(1)
         if len(pending) >= BATCH or held >= BATCH_BYTES:
             flush()
     flush()
+    reports = ws.item_ids()
+    result.followups = len(new_followups)
+    result.orphans = sum(thread not in reports for thread in new_followups)
     with ws.transaction():
         ws.db.execute(
             "INSERT OR REPLACE INTO bundle (id, kind, cursor_from, cursor_to, complete) "

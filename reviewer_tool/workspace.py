@@ -11,8 +11,17 @@ The workspace key is derived from the reviewer's X25519 private key (HKDF,
 the only thing that opens the workspace, and no plaintext file ever exists:
 reports, attachments, triage notes and replies are sealed before SQLite sees
 them. What stays in the clear is structural: submission ids (random), bundle
-ids and cursors. SQLite runs with ``secure_delete`` so that replaced rows do
-not linger in free pages.
+ids and cursors, and which report a follow-up message belongs to (a random id
+too, which the portal and the inbox bundle's entries hold in the clear as
+well). SQLite runs with ``secure_delete`` so that replaced rows do not linger
+in free pages.
+
+A reporter's follow-up messages (reviewer_tool/followups.py) live in tables
+of their own, beside the reports: every command that works on a report
+(triage, redact, forward) therefore never meets one by accident, and a
+follow-up whose report is not in this workspace can still be stored. The
+tables are created when a workspace is opened, so an older version 1
+workspace gains them without a migration.
 """
 
 from __future__ import annotations
@@ -63,7 +72,21 @@ CREATE TABLE IF NOT EXISTS outgoing (
     envelope BLOB NOT NULL,         -- sealed again: the message sealed to the reporter
     exported_in TEXT
 );
+CREATE TABLE IF NOT EXISTS followup (
+    id TEXT PRIMARY KEY,            -- the portal's random id of the follow-up submission
+    thread_id TEXT NOT NULL,        -- the report it follows, which may not be in this workspace
+    summary BLOB NOT NULL,          -- sealed JSON: day received, attachments, read or not
+    record BLOB NOT NULL            -- sealed JSON: the message document, when it was imported
+);
+CREATE INDEX IF NOT EXISTS followup_thread ON followup (thread_id);
+CREATE TABLE IF NOT EXISTS followup_attachment (
+    followup_id TEXT NOT NULL REFERENCES followup(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    data BLOB NOT NULL,             -- sealed bytes, as the reporter sent them
+    PRIMARY KEY (followup_id, position)
+);
 """
+_HEX = frozenset("0123456789abcdef")
 
 
 @dataclass(frozen=True)
@@ -71,6 +94,16 @@ class Item:
     """One report in the queue: its summary and its full record, decrypted."""
 
     id: str
+    summary: dict[str, Any]
+    record: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Followup:
+    """A reporter's later message in the conversation of report ``thread``, decrypted."""
+
+    id: str
+    thread: str
     summary: dict[str, Any]
     record: dict[str, Any]
 
@@ -210,7 +243,7 @@ class Workspace:
         return ranges
 
     def item_ids(self) -> set[str]:
-        """The ids of every submission already in the workspace."""
+        """The ids of every report already in the workspace."""
         return {row[0] for row in self.db.execute("SELECT id FROM item")}
 
     def put_item(self, item: Item) -> None:
@@ -223,20 +256,54 @@ class Workspace:
             (item.id, self.seal_json(item.summary), self.seal_json(item.record)),
         )
 
-    def item(self, item_id: str) -> Item:
-        """The item ``item_id`` (a unique prefix of at least 6 characters also works)."""
-        if len(item_id) < 6 or not all(c in "0123456789abcdef" for c in item_id):
-            raise ReviewerError("give a report id (at least its first 6 hex characters)")
-        rows = self.db.execute(
-            "SELECT id, summary, record FROM item WHERE id >= ? AND id < ? LIMIT 2",
-            (item_id, item_id + "g"),
+    def submission_ids(self) -> set[str]:
+        """The ids of every report and follow-up message already in the workspace."""
+        return self.item_ids() | {row[0] for row in self.db.execute("SELECT id FROM followup")}
+
+    def _by_prefix(self, table: str, prefix: str) -> list[tuple[Any, ...]]:
+        """At most two rows of ``table`` (item or followup) whose id starts with ``prefix``."""
+        columns = {"item": "id, summary, record", "followup": "id, thread_id, summary, record"}
+        return self.db.execute(
+            f"SELECT {columns[table]} FROM {table} WHERE id >= ? AND id < ? LIMIT 2",  # noqa: S608 - fixed names
+            (prefix, prefix + "g"),
         ).fetchall()
+
+    def item(self, item_id: str) -> Item:
+        """The report ``item_id`` (a unique prefix of at least 6 characters also works)."""
+        _check_prefix(item_id)
+        rows = self._by_prefix("item", item_id)
         if not rows:
+            followups = self._by_prefix("followup", item_id)
+            if len(followups) == 1:
+                raise ReviewerError(
+                    f"{item_id} is a follow-up message to report {followups[0][1][:12]}, "
+                    "not a report; give the report's id"
+                )
             raise ReviewerError(f"no report {item_id} in this workspace")
         if len(rows) > 1:
             raise ReviewerError(f"{item_id} matches more than one report; give more of the id")
-        row = rows[0]
+        return self._item(rows[0])
+
+    def _item(self, row: tuple[Any, ...]) -> Item:
         return Item(row[0], self.unseal_json(row[1]), self.unseal_json(row[2]))
+
+    def report(self, item_id: str) -> Item | None:
+        """The report whose id is exactly ``item_id``, or None when it is not here."""
+        row = self.db.execute(
+            "SELECT id, summary, record FROM item WHERE id = ?", (item_id,)
+        ).fetchone()
+        return None if row is None else self._item(row)
+
+    def find(self, submission_id: str) -> Item | Followup:
+        """The report or follow-up message ``submission_id`` (or a unique prefix of it)."""
+        _check_prefix(submission_id, "a report or follow-up id")
+        items = self._by_prefix("item", submission_id)
+        followups = self._by_prefix("followup", submission_id)
+        if not items and not followups:
+            raise ReviewerError(f"no report or follow-up message {submission_id} in this workspace")
+        if len(items) + len(followups) > 1:
+            raise ReviewerError(f"{submission_id} matches more than one message; give more of it")
+        return self._item(items[0]) if items else self._followup(followups[0])
 
     def summaries(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every item's id and decrypted summary."""
@@ -251,3 +318,51 @@ class Workspace:
         if row is None:
             raise ReviewerError("that attachment is not in the workspace")
         return self.unseal(row[0])
+
+    # --- follow-up messages -----------------------------------------------------
+
+    def _followup(self, row: tuple[Any, ...]) -> Followup:
+        return Followup(row[0], row[1], self.unseal_json(row[2]), self.unseal_json(row[3]))
+
+    def followups(self, thread: str | None = None) -> list[Followup]:
+        """Every follow-up message (or those of report ``thread``), in the order imported."""
+        query = "SELECT id, thread_id, summary, record FROM followup"
+        if thread is None:
+            rows = self.db.execute(f"{query} ORDER BY rowid")
+        else:
+            rows = self.db.execute(f"{query} WHERE thread_id = ? ORDER BY rowid", (thread,))
+        return [self._followup(row) for row in rows]
+
+    def followup_summaries(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """Every follow-up message's id, report id and decrypted summary (not its text)."""
+        for followup_id, thread, summary in self.db.execute(
+            "SELECT id, thread_id, summary FROM followup ORDER BY rowid"
+        ):
+            yield followup_id, thread, self.unseal_json(summary)
+
+    def mark_read(self, followups: list[Followup]) -> None:
+        """Record that the reviewer has been shown these follow-up messages."""
+        unread = [f for f in followups if not f.summary.get("read")]
+        if not unread:
+            return
+        with self.transaction():
+            self.db.executemany(
+                "UPDATE followup SET summary = ? WHERE id = ?",
+                [(self.seal_json({**f.summary, "read": True}), f.id) for f in unread],
+            )
+
+    def followup_attachment(self, followup_id: str, position: int) -> bytes:
+        """An attachment of a follow-up message, as the reporter sent it."""
+        row = self.db.execute(
+            "SELECT data FROM followup_attachment WHERE followup_id = ? AND position = ?",
+            (followup_id, position),
+        ).fetchone()
+        if row is None:
+            raise ReviewerError("that attachment is not in the workspace")
+        return self.unseal(row[0])
+
+
+def _check_prefix(submission_id: str, what: str = "a report id") -> None:
+    """Refuse anything but a plausible id prefix before it reaches a query."""
+    if len(submission_id) < 6 or not set(submission_id) <= _HEX:
+        raise ReviewerError(f"give {what} (at least its first 6 hex characters)")

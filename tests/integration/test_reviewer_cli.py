@@ -390,13 +390,16 @@ def test_a_malformed_report_does_not_block_the_others(
     good = report_document("fine")
     odd = dict(report_document("odd"), report="not an object")
     deep = b'{"schema": "cso-report/v1", "report": {}, "x": ' + b"[" * 100_000 + b"]" * 100_000
+    # json.loads lets a lone surrogate through; it cannot be sealed as UTF-8
+    surrogate = b'{"schema": "cso-report/v1", "report": {"narrative": "a\\ud800"}}'
     ids = write_inbox(tmp_path / "inbox", PORTAL, [recipient],
-                      [(good, []), (odd, []), (deep, []), (good, [])])  # fmt: skip
+                      [(good, []), (odd, []), (deep, []), (surrogate, []), (good, [])])  # fmt: skip
     assert run("import", tmp_path / "inbox", *ws) == 0
     out = capsys.readouterr().out
     assert "2 new report(s)" in out
-    assert out.count("could not be decrypted or is malformed") == 2
+    assert out.count("could not be decrypted or is malformed") == 3
     assert ids[1] in out
+    assert ids[3] in out
     assert items_in(ws) == 2
 
 
