@@ -1,8 +1,21 @@
-"""gunicorn settings for the portal (`portal serve` and the systemd unit).
+"""gunicorn settings for the portal (`portal serve` and the systemd units).
 
-No access log at all: it would hold client addresses and user agents.
-Threads rather than processes, so that a slow satellite upload occupies one
-thread, not a whole worker; request size is limited by the app itself.
+`portal deploy-configs` installs this file unchanged as
+/etc/cso-portal/gunicorn.conf.py; the numbers come from the environment
+(/etc/cso-portal/portal.env on a host).
+
+* No access log at all: it would hold client addresses and user agents.
+* Threads rather than processes (gthread): a slow satellite upload occupies
+  one thread, not a whole worker. nginx in front buffers encrypted uploads
+  completely before passing them on and caps how many plaintext uploads may
+  stream at once, so slow clients cannot take every thread.
+* Request size is limited here for the request line and headers, by nginx and
+  by the app for bodies (PORTAL_MAX_UPLOAD_MIB, PORTAL_MAX_PLAIN_UPLOAD_MIB).
+* Worker memory: a worker whose resident memory has grown past
+  PORTAL_WORKER_MAX_MEMORY_MIB finishes its requests and is replaced; on a
+  host, systemd also caps each process (LimitAS) and the service (MemoryMax).
+* Under systemd the listening socket comes from the .socket unit; `portal
+  serve` passes --bind.
 """
 
 import os
@@ -24,3 +37,21 @@ max_requests = 2000  # recycle workers: bounds any slow memory growth
 max_requests_jitter = 200
 forwarded_allow_ips = ""  # trust no X-Forwarded-* header
 proxy_allow_ips = ""
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+_MAX_RSS = int(os.environ.get("PORTAL_WORKER_MAX_MEMORY_MIB", "1024")) * 1024 * 1024
+
+
+def _resident_bytes():
+    """This process's resident memory now (not its peak)."""
+    with open("/proc/self/statm", "rb") as statm:
+        return int(statm.read().split()[1]) * _PAGE
+
+
+def post_request(worker, req, environ, resp):
+    """Retire a worker that has grown too large, once its requests are done."""
+    if worker.alive and _resident_bytes() > _MAX_RSS:
+        worker.log.warning(
+            "worker %s uses more than %d MiB; replacing it", worker.pid, _MAX_RSS >> 20
+        )
+        worker.alive = False

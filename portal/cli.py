@@ -18,6 +18,8 @@ from crypto.directory import MAX_VALIDITY, read_directory, sign_directory
 from crypto.errors import CryptoError
 from crypto.keyfile import KeyBundle, decrypt_key_file, encrypt_key_file
 from crypto.keys import KeyKind, PublicKeyToken, parse_public_key
+from portal.cli_deploy import ERRORS as DEPLOY_ERRORS
+from portal.cli_deploy import register as register_deploy_commands
 from portal.cli_retention import register as register_retention_commands
 from portal.cli_sync import ERRORS as SYNC_ERRORS
 from portal.cli_sync import register as register_sync_commands
@@ -227,7 +229,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
             f"--passphrase-file {demo}/passphrase \\\n"
             f"      --portal-key $(cat {data_dir}/portal-signing.pub)\n"
             f"  reviewer import inbox.bundle --workspace {demo}/workspace "
-            f"--passphrase-file {demo}/passphrase   # then list, show, triage, redact, forward"
+            f"--passphrase-file {demo}/passphrase   # then list, show, triage, redact, forward\n"
+            "answer with `reviewer reply ID --message …` and `reviewer export-replies`;\n"
+            "the reporter reads it at /followup with the receipt (README: the reporter comes back)"
         )
     sys.stdout.flush()
     os.execvp(  # noqa: S606 - a fixed argument list, no shell
@@ -270,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.set_defaults(run=cmd_reviewers_list)
     register_sync_commands(verbs)
     register_retention_commands(verbs)
+    register_deploy_commands(verbs)
     return parser
 
 
@@ -279,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.umask(0o077)  # everything the portal writes is private unless said otherwise
     try:
         args.run(args)
-    except (ConfigError, OperatorError, *SYNC_ERRORS) as error:
+    except (ConfigError, OperatorError, *SYNC_ERRORS, *DEPLOY_ERRORS) as error:
         print(f"portal: error: {error}", file=sys.stderr)
         return 2
     except CryptoError as error:

@@ -14,6 +14,18 @@ if [ "$node_major" -lt 20 ]; then need+=(nodejs); fi
 if [ ! -x /usr/bin/chromium ]; then need+=(chromium); fi
 # Storage tests also run against a real PostgreSQL server they start themselves.
 if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then need+=(postgresql); fi
+# Deployment tests check the rendered configuration with the real tools and
+# run nginx in front of gunicorn; the installer's dry run needs apt's Python
+# bindings for the system Python.
+if [ ! -x /usr/sbin/nginx ]; then need+=(nginx); fi
+if [ ! -x /usr/sbin/tor ]; then need+=(tor); fi
+if ! command -v nft >/dev/null 2>&1; then need+=(nftables); fi
+if ! command -v systemd-analyze >/dev/null 2>&1 \
+  || ! command -v systemd-socket-activate >/dev/null 2>&1; then need+=(systemd); fi
+if ! command -v curl >/dev/null 2>&1; then need+=(curl); fi
+if ! command -v git >/dev/null 2>&1; then need+=(git); fi
+if ! command -v pg_dump >/dev/null 2>&1; then need+=(postgresql-client); fi
+if ! /usr/bin/python3 -c 'import apt' >/dev/null 2>&1; then need+=(python3-apt); fi
 
 if [ "${#need[@]}" -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
@@ -21,5 +33,13 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
+# Installing nginx or tor would start them (nginx on port 80, tor out to the
+# Tor network): the tests run their own, so no service starts during install.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' > "$policy"
+  chmod 755 "$policy"
+  trap 'rm -f "$policy"' EXIT
+fi
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${need[@]}"

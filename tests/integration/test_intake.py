@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import stat
 import tempfile
 import time
 from collections.abc import Callable
@@ -87,12 +89,17 @@ def files_containing(marker: bytes, roots: list[Path], since: float) -> list[Pat
     """Every file under ``roots`` (changed since ``since``) whose bytes contain ``marker``."""
     found = []
     for root in roots:
-        for path in root.rglob("*"):
-            try:
-                if path.is_file() and path.stat().st_mtime >= since and marker in path.read_bytes():
-                    found.append(path)
-            except OSError:
-                continue
+        # os.walk skips folders that vanish mid-walk (other processes share /tmp)
+        for folder, _, names in os.walk(root):
+            for path in (Path(folder) / name for name in names):
+                try:
+                    info = path.stat()
+                    if not stat.S_ISREG(info.st_mode) or info.st_mtime < since:
+                        continue  # a socket or pipe would block a read
+                    if marker in path.read_bytes():
+                        found.append(path)
+                except OSError:
+                    continue
     return found
 
 

@@ -1,0 +1,146 @@
+"""What a browser runs, checked against published hashes (``portal verify-assets``).
+
+The portal's JavaScript encrypts each report in the browser, and it comes from
+the server at the moment of submission. Anyone can check that a live portal
+serves exactly the published code:
+
+* ``portal asset-manifest`` prints ``SHA-256  static/PATH`` for every file
+  under ``portal/static`` (the format of ``sha256sum``); a release publishes
+  that list beside its source.
+* ``portal verify-assets --url URL [--manifest FILE]`` fetches every listed
+  file from the live portal and compares; it also reads the pages that load
+  them, so that a script or stylesheet missing from the list, any inline
+  script, or a Content-Security-Policy that would let other code run, fails.
+
+Without ``--manifest`` the list is computed from this copy of the code, which
+is what a reader of a published release checkout wants.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+from portal.findings import Finding, fail, fetch, ok
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+#: pages that load scripts; each must only load listed ones
+PAGES = ("/", "/followup")
+_LINE = re.compile(r"([0-9a-f]{64})  (static/[A-Za-z0-9._/-]+)")
+_SCRIPT = re.compile(r"<script\b([^>]*)>", re.IGNORECASE)
+_LINK = re.compile(r"<link\b([^>]*)>", re.IGNORECASE)
+_ATTRIBUTE = re.compile(r"""\b(src|href|rel)\s*=\s*["']([^"']*)["']""", re.IGNORECASE)
+
+
+class AssetError(Exception):
+    """A manifest cannot be read, or a portal cannot be reached."""
+
+
+def manifest_entries(static_dir: Path = STATIC_DIR) -> dict[str, str]:
+    """``static/PATH`` → SHA-256 hex for every file under ``static_dir``."""
+    return {
+        f"static/{path.relative_to(static_dir).as_posix()}": hashlib.sha256(
+            path.read_bytes()
+        ).hexdigest()
+        for path in sorted(static_dir.rglob("*"))
+        if path.is_file()
+    }
+
+
+def asset_manifest_text(static_dir: Path = STATIC_DIR) -> str:
+    """The manifest in ``sha256sum`` format."""
+    return "".join(f"{digest}  {name}\n" for name, digest in manifest_entries(static_dir).items())
+
+
+def read_asset_manifest(path: Path | None) -> dict[str, str]:
+    """A published manifest, or this copy's if ``path`` is None."""
+    if path is None:
+        return manifest_entries()
+    try:
+        lines = path.read_text(encoding="ascii").splitlines()
+    except (OSError, UnicodeDecodeError):
+        raise AssetError(f"cannot read the manifest {path}") from None
+    entries = {}
+    for number, line in enumerate(lines, start=1):
+        match = _LINE.fullmatch(line.strip())
+        if match is None:
+            raise AssetError(f"{path} line {number} is not 'SHA256  static/PATH'")
+        entries[match.group(2)] = match.group(1)
+    if not entries:
+        raise AssetError(f"{path} lists no asset")
+    return entries
+
+
+def verify_assets(url: str, manifest: dict[str, str], ca_file: Path | None) -> list[Finding]:
+    """Compare every listed asset, and every page's references, with ``manifest``."""
+    base = url.rstrip("/")
+    findings = [_compare(base, name, digest, ca_file) for name, digest in manifest.items()]
+    for page in PAGES:
+        findings += _page_findings(base, page, manifest, ca_file)
+    return findings
+
+
+def _compare(base: str, name: str, digest: str, ca_file: Path | None) -> Finding:
+    try:
+        response = fetch(f"{base}/{name}", ca_file)
+    except OSError as error:
+        raise AssetError(f"{base} did not answer: {error}") from None
+    if response.status != 200:
+        return fail("asset", f"/{name} answered {response.status}", _ASSET_FIX)
+    if hashlib.sha256(response.body).hexdigest() != digest:
+        return fail("asset", f"/{name} differs from the published code", _ASSET_FIX)
+    return ok("asset", f"/{name} matches")
+
+
+_ASSET_FIX = (
+    "do not use this portal; tell the operator and the organisation (SECURITY.md): "
+    "the browser would run code that is not the published release"
+)
+
+
+def _page_findings(
+    base: str, page: str, manifest: dict[str, str], ca_file: Path | None
+) -> list[Finding]:
+    try:
+        response = fetch(base + page, ca_file)
+    except OSError as error:
+        raise AssetError(f"{base} did not answer: {error}") from None
+    if response.status == 404 and page != "/":
+        return []
+    check = f"page {page}"
+    if response.status != 200:
+        return [fail(check, f"answered {response.status}", _ASSET_FIX)]
+    findings = [_csp_finding(check, response.headers.get("Content-Security-Policy", ""))]
+    html = response.body.decode("utf-8", errors="replace")
+    for tag in _SCRIPT.findall(html):
+        source = dict((k.lower(), v) for k, v in _ATTRIBUTE.findall(tag)).get("src")
+        if source is None:
+            findings.append(fail(check, "has an inline script", _ASSET_FIX))
+        else:
+            findings.append(_reference(check, source, manifest))
+    for tag in _LINK.findall(html):
+        attributes = dict((k.lower(), v) for k, v in _ATTRIBUTE.findall(tag))
+        if attributes.get("rel", "").lower() in ("stylesheet", "modulepreload", "preload"):
+            findings.append(_reference(check, attributes.get("href", ""), manifest))
+    return findings
+
+
+def _reference(check: str, source: str, manifest: dict[str, str]) -> Finding:
+    path = source.split("?", 1)[0].split("#", 1)[0]
+    if not path.startswith("/static/") or path[1:] not in manifest:
+        return fail(check, f"loads {source!r}, which is not in the manifest", _ASSET_FIX)
+    return ok(check, f"loads {path} (listed)")
+
+
+def _csp_finding(check: str, policy: str) -> Finding:
+    """Only scripts from the portal itself may run, so the manifest covers them all."""
+    directives = {}
+    for part in policy.split(";"):
+        words = part.split()
+        if words:
+            directives[words[0].lower()] = words[1:]
+    scripts = directives.get("script-src", directives.get("default-src"))
+    if scripts is None or any(source != "'self'" and source != "'none'" for source in scripts):
+        return fail(check, "the CSP lets scripts come from elsewhere than /static", _ASSET_FIX)
+    return ok(check, "CSP: scripts from this origin only")
