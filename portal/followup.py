@@ -123,9 +123,12 @@ def _conversation(session: Session, report: Submission) -> Conversation:
     return Conversation(report, replies, [day.isoformat() for day in sent])
 
 
+def _spend_lookup() -> None:
+    """Draw on the global lookup budget before any KDF or argon2id work is done."""
+    require_budget(budget.LOOKUP, _portal()["config"].lookups_per_hour, BUSY_LOOKUP)
+
+
 def _lookup(locator: str, token: bytes) -> Conversation | None:
-    config = _portal()["config"]
-    require_budget(budget.LOOKUP, config.lookups_per_hour, BUSY_LOOKUP)
     with _portal()["sessions"]() as session:
         report = find_report(session, locator, token)
         return None if report is None else _conversation(session, report)
@@ -156,6 +159,7 @@ def followup_plain() -> tuple[str, int] | str:
     except KeyFormatError:
         message = "A receipt is 24 digits (spaces between the groups are fine)."
         return _receipt_page(message), 400
+    _spend_lookup()  # before PBKDF2: the server's own work is what the budget protects
     keys = derive(receipt)
     found = _lookup(receipt.locator, keys.lookup_token)
     if found is None:
@@ -201,7 +205,9 @@ def _browser_receipt() -> tuple[str, bytes]:
 @followup.post("/followup/lookup")
 def followup_lookup() -> tuple[Response, int] | Response:
     """JavaScript: the conversation for a locator and lookup token, replies still sealed."""
-    found = _lookup(*_browser_receipt())
+    locator, token = _browser_receipt()
+    _spend_lookup()
+    found = _lookup(locator, token)
     if found is None:
         return jsonify({"found": False, "error": NOT_FOUND}), 404
     replies = [

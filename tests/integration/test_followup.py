@@ -265,7 +265,7 @@ def test_plain_messages_are_refused_with_a_reason(app: Flask, client: FlaskClien
 
 
 def test_receipt_lookups_draw_on_a_global_budget(
-    make_app: Callable[..., Flask],
+    make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app = make_app(PORTAL_LOOKUPS_PER_HOUR="2")  # a burst of at most one
     client = app.test_client()
@@ -274,10 +274,18 @@ def test_receipt_lookups_draw_on_a_global_budget(
     busy = client.post("/followup/lookup", data=browser_fields(client, receipt))
     assert busy.status_code == 429
     assert "Too many receipts" in busy.get_json()["error"]
+    derived: list[Receipt] = []
+
+    def counted(typed: Receipt) -> object:
+        derived.append(typed)
+        return derive(typed)
+
+    monkeypatch.setattr("portal.followup.derive", counted)
     page = client.post(
         "/followup", data={"csrf_token": csrf_token(client), "receipt": str(receipt)}
     )
     assert page.status_code == 429
+    assert derived == []  # refused before the server spends PBKDF2 on it
 
 
 def test_a_seized_database_and_blob_directory_hold_no_receipt_and_no_message(
