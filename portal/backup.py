@@ -40,6 +40,7 @@ from sqlalchemy.engine import make_url
 from crypto.envelope import Sealer
 from crypto.errors import CryptoError
 from crypto.keys import KeyKind, parse_public_key
+from portal.blobs import sync_directory
 from portal.config import SECRET_FILE, environ_snapshot, load_config
 
 SCHEMA = "cso-portal-backup/v1"
@@ -245,7 +246,7 @@ def create_backup(data_dir: Path, out_dir: Path, recipients: list[bytes]) -> Bac
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, target)
-        _sync_directory(out_dir)
+        sync_directory(out_dir)
     finally:
         temp.unlink(missing_ok=True)
     return BackupResult(target, len(entries), target.stat().st_size)
@@ -297,14 +298,6 @@ def _add_manifest(
     }
     raw = json.dumps(manifest, indent=1).encode()
     _add(archive, "manifest.json", io.BytesIO(raw), len(raw))
-
-
-def _sync_directory(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def prune(out_dir: Path, keep: int) -> list[Path]:

@@ -60,11 +60,16 @@ class BlobStore:
         return removed
 
     def _sync_directory(self) -> None:
-        fd = os.open(self.root, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        sync_directory(self.root)
+
+
+def sync_directory(path: Path) -> None:
+    """fsync a directory, so that files created, renamed or unlinked in it stay so."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class PendingBlob:

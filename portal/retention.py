@@ -17,18 +17,16 @@ does and does not guarantee.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy import ColumnElement, Engine, Select, delete, func, select, text, union_all
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from portal.blobs import BlobStore
+from portal.blobs import BlobStore, sync_directory
 from portal.models import (
     InboxEntry,
     Part,
@@ -328,7 +326,7 @@ def _unlink(blobs: BlobStore, names: Sequence[str]) -> tuple[int, list[Exception
             continue
         unlinked += 1
     if unlinked:
-        _sync_directory(blobs.root)
+        sync_directory(blobs.root)
     return unlinked, failures
 
 
@@ -340,15 +338,6 @@ def _unlink_error(failures: Sequence[Exception]) -> RetentionError:
         f"rows are purged, but {len(failures)} blob file(s) could not be unlinked"
         f" (first: {reason}); remove them by hand"
     )
-
-
-def _sync_directory(path: Path) -> None:
-    """Make the unlinks durable, so a crash cannot bring a purged blob back."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _checkpoint(engine: Engine) -> bool:

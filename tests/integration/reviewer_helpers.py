@@ -17,6 +17,9 @@ from crypto.bundle import BundleWriter
 from crypto.envelope import seal_bytes
 from crypto.keys import EncryptionKeyPair, SigningKeyPair
 
+#: the portal's bundle-signing key in reviewer tool tests (workspaces pin it)
+PORTAL = SigningKeyPair.generate()
+
 
 def report_document(
     narrative: str,

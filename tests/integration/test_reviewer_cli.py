@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -18,45 +17,13 @@ from PIL import Image
 
 from crypto.batch import read_batch
 from crypto.bundle import MAGIC
-from crypto.keyfile import KeyBundle
 from crypto.keys import SigningKeyPair
 from reviewer_tool.cli import main as reviewer
 from reviewer_tool.workspace import Workspace
 from tests.conftest import PASSPHRASE, ROOT
-from tests.integration.reviewer_helpers import report_document, write_inbox
+from tests.integration.reviewer_helpers import PORTAL, report_document, write_inbox
 
-PORTAL = SigningKeyPair.generate()
 VESSEL = "Sextans Star"
-
-
-@pytest.fixture(scope="module")
-def workspace_template(
-    tmp_path_factory: pytest.TempPathFactory,
-    reviewer_key_files: list[tuple[Path, KeyBundle]],
-    passphrase_file: Path,
-) -> Path:
-    root = tmp_path_factory.mktemp("ws-template") / "ws"
-    key_file = reviewer_key_files[0][0]
-    options = ["--workspace", str(root), "--passphrase-file", str(passphrase_file)]
-    assert (
-        reviewer(["init", "--key", str(key_file), "--portal-key", str(PORTAL.token), *options]) == 0
-    )
-    return root
-
-
-@pytest.fixture
-def ws(workspace_template: Path, tmp_path: Path, passphrase_file: Path) -> list[str]:
-    """A fresh copy of the workspace, as the common options of every command."""
-    root = tmp_path / "ws"
-    shutil.copytree(workspace_template, root)
-    return ["--workspace", str(root), "--passphrase-file", str(passphrase_file)]
-
-
-@pytest.fixture
-def recipient(reviewer_key_files: list[tuple[Path, KeyBundle]]) -> bytes:
-    identity = reviewer_key_files[0][1].encryption
-    assert identity is not None
-    return identity.public
 
 
 def run(*args: str | Path) -> int:

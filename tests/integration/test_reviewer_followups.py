@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,45 +18,20 @@ from PIL import Image
 
 from crypto.bundle import BundleWriter, open_bundle
 from crypto.envelope import open_bytes, seal_bytes
-from crypto.keyfile import KeyBundle
-from crypto.keys import EncryptionKeyPair, KeyKind, SigningKeyPair, parse_public_key
+from crypto.keys import EncryptionKeyPair, KeyKind, parse_public_key
 from reviewer_tool import importer
 from reviewer_tool.cli import main as reviewer
 from reviewer_tool.workspace import Workspace
 from tests.conftest import PASSPHRASE
-from tests.integration.reviewer_helpers import followup_document, report_document, write_inbox
+from tests.integration.reviewer_helpers import (
+    PORTAL,
+    followup_document,
+    report_document,
+    write_inbox,
+)
 
-PORTAL = SigningKeyPair.generate()
 VESSEL = "Sextans Star"
 CANARY = "CANARY-FOLLOWUP-5d1e"
-
-
-@pytest.fixture(scope="module")
-def workspace_template(
-    tmp_path_factory: pytest.TempPathFactory,
-    reviewer_key_files: list[tuple[Path, KeyBundle]],
-    passphrase_file: Path,
-) -> Path:
-    root = tmp_path_factory.mktemp("ws-template") / "ws"
-    options = ["--workspace", str(root), "--passphrase-file", str(passphrase_file)]
-    key_file = str(reviewer_key_files[0][0])
-    assert reviewer(["init", "--key", key_file, "--portal-key", str(PORTAL.token), *options]) == 0
-    return root
-
-
-@pytest.fixture
-def ws(workspace_template: Path, tmp_path: Path, passphrase_file: Path) -> list[str]:
-    """A fresh copy of the workspace, as the common options of every command."""
-    root = tmp_path / "ws"
-    shutil.copytree(workspace_template, root)
-    return ["--workspace", str(root), "--passphrase-file", str(passphrase_file)]
-
-
-@pytest.fixture
-def recipient(reviewer_key_files: list[tuple[Path, KeyBundle]]) -> bytes:
-    identity = reviewer_key_files[0][1].encryption
-    assert identity is not None
-    return identity.public
 
 
 def run(*args: str | Path) -> int:
