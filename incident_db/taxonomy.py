@@ -1,10 +1,11 @@
 """The incident vocabulary: slug → label for every choice field of cso-incident/v1.
 
-The slugs are those of the report form (``portal/fields.py``), made from the
-same labels by the same rule, so a value a reporter picked passes unchanged
-from the portal through the reviewer tool into the shared database. This
-module imports nothing but the standard library: the reviewer tool uses it
-too, and ``tests/unit/incident_db/test_taxonomy.py`` holds it to the form.
+This is the one list of choices: the report form (``portal/fields.py``)
+offers exactly these, so a value a reporter picked passes unchanged from the
+portal through the reviewer tool into the shared database. This module
+imports nothing but the standard library, since the portal and the reviewer
+tool use it too; ``tests/unit/incident_db/test_taxonomy.py`` checks that
+every choice field of the form is one of these vocabularies.
 """
 
 from __future__ import annotations

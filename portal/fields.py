@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from incident_db.taxonomy import VOCABULARIES
+
 
 class Kind(Enum):
     """How a field is entered and validated."""
@@ -25,29 +27,17 @@ class Kind(Enum):
     UTC_OFFSET = "utc_offset"  # ±HH:MM
 
 
-def _choices(*labels: str) -> tuple[tuple[str, str], ...]:
-    """Turn labels into (value, label) pairs with stable slug values."""
-    pairs = []
-    for label in labels:
-        slug = "".join(c if c.isalnum() else "-" for c in label.lower()).strip("-")
-        while "--" in slug:
-            slug = slug.replace("--", "-")
-        pairs.append((slug, label))
-    return tuple(pairs)
+def _vocabulary(record_field: str) -> tuple[tuple[str, str], ...]:
+    """(value, label) pairs of a choice field, from the one incident vocabulary.
+
+    The form offers exactly what the shared database accepts
+    (``incident_db/taxonomy.py``, which imports nothing but the standard
+    library), so a reporter's choice passes unchanged to the database.
+    """
+    return tuple(VOCABULARIES[record_field].items())
 
 
-CATEGORIES = _choices(
-    "Piracy or armed robbery",
-    "Suspicious approach",
-    "Stowaways",
-    "Drug smuggling",
-    "Cargo crime (theft, tampering)",
-    "Vessel theft",
-    "Terrorism or militant activity",
-    "Cyber incident",
-    "Insider threat",
-    "Other",
-)
+CATEGORIES = _vocabulary("category")
 ATTACK = ("piracy-or-armed-robbery", "suspicious-approach", "vessel-theft",
           "terrorism-or-militant-activity")  # fmt: skip
 ALL = tuple(value for value, _ in CATEGORIES)
@@ -83,7 +73,7 @@ FIELDS: tuple[Field, ...] = (
         "Report type",
         Kind.CHOICE,
         "what",
-        choices=_choices("Initial alert", "Follow-up", "Final", "Suspicious activity"),
+        choices=_vocabulary("report_type"),
     ),
     Field("incident_local_time", "When (local date and time)", Kind.LOCAL_TIME, "when"),
     Field(
@@ -100,16 +90,7 @@ FIELDS: tuple[Field, ...] = (
         "Type of location",
         Kind.CHOICE,
         "where",
-        choices=_choices(
-            "Port or berth",
-            "Inner anchorage",
-            "Outer anchorage",
-            "STS area",
-            "SBM",
-            "River",
-            "Territorial sea",
-            "EEZ or high seas",
-        ),
+        choices=_vocabulary("location_type"),
     ),
     Field(
         "latitude",
@@ -130,34 +111,14 @@ FIELDS: tuple[Field, ...] = (
         "The ship was",
         Kind.CHOICE,
         "where",
-        choices=_choices(
-            "Berthed", "Anchored", "Moored (buoy/SBM)", "Underway", "Drifting", "Stationary"
-        ),
+        choices=_vocabulary("vessel_status"),
     ),
     Field(
         "vessel_type",
         "Type of ship (never its name here)",
         Kind.CHOICE,
         "where",
-        choices=_choices(
-            "Bulk carrier",
-            "Crude oil tanker",
-            "Product tanker",
-            "Chemical tanker",
-            "LPG tanker",
-            "LNG tanker",
-            "Container ship",
-            "General cargo",
-            "Ro-ro or vehicle carrier",
-            "Reefer",
-            "Passenger or cruise",
-            "Offshore supply",
-            "Tug",
-            "Fishing vessel",
-            "Yacht",
-            "Dhow",
-            "Other",
-        ),
+        choices=_vocabulary("vessel_type"),
     ),
     Field(
         "incident_type",
@@ -165,17 +126,7 @@ FIELDS: tuple[Field, ...] = (
         Kind.CHOICE,
         "attack",
         categories=ATTACK,
-        choices=_choices(
-            "Attempted boarding",
-            "Boarded",
-            "Fired upon",
-            "Hijacked",
-            "Suspicious approach",
-            "Detained",
-            "Explosion",
-            "Attack (weapons discharged)",
-            "Illegal boarding (citadel)",
-        ),
+        choices=_vocabulary("incident_type"),
     ),
     Field(
         "perpetrators_min",
@@ -197,9 +148,7 @@ FIELDS: tuple[Field, ...] = (
         Kind.MULTI,
         "attack",
         categories=ATTACK,
-        choices=_choices(
-            "None", "Knives or machetes", "Guns", "RPG or explosives", "Other", "Not seen"
-        ),
+        choices=_vocabulary("weapons"),
     ),
     Field(
         "boarding_method",
@@ -207,14 +156,7 @@ FIELDS: tuple[Field, ...] = (
         Kind.CHOICE,
         "attack",
         categories=ATTACK,
-        choices=_choices(
-            "Ladder",
-            "Hook and rope",
-            "Anchor chain or hawse pipe",
-            "From a craft alongside",
-            "Via the gangway",
-            "Not boarded",
-        ),
+        choices=_vocabulary("boarding_method"),
     ),
     Field(
         "boarding_point",
@@ -222,17 +164,7 @@ FIELDS: tuple[Field, ...] = (
         Kind.MULTI,
         "attack",
         categories=ATTACK,
-        choices=_choices(
-            "Forecastle or forecastle store",
-            "Bosun store",
-            "Poop deck",
-            "Engine room",
-            "Steering flat",
-            "Accommodation",
-            "Bridge",
-            "Cargo hold",
-            "Paint store",
-        ),
+        choices=_vocabulary("boarding_points"),
     ),
     Field(
         "stolen",
@@ -240,16 +172,7 @@ FIELDS: tuple[Field, ...] = (
         Kind.MULTI,
         "attack",
         categories=(*ATTACK, "cargo-crime-theft-tampering", "insider-threat"),
-        choices=_choices(
-            "Ship's stores",
-            "Engine spares",
-            "Mooring ropes",
-            "Paint",
-            "Cash or crew belongings",
-            "Cargo",
-            "Fuel",
-            "Nothing",
-        ),
+        choices=_vocabulary("stolen"),
     ),
     *(
         Field(f"crew_{slug}", f"Crew {label}", Kind.COUNT, "crew", categories=ATTACK)
@@ -270,17 +193,7 @@ FIELDS: tuple[Field, ...] = (
         Kind.MULTI,
         "crew",
         categories=ATTACK,
-        choices=_choices(
-            "Alarm raised",
-            "PA announcement",
-            "Crew mustered",
-            "Citadel",
-            "Evasive manoeuvres",
-            "SSAS activated",
-            "Fire hoses",
-            "Security team",
-            "Lights or searchlights",
-        ),
+        choices=_vocabulary("actions_taken"),
     ),
     Field(
         "suspect_craft_count", "Number of suspect craft", Kind.COUNT, "attack", categories=ATTACK
@@ -291,7 +204,7 @@ FIELDS: tuple[Field, ...] = (
         Kind.CHOICE,
         "attack",
         categories=ATTACK,
-        choices=_choices("Skiff", "Fishing boat", "Dinghy", "Speedboat", "Mother ship", "Other"),
+        choices=_vocabulary("suspect_craft.type"),
     ),
     Field(
         "suspect_craft_description",
@@ -306,25 +219,14 @@ FIELDS: tuple[Field, ...] = (
         Kind.CHOICE,
         "attack",
         categories=ATTACK,
-        choices=_choices(
-            "Successful (items stolen or control taken)", "Attempted", "Foiled by crew"
-        ),
+        choices=_vocabulary("outcome"),
     ),
     Field(
         "reported_to",
         "Also reported to",
         Kind.MULTI,
         "what",
-        choices=_choices(
-            "Coastal or port authority",
-            "Flag state",
-            "IMB PRC",
-            "UKMTO",
-            "MDAT-GoG",
-            "ReCAAP focal point",
-            "P&I club",
-            "Nobody yet",
-        ),
+        choices=_vocabulary("reported_to"),
     ),
     Field(
         "stowaway_count", "Number of stowaways", Kind.COUNT, "stowaway", categories=("stowaways",)
@@ -349,19 +251,7 @@ FIELDS: tuple[Field, ...] = (
         Kind.CHOICE,
         "stowaway",
         categories=("stowaways",),
-        choices=_choices(
-            "Empty container",
-            "Cargo hold",
-            "Tank",
-            "Void space",
-            "Chain locker",
-            "Rudder trunk",
-            "Crane",
-            "Stores",
-            "Accommodation",
-            "Engine room",
-            "Other",
-        ),
+        choices=_vocabulary("stowaways.hiding_place"),
     ),
     Field(
         "stowaway_how_found",
@@ -376,20 +266,7 @@ FIELDS: tuple[Field, ...] = (
         Kind.MULTI,
         "cyber",
         categories=("cyber-incident",),
-        choices=_choices(
-            "ECDIS",
-            "GNSS",
-            "AIS",
-            "Radar",
-            "Cargo management",
-            "Propulsion, machinery or power",
-            "Access control",
-            "Passenger systems",
-            "Crew welfare network",
-            "Communications (VSAT, e-mail)",
-            "Administrative IT",
-            "Port or terminal systems",
-        ),
+        choices=_vocabulary("cyber.systems"),
     ),
     Field(
         "cyber_vector",
@@ -397,18 +274,7 @@ FIELDS: tuple[Field, ...] = (
         Kind.CHOICE,
         "cyber",
         categories=("cyber-incident",),
-        choices=_choices(
-            "Phishing",
-            "Malware or ransomware",
-            "Infected USB or removable media",
-            "GNSS jamming",
-            "GNSS spoofing",
-            "AIS spoofing",
-            "Supply-chain compromise",
-            "Remote access abuse",
-            "Insider",
-            "Unknown",
-        ),
+        choices=_vocabulary("cyber.vector"),
     ),
     Field(
         "cyber_impact",
