@@ -16,6 +16,7 @@ from typing import Any
 
 from incident_db.errors import RecordError
 from incident_db.record import parse_record
+from incident_db.taxonomy import CREW
 from reviewer_tool.errors import ReviewerError
 from reviewer_tool.redaction import coarsen_position, identity_values_in
 from reviewer_tool.workspace import Item, Workspace
@@ -40,7 +41,9 @@ IDENTITY_FIELDS = (
     "identity_mmsi",
     "identity_contact",
 )
-_COPIED = {
+#: report form field → record field, for every field copied as the reporter chose it
+#: (a dotted target goes inside a group of the record)
+FORM_TO_RECORD = {
     "category": "category",
     "report_type": "report_type",
     "incident_type": "incident_type",
@@ -56,8 +59,6 @@ _COPIED = {
     "actions_taken": "actions_taken",
     "outcome": "outcome",
     "reported_to": "reported_to",
-}
-_GROUPS = {
     "suspect_craft_count": "suspect_craft.count",
     "suspect_craft_type": "suspect_craft.type",
     "stowaway_count": "stowaways.count",
@@ -65,8 +66,6 @@ _GROUPS = {
     "cyber_systems": "cyber.systems",
     "cyber_vector": "cyber.vector",
 }
-_CREW = ("threatened", "tied_up", "assaulted", "injured", "hostage", "kidnapped", "killed",
-         "missing")  # fmt: skip
 
 
 def identity_values(item: Item) -> list[str]:
@@ -100,7 +99,7 @@ def build_record(ws: Workspace, item: Item, links: Mapping[str, str]) -> dict[st
         raise ReviewerError(f"report {item.id[:12]} is not redacted yet: run `reviewer redact`")
     fields = item.record["report"].get("report", {})
     record: dict[str, Any] = {"schema": "cso-incident/v1", "id": incident_id(ws, item)}
-    for source, target in {**_COPIED, **_GROUPS}.items():
+    for source, target in FORM_TO_RECORD.items():
         _set(record, target, fields.get(source))
     for source, target in TEXT_FIELDS.items():
         _set(record, target, redaction["fields"].get(source))
@@ -112,7 +111,7 @@ def build_record(ws: Workspace, item: Item, links: Mapping[str, str]) -> dict[st
         decimals = 4 if decimals is None else decimals
         lat, lon = coarsen_position(fields["latitude"], fields["longitude"], decimals)
         record["position"] = {"lat": lat, "lon": lon, "decimals": decimals}
-    crew = {name: fields[f"crew_{name}"] for name in _CREW if fields.get(f"crew_{name}")}
+    crew = {name: fields[f"crew_{name}"] for name in CREW if fields.get(f"crew_{name}")}
     _set(record, "crew", crew or None)
     record["verification"] = {"status": "confirmed", "grade": triage["grade"]}
     duplicate = triage.get("duplicate_of")

@@ -6,27 +6,10 @@ import pytest
 
 from incident_db.taxonomy import CREW, VOCABULARIES, slug
 from portal.fields import BY_NAME, FIELDS
+from reviewer_tool.forwarding import FORM_TO_RECORD
 
-#: report form field → record field (the record's name for the same thing)
-SHARED = {
-    "category": "category",
-    "report_type": "report_type",
-    "incident_type": "incident_type",
-    "location_type": "location_type",
-    "vessel_type": "vessel_type",
-    "vessel_status": "vessel_status",
-    "weapons": "weapons",
-    "boarding_method": "boarding_method",
-    "boarding_point": "boarding_points",
-    "stolen": "stolen",
-    "actions_taken": "actions_taken",
-    "outcome": "outcome",
-    "reported_to": "reported_to",
-    "suspect_craft_type": "suspect_craft.type",
-    "stowaway_hiding_place": "stowaways.hiding_place",
-    "cyber_systems": "cyber.systems",
-    "cyber_vector": "cyber.vector",
-}
+#: the form's choice fields and where forwarding puts them in a record
+SHARED = {form: record for form, record in FORM_TO_RECORD.items() if BY_NAME[form].choices}
 
 
 @pytest.mark.parametrize(("form_field", "record_field"), sorted(SHARED.items()))
