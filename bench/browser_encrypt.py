@@ -13,13 +13,8 @@ ratio raw / envelope (1.0 = as fast as raw).
 from __future__ import annotations
 
 import argparse
-import tempfile
-from pathlib import Path
 
-from tests.integration.chromium import chromium
-from tests.integration.loopback import static_origin
-
-CSP = "default-src 'none'; script-src 'self'; connect-src 'self'; base-uri 'none'"
+from bench._browser import bench_page
 
 
 def main() -> None:
@@ -27,16 +22,7 @@ def main() -> None:
     parser.add_argument("--mb", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    here = Path(__file__).with_name("browser")
-    pages = {"/": here / "bench.html", "/bench.js": here / "bench.js"}
-    with (
-        static_origin(pages, CSP) as origin,
-        tempfile.TemporaryDirectory() as profile,
-        chromium(Path(profile)) as context,
-    ):
-        page = context.new_page()
-        page.goto(origin + "/")
-        page.wait_for_selector("#ready:has-text('ready')", state="attached")
+    with bench_page("bench.html", "bench.js") as page:
         result = page.evaluate(f"window.bench({args.mb}, {args.rounds})")
     mb = args.mb
     print(f"{mb} MB, 3 recipients, {args.rounds} rounds, headless Chromium")

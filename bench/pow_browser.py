@@ -16,15 +16,10 @@ from __future__ import annotations
 
 import argparse
 import secrets
-import tempfile
 import time
-from pathlib import Path
 
+from bench._browser import bench_page
 from portal.pow import MAX_EXTRA_BITS, solve
-from tests.integration.chromium import chromium
-from tests.integration.loopback import static_origin
-
-CSP = "default-src 'none'; script-src 'self'; connect-src 'self'; base-uri 'none'"
 
 
 def puzzles(count: int, bits: int) -> list[str]:
@@ -50,16 +45,7 @@ def main() -> None:
     parser.add_argument("--puzzles", type=int, default=8)
     args = parser.parse_args()
     texts = puzzles(args.puzzles, args.bits)
-    here = Path(__file__).with_name("browser")
-    pages = {"/": here / "pow.html", "/pow-bench.js": here / "pow-bench.js"}
-    with (
-        static_origin(pages, CSP) as origin,
-        tempfile.TemporaryDirectory() as profile,
-        chromium(Path(profile)) as context,
-    ):
-        page = context.new_page()
-        page.goto(origin + "/")
-        page.wait_for_selector("#ready:has-text('ready')", state="attached")
+    with bench_page("pow.html", "pow-bench.js") as page:
         browser = page.evaluate("([p, b]) => window.bench(p, b)", [texts, args.bits])
     tries, seconds = native(texts, args.bits)
     browser_rate = browser["tries"] / browser["seconds"]
