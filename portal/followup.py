@@ -47,16 +47,16 @@ from crypto.receipt import Receipt, derive
 from portal import budget
 from portal.intake import (
     RefusedError,
-    _directory,
-    _envelope,
-    _finish_all,
-    _portal,
-    _scrub_attachments,
-    _seal_and_store,
-    _store,
+    current_directory,
+    envelope_part,
+    finish_all,
     plain_attachments,
+    portal_extensions,
     require_budget,
     require_proof,
+    scrub_attachments,
+    seal_and_store,
+    store_submission,
 )
 from portal.models import PartKind, Reply, Submission
 from portal.receipts import (
@@ -125,22 +125,22 @@ def _conversation(session: Session, report: Submission) -> Conversation:
 
 def _spend_lookup() -> None:
     """Draw on the global lookup budget before any KDF or argon2id work is done."""
-    require_budget(budget.LOOKUP, _portal()["config"].lookups_per_hour, BUSY_LOOKUP)
+    require_budget(budget.LOOKUP, portal_extensions()["config"].lookups_per_hour, BUSY_LOOKUP)
 
 
 def _lookup(locator: str, token: bytes) -> Conversation | None:
-    with _portal()["sessions"]() as session:
+    with portal_extensions()["sessions"]() as session:
         report = find_report(session, locator, token)
         return None if report is None else _conversation(session, report)
 
 
 def _read_blob(name: str) -> bytes:
-    path: Path = _portal()["blobs"].path(name)
+    path: Path = portal_extensions()["blobs"].path(name)
     return path.read_bytes()
 
 
 def _receipt_page(error: str | None = None) -> str:
-    cache = _portal()["directory"]
+    cache = portal_extensions()["directory"]
     key = str(cache.organisation) if cache is not None else ""
     return render_template("followup.html", error=error, organisation_key=key)
 
@@ -173,7 +173,7 @@ def followup_plain() -> tuple[str, int] | str:
         sent_on=found.sent_on,
         locator=receipt.locator,
         token=keys.lookup_token.hex(),
-        max_attachments=min(_portal()["config"].max_attachments, MAX_ATTACHMENTS),
+        max_attachments=min(portal_extensions()["config"].max_attachments, MAX_ATTACHMENTS),
         max_chars=MAX_MESSAGE_CHARS,
     )
 
@@ -230,7 +230,7 @@ def followup_lookup() -> tuple[Response, int] | Response:
 
 def _thread_for_message(locator: str, token: bytes) -> Submission:
     """The report a new message belongs to, with room for one more message."""
-    with _portal()["sessions"]() as session:
+    with portal_extensions()["sessions"]() as session:
         report = find_report(session, locator, token)
         if report is None:
             raise NotFound()
@@ -248,35 +248,35 @@ def _thread_for_message(locator: str, token: bytes) -> Submission:
 @followup.post("/followup/send")
 def followup_send() -> Response:
     """JavaScript: store an encrypted follow-up message and its attachments."""
-    _directory()
+    current_directory()
     require_proof("followup")
     locator, token = _browser_receipt()
     messages = request.files.getlist("message")
     attachments = request.files.getlist("attachment")
     if len(messages) != 1:
         raise RefusedError("Nothing was stored: a message is exactly one encrypted part.")
-    if len(attachments) > min(_portal()["config"].max_attachments, MAX_ATTACHMENTS):
+    if len(attachments) > min(portal_extensions()["config"].max_attachments, MAX_ATTACHMENTS):
         raise RefusedError("Nothing was stored: too many attachments.")
     report = _thread_for_message(locator, token)
-    uploads = [(PartKind.REPORT, _envelope(messages[0]))]
-    uploads += [(PartKind.ATTACHMENT, _envelope(a)) for a in attachments]
-    stored = _store(_finish_all(uploads), thread_id=report.id)
+    uploads = [(PartKind.REPORT, envelope_part(messages[0]))]
+    uploads += [(PartKind.ATTACHMENT, envelope_part(a)) for a in attachments]
+    stored = store_submission(finish_all(uploads), thread_id=report.id)
     return jsonify({"stored": True, "parts": len(stored.parts)})
 
 
 @followup.post("/followup/send-plain")
 def followup_send_plain() -> str:
     """No JavaScript: encrypt a message and its attachments in memory, store ciphertext."""
-    directory = _directory()
+    directory = current_directory()
     with plain_attachments() as files:
         locator, token = _browser_receipt()
         message = _message_text(request.form.get("message", ""))
         report = _thread_for_message(locator, token)
-        entries, cleaned = _scrub_attachments(files)
+        entries, cleaned = scrub_attachments(files)
         document = followup_document(message, entries, encrypted_by="server")
         parts = [(PartKind.REPORT, json.dumps(document, ensure_ascii=False).encode("utf-8"))]
         parts += [(PartKind.ATTACHMENT, data) for data in cleaned]
-        _seal_and_store(parts, directory.verified.recipient_keys, thread_id=report.id)
+        seal_and_store(parts, directory.verified.recipient_keys, thread_id=report.id)
     return render_template("followup_sent.html", attachments=len(entries))
 
 

@@ -56,13 +56,15 @@ class BusyError(TooManyRequests):
     portal_message = True
 
 
-def _portal() -> dict[str, Any]:
+def portal_extensions() -> dict[str, Any]:
+    """What create_app set up: config, sessions, blob store, key directory cache."""
     extensions: dict[str, Any] = current_app.extensions["portal"]
     return extensions
 
 
-def _directory() -> CurrentDirectory:
-    cache = _portal()["directory"]
+def current_directory() -> CurrentDirectory:
+    """The verified key directory now in force, or 503 (logged) when there is none."""
+    cache = portal_extensions()["directory"]
     try:
         if cache is None:
             raise NoDirectoryError("no organisation key is configured")
@@ -75,8 +77,8 @@ def _directory() -> CurrentDirectory:
 @intake.get("/")
 def form() -> str:
     """The report form; works with and without JavaScript."""
-    config = _portal()["config"]
-    cache = _portal()["directory"]
+    config = portal_extensions()["config"]
+    cache = portal_extensions()["directory"]
     return render_template(
         "report.html",
         fields=FIELDS,
@@ -96,7 +98,7 @@ def favicon() -> Response:
 @intake.get("/keys/directory.json")
 def key_directory() -> Response:
     """The signed key directory, exactly as the organisation signed it."""
-    raw = _directory().raw
+    raw = current_directory().raw
     return Response(raw, mimetype="application/json")
 
 
@@ -106,8 +108,8 @@ def proof_of_work() -> Response:
     purpose = request.args.get("for", "")
     if purpose not in pow.PURPOSES:
         raise RefusedError("Ask for a puzzle for 'submit' or 'followup'.")
-    with _portal()["sessions"]() as session:
-        puzzle = pow.issue(session, _portal()["config"], purpose)
+    with portal_extensions()["sessions"]() as session:
+        puzzle = pow.issue(session, portal_extensions()["config"], purpose)
     return jsonify({"puzzle": puzzle, "bits": pow.puzzle_bits(puzzle)})
 
 
@@ -115,7 +117,7 @@ def require_proof(purpose: str) -> None:
     """Spend the request's proof of work for ``purpose``, or refuse with 400."""
     try:
         proof = request.form.get("proof", "")
-        pow.spend(_portal()["sessions"], _portal()["config"], purpose, proof)
+        pow.spend(portal_extensions()["sessions"], portal_extensions()["config"], purpose, proof)
     except pow.ProofError:
         raise RefusedError(
             "Nothing was stored: the anti-spam check was missing, expired or already used. "
@@ -125,7 +127,7 @@ def require_proof(purpose: str) -> None:
 
 def require_budget(name: str, per_hour: int, message: str) -> None:
     """Draw on the global budget ``name``, or answer 429 with ``message``."""
-    if not budget.take(_portal()["sessions"], name, per_hour):
+    if not budget.take(portal_extensions()["sessions"], name, per_hour):
         raise BusyError(message)
 
 
@@ -135,7 +137,7 @@ BUSY_PLAIN = (
 )
 
 
-def _store(
+def store_submission(
     parts: Sequence[StoredPart],
     *,
     locator: str = "",
@@ -160,7 +162,7 @@ def _store(
         inbox=InboxEntry(),
     )
     try:
-        with _portal()["sessions"].begin() as session:
+        with portal_extensions()["sessions"].begin() as session:
             if session.get_bind().dialect.name == "postgresql":
                 # Sequence values are taken at insert but become visible at
                 # commit; serialising inserts keeps the two orders equal, so an
@@ -176,10 +178,10 @@ def _store(
 def _discard(parts: Sequence[StoredPart]) -> None:
     """Remove blobs already committed for a submission that is not kept."""
     for _, name, _, _ in parts:
-        _portal()["blobs"].delete(name)
+        portal_extensions()["blobs"].delete(name)
 
 
-def _finish_all(
+def finish_all(
     uploads: Sequence[tuple[PartKind, EnvelopeUpload]],
 ) -> list[StoredPart]:
     """Commit every uploaded envelope, or none of them."""
@@ -198,7 +200,7 @@ def _finish_all(
 @intake.post("/submit")
 def submit_encrypted() -> Response:
     """Store a submission the browser encrypted: the report and its attachments."""
-    _directory()
+    current_directory()
     require_proof("submit")
     try:
         locator, token = parse_browser_receipt(
@@ -210,16 +212,17 @@ def submit_encrypted() -> Response:
     attachments = request.files.getlist("attachment")
     if len(reports) != 1:
         raise RefusedError("Nothing was stored: a submission has exactly one encrypted report.")
-    if len(attachments) > min(_portal()["config"].max_attachments, MAX_ATTACHMENTS):
+    if len(attachments) > min(portal_extensions()["config"].max_attachments, MAX_ATTACHMENTS):
         raise RefusedError("Nothing was stored: too many attachments.")
-    uploads = [(PartKind.REPORT, _envelope(reports[0]))]
-    uploads += [(PartKind.ATTACHMENT, _envelope(a)) for a in attachments]
-    done = _finish_all(uploads)
-    submission = _store(done, locator=locator, receipt_hash=hash_lookup_token(token))
+    uploads = [(PartKind.REPORT, envelope_part(reports[0]))]
+    uploads += [(PartKind.ATTACHMENT, envelope_part(a)) for a in attachments]
+    done = finish_all(uploads)
+    submission = store_submission(done, locator=locator, receipt_hash=hash_lookup_token(token))
     return jsonify({"stored": True, "parts": len(submission.parts)})
 
 
-def _envelope(storage: FileStorage) -> EnvelopeUpload:
+def envelope_part(storage: FileStorage) -> EnvelopeUpload:
+    """The checked envelope sink behind an uploaded part, or 400 if it was not a file."""
     stream = storage.stream
     if not isinstance(stream, EnvelopeUpload):
         raise RefusedError("Nothing was stored: the upload was not sent as a file.")
@@ -229,9 +232,9 @@ def _envelope(storage: FileStorage) -> EnvelopeUpload:
 @intake.post("/submit-plain")
 def submit_plain() -> str:
     """Encrypt a form sent without JavaScript, in memory, and store only ciphertext."""
-    directory = _directory()
+    directory = current_directory()
     with plain_attachments() as files:
-        entries, cleaned = _scrub_attachments(files)
+        entries, cleaned = scrub_attachments(files)
         fields = {name: request.form.getlist(name) for name in request.form}
         try:
             document = build_report(fields, entries, encrypted_by="server")
@@ -243,7 +246,7 @@ def submit_plain() -> str:
         document["reporter_key"] = str(keys.reporter.token)
         parts = [(PartKind.REPORT, encode_report(document))]
         parts += [(PartKind.ATTACHMENT, data) for data in cleaned]
-        stored = _seal_and_store(
+        stored = seal_and_store(
             parts,
             directory.verified.recipient_keys,
             locator=receipt.locator,
@@ -268,8 +271,8 @@ def plain_attachments() -> Iterator[list[FileStorage]]:
     files = [f for f in request.files.getlist("attachments") if f.filename]
     buffers = [f.stream for f in files if isinstance(f.stream, MemoryUpload)]
     try:
-        require_budget(budget.PLAIN, _portal()["config"].plain_per_hour, BUSY_PLAIN)
-        if len(files) > min(_portal()["config"].max_attachments, MAX_ATTACHMENTS):
+        require_budget(budget.PLAIN, portal_extensions()["config"].plain_per_hour, BUSY_PLAIN)
+        if len(files) > min(portal_extensions()["config"].max_attachments, MAX_ATTACHMENTS):
             raise RefusedError("Nothing was stored: too many attachments.")
         yield files
     finally:
@@ -277,7 +280,8 @@ def plain_attachments() -> Iterator[list[FileStorage]]:
             buffer.wipe()
 
 
-def _scrub_attachments(files: Sequence[FileStorage]) -> tuple[list[AttachmentEntry], list[bytes]]:
+def scrub_attachments(files: Sequence[FileStorage]) -> tuple[list[AttachmentEntry], list[bytes]]:
+    """Clean each plaintext file in memory; its manifest entry and its cleaned bytes."""
     entries, cleaned = [], []
     for index, storage in enumerate(files, start=1):
         data = (
@@ -306,7 +310,7 @@ def _attachment_name(filename: str | None, index: int) -> str:
         return f"attachment-{index}"
 
 
-def _seal_and_store(
+def seal_and_store(
     parts: Sequence[tuple[PartKind, bytes]],
     recipients: Sequence[bytes],
     **where: Any,
@@ -315,10 +319,10 @@ def _seal_and_store(
     done: list[StoredPart] = []
     try:
         for kind, plaintext in parts:
-            with _portal()["blobs"].writer() as pending:
+            with portal_extensions()["blobs"].writer() as pending:
                 Sealer(recipients).seal_stream(io.BytesIO(plaintext), pending)
             done.append((kind, pending.name, pending.size, pending.sha256))
     except BaseException:
         _discard(done)
         raise
-    return _store(done, **where)
+    return store_submission(done, **where)
