@@ -7,6 +7,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: run demo test lint typecheck test-js test-py system bench clean
 
 $(STAMP): pyproject.toml
+	bash scripts/install-system-deps.sh --build
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

@@ -56,6 +56,9 @@ def _format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_LINE_ENDS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
 def _serialise(value: Mapping[str, Any]) -> bytes:
     """One line's bytes: the canonical-enough JSON the writer promises (§16.7)."""
     try:
@@ -64,7 +67,9 @@ def _serialise(value: Mapping[str, Any]) -> bytes:
         )
     except (TypeError, ValueError) as error:
         raise BatchError(f"record cannot be written as JSON: {error}") from None
-    return text.encode("utf-8") + b"\n"
+    # NEL, LS and PS end a line for str.splitlines and for JavaScript; they can
+    # stand only inside a string, where the escape is the same text
+    return text.translate(_LINE_ENDS).encode("utf-8") + b"\n"
 
 
 def sign_batch(

@@ -1,9 +1,10 @@
 """The incident record, cso-incident/v1: what a reviewer forwards (``RECORD.md``).
 
-Standard library only: the reviewer tool imports this module to build and
-pre-check records on an air-gapped workstation, so it must not pull in the
-database or chart libraries. :func:`parse_record` is the only way to build
-an :class:`IncidentRecord` from JSON; it refuses unknown members, and in
+Standard library only (and crypto/characters.py, which is too): the reviewer
+tool imports this module to build and pre-check records on an air-gapped
+workstation, so it must not pull in the database or chart libraries.
+:func:`parse_record` is the only way to build an :class:`IncidentRecord`
+from JSON; it refuses unknown members, and in
 particular any member that would identify a ship, company or person.
 """
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from crypto.characters import JOINERS, unsafe
 from incident_db.errors import RecordError
 from incident_db.taxonomy import CREW, GRADES, LINK_RELATIONS, VOCABULARIES
 
@@ -33,8 +35,6 @@ _ID = re.compile(r"[0-9a-f]{32}")
 _LOCAL = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}")
 _OFFSET = re.compile(r"([+-])([0-9]{2}):([0-9]{2})")
 _GRADES = frozenset(GRADES)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -227,15 +227,18 @@ def _count(name: str) -> Callable[[Any], int]:
 def _text(
     name: str, limit: int = MAX_LINE_TEXT, *, multiline: bool = False
 ) -> Callable[[Any], str]:
-    control = _CONTROL_MULTILINE if multiline else _CONTROL
+    # crypto/characters.py: controls, format, private-use, unassigned and invisible
+    # characters act on a reader or hide text; only the joiners (and newline and tab
+    # where the text has lines) are kept
+    allowed = JOINERS + ("\n\t" if multiline else "")
 
     def check(value: Any) -> str:
         if type(value) is not str or not value or value.isspace():
             raise RecordError(f"{name}: must be a non-empty string")
         if len(value) > limit:
             raise RecordError(f"{name}: longer than {limit} characters")
-        if control.search(value):
-            raise RecordError(f"{name}: contains control characters")
+        if any(unsafe(c, allowed) for c in value):
+            raise RecordError(f"{name}: contains control or invisible characters")
         return value
 
     return check

@@ -22,6 +22,7 @@ from crypto import cli as crypto_cli
 from crypto.errors import CryptoError
 from reviewer_tool.config import load_config
 from reviewer_tool.errors import ReviewerError
+from reviewer_tool.terminal import prepare_streams, report_crash, say
 from reviewer_tool.workspace import Workspace
 
 Handler = Callable[[argparse.Namespace], int | None]
@@ -100,19 +101,21 @@ def _lazy_sync(name: str) -> Handler:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one reviewer command."""
+    sys.excepthook = report_crash  # a bug's traceback may quote a report
+    prepare_streams()  # a terminal that is not UTF-8 gets escapes, not a crash
     args = build_parser().parse_args(argv)
     try:
         return args.run(args) or 0
     except ReviewerError as error:
-        print(f"reviewer: error: {error.diagnostics()}", file=sys.stderr)
+        say(f"reviewer: error: {error.diagnostics()}", err=True)
         return 1
     except CryptoError as error:
-        print(f"reviewer: error: {error.diagnostics()}", file=sys.stderr)
+        say(f"reviewer: error: {error.diagnostics()}", err=True)
         return 1
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""
-        print(f"reviewer: error: {where}{error.strerror}", file=sys.stderr)
+        say(f"reviewer: error: {where}{error.strerror}", err=True)
         return 1
     except KeyboardInterrupt:
-        print("reviewer: interrupted", file=sys.stderr)
+        say("reviewer: interrupted", err=True)
         return 130

@@ -11,7 +11,6 @@ to the words removed from the report's fields.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import secrets
 import sys
@@ -21,14 +20,16 @@ from typing import Any
 
 from crypto.batch import sign_batch
 from reviewer_tool.cli import open_workspace
-from reviewer_tool.cli_queue import printable, write_new_file
+from reviewer_tool.cli_queue import write_new_file
 from reviewer_tool.errors import ReviewerError
 from reviewer_tool.forwarding import (
+    MULTILINE_FIELDS,
     TEXT_FIELDS,
     build_record,
-    identity_leaks,
+    clean_text,
     identity_values,
     incident_id,
+    ship_identifiers,
 )
 from reviewer_tool.redaction import (
     AttachmentRefused,
@@ -37,12 +38,24 @@ from reviewer_tool.redaction import (
     detect_identifiers,
     redact_text,
 )
+from reviewer_tool.terminal import GUTTER, ask, json_text, printable, quoted, say, say_text
 from reviewer_tool.workspace import Followup, Item, Workspace
+
+_YES, _NO = frozenset({"y", "yes"}), frozenset({"n", "no"})
 
 
 def _ask(question: str, default: bool) -> bool:
-    answer = input(f"{question} [{'Y/n' if default else 'y/N'}] ").strip().lower()
-    return default if not answer else answer.startswith("y")
+    """A yes/no answer; anything else (such as a terminal's own reply) asks again."""
+    while True:
+        try:
+            answer = ask(f"{question} [{'Y/n' if default else 'y/N'}] ").strip().lower()
+        except EOFError:
+            raise ReviewerError("no answer (end of input); nothing stored") from None
+        if not answer:
+            return default
+        if answer in _YES or answer in _NO:
+            return answer in _YES
+        say("  please answer y or n")
 
 
 def _choose(text: str, findings: list[Finding], accept_all: bool) -> list[Finding]:
@@ -52,15 +65,18 @@ def _choose(text: str, findings: list[Finding], accept_all: bool) -> list[Findin
     for finding in findings:
         context = text[max(0, finding.start - 30) : finding.end + 30].replace("\n", " ")
         note = f", {finding.note}" if finding.note else ""
-        print(f"  …{context}…")
-        if _ask(f"  redact {finding.text!r} ({finding.kind}{note})?", default=True):
+        say_text(GUTTER, f"…{context}…")
+        if _ask(f"  redact {quoted(finding.text)} ({finding.kind}{note})?", default=True):
             chosen.append(finding)
     return chosen
 
 
 def _extra_terms(text: str, name: str) -> list[Finding]:
     """Words the reviewer adds by hand, found wherever they occur in the field."""
-    raw = input(f"  anything else to remove from {name}? (separate with |, Enter for none) ")
+    try:
+        raw = ask(f"  anything else to remove from {name}? (separate with |, Enter for none) ")
+    except EOFError:
+        raise ReviewerError("no answer (end of input); nothing stored") from None
     findings = []
     for term in filter(None, (t.strip() for t in raw.split("|"))):
         start = text.lower().find(term.lower())
@@ -75,14 +91,14 @@ def _print_followups(followups: list[Followup]) -> None:
     """The reporter's later messages, shown while redacting; none of it is forwarded."""
     if not followups:
         return
-    print(
+    say(
         f"the reporter wrote {len(followups)} follow-up message(s); context only, never"
         " forwarded (a name in them can be removed below as an extra word):"
     )
     for followup in followups:
-        print(f"  {followup.record['received_on']}  follow-up {followup.id[:12]}")
+        say(f"  {followup.record['received_on']}  follow-up {followup.id[:12]}")
         for line in followup.record["followup"]["message"].splitlines():
-            print(f"    {printable(line)}")
+            say_text("  " + GUTTER, line, gutter="  " + GUTTER)
 
 
 def cmd_redact(args: argparse.Namespace) -> None:
@@ -96,6 +112,7 @@ def cmd_redact(args: argparse.Namespace) -> None:
     item = ws.item(args.id)
     report = item.record["report"]
     values = identity_values(item)
+    known = ship_identifiers(item)
     if interactive:
         _print_followups(ws.followups(item.id))
     redacted: dict[str, str] = {}
@@ -104,14 +121,17 @@ def cmd_redact(args: argparse.Namespace) -> None:
         text = report.get("report", {}).get(name)
         if not text:
             continue
-        findings = detect_identifiers(text, values)
+        findings = detect_identifiers(text, values, known)
         if interactive:
-            print(f"{name}: {len(findings)} suggestion(s)")
+            say(f"{name}: {len(findings)} suggestion(s)")
         chosen = _choose(text, findings, not interactive)
         if interactive:
             chosen = sorted(chosen + _extra_terms(text, name), key=lambda f: f.start)
             chosen = [f for i, f in enumerate(chosen) if i == 0 or f.start >= chosen[i - 1].end]
-        redacted[name] = redact_text(text, chosen)
+        cleaned, dropped = clean_text(redact_text(text, chosen), multiline=name in MULTILINE_FIELDS)
+        if dropped:
+            say(f"  {name}: {dropped} control or invisible character(s) dropped")
+        redacted[name] = cleaned
         removed += len(chosen)
     attachments = _choose_attachments(report.get("attachments", []), values, interactive)
     item.record["redaction"] = {
@@ -122,13 +142,15 @@ def cmd_redact(args: argparse.Namespace) -> None:
     }
     with ws.transaction():
         ws.put_item(item)
-    print(
+    say(
         f"{item.id[:12]}: {removed} identifier(s) removed from {len(redacted)} field(s);"
         f" position to {args.coarsen} decimals; {len(attachments)} attachment(s) to forward"
     )
 
 
-def _choose_attachments(entries: list[dict[str, Any]], values: list[str], ask: bool) -> list[int]:
+def _choose_attachments(
+    entries: list[dict[str, Any]], values: list[str], interactive: bool
+) -> list[int]:
     """Attachments are forwarded only when the reviewer says so for each one.
 
     Metadata cleaning cannot remove a ship's name painted on a hull in a photo
@@ -138,10 +160,11 @@ def _choose_attachments(entries: list[dict[str, Any]], values: list[str], ask: b
     for position, entry in enumerate(entries, start=1):
         flagged = detect_identifiers(entry["name"], values)
         if flagged:
-            print(f"  attachment {position}: its name holds {', '.join(f.kind for f in flagged)}"
+            say(f"  attachment {position}: its name holds {', '.join(f.kind for f in flagged)}"
                   " (names are never forwarded)")  # fmt: skip
-        question = f"  forward attachment {position} ({entry['media_type']}), cleaned? Look first."
-        if ask and _ask(question, False):
+        kind = printable(entry["media_type"])
+        question = f"  forward attachment {position} ({kind}), cleaned? Look first."
+        if interactive and _ask(question, False):
             chosen.append(position)
     return chosen
 
@@ -186,20 +209,14 @@ def cmd_forward(args: argparse.Namespace) -> None:
     ws = open_workspace(args)
     items, waiting = _forwardable(ws, args.all)
     for item_id in waiting:
-        print(f"not forwarded: {item_id[:12]} is confirmed but not redacted yet", file=sys.stderr)
+        say(f"not forwarded: {item_id[:12]} is confirmed but not redacted yet", err=True)
     if not items:
         raise ReviewerError("nothing to forward: no confirmed, redacted reports")
     ids = {item.id: incident_id(ws, item) for item in items}
     all_ids = {item_id: incident_id(ws, ws.item(item_id)) for item_id, _ in ws.summaries()}
     records = []
     for item in items:
-        record = build_record(ws, item, all_ids)
-        leaks = identity_leaks(record, identity_values(item))
-        if leaks:
-            raise ReviewerError(
-                f"refused: report {item.id[:12]} still holds an identity-section value in "
-                f"{', '.join(leaks)}; run `reviewer redact {item.id[:12]}` again. Nothing written."
-            )
+        record = build_record(ws, item, all_ids)  # refuses a record that is not clean
         records.append(record)
     attachments = []
     if args.attachments_dir is not None:
@@ -224,7 +241,7 @@ def cmd_forward(args: argparse.Namespace) -> None:
             item.record["forwarded"] = {"batch": batch_id, "on": today, "id": ids[item.id]}
             ws.put_item(item)
     extra = f"; {files} cleaned attachment(s) in {args.attachments_dir}" if files else ""
-    print(f"{out}: {len(records)} record(s) signed by {ws.keys.signing.token.fingerprint}{extra}")
+    say(f"{out}: {len(records)} record(s) signed by {ws.keys.signing.token.fingerprint}{extra}")
 
 
 def cmd_detect(args: argparse.Namespace) -> None:
@@ -237,7 +254,7 @@ def cmd_detect(args: argparse.Namespace) -> None:
         except UnicodeDecodeError:
             raise ReviewerError(f"{args.file} is not UTF-8 text") from None
     for finding in detect_identifiers(text, args.identity or ()):
-        print(json.dumps(finding.to_json(), ensure_ascii=False))
+        say(json_text(finding.to_json(), indent=None))
 
 
 def register(verbs: Any, common: argparse.ArgumentParser) -> None:

@@ -11,6 +11,7 @@ from crypto.keyfile import KeyBundle, decrypt_key_file
 from crypto.keys import KeyKind, parse_public_key
 from reviewer_tool.cli import read_passphrase, workspace_dir
 from reviewer_tool.errors import ReviewerError
+from reviewer_tool.terminal import say
 from reviewer_tool.workspace import Workspace
 
 
@@ -18,7 +19,7 @@ def _pin(ws: Workspace, token: str | None) -> None:
     if token:
         key = parse_public_key(token, KeyKind.SIGNING)
         ws.set_meta("portal_key", str(key))
-        print(f"portal bundle key pinned: {key.fingerprint}")
+        say(f"portal bundle key pinned: {key.fingerprint}")
 
 
 def cmd_keygen(args: argparse.Namespace) -> None:
@@ -26,7 +27,7 @@ def cmd_keygen(args: argparse.Namespace) -> None:
     root = workspace_dir(args)
     ws = Workspace.create(root, KeyBundle.new_reviewer(), read_passphrase(args, confirm=True))
     _pin(ws, args.portal_key)
-    print(f"workspace created: {root}")
+    say(f"workspace created: {root}")
     _print_keys(ws)
 
 
@@ -42,24 +43,24 @@ def cmd_init(args: argparse.Namespace) -> None:
     root = workspace_dir(args)
     ws = Workspace.create(root, keys, passphrase)
     _pin(ws, args.portal_key)
-    print(f"workspace created: {root}")
+    say(f"workspace created: {root}")
     _print_keys(ws)
 
 
 def _print_keys(ws: Workspace) -> None:
     encryption = ws.identity.token
-    print(f"encryption key (for the portal's key directory): {encryption}")
-    print(f"  fingerprint {encryption.fingerprint}")
+    say(f"encryption key (for the portal's key directory): {encryption}")
+    say(f"  fingerprint {encryption.fingerprint}")
     signing = ws.keys.signing.token
-    print(f"signing key (for the shared database's trusted reviewers): {signing}")
-    print(f"  fingerprint {signing.fingerprint}")
+    say(f"signing key (for the shared database's trusted reviewers): {signing}")
+    say(f"  fingerprint {signing.fingerprint}")
 
 
 def cmd_pubkey(args: argparse.Namespace) -> None:
     """Print the workspace's public keys, one token per line: encryption, then signing."""
     ws = Workspace.open(workspace_dir(args), read_passphrase(args))
-    print(ws.identity.token)
-    print(ws.keys.signing.token)
+    say(ws.identity.token)
+    say(ws.keys.signing.token)
 
 
 def cmd_trust_portal(args: argparse.Namespace) -> None:

@@ -9,10 +9,8 @@ id, or a follow-up message's id for the attachments sent with it.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
-import unicodedata
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -20,20 +18,10 @@ from typing import Any
 from reviewer_tool.cli import open_workspace
 from reviewer_tool.errors import ReviewerError
 from reviewer_tool.importer import import_bundle, submission_count, verify
+from reviewer_tool.terminal import json_text, printable, render, say
 from reviewer_tool.workspace import Followup, Item, Workspace
 
 TRIAGE_STATUSES = ("confirmed", "unconfirmed", "rejected")
-#: what a sender could use to drive the reviewer's terminal: controls, bidi overrides
-_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co"})
-
-
-def printable(value: object) -> str:
-    """Text from a report made safe for a terminal: escape and format characters shown as �."""
-    return "".join(
-        "\ufffd" if unicodedata.category(c) in _UNSAFE_CATEGORIES else c for c in str(value)
-    )
-
-
 QUEUE_STATUSES = ("new", *TRIAGE_STATUSES)
 _GRADE = re.compile(r"[A-F][1-6]")
 
@@ -45,22 +33,25 @@ def cmd_import(args: argparse.Namespace) -> None:
     ws = open_workspace(args)
     bundle = verify(ws, Path(args.file))
     total = submission_count(bundle)
+    # the bar shows only counts: nothing a sender chose reaches rich's own output
     with Progress(
         TextColumn("importing"), BarColumn(), MofNCompleteColumn(), transient=not args.progress
     ) as progress:
         task = progress.add_task("import", total=total)
         result = import_bundle(ws, bundle, lambda n: progress.advance(task, n))
-    print(
+    say(
         f"{result.imported} new report(s), {result.already} already in the workspace"
         + (f", {result.not_for_you} not addressed to this key" if result.not_for_you else "")
     )
     if result.followups:
         orphans = f", {result.orphans} of them to a report not in this workspace"
-        print(f"{result.followups} new follow-up message(s)" + (orphans if result.orphans else ""))
+        say(f"{result.followups} new follow-up message(s)" + (orphans if result.orphans else ""))
     for item_id in result.unreadable:
-        print(f"warning: report {item_id} could not be decrypted or is malformed; skipped")
+        say(f"warning: report {item_id} could not be decrypted or is malformed; skipped")
+    for item_id, reason in result.refused:
+        say(f"warning: report {item_id} refused: {printable(reason)}")
     for followup_id, thread in result.unreadable_followups:
-        print(
+        say(
             f"warning: follow-up {followup_id} (to report {thread}) could not be decrypted"
             " or is malformed; skipped"
         )
@@ -134,9 +125,8 @@ def cmd_list(args: argparse.Namespace) -> None:
     ws = open_workspace(args)
     rows = _report_rows(ws, args)
     if args.json:
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        say(json_text(rows))
         return
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
@@ -149,8 +139,8 @@ def cmd_list(args: argparse.Namespace) -> None:
             _messages_cell(row),
         )  # fmt: skip
         table.add_row(*(Text(printable(cell)) for cell in cells))  # Text: no markup is parsed
-    Console().print(table)
-    print(f"{len(reports)} report(s)")
+    say(render(table))
+    say(f"{len(reports)} report(s)")
     _print_orphans([row for row in rows if row["kind"] == "followup"])
 
 
@@ -158,13 +148,13 @@ def _print_orphans(orphans: list[dict[str, Any]]) -> None:
     """Follow-ups that cannot be shown in a conversation, each on a line of its own."""
     if not orphans:
         return
-    print(
+    say(
         f"{len(orphans)} follow-up message(s) whose report is not in this workspace"
         " (not addressed to this key, unreadable, or not imported yet):"
     )
     for row in orphans:
         new = "  new" if row["unread"] else ""
-        print(f"  {row['id'][:12]}  received {row['received_on']}  to report "
+        say(f"  {row['id'][:12]}  received {row['received_on']}  to report "
               f"{row['thread'][:12]}  {row['attachments']} file(s){new}")  # fmt: skip
 
 
@@ -188,7 +178,7 @@ def cmd_triage(args: argparse.Namespace) -> None:
     item.summary.update(status=args.status, grade=args.grade)
     with ws.transaction():
         ws.put_item(item)
-    print(f"{item.id}: {args.status}, graded {args.grade}")
+    say(f"{item.id}: {args.status}, graded {args.grade}")
 
 
 def _attachment(ws: Workspace, found: Item | Followup, name: str) -> tuple[dict[str, Any], bytes]:
@@ -240,7 +230,7 @@ def cmd_export_attachment(args: argparse.Namespace) -> None:
     except AttachmentRefused as error:
         raise ReviewerError(str(error)) from None
     write_new_file(args.out, data)
-    print(f"{args.out}: {len(data)} bytes, metadata removed")
+    say(f"{args.out}: {len(data)} bytes, metadata removed")
 
 
 def register(verbs: Any, common: argparse.ArgumentParser) -> None:

@@ -33,6 +33,7 @@ from crypto.errors import KeyFormatError
 from crypto.keys import KeyKind, parse_public_key
 from reviewer_tool.cli import open_workspace
 from reviewer_tool.errors import ReviewerError
+from reviewer_tool.terminal import say
 from reviewer_tool.workspace import Followup, Item, Workspace
 
 REPLY_SCHEMA = "cso-reply/v1"
@@ -109,7 +110,7 @@ def cmd_reply(args: argparse.Namespace) -> None:
         if part
     )
     thread = f" to follow-up {answering[:12]} in the thread of this report" if answering else ""
-    print(
+    say(
         f"{item.id[:12]}: reply {reply['reply_id'][:8]}{thread} queued ({what}); run export-replies"
     )
 
@@ -153,7 +154,7 @@ def cmd_export_replies(args: argparse.Namespace) -> None:
             [(bundle_id, row[0]) for row in rows],
         )
     shown = ", ".join(f"{a}-{b}" for a, b in acknowledges) or "nothing"
-    print(f"{out}: {len(rows)} reply(ies), acknowledging inbox cursors {shown}; carry it back")
+    say(f"{out}: {len(rows)} reply(ies), acknowledging inbox cursors {shown}; carry it back")
 
 
 def register(verbs: Any, common: argparse.ArgumentParser) -> None:

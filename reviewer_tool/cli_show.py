@@ -7,20 +7,21 @@ on this workstation (reviewer_tool/followups.py says how the two are put in
 order). Given a follow-up's id it shows the conversation that message
 belongs to; a follow-up whose report is not in this workspace is shown
 alone, and said to be. Whatever is shown is marked read, which is what
-``reviewer list`` counts. Every string the sender chose goes through
-:func:`printable` before it reaches the terminal.
+``reviewer list`` counts. Everything goes to the terminal through
+reviewer_tool/terminal.py; every string the sender chose, keys and names
+included, is kept to one line by :func:`printable` and wrapped behind a
+gutter by :func:`say_text`, so none of it can start a row of its own.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reviewer_tool.cli import open_workspace
-from reviewer_tool.cli_queue import printable
 from reviewer_tool.followups import conversation
+from reviewer_tool.terminal import GUTTER, json_text, printable, say, say_text
 from reviewer_tool.workspace import Followup, Item
 
 EXPORT_HINT = "open a follow-up's file with: reviewer export-attachment FOLLOW-UP-ID NAME --out F"
@@ -29,91 +30,93 @@ EXPORT_HINT = "open a follow-up's file with: reviewer export-attachment FOLLOW-U
 def _attachment_line(entry: Mapping[str, Any]) -> str:
     scrubbed = "metadata removed by sender" if entry["scrubbed"] else "not scrubbed"
     name = printable(entry["name"])
-    return f"{name}  {entry['media_type']}  {entry['size']} bytes  ({scrubbed})"
+    return (
+        f"{name}  {printable(entry['media_type'])}  {printable(entry['size'])} bytes  ({scrubbed})"
+    )
 
 
-def _print_text(text: str, indent: str) -> None:
+def _print_text(text: str, gutter: str) -> None:
     for line in text.splitlines() or [""]:
-        print(f"{indent}{printable(line)}")
+        say_text(gutter, line, gutter=gutter)
 
 
 def _show_report(item: Item) -> None:
     report = item.record["report"]
-    print(f"report {item.id}  received {item.record['received_on']}  [{item.summary['status']}]")
+    say(f"report {item.id}  received {item.record['received_on']}  [{item.summary['status']}]")
     triage = item.record.get("triage")
     if triage:
         line = f"triage: {triage['status']} {triage['grade']}"
         if triage.get("duplicate_of"):
             line += f" (duplicate of {triage['duplicate_of']})"
-        print(line)
+        say(line)
     for name, value in report.get("report", {}).items():
         if name != "narrative":
             shown = ", ".join(map(str, value)) if isinstance(value, list) else value
-            print(f"  {name}: {printable(shown)}")
+            say_text(f"  {printable(name)}: ", str(shown))
     if report.get("report", {}).get("narrative"):
-        print("narrative:")
-        _print_text(str(report["report"]["narrative"]), "  ")
+        say("narrative:")
+        _print_text(str(report["report"]["narrative"]), GUTTER)
     identity = report.get("identity", {})
     if identity:
-        print("identity section (never forwarded):")
+        say("identity section (never forwarded):")
         for name, value in identity.items():
-            print(f"  {name}: {printable(value)}")
-    print(f"reporter key: {'present' if report.get('reporter_key') else 'none (cannot reply)'}")
+            say_text(f"  {printable(name)}: ", str(value))
+    say(f"reporter key: {'present' if report.get('reporter_key') else 'none (cannot reply)'}")
     attachments = report.get("attachments", [])
-    print(f"attachments: {len(attachments)}")
+    say(f"attachments: {len(attachments)}")
     for entry in attachments:
-        print(f"  {_attachment_line(entry)}")
+        say_text("  ", _attachment_line(entry))
 
 
 def _show_event(event: Mapping[str, Any]) -> None:
     if event["from"] == "reporter":
         new = "  [new]" if event["new"] else ""
-        print(f"  {event['received_on']}  reporter  follow-up {event['id'][:12]}{new}")
-        _print_text(event["message"], "    ")
+        say(f"  {event['received_on']}  reporter  follow-up {event['id'][:12]}{new}")
+        _print_text(event["message"], "  " + GUTTER)
         for entry in event["attachments"]:
-            print(f"    file: {_attachment_line(entry)}")
+            say_text("    file: ", _attachment_line(entry))
         return
     line = f"  {event['written_on']}  you  reply {event['reply_id'][:8]}"
     if event["status"]:
         line += f"  status {event['status']}"
     if event["in_reply_to"]:
         line += f"  (to follow-up {event['in_reply_to'][:12]})"
-    print(line)
+    say(line)
     if event["message"]:
-        _print_text(event["message"], "    ")
+        _print_text(event["message"], "  " + GUTTER)
     else:
-        print("    (status change only, no message)")
+        say("    (status change only, no message)")
 
 
 def _show_conversation(events: Sequence[Mapping[str, Any]]) -> None:
     followups = [e for e in events if e["from"] == "reporter"]
     if not events:
-        print("conversation: no follow-up messages or replies yet")
+        say("conversation: no follow-up messages or replies yet")
         return
     new = sum(e["new"] for e in followups)
-    print(
+    say(
         f"conversation: {len(followups)} follow-up message(s) from the reporter ({new} new),"
         f" {len(events) - len(followups)} reply(ies) from this workstation"
     )
     for event in events:
         _show_event(event)
     if any(e["attachments"] for e in followups):
-        print(EXPORT_HINT)
+        say(EXPORT_HINT)
 
 
 def _show_orphan(followup: Followup) -> None:
     document = followup.record["followup"]
     new = "  [new]" if not followup.summary.get("read") else ""
-    print(f"follow-up {followup.id}  received {followup.record['received_on']}{new}")
-    print(
+    say(f"follow-up {followup.id}  received {followup.record['received_on']}{new}")
+    say(
         f"to report {followup.thread}, which is not in this workspace"
         " (not addressed to this key, unreadable, or not imported yet); it cannot be answered"
     )
-    print("message:")
-    _print_text(document["message"], "  ")
-    print(f"attachments: {len(document['attachments'])}")
+    say("message:")
+    _print_text(document["message"], GUTTER)
+    say(f"attachments: {len(document['attachments'])}")
     for entry in document["attachments"]:
-        print(f"  {_attachment_line(entry)}")
+        say_text("  ", _attachment_line(entry))
 
 
 def cmd_show(args: argparse.Namespace) -> None:
@@ -125,7 +128,7 @@ def cmd_show(args: argparse.Namespace) -> None:
         if item is None:
             if args.json:
                 shown = {"id": found.id, "thread": found.thread, "report_in_workspace": False}
-                print(json.dumps({**shown, **found.record}, ensure_ascii=False, indent=2))
+                say(json_text({**shown, **found.record}))
             else:
                 _show_orphan(found)
             ws.mark_read([found])
@@ -136,7 +139,7 @@ def cmd_show(args: argparse.Namespace) -> None:
     events = conversation(item.record.get("replies", []), followups)
     if args.json:
         shown = {"id": item.id, **item.record, "conversation": events}
-        print(json.dumps(shown, ensure_ascii=False, indent=2))
+        say(json_text(shown))
     else:
         _show_report(item)
         _show_conversation(events)

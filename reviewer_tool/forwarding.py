@@ -3,8 +3,12 @@
 Only what the reviewer approved in ``reviewer redact`` is used for free
 text; choices and counts are copied from the report; the identity section
 never is. :func:`identity_leaks` is the hard check before anything is
-signed: a record in which any identity-section value can still be found,
-in any string, is refused.
+signed: a record in which any identity-section value, or any IMO number,
+MMSI or call sign the detector finds in the report's own text, can still be
+found, in any string, is refused (reviewer_tool/redaction/_identity.py says
+how: native digits, look-alike letters and invisible fillers all count). So
+is a record holding a character crypto/characters.py calls unsafe
+(:func:`unsafe_characters`); ``redact`` drops them (:func:`clean_text`).
 """
 
 from __future__ import annotations
@@ -14,11 +18,12 @@ import hmac
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from crypto.characters import JOINERS, unsafe
 from incident_db.errors import RecordError
 from incident_db.record import parse_record
 from incident_db.taxonomy import CREW
 from reviewer_tool.errors import ReviewerError
-from reviewer_tool.redaction import coarsen_position, identity_values_in
+from reviewer_tool.redaction import coarsen_position, detect_identifiers, identity_values_in
 from reviewer_tool.workspace import Item, Workspace
 
 #: report fields whose free text is redacted, and the record member each becomes
@@ -74,6 +79,90 @@ def identity_values(item: Item) -> list[str]:
     return [str(identity[name]) for name in IDENTITY_FIELDS if identity.get(name)]
 
 
+#: detected kinds that name a ship or company, whatever the identity section says
+SHIP_IDENTIFIERS = frozenset({"imo", "imo_company", "mmsi", "call_sign"})
+#: report fields that become multi-line text in a record (incident_db/record.py)
+MULTILINE_FIELDS = frozenset({"narrative", "cyber_impact"})
+#: what record text may hold of the unsafe characters: the joiners, which shape
+#: Persian and Indic words, and (in multi-line text) newline and tab
+_KEEP = JOINERS + "\n\t"
+
+
+def clean_text(text: str, *, multiline: bool) -> tuple[str, int]:
+    """``text`` as a record may hold it, and how many characters were dropped.
+
+    Line ends become LF (CRLF and CR from other systems), or spaces in a
+    one-line field; every other control, format, private-use, unassigned or
+    invisible character is dropped: it carries no content, and in the shared
+    database it would act on a reader's terminal, make a record read other
+    than it is, or end a line for a JSON Lines reader.
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not multiline:
+        text = text.replace("\n", " ").replace("\t", " ")
+    kept = "".join(c for c in text if not unsafe(c, _KEEP))
+    return kept, len(text) - len(kept)
+
+
+def unsafe_characters(record: Mapping[str, Any]) -> list[str]:
+    """Where in ``record`` a character that :func:`clean_text` drops stands."""
+    return [
+        path
+        for path, text in _strings(dict(record))
+        if "\r" in text or any(unsafe(c, _KEEP) for c in text)
+    ]
+
+
+def _refused(item: Item, why: str) -> str:
+    """The one-line refusal for ``item``, with the two ways out."""
+    short = item.id[:12]
+    return (
+        f"refused: report {short} {why}; run `reviewer redact {short}` again, or leave it"
+        f" out with `reviewer triage {short} --status rejected`. Nothing written."
+    )
+
+
+def refusal(item: Item, record: Mapping[str, Any]) -> str | None:
+    """Why ``record``, built from ``item``, must not be signed; None if it may be."""
+    hidden = unsafe_characters(record)
+    if hidden:
+        return _refused(
+            item,
+            "holds control or invisible characters (bidi, zero-width, filler) in"
+            f" {', '.join(hidden)}",
+        )
+    leaks = identity_leaks(record, check_values(item))
+    if leaks:
+        return _refused(
+            item,
+            "still holds an identity-section value or a ship identifier found in the report"
+            f" in {', '.join(leaks)}",
+        )
+    return None
+
+
+def ship_identifiers(item: Item) -> list[tuple[str, str]]:
+    """(kind, value) of the IMO numbers, MMSIs and call signs the detector finds in
+    the report's own text: a reporter who wrote "IMO 9074729" once and "907 4729"
+    later named the ship twice, and only the first has a label to be found by."""
+    fields = item.record["report"].get("report", {})
+    found = {
+        (finding.kind, finding.text)
+        for name in TEXT_FIELDS
+        if isinstance(fields.get(name), str)
+        for finding in detect_identifiers(fields[name])
+        # an unlabelled seven-digit number whose check digit fails is not an IMO number
+        if finding.kind in SHIP_IDENTIFIERS and finding.confidence >= 0.6
+    }
+    return sorted(found)
+
+
+def check_values(item: Item) -> list[str]:
+    """What the hard check looks for: the identity section's values and the
+    report's own ship identifiers (:func:`ship_identifiers`)."""
+    return [*identity_values(item), *(value for _, value in ship_identifiers(item))]
+
+
 def incident_id(ws: Workspace, item: Item) -> str:
     """A stable record id that nobody without this workspace can link to the submission."""
     key = hmac.new(ws.seal_key, b"cso-reviewer incident id v1", hashlib.sha256).digest()
@@ -91,7 +180,8 @@ def _set(record: dict[str, Any], path: str, value: Any) -> None:
 
 
 def build_record(ws: Workspace, item: Item, links: Mapping[str, str]) -> dict[str, Any]:
-    """The cso-incident/v1 JSON for a confirmed, redacted item; checked by parse_record."""
+    """The cso-incident/v1 JSON for a confirmed, redacted item, checked by :func:`refusal`
+    and by parse_record; raises ReviewerError (one line, with the way out) if refused."""
     triage, redaction = item.record.get("triage"), item.record.get("redaction")
     if not triage or triage["status"] != "confirmed":
         raise ReviewerError(f"report {item.id[:12]} is not confirmed")
@@ -117,10 +207,13 @@ def build_record(ws: Workspace, item: Item, links: Mapping[str, str]) -> dict[st
     duplicate = triage.get("duplicate_of")
     if duplicate and duplicate in links:
         record["links"] = [{"relation": "duplicate-of", "id": links[duplicate]}]
+    refused = refusal(item, record)
+    if refused:
+        raise ReviewerError(refused)
     try:
         return parse_record(record).to_json()
     except RecordError as error:
-        raise ReviewerError(f"report {item.id[:12]}: {error}") from None
+        raise ReviewerError(_refused(item, f"does not make a valid record: {error}")) from None
 
 
 def _strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:

@@ -18,6 +18,7 @@ bundle not imported yet.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,14 @@ from crypto.errors import BundleError, CryptoError, NoMatchError
 from crypto.manifest import AttachmentCheck, parse_manifest
 from reviewer_tool.errors import ReviewerError
 from reviewer_tool.followups import check_followup
+from reviewer_tool.vocabulary import (
+    COORDINATE_FIELDS,
+    COUNT_FIELDS,
+    DOCUMENT_MEMBERS,
+    IDENTITY_FIELDS,
+    LIST_FIELDS,
+    REPORT_FIELDS,
+)
 from reviewer_tool.workspace import Workspace
 
 #: submissions per transaction: small enough to lose little to a kill,
@@ -52,6 +61,8 @@ class ImportResult:
     already: int = 0  # reports and follow-ups
     not_for_you: int = 0  # reports and follow-ups
     unreadable: list[str] = field(default_factory=list)
+    #: (report id, one-line reason) of reports refused for their shape
+    refused: list[tuple[str, str]] = field(default_factory=list)
     followups: int = 0
     #: new follow-ups whose report is not in the workspace after this import
     orphans: int = 0
@@ -116,6 +127,45 @@ def _submissions(bundle: Bundle) -> list[Submission]:
     ]
 
 
+class RefusedReportError(ValueError):
+    """A report that decrypted but is not one the portal's form could have produced."""
+
+
+def _name(key: str) -> str:
+    return key if len(key) <= 40 else key[:40] + "…"
+
+
+def _check_names(report: dict[str, Any]) -> None:
+    """Refuse names outside the field vocabulary (reviewer_tool/vocabulary.py)."""
+    for where, names, allowed in (
+        ("document", report, DOCUMENT_MEMBERS),
+        ("report section", report["report"], REPORT_FIELDS),
+        ("identity section", report["identity"], IDENTITY_FIELDS),
+    ):
+        unknown = sorted(set(names) - allowed)
+        if unknown:
+            raise RefusedReportError(f"unknown field in the {where}: {_name(unknown[0])!r}")
+
+
+def _type_ok(name: str, value: Any) -> bool:
+    """Whether ``value`` has the type the form gives field ``name``."""
+    if name in LIST_FIELDS:
+        return type(value) is list and all(type(v) is str for v in value)
+    if name in COUNT_FIELDS:
+        return type(value) is int  # its range is the shared database's to check
+    if name in COORDINATE_FIELDS:
+        return type(value) in (int, float) and math.isfinite(value) and abs(value) <= 180
+    return type(value) is str
+
+
+def _check_types(report: dict[str, Any]) -> None:
+    """Refuse a field whose value is not of its kind (reviewer_tool/vocabulary.py)."""
+    for section in ("report", "identity"):
+        for name, value in report[section].items():
+            if value is not None and not _type_ok(name, value):
+                raise RefusedReportError(f"{name} holds a {type(value).__name__}, not its kind")
+
+
 def _check_shape(report: Any) -> dict[str, Any]:
     """The sender chose these bytes: refuse any report that is not the expected shape."""
     if not isinstance(report, dict) or report.get("schema") != "cso-report/v1":
@@ -124,6 +174,8 @@ def _check_shape(report: Any) -> dict[str, Any]:
         report.get("identity", {}), dict
     ):
         raise ValueError("report and identity must be objects")
+    _check_names({"report": {}, "identity": {}, **report})
+    _check_types({"report": {}, "identity": {}, **report})
     key = report.get("reporter_key")
     if key is not None and not isinstance(key, str):
         raise ValueError("reporter_key must be a string")
@@ -288,6 +340,9 @@ def import_bundle(
                 result.imported += 1
             else:
                 new_followups.append(submission.thread)
+        except RefusedReportError as error:
+            result.refused.append((submission.id, str(error)))
+            advance(1)
         except NoMatchError:
             result.not_for_you += 1  # sealed before this reviewer was in the directory
             advance(1)

@@ -23,6 +23,7 @@ from crypto.errors import CryptoError
 from crypto.keyfile import KeyBundle, decrypt_key_file, encrypt_key_file
 from reviewer_tool.cli import read_passphrase
 from reviewer_tool.errors import ReviewerError
+from reviewer_tool.terminal import say
 
 LOGIN_CONTEXT = b"cso-portal sync login v1\n"
 PREFIX = "/reviewer-sync/v1"
@@ -40,9 +41,9 @@ def cmd_keygen(args: argparse.Namespace) -> None:
         raise ReviewerError(f"{args.out} exists; choose another name") from None
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
-    print(f"sync key: {bundle.signing.token}")
-    print(f"  fingerprint {bundle.signing.token.fingerprint}")
-    print("give the operator this key and `reviewer pubkey`'s signing key to enrol you")
+    say(f"sync key: {bundle.signing.token}")
+    say(f"  fingerprint {bundle.signing.token.fingerprint}")
+    say("give the operator this key and `reviewer pubkey`'s signing key to enrol you")
 
 
 def _request(
@@ -120,7 +121,7 @@ def cmd_pull(args: argparse.Namespace) -> None:
         os.replace(temp, out)
     finally:
         temp.unlink(missing_ok=True)
-    print(f"{out}: inbox from cursor {first} to {last}; carry it to the offline workstation")
+    say(f"{out}: inbox from cursor {first} to {last}; carry it to the offline workstation")
 
 
 def cmd_push(args: argparse.Namespace) -> None:
@@ -134,7 +135,7 @@ def cmd_push(args: argparse.Namespace) -> None:
         content="application/octet-stream",
     ) as response:
         answer = json.loads(response.read())
-    print(
+    say(
         f"delivered: {answer['imported']} new reply(ies), {answer['already']} already there;"
         f" inbox acknowledged up to {answer['acknowledged_cursor']}"
     )

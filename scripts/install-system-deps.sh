@@ -3,7 +3,26 @@
 # Idempotent: does nothing on a machine that already has everything.
 set -euo pipefail
 
+# With --build, only what `pip install` needs to build the project's own
+# dependencies (`make run` needs no browser or database server).
+build_only=0
+if [ "${1:-}" = "--build" ]; then build_only=1; fi
+
 need=()
+# PyICU (the reviewer tool's confusable skeletons) builds against ICU.
+if ! pkg-config --exists icu-i18n 2>/dev/null; then need+=(libicu-dev pkg-config); fi
+if ! command -v g++ >/dev/null 2>&1; then need+=(g++); fi
+if [ "$build_only" -eq 1 ]; then
+  if [ "${#need[@]}" -eq 0 ]; then exit 0; fi
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing build packages: ${need[*]} (run as root, or install them yourself)" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${need[@]}"
+  exit 0
+fi
 node_major=0
 if command -v node >/dev/null 2>&1; then
   node_major=$(node -p 'process.versions.node.split(".")[0]')

@@ -9,14 +9,54 @@ spaces (Chinese, Japanese, Thai) and names run together in an address
 Shorter values must start and end on a word boundary of the original text.
 So "MV  Cosmic-Leader", "mv cosmic leader" and "COSMIC LEADER" all meet, and
 so do "+65 6123 4567" and "6561234567".
+
+Other ways of writing the same value are folded too, because a reporter's
+keyboard, a copy and paste or a sender who wants a name kept produces them:
+
+- every Unicode digit becomes its ASCII digit (Arabic-Indic, Persian,
+  Devanagari, Thai, Myanmar, circled and dingbat digits: all that
+  ``unicodedata.digit`` knows), so "٩٠٧٤٧٢٩" and "❾⓿❼❹❼❷❾" are "9074729";
+- every non-ASCII letter becomes its UTS #39 confusable skeleton (ICU's
+  data, through PyICU), so "Mary Ann" written with Cyrillic M, a, y and A
+  (U+041C, U+0430, U+0443, U+0410) is "Mary Ann"; a lower-case skeleton is
+  preferred where it is ASCII, so that Cyrillic I (U+0406) meets "i" and
+  Cyrillic M (U+041C) still meets "m". Latin small capitals, which ICU does
+  not map, become their letter ("ᴍᴀʀʏ ᴀɴɴ" is "mary ann");
+- the ASCII look-alikes ICU's confusables list (zero for O; one, capital I
+  and lower-case L for one another) match each other: "C0SMIC LEADER",
+  "lvan" and "9Vl234" meet "Cosmic Leader", "Ivan" and "9V1234". Text and
+  values are compared twice more, each time through the same one-for-one
+  projection (:func:`_look_alike`): with 0 and 1 as o and l, and with
+  capital I as l as well, before case folding, since lower-case i is not
+  confusable with l ("Thailand" must not meet "Halia"). Such a look-alike
+  match must be whole words of four or more characters, between separators:
+  inside words and beside digits, l for I and 1 matched ordinary text
+  ("vessel managed" holds "lman", "04:45S - 011" reads "Sol I");
+- characters that render as nothing (format characters, Hangul fillers,
+  variation selectors: crypto/characters.py) are dropped without counting
+  as a separator, so "Mary\u3164Ann" is "maryann".
+
+A value written backwards displays forwards only inside a bidi override,
+and a record may not hold one (redact drops every format character, forward
+refuses any left); without one, "nnA yraM" reads backwards. Reversed forms
+are still looked for, as a margin for a reviewer who kept such a run, but
+only as whole words of :data:`REVERSED_MINIMUM` or more folded characters:
+inside a word or shorter, a name backwards is an ordinary word ("drone"
+holds "Nord", "rats" is "Star", "evil" is "Live"), while whole words that
+read as other words backwards are few beyond six letters ("stressed").
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cache, lru_cache
+
+import icu
+
+from crypto.characters import default_ignorable
 
 # Prefixes written before ship names (motor vessel, motor tanker, motor ship, motor
 # yacht, steam ship, fishing vessel); "M/V", "M.V." and "Mv" all fold to "mv".
@@ -30,6 +70,8 @@ LEGAL_SUFFIXES = frozenset(
 )  # fmt: skip
 #: below this many folded characters a value must stand as a word of its own
 SUBSTRING_MINIMUM = 4
+#: a value is looked for backwards only as whole words of this many folded characters
+REVERSED_MINIMUM = 7
 
 _LABELLED_NUMBER = re.compile(r"^(?:imo|mmsi|tel|phone|fax|mobile)(?:no|nr|number)?(\d{7,15})$")
 
@@ -48,11 +90,59 @@ class Folded:
             return True
         return self.chars[i - 1].isdigit() != self.chars[i].isdigit()
 
+    def separated(self, i: int, j: int) -> bool:
+        """Whether folded ``[i:j]`` has a separator (or an end of the text) on each side."""
+        return (i == 0 or self.gap_before[i]) and (j == len(self.chars) or self.gap_before[j])
+
     def ends_word(self, j: int) -> bool:
         """Whether a match may end just before folded index ``j``."""
         if j == len(self.chars) or self.gap_before[j]:
             return True
         return self.chars[j - 1].isdigit() != self.chars[j].isdigit()
+
+
+@cache
+def _spoof_checker() -> icu.SpoofChecker:
+    return icu.SpoofChecker()
+
+
+_SMALL_CAPITAL = re.compile(r"LATIN LETTER SMALL CAPITAL ([A-Z])")
+#: ASCII digits ICU's confusables data merges with letters (after folding)
+_LOOK_ALIKE = str.maketrans({"0": "o", "1": "l"})
+
+
+@lru_cache(maxsize=4096)
+def _fold_char(ch: str) -> str:
+    """One character's folded form, before combining marks and separators are dropped."""
+    digit = unicodedata.digit(ch, None)
+    if digit is not None:
+        return str(digit)
+    if unicodedata.category(ch) == "Cf" or default_ignorable(ch):
+        return ""
+    out = []
+    for part in unicodedata.normalize("NFKD", ch):
+        if part.isascii() or unicodedata.combining(part):
+            out.append(part.casefold())
+            continue
+        small = _SMALL_CAPITAL.fullmatch(unicodedata.name(part, ""))
+        if small:
+            out.append(small.group(1).casefold())
+            continue
+        lower = _spoof_checker().getSkeleton(0, part.casefold())
+        if not lower.isascii():
+            lower = _spoof_checker().getSkeleton(0, part).casefold()
+        out.append(unicodedata.normalize("NFKD", lower.casefold()))
+    return "".join(out)
+
+
+def _look_alike(folded: str) -> str:
+    """``folded`` with look-alike digits merged into letters, one character for one."""
+    return folded.translate(_LOOK_ALIKE)
+
+
+def _capital_i_as_l(text: str) -> str:
+    """``text`` with capital I written as l, one character for one (see above)."""
+    return text.replace("I", "l")
 
 
 def fold(text: str) -> Folded:
@@ -62,7 +152,7 @@ def fold(text: str) -> Folded:
     gaps: list[bool] = []
     pending_gap = False
     for index, ch in enumerate(text):
-        for part in unicodedata.normalize("NFKD", ch.casefold()):
+        for part in _fold_char(ch):
             if unicodedata.combining(part):
                 continue  # an accent is not a separator: "Leão" is one word
             if not part.isalnum():
@@ -109,20 +199,33 @@ def variants(value: str) -> set[str]:
 def spans(text: str, values: Iterable[str]) -> list[tuple[int, int]]:
     """Original-text spans where any of ``values`` occurs, unsorted and possibly overlapping."""
     folded = fold(text)
-    forms: set[str] = set()
+    exact: set[str] = set()
+    capitals: set[str] = set()
     for value in values:
-        forms |= variants(value)
-    found: list[tuple[int, int]] = []
+        exact |= variants(value)
+        capitals |= {_look_alike(form) for form in variants(_capital_i_as_l(value))}
+    backwards = {form[::-1] for form in exact if len(form) >= REVERSED_MINIMUM} - exact
+    alike = {_look_alike(form) for form in exact} | capitals
+    alike = {form for form in alike if len(form) >= SUBSTRING_MINIMUM}
+    found: set[tuple[int, int]] = set()
+    for start, end, form in _occurrences(folded.chars, exact | backwards):
+        anywhere = len(form) >= SUBSTRING_MINIMUM and form not in backwards
+        if anywhere or (folded.starts_word(start) and folded.ends_word(end)):
+            found.add(_to_original(text, folded, _widen(folded, start), end))
+    for seen in (_look_alike(folded.chars), _look_alike(fold(_capital_i_as_l(text)).chars)):
+        for start, end, _ in _occurrences(seen, alike):
+            if folded.separated(start, end):
+                found.add(_to_original(text, folded, _widen(folded, start), end))
+    return list(found)
+
+
+def _occurrences(seen: str, forms: Iterable[str]) -> Iterator[tuple[int, int, str]]:
+    """(start, end, form) of every occurrence of any of ``forms`` in ``seen``."""
     for form in forms:
-        start = folded.chars.find(form)
+        start = seen.find(form)
         while start != -1:
-            end = start + len(form)
-            if len(form) >= SUBSTRING_MINIMUM or (
-                folded.starts_word(start) and folded.ends_word(end)
-            ):
-                found.append(_to_original(text, folded, _widen(folded, start), end))
-            start = folded.chars.find(form, start + 1)
-    return found
+            yield start, start + len(form), form
+            start = seen.find(form, start + 1)
 
 
 def _widen(folded: Folded, start: int) -> int:

@@ -266,9 +266,28 @@ def identity_values_in(text: str, identity_values: Iterable[str]) -> list[Findin
     return _resolve(text, (_find("identity", s, e, text, 1.0) for s, e in spans))
 
 
-def detect_identifiers(text: str, identity_values: Iterable[str] = ()) -> list[Finding]:
+def known_values_in(text: str, known: Iterable[tuple[str, str]]) -> list[Finding]:
+    """Where ``text`` holds a (kind, value) found elsewhere, such as an IMO number
+    labelled once and written again without its label; named by its kind."""
+    return [
+        _find(kind, start, end, text, 0.9, "found elsewhere in the report")
+        for kind, value in known
+        for start, end in _identity.spans(text, [value])
+    ]
+
+
+def detect_identifiers(
+    text: str, identity_values: Iterable[str] = (), known: Iterable[tuple[str, str]] = ()
+) -> list[Finding]:
     """All identifiers in ``text``, sorted by start, overlaps merged."""
-    return _resolve(text, [*_generic(text), *identity_values_in(text, identity_values)])
+    return _resolve(
+        text,
+        [
+            *_generic(text),
+            *identity_values_in(text, identity_values),
+            *known_values_in(text, known),
+        ],
+    )
 
 
 def redact_text(text: str, findings: Sequence[Finding]) -> str:

@@ -1,0 +1,1 @@
+"""Attack replays: one file per attack class, one test per attack (issue 12)."""
