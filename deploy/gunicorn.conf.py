@@ -5,6 +5,12 @@
 (/etc/cso-portal/portal.env on a host).
 
 * No access log at all: it would hold client addresses and user agents.
+* The error log goes through the portal's LogRedaction (portal/security.py):
+  gunicorn writes the client's address and the offending request text into
+  its "Invalid request from ip=…" warnings, and tracebacks carry exception
+  messages; each such line becomes one naming only the exception's class.
+* No Server header: gunicorn has no setting for it, so its response writer is
+  given a subclass that leaves the line out (tests/security pins this down).
 * Threads rather than processes (gthread): a slow satellite upload occupies
   one thread, not a whole worker. nginx in front buffers encrypted uploads
   completely before passing them on and caps how many plaintext uploads may
@@ -20,8 +26,38 @@
 
 import os
 
+from gunicorn import glogging
+from gunicorn.http import wsgi as _gunicorn_wsgi
+
+from portal.security import LogRedaction
+
+
+class PortalLogger(glogging.Logger):
+    """gunicorn's logger with the portal's redaction on its error log, and no access log."""
+
+    def setup(self, cfg):
+        """Set up as gunicorn does (also on SIGUSR1), then add the redaction once."""
+        super().setup(cfg)
+        if not any(isinstance(f, LogRedaction) for f in self.error_log.filters):
+            self.error_log.addFilter(LogRedaction())
+
+    def access(self, resp, req, environ, request_time):
+        """Never: an access log is a list of who reported when."""
+
+
+class _AnonymousResponse(_gunicorn_wsgi.Response):
+    """gunicorn's response writer without its "Server: gunicorn" line."""
+
+    def default_headers(self):
+        """gunicorn's status line and headers, less Server."""
+        return [h for h in super().default_headers() if not h.lower().startswith("server:")]
+
+
+_gunicorn_wsgi.Response = _AnonymousResponse  # gunicorn.http.wsgi.create() builds this
+
 wsgi_app = "portal.wsgi:app"
 accesslog = None  # never log requests
+logger_class = PortalLogger
 errorlog = "-"
 loglevel = "warning"
 worker_class = "gthread"

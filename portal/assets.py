@@ -11,6 +11,10 @@ serves exactly the published code:
   file from the live portal and compares; it also reads the pages that load
   them, so that a script or stylesheet missing from the list, any inline
   script, or a Content-Security-Policy that would let other code run, fails.
+* With ``--organisation-key csosig1…`` or ``--organisation-fingerprint``
+  (the organisation's published key or its 30 digits), each page must also
+  pin that key: the published code is only as good as the key the page hands
+  it, and a portal that pins another key seals every report to whoever holds it.
 
 Without ``--manifest`` the list is computed from this copy of the code, which
 is what a reader of a published release checkout wants.
@@ -22,6 +26,8 @@ import hashlib
 import re
 from pathlib import Path
 
+from crypto.errors import CryptoError
+from crypto.keys import KeyKind, parse_public_key
 from portal.findings import Finding, fail, fetch, ok
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -31,6 +37,10 @@ _LINE = re.compile(r"([0-9a-f]{64})  (static/[A-Za-z0-9._/-]+)")
 _SCRIPT = re.compile(r"<script\b([^>]*)>", re.IGNORECASE)
 _LINK = re.compile(r"<link\b([^>]*)>", re.IGNORECASE)
 _ATTRIBUTE = re.compile(r"""\b(src|href|rel)\s*=\s*["']([^"']*)["']""", re.IGNORECASE)
+_META = re.compile(r"<meta\b([^>]*)>", re.IGNORECASE)
+_META_ATTRIBUTE = re.compile(r"""\b(name|content)\s*=\s*["']([^"']*)["']""", re.IGNORECASE)
+#: the page hands the browser's code its organisation key in this meta tag
+PIN_NAME = "cso-organisation-key"
 
 
 class AssetError(Exception):
@@ -72,12 +82,33 @@ def read_asset_manifest(path: Path | None) -> dict[str, str]:
     return entries
 
 
-def verify_assets(url: str, manifest: dict[str, str], ca_file: Path | None) -> list[Finding]:
-    """Compare every listed asset, and every page's references, with ``manifest``."""
+def expected_fingerprint(key: str | None, fingerprint: str | None) -> str | None:
+    """The organisation fingerprint to check pages against (digits only), if one was given."""
+    if key is not None:
+        try:
+            fingerprint = parse_public_key(key, KeyKind.SIGNING).fingerprint
+        except CryptoError as error:
+            raise AssetError(f"--organisation-key: {error.diagnostics()}") from None
+    if fingerprint is None:
+        return None
+    digits = "".join(fingerprint.split())
+    if len(digits) != 30 or not digits.isascii() or not digits.isdigit():
+        raise AssetError("--organisation-fingerprint is 30 digits (six groups of five)")
+    return digits
+
+
+def verify_assets(
+    url: str, manifest: dict[str, str], ca_file: Path | None, organisation: str | None = None
+) -> list[Finding]:
+    """Compare every listed asset, and every page's references, with ``manifest``.
+
+    With ``organisation`` (a fingerprint from :func:`expected_fingerprint`),
+    every page must pin exactly that organisation key.
+    """
     base = url.rstrip("/")
     findings = [_compare(base, name, digest, ca_file) for name, digest in manifest.items()]
     for page in PAGES:
-        findings += _page_findings(base, page, manifest, ca_file)
+        findings += _page_findings(base, page, manifest, ca_file, organisation)
     return findings
 
 
@@ -100,7 +131,7 @@ _ASSET_FIX = (
 
 
 def _page_findings(
-    base: str, page: str, manifest: dict[str, str], ca_file: Path | None
+    base: str, page: str, manifest: dict[str, str], ca_file: Path | None, organisation: str | None
 ) -> list[Finding]:
     try:
         response = fetch(base + page, ca_file)
@@ -123,7 +154,34 @@ def _page_findings(
         attributes = dict((k.lower(), v) for k, v in _ATTRIBUTE.findall(tag))
         if attributes.get("rel", "").lower() in ("stylesheet", "modulepreload", "preload"):
             findings.append(_reference(check, attributes.get("href", ""), manifest))
+    if organisation is not None:
+        findings.append(_pin_finding(check, html, organisation))
     return findings
+
+
+def _pin_finding(check: str, html: str, organisation: str) -> Finding:
+    """Every organisation-key tag on the page names the expected key, and there is one."""
+    pinned = []
+    for tag in _META.findall(html):
+        attributes = dict((k.lower(), v) for k, v in _META_ATTRIBUTE.findall(tag))
+        if attributes.get("name", "").lower() == PIN_NAME:
+            pinned.append(attributes.get("content", ""))
+    if not pinned:
+        return fail(check, "pins no organisation key", _PIN_FIX)
+    for token in pinned:
+        try:
+            digits = "".join(parse_public_key(token, KeyKind.SIGNING).fingerprint.split())
+        except CryptoError:
+            return fail(check, "pins a malformed organisation key", _PIN_FIX)
+        if digits != organisation:
+            return fail(check, f"pins another organisation key ({token})", _PIN_FIX)
+    return ok(check, "pins the expected organisation key")
+
+
+_PIN_FIX = (
+    "do not use this portal; tell the organisation (SECURITY.md): reports sent through "
+    "it would be sealed to a key the organisation did not publish"
+)
 
 
 def _reference(check: str, source: str, manifest: dict[str, str]) -> Finding:

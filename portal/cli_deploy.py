@@ -13,8 +13,18 @@ import sys
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from crypto.errors import CryptoError
 from crypto.keys import KeyKind, parse_public_key
-from portal import assets, backup, deploy_configs, doctor, findings, host_checks, restore
+from portal import (
+    assets,
+    backup,
+    backup_rows,
+    deploy_configs,
+    doctor,
+    findings,
+    host_checks,
+    restore,
+)
 from portal.deploy_configs import DeployConfigError, HostLayout
 
 
@@ -85,12 +95,26 @@ def cmd_backup(args: argparse.Namespace) -> None:
 
 
 def cmd_restore(args: argparse.Namespace) -> None:
-    """Decrypt a backup with the offline key and restore it into a new data directory."""
+    """Decrypt a backup with the offline key and restore it into a new data directory.
+
+    The trust anchors come from the key-ceremony record, never from the
+    backup, since anyone with the public backup key can forge one: the
+    organisation key, the newest key directory, and the sync accounts (or none).
+    """
+    try:
+        organisation = parse_public_key(args.organisation_key, KeyKind.SIGNING)
+    except CryptoError as error:
+        raise backup.BackupError(f"--organisation-key: {error.diagnostics()}") from None
+    accounts = None if args.accounts is None else backup_rows.read_accounts(args.accounts)
+    ceremony = restore.Ceremony(organisation, args.key_directory, accounts)
     passphrase = backup.read_passphrase(args.passphrase_file)
-    result = restore.restore_backup(args.backup, args.key, passphrase, args.data_dir.resolve())
+    result = restore.restore_backup(
+        args.backup, args.key, passphrase, args.data_dir.resolve(), ceremony
+    )
     print(
         f"restored {result.files} file(s) and the {result.database} database into "
-        f"{result.data_dir}; the backup was made {result.created}"
+        f"{result.data_dir}; the backup says it was made {result.created}; it pins the "
+        f"organisation key {organisation.fingerprint}"
     )
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -109,8 +133,9 @@ def cmd_asset_manifest(args: argparse.Namespace) -> None:
 def cmd_verify_assets(args: argparse.Namespace) -> None:
     """Fetch the static files from a live portal and compare them with a manifest."""
     manifest = assets.read_asset_manifest(args.manifest)
+    organisation = assets.expected_fingerprint(args.organisation_key, args.organisation_fingerprint)
     _report(
-        assets.verify_assets(args.url, manifest, ca_file=args.ca_file),
+        assets.verify_assets(args.url, manifest, ca_file=args.ca_file, organisation=organisation),
         "difference(s): this portal does not serve the published code",
     )
 
@@ -183,6 +208,26 @@ def register(verbs: Any) -> None:
     load.add_argument("backup", type=Path)
     load.add_argument("--key", type=Path, required=True, help="the offline backup key file")
     load.add_argument("--passphrase-file", type=Path)
+    load.add_argument(
+        "--organisation-key",
+        required=True,
+        metavar="CSOSIG1…",
+        help="the organisation key from the key-ceremony record (never taken from the backup)",
+    )
+    load.add_argument(
+        "--key-directory",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="the newest key-directory.json the ceremony signed (installed, not the backup's)",
+    )
+    load.add_argument(
+        "--accounts",
+        type=Path,
+        metavar="FILE",
+        help="the enrolment record, LABEL SYNC_KEY SIGNING_KEY a line: keep exactly these "
+        "sync accounts (without it, none is kept)",
+    )
     load.set_defaults(run=cmd_restore)
 
     manifest = verbs.add_parser("asset-manifest", help="SHA-256 of the browser's static files")
@@ -193,6 +238,11 @@ def register(verbs: Any) -> None:
     verify.add_argument("--url", required=True)
     verify.add_argument("--manifest", type=Path, help="published manifest (default: this copy)")
     verify.add_argument("--ca-file", type=Path)
+    pin = verify.add_mutually_exclusive_group()
+    pin.add_argument("--organisation-key", metavar="CSOSIG1…", help="the key pages must pin")
+    pin.add_argument(
+        "--organisation-fingerprint", metavar="DIGITS", help="its published 30-digit fingerprint"
+    )
     verify.set_defaults(run=cmd_verify_assets)
 
     auth = verbs.add_parser("onion-auth", help="client-authorisation keys for the sync onion")

@@ -69,6 +69,13 @@ def cmd_accounts_add(args: argparse.Namespace) -> None:
         engine.dispose()
     print(f"enrolled {args.label}: sync key {sync_key.fingerprint}")
     print(f"  replies signed by {signing_key.fingerprint}")
+    print("  add this line to the enrolment record (`portal restore --accounts`):")
+    print(f"  {_record_line(args.label, str(sync_key), str(signing_key))}")
+
+
+def _record_line(label: str, sync_key: str, signing_key: str) -> str:
+    """One account as the enrolment record that ``restore --accounts`` reads holds it."""
+    return f"{label} {sync_key} {signing_key}"
 
 
 def cmd_accounts_remove(args: argparse.Namespace) -> None:
@@ -93,6 +100,9 @@ def cmd_accounts_list(args: argparse.Namespace) -> None:
     try:
         with sessions() as session:
             for account in session.scalars(select(ReviewerAccount).order_by(ReviewerAccount.label)):
+                if args.record:
+                    print(_record_line(account.label, account.sync_key, account.signing_key))
+                    continue
                 print(
                     f"{account.label}\tacknowledged up to {account.acknowledged_cursor},"
                     f" {account.failures} failed login(s) since the last good one"
@@ -150,7 +160,13 @@ def register(verbs: Any) -> None:
     remove = actions.add_parser("remove")
     remove.add_argument("label")
     remove.set_defaults(run=cmd_accounts_remove)
-    actions.add_parser("list").set_defaults(run=cmd_accounts_list)
+    listing = actions.add_parser("list")
+    listing.add_argument(
+        "--record",
+        action="store_true",
+        help="print the accounts as enrolment-record lines (LABEL SYNC_KEY SIGNING_KEY)",
+    )
+    listing.set_defaults(run=cmd_accounts_list)
     export = verbs.add_parser("export", help="write an inbox bundle for offline transfer")
     export.add_argument("--out", type=Path, required=True)
     export.add_argument("--since", type=int, default=0, help="cursor to start after (default 0)")

@@ -1,15 +1,33 @@
-"""Response headers that keep the reporter's browser to this origin and this page.
+"""Response headers, error pages and log redaction shared by the portal's applications.
 
 The CSP is data: a mapping of directive to sources, starting from
 ``default-src 'none'``, serialised by :func:`csp_header`. Tests assert its
 properties (no ``unsafe-*``, nothing from another origin), not a literal.
+
+* No redirect is ever built from the request's ``Host`` header: the router
+  never redirects (``/static//x`` and a missing trailing slash are 404s, not
+  308s to ``http://HOST/…``), and any ``Location`` that names a host is cut
+  down to its path before it leaves.
+* An error page cannot raise: if its template fails, a fixed plain-text 500
+  goes out instead, and only the exception's class is logged.
+* :class:`LogRedaction` rewrites every log record that could carry a client
+  address or exception text (a traceback, gunicorn's ``Invalid request from
+  ip=…``) into one line naming the exception class. Flask's logger uses it
+  here; gunicorn's through ``logger_class`` in deploy/gunicorn.conf.py.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import logging
+import re
+import sys
 from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-from flask import Flask, Response
+from flask import Flask, Response, current_app, render_template
+from werkzeug.routing import Map
 
 from portal.config import Config
 
@@ -71,12 +89,106 @@ def security_headers(config: Config) -> dict[str, str]:
 
 
 def install(app: Flask, config: Config) -> None:
-    """Add the headers to every response, and drop the Server header."""
+    """Add the headers to every response, drop the Server header, redact the app's log."""
     headers = security_headers(config)
+    app.logger.addFilter(LogRedaction())
 
     @app.after_request
     def _headers(response: Response) -> Response:
         for name, value in headers.items():
             response.headers[name] = value
         response.headers.pop("Server", None)
+        if "Location" in response.headers:
+            response.headers["Location"] = same_origin_location(response.headers["Location"])
         return response
+
+
+class RedirectFreeMap(Map):
+    """A URL map whose router never redirects.
+
+    werkzeug answers ``/static//x`` (merged slashes), a missing trailing slash
+    and a default-valued URL with a 308 to an absolute URL built from the
+    request's Host header, which anyone can forge. Here they are 404s.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.update(strict_slashes=False, merge_slashes=False, redirect_defaults=False)
+        super().__init__(*args, **kwargs)
+
+
+class PortalFlask(Flask):
+    """Flask with the :class:`RedirectFreeMap` router (it must be chosen before the first rule)."""
+
+    url_map_class = RedirectFreeMap
+
+
+def same_origin_location(location: str) -> str:
+    """``location`` without scheme or host: a redirect can only stay on this site."""
+    parts = urlsplit(location)
+    path = "/" + parts.path.lstrip("/\\")  # never "//host": browsers read that as another site
+    return urlunsplit(("", "", path, parts.query, parts.fragment))
+
+
+#: said instead of an error page that could not be made
+LAST_RESORT = "Something went wrong on our side. Nothing you sent was kept.\n"
+
+
+def error_page(status: int, message: str) -> Response:
+    """The error page; if even that fails, a fixed plain-text 500 (it cannot raise)."""
+    try:
+        return Response(render_template("error.html", status=status, message=message), status)
+    except Exception as failure:  # the page of last resort must not fail, whatever broke
+        current_app.logger.error("the error page failed: %s", type(failure).__name__)
+        return Response(LAST_RESORT, 500, mimetype="text/plain")
+
+
+# --- logs -----------------------------------------------------------------------------
+
+_ADDRESS_LIKE = re.compile(r"[0-9A-Fa-f:.]*[:.][0-9A-Fa-f:.]*")
+
+
+def names_an_address(text: str) -> bool:
+    """Whether ``text`` holds an IPv4 or IPv6 address anywhere (a port may follow)."""
+    for token in _ADDRESS_LIKE.findall(text):
+        for candidate in (token.strip(":."), token.rpartition(":")[0]):
+            try:
+                ipaddress.ip_address(candidate)
+            except ValueError:
+                continue
+            return True
+    return False
+
+
+class LogRedaction(logging.Filter):
+    """Rewrites records that could carry a client address or exception text.
+
+    A record with exception information, a traceback in its text, or
+    gunicorn's ``Invalid request from ip=…`` becomes one line naming the
+    exception's class; any other record that names an address is withheld
+    whole. Messages are never passed through: an exception's text or a
+    request line can hold whatever a client sent.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite ``record`` in place when it needs it; never drop it."""
+        try:
+            text = record.getMessage()
+        except (TypeError, ValueError):
+            text = str(record.msg)
+        failure = record.exc_info[1] if record.exc_info else sys.exception()
+        name = type(failure).__name__ if failure is not None else "no exception"
+        if record.exc_info or "Traceback" in text:
+            _rewrite(record, "failed (details withheld from the log): %s", name)
+        elif text.startswith("Invalid request from"):
+            _rewrite(record, "invalid request refused: %s", name)
+        elif names_an_address(text):
+            _rewrite(record, "a message naming a network address was withheld", None)
+        return True
+
+
+def _rewrite(record: logging.LogRecord, message: str, argument: str | None) -> None:
+    record.msg = message
+    record.args = () if argument is None else (argument,)
+    record.exc_info = None
+    record.exc_text = None
+    record.stack_info = None

@@ -7,18 +7,20 @@ from pathlib import Path
 
 import pytest
 
+from crypto.keyfile import KeyBundle
 from portal.assets import STATIC_DIR, asset_manifest_text
 from portal.cli import main as portal_main
 from tests.deploy.stack import Stack
 
 
 def verify(
-    stack: Stack, manifest: Path | None, capsys: pytest.CaptureFixture[str]
+    stack: Stack, manifest: Path | None, capsys: pytest.CaptureFixture[str], *more: str
 ) -> tuple[int, str]:
     """Run ``portal verify-assets`` against the TLS listener."""
     argv = ["verify-assets", "--url", stack.host.https_url, "--ca-file", str(stack.host.ca_file)]
     if manifest is not None:
         argv += ["--manifest", str(manifest)]
+    argv += more
     code = portal_main(argv)
     captured = capsys.readouterr()
     return code, captured.out + captured.err
@@ -42,6 +44,19 @@ def test_the_live_portal_serves_the_published_code(
     assert "ok   asset: /static/js/report-page.js matches" in output
     assert "ok   page /: loads /static/js/report-page.js (listed)" in output
     assert "ok   page /: CSP: scripts from this origin only" in output
+
+
+def test_the_live_portal_pins_the_published_organisation_key(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    published = (stack.host.data_dir / "organisation.pub").read_text().strip()
+    code, output = verify(stack, None, capsys, "--organisation-key", published)
+    assert code == 0, output
+    assert "ok   page /: pins the expected organisation key" in output
+    other = str(KeyBundle.new_organisation().signing.token)
+    code, output = verify(stack, None, capsys, "--organisation-key", other)
+    assert code == 2
+    assert "FAIL page /: pins another organisation key" in output
 
 
 def test_a_changed_file_fails(

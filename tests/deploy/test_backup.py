@@ -10,6 +10,7 @@ nothing at all.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -45,7 +46,8 @@ def backup_key(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def portal_app(data_dir: Path, database_url: str) -> Flask:
     """The portal over ``data_dir``, built by its factory."""
-    environ = {"DATABASE_URL": database_url, "PORTAL_TESTING": "1"}
+    runtime = os.environ["PORTAL_RUNTIME_DIR"]  # a temporary folder (tests/conftest.py)
+    environ = {"DATABASE_URL": database_url, "PORTAL_TESTING": "1", "PORTAL_RUNTIME_DIR": runtime}
     return create_app(load_config(environ, data_dir=data_dir))
 
 
@@ -82,10 +84,17 @@ def backup(data_dir: Path, out: Path, key: Path) -> Path:
     return made
 
 
-def restore(target: Path, made: Path, keys: dict[str, Path]) -> int:
-    """``portal restore``."""
+def ceremony_key(data_dir: Path) -> str:
+    """The organisation key, as the key-ceremony record would give it."""
+    return (data_dir / "organisation.pub").read_text().strip()
+
+
+def restore(target: Path, made: Path, keys: dict[str, Path], ceremony: Path) -> int:
+    """``portal restore``, with the organisation key and key directory from the ceremony."""
     return portal_main(["--data-dir", str(target), "restore", str(made), "--key", str(keys["key"]),
-                        "--passphrase-file", str(keys["passphrase"])])  # fmt: skip
+                        "--passphrase-file", str(keys["passphrase"]),
+                        "--organisation-key", ceremony_key(ceremony),
+                        "--key-directory", str(ceremony / "key-directory.json")])  # fmt: skip
 
 
 def round_trip(demo: DemoPortal, keys: dict[str, Path], tmp_path: Path, restored_url: str) -> None:
@@ -105,7 +114,7 @@ def round_trip(demo: DemoPortal, keys: dict[str, Path], tmp_path: Path, restored
     assert not any(secret in sealed for secret in secrets)
 
     target = tmp_path / "restored"
-    assert restore(target, made, keys) == 0
+    assert restore(target, made, keys, demo.data_dir) == 0
     restored = portal_app(target, restored_url)
     try:
         assert stored(restored) == before
@@ -159,14 +168,16 @@ def test_postgresql_round_trip(
     app.extensions["portal"]["engine"].dispose()
     made = backup(data_dir, tmp_path / "backups", backup_key["public"])
     monkeypatch.setenv("DATABASE_URL", target)
-    assert restore(tmp_path / "restored", made, backup_key) == 0
+    ceremony = data_dir
+    assert restore(tmp_path / "restored", made, backup_key, ceremony) == 0
     restored = portal_app(tmp_path / "restored", target)
     try:
         with restored.extensions["portal"]["sessions"]() as session:
             assert len(session.scalars(select(Part)).all()) == 1
     finally:
         restored.extensions["portal"]["engine"].dispose()
-    assert restore(tmp_path / "again", made, backup_key) == 2  # the database is not empty now
+    # the database is not empty now
+    assert restore(tmp_path / "again", made, backup_key, ceremony) == 2
 
 
 def test_damaged_or_foreign_backups_restore_nothing(
@@ -185,18 +196,19 @@ def test_damaged_or_foreign_backups_restore_nothing(
     truncated = tmp_path / "truncated.tar.cso"
     truncated.write_bytes(made.read_bytes()[:-100])
     capsys.readouterr()
+    ceremony = data_dir
     for broken in (damaged, truncated):
-        assert restore(tmp_path / "restored", broken, backup_key) == 2
+        assert restore(tmp_path / "restored", broken, backup_key, ceremony) == 2
         assert "nothing was restored" in capsys.readouterr().err
         assert not (tmp_path / "restored").exists()
         assert not any(p.name.startswith(".restored") for p in tmp_path.iterdir())
     foreign = dict(backup_key, key=demo_template.data_dir / "demo" / "reviewer-1.key")
     foreign["passphrase"] = demo_template.data_dir / "demo" / "passphrase"
-    assert restore(tmp_path / "restored", made, foreign) == 2
+    assert restore(tmp_path / "restored", made, foreign, ceremony) == 2
     assert "does not open with this key" in capsys.readouterr().err
     (tmp_path / "occupied").mkdir()
     (tmp_path / "occupied" / "file").write_text("x")
-    assert restore(tmp_path / "occupied", made, backup_key) == 2
+    assert restore(tmp_path / "occupied", made, backup_key, ceremony) == 2
     assert "is not empty" in capsys.readouterr().err
 
 

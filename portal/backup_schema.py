@@ -1,0 +1,165 @@
+"""Whether the database in a backup is one this code's own migrations made.
+
+Anyone who holds the public backup key can forge a backup (see
+:mod:`portal.restore`), so its database is untrusted input. A SQLite file is
+checked before anything opens it as the portal's: read-only, with
+``trusted_schema`` off (no function in the schema runs), through ``PRAGMA
+integrity_check`` and ``foreign_key_check``; then its schema must be, object
+for object and statement for statement, what the migrations make at the
+revision it records. That refuses a trigger that would drop every new report,
+a view, a table to harvest into, a constraint that refuses inserts, or a
+revision this code does not know.
+
+A PostgreSQL dump can only be read by loading it, so it is checked once
+``pg_restore`` has put it in the new, empty database: the same tables and
+columns, and no triggers, functions, views, rules or other schemas.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+from urllib.parse import quote
+
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect as sql_inspect
+from sqlalchemy import text
+
+from portal.backup import BackupError
+from portal.db import alembic_config, make_engine, upgrade
+
+_MAGIC = b"SQLite format 3\x00"
+_SPACE = re.compile(r"\s+")
+#: PostgreSQL objects a portal database never has, each counted by one query
+_FORBIDDEN_POSTGRES = {
+    "triggers": "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE NOT t.tgisinternal AND n.nspname NOT IN ('pg_catalog', 'information_schema')",
+    "functions": "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+    "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')",
+    "rules": "SELECT count(*) FROM pg_rules WHERE schemaname NOT IN ('pg_catalog')",
+    "views": "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relkind IN ('v', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')",
+    "schemas": "SELECT count(*) FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' "
+    "AND nspname NOT IN ('information_schema', 'public')",
+}
+
+Shape = frozenset[tuple[str, str, str, str]]
+
+
+def check_sqlite_file(path: Path, scratch: Path) -> None:
+    """Refuse (:class:`BackupError`) a SQLite file that is not a portal database as made here.
+
+    ``scratch`` is a private directory where the expected schema is built.
+    """
+    with path.open("rb") as handle:
+        header = handle.read(100)
+    if not header.startswith(_MAGIC):
+        raise BackupError("the backup's database is not a SQLite file; nothing was restored")
+    if header[18:20] != b"\x01\x01":  # WAL needs side files a backup never has
+        raise BackupError("the backup's database is in a journal mode a backup never uses")
+    connection = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True)
+    try:
+        connection.execute("PRAGMA trusted_schema = OFF")
+        connection.execute("PRAGMA cell_size_check = ON")
+        if connection.execute("PRAGMA integrity_check").fetchall() != [("ok",)]:
+            raise BackupError("the backup's database is damaged (integrity_check failed)")
+        if connection.execute("PRAGMA foreign_key_check").fetchone() is not None:
+            raise BackupError("the backup's database breaks its own foreign keys")
+        revision = _revision(connection.execute("SELECT * FROM alembic_version").fetchall())
+        actual = _shape(connection)
+    except sqlite3.Error:
+        raise BackupError("the backup's database cannot be read as a portal database") from None
+    finally:
+        connection.close()
+    if actual != _expected_shape(revision, scratch):
+        raise BackupError(
+            f"the backup's database is not the schema this code makes at revision {revision} "
+            "(an extra or changed table, index, trigger or view); nothing was restored"
+        )
+
+
+def check_postgres_schema(url: str, scratch: Path) -> None:
+    """Refuse a PostgreSQL database (just loaded from a dump) unlike the migrations' own."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            for what, query in _FORBIDDEN_POSTGRES.items():
+                if connection.execute(text(query)).scalar_one():
+                    _refuse_loaded(f"it has {what}, which a portal database never has")
+            revision = _revision(
+                [tuple(row) for row in connection.execute(text("SELECT * FROM alembic_version"))]
+            )
+        inspector = sql_inspect(engine)
+        actual = {
+            table: sorted(column["name"] for column in inspector.get_columns(table))
+            for table in inspector.get_table_names()
+        }
+    finally:
+        engine.dispose()
+    if actual != _expected_columns(revision, scratch):
+        _refuse_loaded(f"its tables are not the ones this code makes at revision {revision}")
+
+
+def _refuse_loaded(reason: str) -> None:
+    raise BackupError(
+        f"the restored PostgreSQL database is not a portal database: {reason}; "
+        "drop that database before trying again"
+    )
+
+
+def _revision(rows: list[tuple[object, ...]]) -> str:
+    """The one Alembic revision recorded, if this code knows it."""
+    known = {script.revision for script in _scripts().walk_revisions()}
+    if len(rows) != 1 or len(rows[0]) != 1 or rows[0][0] not in known:
+        raise BackupError("the backup's database records a schema revision this code does not know")
+    return str(rows[0][0])
+
+
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config("sqlite://"))
+
+
+def _shape(connection: sqlite3.Connection) -> Shape:
+    """Every schema object: kind, name, table, and its SQL with white space folded."""
+    rows = connection.execute("SELECT type, name, tbl_name, sql FROM sqlite_master").fetchall()
+    return frozenset(
+        (str(kind), str(name), str(table), _SPACE.sub(" ", str(sql or "")).strip())
+        for kind, name, table, sql in rows
+    )
+
+
+def _expected_database(revision: str, scratch: Path) -> sqlite3.Connection:
+    """A new SQLite database migrated to ``revision`` by this code, opened read-only."""
+    path = scratch / f"expected-{revision}.sqlite3"
+    if not path.exists():
+        upgrade(f"sqlite:///{path}", revision)
+    return sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True)
+
+
+def _expected_shape(revision: str, scratch: Path) -> Shape:
+    connection = _expected_database(revision, scratch)
+    try:
+        return _shape(connection)
+    finally:
+        connection.close()
+
+
+def _expected_columns(revision: str, scratch: Path) -> dict[str, list[str]]:
+    connection = _expected_database(revision, scratch)
+    try:
+        tables = [
+            str(row[0])
+            for row in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
+        return {
+            table: sorted(
+                str(row[1]) for row in connection.execute(f"PRAGMA table_info('{table}')")
+            )
+            for table in tables
+        }
+    finally:
+        connection.close()

@@ -1,0 +1,743 @@
+"""A forged backup: built by someone who holds only the *public* backup key.
+
+The backup public key sits on the portal's host, so anyone who reads that
+host can seal a tar stream that ``portal restore`` opens with the offline
+key. These tests play that attacker with the real ``portal backup`` and
+``portal restore`` commands: a backup that brings its own organisation key,
+or a directory that key signed, or a tar member or SQLite database built to
+do harm, restores nothing; a genuine backup still restores, under the
+organisation key the operator brings from the key ceremony.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import io
+import json
+import re
+import secrets
+import shutil
+import sqlite3
+import tarfile
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from argon2 import PasswordHasher
+from flask.testing import FlaskClient
+
+from crypto.directory import read_directory, sign_directory
+from crypto.envelope import seal_bytes
+from crypto.keyfile import KeyBundle, decrypt_key_file, encrypt_key_file
+from crypto.keys import KeyKind, SigningKeyPair, parse_public_key
+from portal import receipts
+from portal.app import create_app
+from portal.cli import main as portal_main
+from portal.config import load_config
+from portal.sync import login_message
+from tests.conftest import PASSPHRASE, DemoPortal
+from tests.integration.portal_server import serve_portal
+
+Member = tuple[tarfile.TarInfo, bytes]
+
+
+@pytest.fixture(scope="module")
+def backup_key(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The offline backup key (file and passphrase) and its public half, as on the host."""
+    folder = tmp_path_factory.mktemp("backup-key")
+    bundle = KeyBundle.new_reviewer()
+    assert bundle.encryption is not None
+    (folder / "backup.key").write_bytes(encrypt_key_file(bundle, PASSPHRASE))
+    (folder / "passphrase").write_bytes(PASSPHRASE + b"\n")
+    (folder / "backup.pub").write_text(f"{bundle.encryption.token}\n")
+    return {"key": folder / "backup.key", "passphrase": folder / "passphrase",
+            "public": folder / "backup.pub"}  # fmt: skip
+
+
+@pytest.fixture
+def victim(demo_template: DemoPortal, tmp_path: Path) -> Path:
+    """The real portal's data directory; its organisation key is the ceremony's."""
+    data_dir = tmp_path / "victim"
+    shutil.copytree(demo_template.data_dir, data_dir, ignore=shutil.ignore_patterns("demo"))
+    return data_dir
+
+
+def ceremony_key(data_dir: Path) -> str:
+    """The organisation key as the key-ceremony record has it."""
+    return (data_dir / "organisation.pub").read_text().strip()
+
+
+def restore(
+    made: Path,
+    target: Path,
+    keys: dict[str, Path],
+    ceremony: Path,
+    *options: str,
+    organisation: str | None = None,
+) -> int:
+    """``portal restore`` with the offline key and what the key-ceremony record holds.
+
+    ``ceremony`` is a folder with the organisation key and the newest key
+    directory the ceremony signed (the victim's own, before any forgery).
+    """
+    return portal_main(["--data-dir", str(target), "restore", str(made), "--key", str(keys["key"]),
+                        "--passphrase-file", str(keys["passphrase"]),
+                        "--organisation-key", organisation or ceremony_key(ceremony),
+                        "--key-directory", str(ceremony / "key-directory.json"),
+                        *options])  # fmt: skip
+
+
+def backup(data_dir: Path, out: Path, public_key: Path) -> Path:
+    """``portal backup`` (the attacker can run it too: it needs only the public key)."""
+    assert portal_main(["--data-dir", str(data_dir), "backup", "--out", str(out),
+                        "--to-key", str(public_key)]) == 0  # fmt: skip
+    [made] = out.iterdir()
+    return made
+
+
+def attacker_portal(victim: Path, tmp_path: Path, real_org_pub: bool) -> Path:
+    """A portal the attacker built, whose directory their own key signed.
+
+    It lists the real reviewers too (their keys are public), so nothing looks
+    amiss to anyone reading the reviewer list.
+    """
+    own = tmp_path / "attacker"
+    shutil.copytree(victim, own)
+    organisation = KeyBundle.new_organisation().signing
+    real = read_directory(
+        (victim / "key-directory.json").read_bytes(),
+        parse_public_key(ceremony_key(victim), KeyKind.SIGNING),
+    )
+    mine = KeyBundle.new_reviewer().encryption
+    assert mine is not None
+    reviewers = [(r.label, r.encryption_key) for r in real.reviewers]
+    signed = sign_directory(organisation, [*reviewers, ("reviewer-3", mine.token)],
+                            serial=real.serial + 1, issued_at=datetime.now(UTC),
+                            valid_for=timedelta(days=30))  # fmt: skip
+    (own / "key-directory.json").write_bytes(signed)
+    if not real_org_pub:
+        (own / "organisation.pub").write_text(f"{organisation.token}\n")
+    return own
+
+
+def test_a_backup_that_brings_its_own_organisation_key_is_refused(
+    victim: Path, backup_key: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    own = attacker_portal(victim, tmp_path, real_org_pub=False)
+    forged = backup(own, tmp_path / "forged", backup_key["public"])
+    capsys.readouterr()
+    target = tmp_path / "restored"
+    assert restore(forged, target, backup_key, victim) == 2
+    assert "organisation key" in capsys.readouterr().err
+    assert not target.exists()
+    assert not any(p.name.startswith(".restored") for p in tmp_path.iterdir())
+
+
+def test_a_backup_whose_directory_another_key_signed_is_refused(
+    victim: Path, backup_key: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    own = attacker_portal(victim, tmp_path, real_org_pub=True)
+    forged = backup(own, tmp_path / "forged", backup_key["public"])
+    capsys.readouterr()
+    target = tmp_path / "restored"
+    assert restore(forged, target, backup_key, victim) == 2
+    assert "key directory" in capsys.readouterr().err
+    assert not target.exists()
+
+
+def test_a_genuine_backup_restores_under_the_ceremony_key(
+    victim: Path, backup_key: dict[str, Path], tmp_path: Path
+) -> None:
+    made = backup(victim, tmp_path / "backups", backup_key["public"])
+    target = tmp_path / "restored"
+    assert restore(made, target, backup_key, victim) == 0
+    assert ceremony_key(target) == ceremony_key(victim)
+    assert (target / "key-directory.json").read_bytes() == (
+        victim / "key-directory.json"
+    ).read_bytes()
+
+
+def test_the_operator_cannot_restore_a_genuine_backup_under_another_key(
+    victim: Path, backup_key: dict[str, Path], tmp_path: Path
+) -> None:
+    made = backup(victim, tmp_path / "backups", backup_key["public"])
+    other = str(KeyBundle.new_organisation().signing.token)
+    assert restore(made, tmp_path / "restored", backup_key, victim, organisation=other) == 2
+    assert not (tmp_path / "restored").exists()
+
+
+# --- tar streams and databases built to do harm --------------------------------------
+
+
+def _file(name: str, data: bytes) -> Member:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = 0o600
+    return info, data
+
+
+def _special(name: str, kind: bytes, target: str = "") -> Member:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = target
+    return info, b""
+
+
+def genuine_members(victim: Path) -> list[Member]:
+    """What a real backup of ``victim`` holds; the attacker can build all of it.
+
+    The organisation key and the directory are public (browsers fetch them);
+    the database is any portal's; the signing key is the attacker's own.
+    """
+    members = [_file("database/portal.sqlite3", (victim / "portal.sqlite3").read_bytes())]
+    for name in ("key-directory.json", "organisation.pub", "portal-signing.key",
+                 "portal-signing.pub"):  # fmt: skip
+        members.append(_file(f"data/{name}", (victim / name).read_bytes()))
+    return members
+
+
+def seal_members(members: list[Member], out: Path, public_key: Path) -> Path:
+    """A tar stream with a manifest that matches it, sealed to the backup key."""
+    buffer = io.BytesIO()
+    listed = []
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for info, data in members:
+            archive.addfile(info, io.BytesIO(data) if info.isfile() else None)
+            if info.isfile():
+                digest = hashlib.sha256(data).hexdigest()
+                listed.append({"path": info.name, "size": len(data), "sha256": digest})
+        manifest = {"schema": "cso-portal-backup/v1", "created_at": "2026-11-30T03:00:00Z",
+                    "database": "sqlite", "files": listed}  # fmt: skip
+        info, data = _file("manifest.json", json.dumps(manifest).encode())
+        archive.addfile(info, io.BytesIO(data))
+    recipient = parse_public_key(public_key.read_text().strip(), KeyKind.ENCRYPTION).key
+    out.write_bytes(seal_bytes(buffer.getvalue(), [recipient]))
+    return out
+
+
+def test_the_forgery_harness_builds_a_backup_that_restores(
+    victim: Path, backup_key: dict[str, Path], tmp_path: Path
+) -> None:
+    forged = seal_members(genuine_members(victim), tmp_path / "b.tar.cso", backup_key["public"])
+    assert restore(forged, tmp_path / "restored", backup_key, victim) == 0
+
+
+BLOB = "0123456789abcdef0123456789abcdef"
+HARMFUL_MEMBERS: dict[str, Callable[[], Member]] = {
+    "symlink to a host file": lambda: _special(
+        f"data/blobs/{BLOB}", tarfile.SYMTYPE, "/etc/passwd"
+    ),
+    "hard link": lambda: _special(f"data/blobs/{BLOB}", tarfile.LNKTYPE, "data/organisation.pub"),
+    "character device": lambda: _special("data/blobs/tty", tarfile.CHRTYPE),
+    "fifo": lambda: _special("data/blobs/pipe", tarfile.FIFOTYPE),
+    "absolute path": lambda: _file("/tmp/cso-escape", b"x"),
+    "parent directory": lambda: _file("data/../../cso-escape", b"x"),
+    "blob name outside the pattern": lambda: _file("data/blobs/not-a-blob.sh", b"x"),
+    "blob in a subfolder": lambda: _file(f"data/blobs/deeper/{BLOB}", b"x"),
+    "hidden file": lambda: _file("data/.profile", b"x"),
+    "a file the portal never writes": lambda: _file("data/secret_key", b"0" * 64),
+    "a second database": lambda: _file("database/other.sqlite3", b"x"),
+}
+
+
+@pytest.mark.parametrize("harm", sorted(HARMFUL_MEMBERS))
+def test_a_backup_with_a_harmful_tar_member_restores_nothing(
+    harm: str, victim: Path, backup_key: dict[str, Path], tmp_path: Path
+) -> None:
+    members = [*genuine_members(victim), HARMFUL_MEMBERS[harm]()]
+    forged = seal_members(members, tmp_path / "b.tar.cso", backup_key["public"])
+    target = tmp_path / "sub" / "restored"
+    assert restore(forged, target, backup_key, victim) == 2
+    assert not target.exists()
+    assert not (tmp_path / "cso-escape").exists()
+    assert not Path("/tmp/cso-escape").exists()
+
+
+def _database_with(victim: Path, tmp_path: Path, statements: str) -> bytes:
+    path = tmp_path / "forged.sqlite3"
+    shutil.copy(victim / "portal.sqlite3", path)
+    connection = sqlite3.connect(path)
+    connection.executescript(statements)
+    connection.close()
+    return path.read_bytes()
+
+
+HARMFUL_DATABASES = {
+    # every report that arrives after the restore is silently thrown away
+    "trigger": "CREATE TRIGGER drop_reports AFTER INSERT ON submission "
+    "BEGIN DELETE FROM submission WHERE id = NEW.id; END;",
+    "view": "CREATE VIEW everything AS SELECT * FROM submission;",
+    "extra table": "CREATE TABLE harvest (payload BLOB);",
+    "unknown schema version": "UPDATE alembic_version SET version_num = 'ffffffffffff';",
+    "missing table": "DROP TABLE reply;",
+}
+
+
+@pytest.mark.parametrize("harm", sorted(HARMFUL_DATABASES))
+def test_a_backup_whose_database_was_built_to_do_harm_restores_nothing(
+    harm: str, victim: Path, backup_key: dict[str, Path], tmp_path: Path
+) -> None:
+    database = _database_with(victim, tmp_path, HARMFUL_DATABASES[harm])
+    members = [_file("database/portal.sqlite3", database), *genuine_members(victim)[1:]]
+    forged = seal_members(members, tmp_path / "b.tar.cso", backup_key["public"])
+    target = tmp_path / "restored"
+    assert restore(forged, target, backup_key, victim) == 2
+    assert not target.exists()
+
+
+def test_a_backup_whose_database_is_not_sqlite_restores_nothing(
+    victim: Path, backup_key: dict[str, Path], tmp_path: Path
+) -> None:
+    damaged = bytearray((victim / "portal.sqlite3").read_bytes())
+    damaged[4096:8192] = b"\xa5" * 4096  # a page of garbage behind a valid header
+    for database in (b"#!/bin/sh\nrm -rf /\n", bytes(damaged)):
+        members = [_file("database/portal.sqlite3", database), *genuine_members(victim)[1:]]
+        forged = seal_members(members, tmp_path / "b.tar.cso", backup_key["public"])
+        target = tmp_path / "restored"
+        assert restore(forged, target, backup_key, victim) == 2
+        assert not target.exists()
+
+
+# --- what a checker sees from outside ---------------------------------------------------
+
+
+def verify_assets(url: str, pin: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """``portal verify-assets`` against ``url`` with the organisation key option ``pin``."""
+    code = portal_main(["verify-assets", "--url", url, *pin])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_verify_assets_fails_against_a_portal_that_pins_another_key(
+    victim: Path, demo_template: DemoPortal, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    published = ceremony_key(victim)
+    fingerprint = parse_public_key(published, KeyKind.SIGNING).fingerprint
+    own = attacker_portal(victim, tmp_path, real_org_pub=False)
+    hijacked = DemoPortal(own, demo_template.reviewers, demo_template.passphrase)
+    with serve_portal(hijacked, tmp_path) as running:
+        for pin in (["--organisation-key", published], ["--organisation-fingerprint", fingerprint]):
+            code, output = verify_assets(running["url"], pin, capsys)
+            assert code == 2, output
+            assert "FAIL page /: pins another organisation key" in output
+            assert "FAIL page /followup: pins another organisation key" in output
+
+
+def test_verify_assets_passes_against_a_portal_that_pins_the_published_key(
+    victim: Path, demo_template: DemoPortal, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    published = ceremony_key(victim)
+    fingerprint = parse_public_key(published, KeyKind.SIGNING).fingerprint
+    genuine = DemoPortal(victim, demo_template.reviewers, demo_template.passphrase)
+    with serve_portal(genuine, tmp_path) as running:
+        for pin in (["--organisation-key", published], ["--organisation-fingerprint", fingerprint]):
+            code, output = verify_assets(running["url"], pin, capsys)
+            assert code == 0, output
+            assert "ok   page /: pins the expected organisation key" in output
+
+
+def test_a_postgresql_dump_that_brings_a_trigger_is_refused(
+    victim: Path,
+    backup_key: dict[str, Path],
+    tmp_path: Path,
+    postgres_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from sqlalchemy import create_engine, text
+
+    from portal.db import upgrade
+
+    names = {role: f"forged_{role}_{secrets.token_hex(4)}" for role in ("source", "target")}
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        for name in names.values():
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    source, target = (postgres_url.rsplit("/", 1)[0] + f"/{names[r]}" for r in ("source", "target"))
+    upgrade(source)
+    engine = create_engine(source)
+    with engine.begin() as connection:  # the attacker's own portal, with a surprise in it
+        connection.execute(text(
+            "CREATE FUNCTION drop_report() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN DELETE FROM submission WHERE id = NEW.id; RETURN NULL; END $$"
+        ))  # fmt: skip
+        connection.execute(text(
+            "CREATE TRIGGER drop_reports AFTER INSERT ON submission "
+            "FOR EACH ROW EXECUTE FUNCTION drop_report()"
+        ))  # fmt: skip
+    engine.dispose()
+    data_dir = tmp_path / "attacker"
+    shutil.copytree(victim, data_dir, ignore=shutil.ignore_patterns("*.sqlite3"))
+    monkeypatch.setenv("DATABASE_URL", source)
+    forged = backup(data_dir, tmp_path / "forged", backup_key["public"])
+    monkeypatch.setenv("DATABASE_URL", target)
+    capsys.readouterr()
+    assert restore(forged, tmp_path / "restored", backup_key, victim) == 2
+    assert "drop that database" in capsys.readouterr().err
+    assert not (tmp_path / "restored").exists()
+
+
+# --- accounts, sessions and rows: what a forged database brings -------------------------
+
+SYNC_KEY, REPLY_KEY = SigningKeyPair.generate(), SigningKeyPair.generate()
+ATTACKER_SYNC, ATTACKER_REPLY = SigningKeyPair.generate(), SigningKeyPair.generate()
+
+
+def enrol(data_dir: Path, label: str, sync: SigningKeyPair, reply: SigningKeyPair) -> str:
+    """``portal accounts add``; returns the line the operator's enrolment record gets."""
+    keys = ["--sync-key", str(sync.token), "--signing-key", str(reply.token)]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert portal_main(["--data-dir", str(data_dir), "accounts", "add", label, *keys]) == 0
+    line = printed.getvalue().splitlines()[-1].strip()  # the record line it tells us to keep
+    assert line == f"{label} {sync.token} {reply.token}"
+    return line + "\n"
+
+
+@pytest.fixture
+def enrolled(victim: Path, tmp_path: Path) -> Path:
+    """The victim with one real reviewer account; returns the operator's enrolment record."""
+    record = tmp_path / "accounts.txt"
+    record.write_text(
+        "# label, sync key, replies-signing key\n" + enrol(victim, "alice", SYNC_KEY, REPLY_KEY)
+    )
+    return record
+
+
+def sync_client(data_dir: Path) -> FlaskClient:
+    """The restored portal's sync API, as a transfer machine reaches it."""
+    config = load_config({"PORTAL_TESTING": "1"}, data_dir=data_dir)
+    return create_app(config, "sync").test_client()
+
+
+def log_in(client: FlaskClient, label: str, key: SigningKeyPair) -> int:
+    """A challenge login with ``key``; the HTTP status of the login."""
+    challenge = client.post("/reviewer-sync/v1/login/challenge", json={"account": label})
+    value = challenge.get_json()["challenge"]
+    signature = base64.urlsafe_b64encode(key.sign(login_message(label, bytes.fromhex(value))))
+    body = {"account": label, "challenge": value, "signature": signature.decode().rstrip("=")}
+    response = client.post("/reviewer-sync/v1/login", json=body)
+    return response.status_code
+
+
+def test_a_sync_account_smuggled_into_a_backup_cannot_log_in(
+    victim: Path,
+    enrolled: Path,
+    backup_key: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    own = tmp_path / "attacker"
+    shutil.copytree(victim, own)
+    enrol(own, "cso-backup-monitor", ATTACKER_SYNC, ATTACKER_REPLY)
+    forged = backup(own, tmp_path / "forged", backup_key["public"])
+    capsys.readouterr()
+    target = tmp_path / "restored"
+    assert restore(forged, target, backup_key, victim) == 0
+    err = capsys.readouterr().err
+    assert "alice" in err  # the labels to re-enrol, or not
+    assert "cso-backup-monitor" in err
+    client = sync_client(target)
+    assert log_in(client, "cso-backup-monitor", ATTACKER_SYNC) == 401
+    assert log_in(client, "alice", SYNC_KEY) == 401  # no account comes from a backup
+
+
+def test_a_backup_whose_accounts_differ_from_the_enrolment_record_is_refused(
+    victim: Path,
+    enrolled: Path,
+    backup_key: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    own = tmp_path / "attacker"
+    shutil.copytree(victim, own)
+    enrol(own, "cso-backup-monitor", ATTACKER_SYNC, ATTACKER_REPLY)
+    forged = backup(own, tmp_path / "forged", backup_key["public"])
+    capsys.readouterr()
+    target = tmp_path / "restored"
+    assert restore(forged, target, backup_key, victim, "--accounts", str(enrolled)) == 2
+    assert "cso-backup-monitor" in capsys.readouterr().err
+    assert not target.exists()
+
+
+def test_a_backup_that_swaps_a_reviewers_keys_is_refused(
+    victim: Path, enrolled: Path, backup_key: dict[str, Path], tmp_path: Path
+) -> None:
+    own = tmp_path / "attacker"
+    shutil.copytree(victim, own)
+    connection = sqlite3.connect(own / "portal.sqlite3")
+    connection.execute("UPDATE reviewer_account SET signing_key = ?", (str(ATTACKER_REPLY.token),))
+    connection.commit()
+    connection.close()
+    forged = backup(own, tmp_path / "forged", backup_key["public"])
+    target = tmp_path / "restored"
+    assert restore(forged, target, backup_key, victim, "--accounts", str(enrolled)) == 2
+    assert not target.exists()
+
+
+def test_a_genuine_backup_keeps_the_accounts_of_the_enrolment_record(
+    victim: Path, enrolled: Path, backup_key: dict[str, Path], tmp_path: Path
+) -> None:
+    made = backup(victim, tmp_path / "backups", backup_key["public"])
+    target = tmp_path / "restored"
+    assert restore(made, target, backup_key, victim, "--accounts", str(enrolled)) == 0
+    assert log_in(sync_client(target), "alice", SYNC_KEY) == 200
+
+
+def test_accounts_list_record_prints_what_restore_reads(
+    victim: Path, enrolled: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert portal_main(["--data-dir", str(victim), "accounts", "list", "--record"]) == 0
+    kept = [line for line in enrolled.read_text().splitlines() if not line.startswith("#")]
+    assert capsys.readouterr().out.splitlines() == kept
+
+
+def test_a_sync_session_smuggled_into_a_backup_opens_nothing(
+    victim: Path, enrolled: Path, backup_key: dict[str, Path], tmp_path: Path
+) -> None:
+    own = tmp_path / "attacker"
+    shutil.copytree(victim, own)
+    token = secrets.token_urlsafe(32)
+    connection = sqlite3.connect(own / "portal.sqlite3")
+    connection.execute(
+        "INSERT INTO sync_session VALUES (?, (SELECT id FROM reviewer_account), "
+        "'2099-01-01 00:00:00.000000')",
+        (hashlib.sha256(token.encode()).hexdigest(),),
+    )
+    connection.commit()
+    connection.close()
+    forged = backup(own, tmp_path / "forged", backup_key["public"])
+    target = tmp_path / "restored"
+    assert restore(forged, target, backup_key, victim, "--accounts", str(enrolled)) == 0
+    inbox = sync_client(target).get(
+        "/reviewer-sync/v1/inbox", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert inbox.status_code == 401
+
+
+#: placeholders in the SQL below: a report, a follow-up to it, and any hex of that length
+_NAMES = {"$REPORT": "a" * 32, "$FOLLOWUP": "b" * 32, "$ATTACKER_SYNC": str(ATTACKER_SYNC.token),
+          "$ATTACKER_REPLY": str(ATTACKER_REPLY.token)}  # fmt: skip
+
+
+def sql(template: str) -> str:
+    """``template`` with its placeholders filled (ids and keys, never anything quoted)."""
+    for name, value in _NAMES.items():
+        template = template.replace(name, value)
+    return re.sub(r"\$HEX(\d+)", lambda m: secrets.token_hex(int(m.group(1)) // 2), template)
+
+
+GOOD_ROWS = """
+INSERT INTO submission (id, received_on, receipt_locator, receipt_hash, receipt_index, status)
+    VALUES ('$REPORT', '2026-01-01', '1234', '', '$HEX64', 'received');
+INSERT INTO submission (id, received_on, receipt_locator, receipt_hash, status, thread_id)
+    VALUES ('$FOLLOWUP', '2026-01-03', '', '', 'received', '$REPORT');
+INSERT INTO part (submission_id, position, kind, blob, size, sha256)
+    VALUES ('$REPORT', 0, 'REPORT', 'dddddddddddddddddddddddddddddddd', 1000, '$HEX64'),
+           ('$REPORT', 1, 'ATTACHMENT', '$HEX32', 2000, NULL),
+           ('$FOLLOWUP', 0, 'REPORT', '$HEX32', 500, '$HEX64');
+INSERT INTO inbox_entry (submission_id, acknowledged_on) VALUES ('$REPORT', '2026-01-02');
+INSERT INTO inbox_entry (submission_id) VALUES ('$FOLLOWUP');
+INSERT INTO reply (reply_id, submission_id, status, blob, size, received_on)
+    VALUES ('$HEX32', '$REPORT', 'closed', '$HEX32', 300, '2026-01-05');
+"""
+BINARY_ID, NINES = "x'" + "00" * 16 + "'", "'" + "9" * 32 + "'"
+ANOTHER = """
+INSERT INTO submission (id, received_on, receipt_locator, receipt_hash, receipt_index, status,
+    thread_id) VALUES (%s, '2026-01-04', %s, '', %s, 'received', %s);
+INSERT INTO inbox_entry (submission_id) VALUES (%s)
+"""
+PART = (
+    "INSERT INTO part (submission_id, position, kind, blob, size) VALUES (%s, 0, 'REPORT', %s, 1);"
+)
+#: each a change to GOOD_ROWS that no portal makes, and that would do harm or hide it
+BAD_ROWS = {
+    "submission id not 32 hex": ANOTHER % ("'../../x'", "'1234'", "'$HEX64'", "NULL", "'../../x'"),
+    "submission id not text": ANOTHER % (BINARY_ID, "'1234'", "'$HEX64'", "NULL", BINARY_ID),
+    "status outside the known set": "UPDATE submission SET status = 'we read your report'",
+    "arrival day in the future": "UPDATE submission SET received_on = '2999-01-01'",
+    "arrival not a day": "UPDATE submission SET received_on = '2026-01-01 03:14:15'",
+    "locator not 4 digits": "UPDATE submission SET receipt_locator = 'abcd' WHERE id = '$REPORT'",
+    "receipt index not 64 hex": "UPDATE submission SET receipt_index = 'x' WHERE id = '$REPORT'",
+    "follow-up with a receipt": "UPDATE submission SET receipt_locator = '1234' "
+    "WHERE id = '$FOLLOWUP'",
+    "follow-up of a follow-up": ANOTHER % (NINES, "''", "NULL", "'$FOLLOWUP'", NINES),
+    "part blob name outside the pattern": "UPDATE part SET blob = '../portal-signing.key' "
+    "WHERE position = 1",
+    "part kind unknown": "UPDATE part SET kind = 'EXECUTABLE' WHERE position = 1",
+    "report part not first": "UPDATE part SET kind = 'ATTACHMENT' WHERE position = 0 "
+    "AND submission_id = '$REPORT'",
+    "part size negative": "UPDATE part SET size = -1",
+    "part size not a number": "UPDATE part SET size = 'large'",
+    "part sha256 malformed": "UPDATE part SET sha256 = 'zz' WHERE position = 0",
+    "reply and part share a blob": "UPDATE reply SET blob = 'dddddddddddddddddddddddddddddddd'",
+    "reply id malformed": "UPDATE reply SET reply_id = 'r1'",
+    "reply status unknown": "UPDATE reply SET status = 'pwned'",
+    "reply before its report": "UPDATE reply SET received_on = '2025-01-01'",
+    "reply with neither message nor status": "UPDATE reply SET blob = NULL, status = NULL",
+    "acknowledged before arrival": "UPDATE inbox_entry SET acknowledged_on = '2020-01-01' "
+    "WHERE acknowledged_on IS NOT NULL",
+    "submission outside the inbox": "DELETE FROM inbox_entry WHERE submission_id = '$FOLLOWUP'",
+    "inbox counter near its end": "UPDATE sqlite_sequence SET seq = 9223372036854775806 "
+    "WHERE name = 'inbox_entry'",
+    "inbox counter behind the inbox": "UPDATE sqlite_sequence SET seq = 0 "
+    "WHERE name = 'inbox_entry'",
+    "cursor beyond every submission": "UPDATE reviewer_account SET acknowledged_cursor = 1000000",
+    "account label that writes to the terminal": "INSERT INTO reviewer_account (label, sync_key, "
+    "signing_key, acknowledged_cursor, failures) VALUES ('x\x1b]0;pwned\x07', "
+    "'$ATTACKER_SYNC', '$ATTACKER_REPLY', 0, 0)",
+}
+
+
+def test_rows_as_a_portal_writes_them_restore(
+    victim: Path, enrolled: Path, backup_key: dict[str, Path], tmp_path: Path
+) -> None:
+    database = _database_with(victim, tmp_path, sql(GOOD_ROWS))
+    members = [_file("database/portal.sqlite3", database), *genuine_members(victim)[1:]]
+    forged = seal_members(members, tmp_path / "b.tar.cso", backup_key["public"])
+    target = tmp_path / "restored"
+    assert restore(forged, target, backup_key, victim, "--accounts", str(enrolled)) == 0
+
+
+@pytest.mark.parametrize("harm", sorted(BAD_ROWS))
+def test_a_backup_with_a_row_no_portal_writes_restores_nothing(
+    harm: str,
+    victim: Path,
+    enrolled: Path,
+    backup_key: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    database = _database_with(victim, tmp_path, sql(GOOD_ROWS + BAD_ROWS[harm] + ";"))
+    members = [_file("database/portal.sqlite3", database), *genuine_members(victim)[1:]]
+    forged = seal_members(members, tmp_path / "b.tar.cso", backup_key["public"])
+    capsys.readouterr()
+    target = tmp_path / "restored"
+    assert restore(forged, target, backup_key, victim, "--accounts", str(enrolled)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1  # one line
+    assert "\x1b" not in err  # and nothing for the terminal
+    assert not target.exists()
+
+
+def _legacy_rows(hashed: str, count: int, locator: str = "0000") -> str:
+    """Reports as filed before migration 0005: a per-report hash and no receipt index."""
+    rows = []
+    for n in range(count):
+        submission = f"'{n:032x}'"
+        values = (submission, f"'{locator}'", "NULL", "NULL", submission)
+        rows.append((ANOTHER % values).replace("''", f"'{hashed}'", 1) + ";")
+        rows.append(PART % (submission, f"'{n + 2**64:032x}'"))
+    return "".join(rows)
+
+
+def test_a_backup_cannot_plant_a_receipt_hash_that_names_its_own_cost(
+    victim: Path, backup_key: dict[str, Path], tmp_path: Path
+) -> None:
+    # a real attacker names 4 GiB and thousands of passes; this one stays cheap to make
+    costly = PasswordHasher(time_cost=3, memory_cost=32 * 1024, parallelism=1).hash(b"x")
+    database = _database_with(victim, tmp_path, _legacy_rows(costly, 1))
+    members = [_file("database/portal.sqlite3", database), *genuine_members(victim)[1:]]
+    forged = seal_members(members, tmp_path / "b.tar.cso", backup_key["public"])
+    assert restore(forged, tmp_path / "restored", backup_key, victim) == 2
+    assert not (tmp_path / "restored").exists()
+
+
+def test_a_backup_cannot_stuff_a_receipt_bucket_with_unindexed_reports(
+    victim: Path, backup_key: dict[str, Path], tmp_path: Path
+) -> None:
+    hashed = PasswordHasher(
+        time_cost=receipts.TIME_COST,
+        memory_cost=receipts.MEMORY_KIB,
+        parallelism=receipts.PARALLELISM,
+    ).hash(b"x" * 32)  # exactly the server's parameters
+    database = _database_with(victim, tmp_path, _legacy_rows(hashed, 200))
+    members = [_file("database/portal.sqlite3", database), *genuine_members(victim)[1:]]
+    forged = seal_members(members, tmp_path / "b.tar.cso", backup_key["public"])
+    assert restore(forged, tmp_path / "restored", backup_key, victim) == 2
+    assert not (tmp_path / "restored").exists()
+
+
+def test_unindexed_reports_as_an_old_portal_kept_them_restore(
+    victim: Path, backup_key: dict[str, Path], tmp_path: Path
+) -> None:
+    hashed = PasswordHasher(
+        time_cost=receipts.TIME_COST,
+        memory_cost=receipts.MEMORY_KIB,
+        parallelism=receipts.PARALLELISM,
+    ).hash(b"x" * 32)
+    database = _database_with(victim, tmp_path, _legacy_rows(hashed, 3))
+    members = [_file("database/portal.sqlite3", database), *genuine_members(victim)[1:]]
+    forged = seal_members(members, tmp_path / "b.tar.cso", backup_key["public"])
+    assert restore(forged, tmp_path / "restored", backup_key, victim) == 0
+
+
+# --- the key directory: never older than the ceremony's newest ------------------------
+
+
+def resign_without(victim: Path, demo: Path, removed: str, tmp_path: Path) -> Path:
+    """The ceremony removes ``removed`` and signs a newer directory; returns its folder.
+
+    ``demo`` holds the demo organisation key (in life it never leaves the ceremony).
+    """
+    passphrase = (demo / "passphrase").read_bytes().strip()
+    organisation = decrypt_key_file((demo / "organisation.key").read_bytes(), passphrase).signing
+    current = read_directory(
+        (victim / "key-directory.json").read_bytes(),
+        parse_public_key(ceremony_key(victim), KeyKind.SIGNING),
+    )
+    kept = [(r.label, r.encryption_key) for r in current.reviewers if r.label != removed]
+    ceremony = tmp_path / "ceremony"
+    ceremony.mkdir()
+    shutil.copy(victim / "organisation.pub", ceremony)
+    (ceremony / "key-directory.json").write_bytes(
+        sign_directory(
+            organisation,
+            kept,
+            serial=current.serial + 1,
+            issued_at=datetime.now(UTC),
+            valid_for=timedelta(days=30),
+        )
+    )
+    return ceremony
+
+
+def test_a_backup_cannot_roll_the_directory_back_to_a_removed_reviewer(
+    victim: Path, demo_template: DemoPortal, backup_key: dict[str, Path], tmp_path: Path
+) -> None:
+    old = backup(victim, tmp_path / "backups", backup_key["public"])  # lists reviewer-2
+    ceremony = resign_without(
+        victim, demo_template.data_dir / "demo", "reviewer-2", tmp_path
+    )  # reviewer-2 has left
+    target = tmp_path / "restored"
+    assert restore(old, target, backup_key, ceremony) == 0
+    restored = read_directory(
+        (target / "key-directory.json").read_bytes(),
+        parse_public_key(ceremony_key(ceremony), KeyKind.SIGNING),
+    )
+    assert [r.label for r in restored.reviewers] == ["reviewer-1"]
+
+
+def test_a_backup_newer_than_the_ceremony_directory_is_refused(
+    victim: Path,
+    demo_template: DemoPortal,
+    backup_key: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ceremony = resign_without(victim, demo_template.data_dir / "demo", "reviewer-2", tmp_path)
+    stale = tmp_path / "stale"
+    stale.mkdir()
+    for name in ("organisation.pub", "key-directory.json"):
+        shutil.copy(victim / name, stale)
+        shutil.copy(ceremony / name, victim)  # the host has the newest directory
+    made = backup(victim, tmp_path / "backups", backup_key["public"])
+    capsys.readouterr()
+    assert restore(made, tmp_path / "restored", backup_key, stale) == 2
+    assert "serial" in capsys.readouterr().err
+    assert not (tmp_path / "restored").exists()
