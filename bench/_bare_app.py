@@ -13,7 +13,7 @@ from pathlib import Path
 
 from flask import Flask, request
 
-from portal.receipts import hash_lookup_token
+from portal.receipts import receipt_index
 
 STORE = Path(os.environ.get("BARE_STORE", "/tmp/bare-store"))
 STORE.mkdir(parents=True, exist_ok=True)
@@ -31,7 +31,7 @@ def _make(hashing: bool) -> Flask:
             handle.flush()
             os.fsync(handle.fileno())
         if hashing:
-            hash_lookup_token(secrets.token_bytes(32))
+            receipt_index("0042", secrets.token_bytes(32))
         return "stored", 200
 
     @app.get("/")

@@ -30,7 +30,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "var"
         portal_main(["--data-dir", str(data_dir), "init", "--demo"])
-        app = create_app(load_config({}, data_dir=data_dir))
+        runtime = {"PORTAL_RUNTIME_DIR": str(Path(tmp) / "run")}  # gone with the folder
+        app = create_app(load_config(runtime, data_dir=data_dir))
         client = app.test_client()
         page = client.get("/").data
         assets = {"/": page}

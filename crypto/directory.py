@@ -10,9 +10,14 @@ Wire form, UTF-8 JSON::
 The signature covers the payload *bytes*, so no JSON canonicalisation is
 needed to verify it in another language. The payload is JSON::
 
-    {"schema": "cso-key-directory-payload/v1", "serial": 7,
+    {"schema": "cso-key-directory-payload/v1", "serial": 7,   # plain digits only
      "issued_at": "2026-11-21T08:00:00Z", "expires_at": "2027-02-19T08:00:00Z",
      "reviewers": [{"label": "reviewer-1", "encryption_key": "csoenc1…"}, …]}
+
+Neither may have any other field, and neither may nest deeper or hold a
+longer number than :data:`MAX_DEPTH` and :data:`MAX_DIGITS` allow: JSON
+parsers disagree beyond such limits, and the browser must accept exactly
+what this module accepts (SPEC.md §10.5).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from crypto import _base64url as base64url
 from crypto.errors import DirectoryError, KeyFormatError
@@ -39,6 +44,15 @@ MAX_REVIEWERS = 64
 MAX_VALIDITY = timedelta(days=92)
 MAX_SERIAL = 2**53 - 1  # the largest integer both JSON implementations agree on
 MAX_DOCUMENT_BYTES = 64 * 1024
+#: SPEC.md §10.5: a payload nests three deep (object, reviewers, entry)
+MAX_DEPTH = 4
+#: SPEC.md §10.5: MAX_SERIAL has 16 digits
+MAX_DIGITS = 16
+DOCUMENT_FIELDS = frozenset({"schema", "signer", "payload", "signature"})
+PAYLOAD_FIELDS = frozenset({"schema", "serial", "issued_at", "expires_at", "reviewers"})
+#: the JSON tokens that matter to the limits: strings (skipped), brackets, numbers
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]|-?[0-9][-+.eE0-9]*')
+_PLAIN_DIGITS = re.compile(r"0|[1-9][0-9]*")
 _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}")
 
@@ -107,7 +121,8 @@ def sign_directory(
         "reviewers": [{"label": label, "encryption_key": str(token)} for label, token in reviewers],
     }
     payload_bytes = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-    _check_payload(json.loads(payload_bytes))  # refuse to sign what we would not accept
+    # refuse to sign what we would not accept
+    _check_payload(_load_json(payload_bytes, "directory payload", PAYLOAD_FIELDS))
     document = {
         "schema": SCHEMA,
         "signer": str(organisation.token),
@@ -117,13 +132,61 @@ def sign_directory(
     return (json.dumps(document, indent=2) + "\n").encode("utf-8")
 
 
-def _load_json(data: bytes, what: str) -> Any:
+def _refuse_number(literal: str) -> NoReturn:
+    raise DirectoryError("directory has a number not written as plain digits")
+
+
+def _plain_int(literal: str) -> int:
+    """SPEC.md §10.4: digits only. ``-0`` is refused too, as the browser refuses it."""
+    if literal.startswith("-"):
+        _refuse_number(literal)
+    return int(literal)
+
+
+def _load_json(data: bytes, what: str, fields: frozenset[str]) -> dict[str, Any]:
+    """Decode a JSON object with exactly ``fields``, within the limits of SPEC.md §10.4-§10.5.
+
+    JSON.parse reads ``1.0`` and ``1e3`` as the integers 1 and 1000, takes
+    numbers of any length and nests as deep as its stack allows; Python's
+    decoder refuses some of those and not others. So every number must be
+    plain digits, at most :data:`MAX_DIGITS` of them, nothing may nest deeper
+    than :data:`MAX_DEPTH`, and no field may be added, so that both refuse
+    the same texts.
+    """
     if len(data) > MAX_DOCUMENT_BYTES:
         raise DirectoryError(f"{what} is too large")
+    hooks: dict[str, Any] = {
+        "parse_int": _plain_int,
+        "parse_float": _refuse_number,
+        "parse_constant": _refuse_number,
+    }
     try:
-        return json.loads(data.decode("utf-8"))
+        text = data.decode("utf-8")
+        value = json.loads(text, **hooks)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise DirectoryError(f"{what} is not JSON") from None
+    _check_limits(text, what)  # on text json.loads accepted, so its tokens are well formed
+    if not isinstance(value, dict) or set(value) != fields:
+        raise DirectoryError(f"{what} does not have exactly the fields of SPEC.md §10")
+    return value
+
+
+def _check_limits(text: str, what: str) -> None:
+    """Refuse JSON text nested deeper than MAX_DEPTH or with a number over MAX_DIGITS."""
+    depth = 0
+    for match in _TOKEN.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise DirectoryError(f"{what} nests too deep")
+        elif token in ("]", "}"):
+            depth -= 1
+        elif not token.startswith('"'):
+            if not _PLAIN_DIGITS.fullmatch(token):
+                _refuse_number(token)
+            if len(token) > MAX_DIGITS:
+                raise DirectoryError(f"{what} has a number of more than {MAX_DIGITS} digits")
 
 
 def read_directory(data: bytes, trusted_signer: PublicKeyToken) -> KeyDirectory:
@@ -132,8 +195,8 @@ def read_directory(data: bytes, trusted_signer: PublicKeyToken) -> KeyDirectory:
     For the signer's own tools (re-signing an expired directory); anything
     that is about to trust the keys calls :func:`verify_directory`.
     """
-    document = _load_json(data, "directory")
-    if not isinstance(document, dict) or document.get("schema") != SCHEMA:
+    document = _load_json(data, "directory", DOCUMENT_FIELDS)
+    if document["schema"] != SCHEMA:
         raise DirectoryError("not a cso-key-directory/v1 document")
     try:
         signer = parse_public_key(str(document.get("signer", "")), KeyKind.SIGNING)
@@ -145,7 +208,7 @@ def read_directory(data: bytes, trusted_signer: PublicKeyToken) -> KeyDirectory:
     signature = _unb64url(document.get("signature"))
     if not verify_signature(signer.key, SIGNING_CONTEXT + payload_bytes, signature):
         raise DirectoryError("directory signature does not verify")
-    payload = _load_json(payload_bytes, "directory payload")
+    payload = _load_json(payload_bytes, "directory payload", PAYLOAD_FIELDS)
     return KeyDirectory(*_check_payload(payload), signer=signer)
 
 

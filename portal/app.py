@@ -9,9 +9,10 @@ went wrong without echoing input.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
-from flask import Flask, current_app, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
@@ -21,6 +22,7 @@ from portal.config import Config
 from portal.db import make_engine, make_sessions
 from portal.request import PortalRequest
 from portal.reviewers import DirectoryCache, NoDirectoryError, pinned_organisation_key
+from portal.runtime import RuntimeStore
 
 csrf = CSRFProtect()
 
@@ -48,7 +50,7 @@ def create_app(config: Config, role: str = "intake") -> Flask:
     """
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
-    app = Flask(__name__)
+    app = security.PortalFlask(__name__)  # a router that never redirects
     app.request_class = PortalRequest
     app.config.update(
         SECRET_KEY=config.secret_key,
@@ -72,7 +74,10 @@ def create_app(config: Config, role: str = "intake") -> Flask:
         "config": config,
         "engine": engine,
         "sessions": make_sessions(engine),
-        "blobs": BlobStore(config.blob_dir),
+        # anti-abuse state that needs the time: off the data directory (runtime.py);
+        # the intake uses it, so an unsafe runtime directory stops it from starting
+        "runtime": RuntimeStore(config.runtime_dir, prepare=role == "intake"),
+        "blobs": _tidied_blobs(config),
         "directory": _directory_cache(config),
     }
     csrf.init_app(app)
@@ -89,6 +94,18 @@ def create_app(config: Config, role: str = "intake") -> Flask:
         app.register_blueprint(sync)
     _error_pages(app)
     return app
+
+
+def _tidied_blobs(config: Config) -> BlobStore:
+    """The blob store, with what an interrupted upload left removed and the spares refilled.
+
+    A leftover counts as abandoned once nothing has been written to it for as
+    long as a form stays valid (PORTAL_CSRF_HOURS): an upload still going
+    writes to its file far more often than that.
+    """
+    store = BlobStore(config.blob_dir)
+    store.tidy(timedelta(seconds=config.csrf_time_limit))
+    return store
 
 
 def _directory_cache(config: Config) -> DirectoryCache | None:
@@ -121,7 +138,7 @@ def _error_pages(app: Flask) -> None:
             "This form has expired or was opened in another browser session. "
             "Nothing was stored. Please go back, reload the page and send it again."
         )
-        return render_template("error.html", status=400, message=message), 400
+        return security.error_page(400, message)
 
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException) -> Any:
@@ -130,7 +147,7 @@ def _error_pages(app: Flask) -> None:
         if _is_api():
             return jsonify({"error": message or _MESSAGES.get(status, "request refused")}), status
         text = message or _MESSAGES.get(status, "The request could not be handled.")
-        return render_template("error.html", status=status, message=text), status
+        return security.error_page(status, text)
 
     @app.errorhandler(Exception)
     def _crash(error: Exception) -> Any:
@@ -139,4 +156,4 @@ def _error_pages(app: Flask) -> None:
         if _is_api():
             return jsonify({"error": "internal error"}), 500
         text = "Something went wrong on our side. Nothing you sent was kept."
-        return render_template("error.html", status=500, message=text), 500
+        return security.error_page(500, text)

@@ -1,36 +1,99 @@
-"""Ciphertext blobs on disk, written atomically.
+"""Ciphertext blobs on disk, written atomically, dated to the day.
 
 A blob is written to a temporary file in the blob directory, flushed and
 fsync'd, then renamed into place, and the directory is fsync'd: a stored blob
 is never partial, and a failed upload leaves no file behind. Blob names are
 random, so they say nothing about order or volume.
+
+File times would otherwise date every arrival to the nanosecond
+(SECURITY.md "Metadata handling"), so:
+
+* a blob's modification and access times are set to the start of its UTC day
+  before it is renamed into place, and blobs are read without touching the
+  access time;
+* after every change the blob directory's own times are set to the start of
+  the day;
+* the kernel sets a blob's change time when it is stored, and nothing can
+  set it back; so every blob of the day is stamped again, and all of them
+  then share the change time of that restamp. One restamp is a pass over the
+  whole day, so it is not run after every commit, which would make a flood
+  of attachments cost quadratic time: a commit asks for one within
+  ``RESTAMP_AFTER`` seconds, and every commit meanwhile joins it. Until it
+  runs, each blob stored since the last restamp keeps its own change time;
+* a blob's file is not created when the upload starts but taken from a pool
+  of empty *spare* files made beforehand, at start and by the daily purge,
+  so that its birth time and inode number are those of the spare.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import secrets
-from collections.abc import Iterator
+import threading
+import time
+import weakref
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO
 
 _TEMP_PREFIX = ".incoming-"
+#: empty files made ahead of time; enough for a busy day of full-size reports
+SPARE_FILES = 256
+_DAY_NS = 86_400 * 10**9
+_NO_ATIME = getattr(os, "O_NOATIME", 0)  # Linux; elsewhere reads update the access time
+#: seconds a stored blob may keep a change time of its own before the restamp
+#: (SECURITY.md "Blob file times"); a restamp costs one pass over the day's blobs
+RESTAMP_AFTER = 30.0
+
+
+def day_start_ns(moment_ns: int) -> int:
+    """The start of the UTC day holding ``moment_ns`` (nanoseconds since the epoch)."""
+    return moment_ns - moment_ns % _DAY_NS
+
+
+def _is_blob_name(name: str) -> bool:
+    return len(name) == 32 and all(c in "0123456789abcdef" for c in name)
 
 
 class BlobStore:
     """A directory of write-once ciphertext files named by random ids."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, restamp_after: float = RESTAMP_AFTER) -> None:
         self.root = root
+        #: the spare files, beside the blobs (same file system, so a rename takes one)
+        self.spares = root.with_name(f".{root.name}-spares")
+        self.restamp_after = restamp_after
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # days with a blob stored since their last restamp, and the timer that will do it
+        self._pending_days: set[int] = set()
+        self._timer: threading.Timer | None = None
+        self._pending_lock = threading.Lock()
+        _STORES.add(self)
+        atexit.register(_flush_if_alive, weakref.ref(self))
 
     def path(self, name: str) -> Path:
         """Where blob ``name`` lives; refuses names that are not ours."""
-        if len(name) != 32 or not all(c in "0123456789abcdef" for c in name):
+        if not _is_blob_name(name):
             raise ValueError("not a blob name")
         return self.root / name
+
+    def open(self, name: str) -> BinaryIO:
+        """Open blob ``name`` for reading without recording when it was read."""
+        path = self.path(name)
+        try:
+            fd = os.open(path, os.O_RDONLY | _NO_ATIME)
+        except PermissionError:  # O_NOATIME needs the file's owner; someone else may read
+            fd = os.open(path, os.O_RDONLY)
+        return os.fdopen(fd, "rb")
+
+    def read(self, name: str) -> bytes:
+        """Blob ``name``'s bytes, read as :meth:`open` does."""
+        with self.open(name) as source:
+            return source.read()
 
     def begin(self) -> PendingBlob:
         """Start a new blob; it appears only when :meth:`PendingBlob.commit` is called."""
@@ -50,17 +113,169 @@ class BlobStore:
     def delete(self, name: str) -> None:
         """Unlink a blob (retention, or undoing a failed submission)."""
         self.path(name).unlink(missing_ok=True)
+        self.stamp_directories()
 
-    def clean_incomplete(self) -> int:
-        """Remove temporary files left by a crash; return how many."""
+    def tidy(self, stale_after: timedelta) -> int:
+        """Start-up and daily care: clean leftovers, re-stamp every blob, refill the spares.
+
+        Returns how many leftover temporary files were removed.
+        """
+        removed = self.clean_incomplete(stale_after)
+        self.restamp()
+        self.refill_spares()
+        return removed
+
+    def clean_incomplete(self, stale_after: timedelta) -> int:
+        """Remove temporary files nobody has written to for ``stale_after``; return how many.
+
+        An upload in progress writes to its file as its bytes arrive, so its
+        modification time stays recent; one that has not moved for longer
+        than a form stays valid was left by a crash or a dropped connection.
+        """
+        cutoff = time.time_ns() - int(stale_after.total_seconds() * 10**9)
         removed = 0
         for leftover in self.root.glob(f"{_TEMP_PREFIX}*"):
-            leftover.unlink(missing_ok=True)
+            try:
+                if leftover.lstat().st_mtime_ns >= cutoff:
+                    continue
+                leftover.unlink()
+            except FileNotFoundError:
+                continue  # committed or aborted meanwhile
             removed += 1
+        if removed:
+            self.stamp_directories()
+            sync_directory(self.root)
         return removed
+
+    def restamp(self, days: Collection[int] | None = None) -> None:
+        """Set each blob's times to its day again, so all share the change time of now.
+
+        After commits only the days they stored blobs on need it (``days``,
+        as :func:`day_start_ns` gives them): other days were stamped after
+        their last write. Start-up and the daily purge do every day, so that
+        a past day keeps no trace of when its last blob arrived. Blobs are
+        visited in name order, which is random, not arrival order.
+        """
+        with os.scandir(self.root) as entries:
+            blobs = sorted((e for e in entries if _is_blob_name(e.name)), key=lambda e: e.name)
+        for entry in blobs:
+            try:
+                day = day_start_ns(entry.stat(follow_symlinks=False).st_mtime_ns)
+                if days is not None and day not in days:
+                    continue
+                os.utime(entry.path, ns=(day, day), follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # purged meanwhile
+        self.stamp_directories()
+
+    def restamp_soon(self, day: int) -> None:
+        """Ask for ``day``'s blobs to be restamped within ``restamp_after`` seconds.
+
+        Every request made before the restamp runs joins it, so a restamp
+        (a pass over the day) runs at most once per interval in each
+        process, however many blobs arrive: the cost is bounded in time,
+        not multiplied by the number of commits. The timer is a daemon
+        thread of this process (see :func:`_forget_timers` for a fork).
+        """
+        with self._pending_lock:
+            self._pending_days.add(day)
+            if self._timer is not None:
+                return
+            timer = threading.Timer(self.restamp_after, _flush_if_alive, [weakref.ref(self)])
+            timer.daemon = True
+            self._timer = timer
+        timer.start()
+
+    def flush(self) -> None:
+        """Run the restamp that commits asked for now, if any (the timer, tests, exit)."""
+        with self._pending_lock:
+            days, self._pending_days = self._pending_days, set()
+            timer, self._timer = self._timer, None
+        if timer is not None and timer is not threading.current_thread():
+            timer.cancel()
+        if days:
+            self.restamp(days)
+
+    def stamp_directories(self) -> None:
+        """Set the blob and spare directories' times to the start of today."""
+        today = day_start_ns(time.time_ns())
+        for directory in (self.root, self.spares):
+            try:
+                os.utime(directory, ns=(today, today))
+            except FileNotFoundError:
+                continue
+
+    def refill_spares(self, count: int = SPARE_FILES) -> None:
+        """Make empty spare files until there are ``count``, dated to the start of today."""
+        self.spares.mkdir(mode=0o700, exist_ok=True)
+        today = day_start_ns(time.time_ns())
+        for _ in range(count - len(os.listdir(self.spares))):
+            fd = os.open(
+                self.spares / secrets.token_hex(16), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600
+            )
+            try:
+                os.utime(fd, ns=(today, today))
+            finally:
+                os.close(fd)
+        self.stamp_directories()
+        sync_directory(self.spares)
+
+    def claim_file(self, temp: Path) -> int:
+        """Open a new temporary file at ``temp``: a spare moved there, or a fresh file.
+
+        A spare is picked at random, so inode numbers do not follow arrival.
+        Its modification time is set to now before it moves, so that a
+        clean-up never takes a starting upload for a stale one. Of two
+        processes after the same spare, only one rename succeeds.
+        """
+        try:
+            names = os.listdir(self.spares)
+        except FileNotFoundError:
+            names = []
+        while names:
+            spare = self.spares / names.pop(secrets.randbelow(len(names)))
+            try:
+                fd = os.open(spare, os.O_WRONLY | os.O_NOFOLLOW)
+            except FileNotFoundError:
+                continue
+            try:
+                os.utime(fd)
+                os.rename(spare, temp)
+            except OSError:
+                os.close(fd)
+                continue
+            os.ftruncate(fd, 0)  # spares are empty; this makes sure of it
+            return fd
+        # none left: a fresh file, whose birth time is now (SECURITY.md says so)
+        return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
 
     def _sync_directory(self) -> None:
         sync_directory(self.root)
+
+
+#: every store in this process, for :func:`_forget_timers`
+_STORES: weakref.WeakSet[BlobStore] = weakref.WeakSet()
+
+
+def _forget_timers() -> None:
+    """In a forked child: the parent's timers and lock holders do not exist here."""
+    for store in _STORES:
+        store._pending_lock = threading.Lock()
+        store._timer = None
+
+
+os.register_at_fork(after_in_child=_forget_timers)
+
+
+def _flush_if_alive(store: weakref.ref[BlobStore]) -> None:
+    """The timer's work, and at interpreter exit a restamp still waiting for its timer."""
+    alive = store()
+    if alive is None:
+        return
+    try:
+        alive.flush()
+    except FileNotFoundError:
+        return  # the blob directory itself is gone: nothing left to date
 
 
 def sync_directory(path: Path) -> None:
@@ -79,8 +294,7 @@ class PendingBlob:
         self.store = store
         self.name = secrets.token_hex(16)
         self._temp = store.root / f"{_TEMP_PREFIX}{self.name}"
-        fd = os.open(self._temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        self.stream: BinaryIO = os.fdopen(fd, "wb")
+        self.stream: BinaryIO = os.fdopen(store.claim_file(self._temp), "wb")
         self.size = 0
         # crypto/SPEC.md §15.4: the hash is taken as the bytes arrive and later
         # signed in inbox bundles, so no reviewer can swap another's payload.
@@ -98,16 +312,24 @@ class PendingBlob:
         return self._digest.hexdigest()
 
     def commit(self) -> str:
-        """Flush, fsync and rename into place; return the blob name."""
+        """Date to the day, flush, fsync and rename into place; return the blob name."""
         self.stream.flush()
+        today = day_start_ns(time.time_ns())
+        os.utime(self.stream.fileno(), ns=(today, today))
         os.fsync(self.stream.fileno())
         self.stream.close()
         os.replace(self._temp, self.store.path(self.name))
+        self.store.stamp_directories()
         self.store._sync_directory()
+        self.store.restamp_soon(today)
         return self.name
 
     def abort(self) -> None:
         """Throw the partial blob away."""
         if not self.stream.closed:
             self.stream.close()
-        self._temp.unlink(missing_ok=True)
+        try:
+            self._temp.unlink()
+        except FileNotFoundError:
+            return
+        self.store.stamp_directories()

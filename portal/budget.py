@@ -4,10 +4,15 @@ Sending without JavaScript skips the proof-of-work, and every receipt
 lookup costs the server argon2id work; both draw on a bucket shared by
 everyone, refilled at the operator's hourly rate. Nothing about a sender
 is read: when a bucket is empty, everyone waits. The bucket row holds its
-level and the time it was last drawn on (to the second), nothing else.
+level and the time it was last drawn on (to the second), nothing else; that
+time would date the latest lookup or plain submission, so the row lives in
+the volatile runtime store (``runtime.py``), never in the data directory.
+``sessions`` below are the runtime store's.
 
 The update is one SQL statement, so concurrent workers and threads cannot
-both spend the last token.
+both spend the last token. A request refused after it drew on a budget, for
+a reason only found out later (a follow-up message to a wrong receipt), gives
+its token back with :func:`give_back`, also in one statement.
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ from sqlalchemy import case, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from portal.models import RateBudget
+from portal.runtime import RateBudget
 
-PLAIN = "plain"  # submissions and follow-up messages sent without JavaScript
-LOOKUP = "lookup"  # receipt lookups, with or without JavaScript
+PLAIN = "plain"  # reports sent without JavaScript
+FOLLOWUP = "followup"  # follow-up messages sent without JavaScript
+LOOKUP = "lookup"  # receipt lookups, with or without JavaScript, and sending a follow-up
 
 
 def capacity(per_hour: int) -> float:
@@ -46,6 +52,24 @@ def take(
             .execution_options(synchronize_session=False)
         )
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def give_back(sessions: sessionmaker[Session], name: str, per_hour: int) -> None:
+    """Return one token taken from bucket ``name`` by a request that was then refused.
+
+    Only a token this request took may be given back, so the level never
+    passes what :func:`take` left plus one, nor the bucket's capacity. The
+    time of the last draw is left alone: refilling goes on as before.
+    """
+    full = capacity(per_hour)
+    returned = RateBudget.tokens + 1
+    with sessions.begin() as session:
+        session.execute(
+            update(RateBudget)
+            .where(RateBudget.name == name)
+            .values(tokens=case((returned > full, full), else_=returned))
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _ensure(session: Session, name: str, full: float, now: float) -> None:

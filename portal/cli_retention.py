@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, NoReturn
 
 from portal.blobs import BlobStore
@@ -24,17 +25,19 @@ def cmd_purge(args: argparse.Namespace) -> None:
     config = load_config(environ_snapshot(), data_dir=args.data_dir.resolve())
     days = config.retention_days if days is None else days
     engine = make_engine(config.database_url)
+    blobs = BlobStore(config.blob_dir)
     try:
-        result = purge(
-            engine,
-            make_sessions(engine),
-            BlobStore(config.blob_dir),
-            days,
-            dry_run=args.dry_run,
-        )
+        result = purge(engine, make_sessions(engine), blobs, days, dry_run=args.dry_run)
     finally:
         engine.dispose()
-    print(summary(result, days))
+    line = summary(result, days)
+    if not args.dry_run:
+        # blobs.py: uploads abandoned for longer than a form stays valid, the
+        # file times of past days, and the spare files for the day ahead
+        abandoned = blobs.tidy(timedelta(seconds=config.csrf_time_limit))
+        if abandoned:
+            line += f"; {abandoned} abandoned upload(s) removed"
+    print(line)
 
 
 def _days(raw: str) -> int:

@@ -7,6 +7,7 @@ no silent fallback to a weaker mode.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from collections.abc import Mapping
@@ -48,12 +49,16 @@ class Config:
     #: an hour count as quiet (beyond that, one more bit per doubling)
     pow_bits: int = 16
     pow_burst: int = 30
-    #: global budgets (never per address): submissions and messages sent
-    #: without JavaScript, and receipt lookups, per hour
+    #: global budgets (never per address), per hour: reports sent without
+    #: JavaScript, follow-up messages sent without JavaScript, and receipt
+    #: lookups (sending a follow-up message either way is one too)
     plain_per_hour: int = 60
     lookups_per_hour: int = 600
+    followups_per_hour: int = 60
     #: a conversation is purged this many days after its latest activity
     retention_days: int = 180
+    #: volatile anti-abuse state (``runtime.py``): on tmpfs, never in the data directory
+    runtime_dir: Path = Path("/run/cso-portal-intake")
 
     @property
     def blob_dir(self) -> Path:
@@ -140,8 +145,34 @@ def load_config(environ: Mapping[str, str], *, data_dir: Path | None = None) -> 
         pow_burst=_int(environ, "PORTAL_POW_BURST", 30, 1, 100_000),
         plain_per_hour=_int(environ, "PORTAL_PLAIN_PER_HOUR", 60, 1, 100_000),
         lookups_per_hour=_int(environ, "PORTAL_LOOKUPS_PER_HOUR", 600, 1, 100_000),
+        followups_per_hour=_int(environ, "PORTAL_FOLLOWUPS_PER_HOUR", 60, 1, 100_000),
         retention_days=_int(environ, "PORTAL_RETENTION_DAYS", 180, 1, 3650),
+        runtime_dir=_runtime_dir(environ, root),
     )
+
+
+def _runtime_dir(environ: Mapping[str, str], data_dir: Path) -> Path:
+    """Where the anti-abuse state goes: a tmpfs folder of its own, outside the data directory.
+
+    ``PORTAL_RUNTIME_DIR`` if set, else the ``RuntimeDirectory=`` systemd
+    made for the service, else one folder per data directory under
+    ``$XDG_RUNTIME_DIR`` or ``/dev/shm`` (both tmpfs). The path is never
+    resolved: in ``/dev/shm`` its name is predictable, and a symbolic link
+    planted there must be refused (``runtime.py``), not followed.
+    """
+    chosen = environ.get("PORTAL_RUNTIME_DIR") or environ.get("RUNTIME_DIRECTORY")
+    if chosen:
+        path = Path(os.path.abspath(chosen))
+    else:
+        tag = hashlib.sha256(str(data_dir).encode()).hexdigest()[:16]
+        base = os.path.abspath(environ.get("XDG_RUNTIME_DIR") or "/dev/shm")  # noqa: S108 - tmpfs
+        path = Path(base, f"cso-portal-{os.getuid()}-{tag}")
+    real = Path(os.path.realpath(path))  # compared here, never used
+    if any(p.is_relative_to(data_dir) or data_dir.is_relative_to(p) for p in (path, real)):
+        raise ConfigError(
+            "PORTAL_RUNTIME_DIR must be outside the data directory: what it holds dates requests"
+        )
+    return path
 
 
 def _choice(environ: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:

@@ -17,10 +17,15 @@ Routes:
 * ``POST /followup/send``: JavaScript, an encrypted message and attachments;
 * ``POST /followup/send-plain``: no JavaScript, a message and attachments.
 
-An unknown receipt and a wrong one get the same answer after the same work:
-every report under the locator is checked, with no early exit, and decoy
-hashes make up at least :data:`MIN_CHECKS` checks, so a bucket with fewer
-reports costs no less time. Lookups draw on a global budget.
+A report is found by its receipt index (``receipts.py``): one argon2id
+computation and one indexed query, the same work for a right, a wrong and
+an unknown receipt, however many reports anyone filed under the locator.
+Every route that finds a report draws on the global lookup budget first,
+and only after every cheap check on the request has passed (CSRF, form
+shape, receipt syntax, message size, every attachment's scrub or envelope
+check), so junk spends nothing. A message sent without JavaScript draws on
+a follow-up budget of its own before the lookup, and gives it back if the
+lookup refuses it (busy, wrong receipt, full conversation).
 """
 
 from __future__ import annotations
@@ -29,8 +34,6 @@ import json
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, render_template, request
@@ -47,6 +50,8 @@ from crypto.receipt import Receipt, derive
 from portal import budget
 from portal.intake import (
     RefusedError,
+    budget_unless_refused,
+    check_all,
     current_directory,
     envelope_part,
     finish_all,
@@ -61,8 +66,8 @@ from portal.intake import (
 from portal.models import PartKind, Reply, Submission
 from portal.receipts import (
     BadReceiptError,
-    hash_lookup_token,
     parse_browser_receipt,
+    receipt_index,
     verify_lookup_token,
 )
 
@@ -70,7 +75,6 @@ followup = Blueprint("followup", __name__)
 
 FOLLOWUP_SCHEMA = "cso-followup/v1"
 REPLY_SCHEMA = "cso-reply/v1"
-MIN_CHECKS = 4
 MAX_MESSAGE_CHARS = 20_000
 #: follow-up messages one conversation may hold: enough for any real
 #: exchange, and a bound on what one receipt holder can pile up
@@ -80,26 +84,50 @@ NOT_FOUND = (
     "a receipt is never stored, so nobody can look it up for you."
 )
 BUSY_LOOKUP = "Too many receipts are being checked right now. Please try again in a few minutes."
-
-
-@cache
-def _decoy_hash() -> str:
-    """An argon2id hash nobody's token matches, for padding the checks."""
-    return hash_lookup_token(bytes(32))
+BUSY_FOLLOWUP = (
+    "Too many messages are arriving without JavaScript right now. Nothing was stored. "
+    "Please try again in a few minutes, or turn JavaScript on."
+)
 
 
 def find_report(session: Session, locator: str, token: bytes) -> Submission | None:
-    """The report whose receipt gives ``locator`` and ``token``, checked in even time."""
-    candidates = session.scalars(
+    """The report whose receipt gives ``locator`` and ``token``.
+
+    The index query returns one row at most, however many reports share the
+    receipt (only whoever holds it can file them), so the work is fixed.
+    Commit ``session`` afterwards: a report filed before the index gets it.
+    """
+    index = receipt_index(locator, token)
+    found = session.scalars(
+        select(Submission)
+        .where(Submission.receipt_index == index, Submission.thread_id.is_(None))
+        .order_by(Submission.received_on, Submission.id)
+        .limit(1)
+    ).first()
+    legacy = _find_unindexed(session, locator, token)
+    if legacy is not None:
+        legacy.receipt_index, legacy.receipt_hash = index, ""
+    return found or legacy
+
+
+def _find_unindexed(session: Session, locator: str, token: bytes) -> Submission | None:
+    """A report filed before the receipt index (migration 0005), by its own hash.
+
+    Every such report under the locator is checked, with no early exit. No
+    one can add to them, since every report filed since has an index: their
+    number is what the database held at the upgrade, and it only falls, as
+    each is found (and indexed) or purged. A new portal has none.
+    """
+    unindexed = session.scalars(
         select(Submission).where(
-            Submission.receipt_locator == locator, Submission.thread_id.is_(None)
+            Submission.receipt_locator == locator,
+            Submission.thread_id.is_(None),
+            Submission.receipt_index.is_(None),
         )
     ).all()
-    hashes: list[tuple[Submission | None, str]] = [(c, c.receipt_hash) for c in candidates]
-    hashes += [(None, _decoy_hash())] * max(0, MIN_CHECKS - len(hashes))
     found = None
-    for candidate, stored in hashes:  # no early exit: every bucket costs its full size
-        if verify_lookup_token(stored, token) and candidate is not None:
+    for candidate in unindexed:
+        if verify_lookup_token(candidate.receipt_hash, token) and found is None:
             found = candidate
     return found
 
@@ -124,19 +152,19 @@ def _conversation(session: Session, report: Submission) -> Conversation:
 
 
 def _spend_lookup() -> None:
-    """Draw on the global lookup budget before any KDF or argon2id work is done."""
+    """Draw on the global lookup budget, after the cheap checks, before PBKDF2 or argon2id."""
     require_budget(budget.LOOKUP, portal_extensions()["config"].lookups_per_hour, BUSY_LOOKUP)
 
 
 def _lookup(locator: str, token: bytes) -> Conversation | None:
-    with portal_extensions()["sessions"]() as session:
+    with portal_extensions()["sessions"].begin() as session:
         report = find_report(session, locator, token)
         return None if report is None else _conversation(session, report)
 
 
 def _read_blob(name: str) -> bytes:
-    path: Path = portal_extensions()["blobs"].path(name)
-    return path.read_bytes()
+    blob: bytes = portal_extensions()["blobs"].read(name)  # the access time is not the lookup's
+    return blob
 
 
 def _receipt_page(error: str | None = None) -> str:
@@ -229,8 +257,12 @@ def followup_lookup() -> tuple[Response, int] | Response:
 
 
 def _thread_for_message(locator: str, token: bytes) -> Submission:
-    """The report a new message belongs to, with room for one more message."""
-    with portal_extensions()["sessions"]() as session:
+    """The report a new message belongs to, with room for one more message.
+
+    Finding it is a lookup like any other, so it draws on the lookup budget.
+    """
+    _spend_lookup()
+    with portal_extensions()["sessions"].begin() as session:
         report = find_report(session, locator, token)
         if report is None:
             raise NotFound()
@@ -249,7 +281,6 @@ def _thread_for_message(locator: str, token: bytes) -> Submission:
 def followup_send() -> Response:
     """JavaScript: store an encrypted follow-up message and its attachments."""
     current_directory()
-    require_proof("followup")
     locator, token = _browser_receipt()
     messages = request.files.getlist("message")
     attachments = request.files.getlist("attachment")
@@ -257,9 +288,11 @@ def followup_send() -> Response:
         raise RefusedError("Nothing was stored: a message is exactly one encrypted part.")
     if len(attachments) > min(portal_extensions()["config"].max_attachments, MAX_ATTACHMENTS):
         raise RefusedError("Nothing was stored: too many attachments.")
-    report = _thread_for_message(locator, token)
     uploads = [(PartKind.REPORT, envelope_part(messages[0]))]
     uploads += [(PartKind.ATTACHMENT, envelope_part(a)) for a in attachments]
+    check_all(uploads)  # a truncated envelope spends neither the proof nor a lookup
+    require_proof("followup")
+    report = _thread_for_message(locator, token)
     stored = store_submission(finish_all(uploads), thread_id=report.id)
     return jsonify({"stored": True, "parts": len(stored.parts)})
 
@@ -271,9 +304,14 @@ def followup_send_plain() -> str:
     with plain_attachments() as files:
         locator, token = _browser_receipt()
         message = _message_text(request.form.get("message", ""))
-        report = _thread_for_message(locator, token)
         entries, cleaned = scrub_attachments(files)
         document = followup_document(message, entries, encrypted_by="server")
+        # Everything cheap has passed. The follow-up budget comes first, so that
+        # while it is spent no lookup is done for nothing; it is given back if
+        # the lookup refuses (no lookups left, wrong receipt, full conversation).
+        per_hour = portal_extensions()["config"].followups_per_hour
+        with budget_unless_refused(budget.FOLLOWUP, per_hour, BUSY_FOLLOWUP):
+            report = _thread_for_message(locator, token)
         parts = [(PartKind.REPORT, json.dumps(document, ensure_ascii=False).encode("utf-8"))]
         parts += [(PartKind.ATTACHMENT, data) for data in cleaned]
         seal_and_store(parts, directory.verified.recipient_keys, thread_id=report.id)

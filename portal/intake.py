@@ -23,7 +23,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 from sqlalchemy import text
 from werkzeug.datastructures import FileStorage
-from werkzeug.exceptions import BadRequest, ServiceUnavailable, TooManyRequests
+from werkzeug.exceptions import BadRequest, HTTPException, ServiceUnavailable, TooManyRequests
 
 from crypto.envelope import Sealer
 from crypto.errors import ManifestError
@@ -32,7 +32,7 @@ from crypto.receipt import Receipt, derive
 from portal import budget, pow
 from portal.fields import FIELDS, SECTIONS
 from portal.models import InboxEntry, Part, PartKind, Submission
-from portal.receipts import BadReceiptError, hash_lookup_token, parse_browser_receipt
+from portal.receipts import BadReceiptError, parse_browser_receipt, receipt_index
 from portal.report import InvalidReportError, build_report, encode_report
 from portal.request import MemoryUpload
 from portal.reviewers import CurrentDirectory, NoDirectoryError
@@ -108,7 +108,7 @@ def proof_of_work() -> Response:
     purpose = request.args.get("for", "")
     if purpose not in pow.PURPOSES:
         raise RefusedError("Ask for a puzzle for 'submit' or 'followup'.")
-    with portal_extensions()["sessions"]() as session:
+    with portal_extensions()["runtime"].sessions() as session:
         puzzle = pow.issue(session, portal_extensions()["config"], purpose)
     return jsonify({"puzzle": puzzle, "bits": pow.puzzle_bits(puzzle)})
 
@@ -117,18 +117,36 @@ def require_proof(purpose: str) -> None:
     """Spend the request's proof of work for ``purpose``, or refuse with 400."""
     try:
         proof = request.form.get("proof", "")
-        pow.spend(portal_extensions()["sessions"], portal_extensions()["config"], purpose, proof)
+        runtime = portal_extensions()["runtime"].sessions
+        pow.spend(runtime, portal_extensions()["config"], purpose, proof)
     except pow.ProofError:
         raise RefusedError(
-            "Nothing was stored: the anti-spam check was missing, expired or already used. "
-            "Please send again."
+            "Nothing was stored: the anti-spam check was missing, expired, already used, "
+            "or too easy for the traffic the portal has now. Please send again."
         ) from None
 
 
 def require_budget(name: str, per_hour: int, message: str) -> None:
     """Draw on the global budget ``name``, or answer 429 with ``message``."""
-    if not budget.take(portal_extensions()["sessions"], name, per_hour):
+    if not budget.take(portal_extensions()["runtime"].sessions, name, per_hour):
         raise BusyError(message)
+
+
+@contextmanager
+def budget_unless_refused(name: str, per_hour: int, message: str) -> Iterator[None]:
+    """Draw on budget ``name`` for the block, and give the token back if it refuses.
+
+    For a check that can only be made after drawing (is a follow-up's
+    receipt right?): a request refused there (4xx) stores nothing, so it
+    spends nothing. A server fault keeps the token; the work was done.
+    """
+    require_budget(name, per_hour, message)
+    try:
+        yield
+    except HTTPException as error:
+        if error.code is not None and error.code < 500:
+            budget.give_back(portal_extensions()["runtime"].sessions, name, per_hour)
+        raise
 
 
 BUSY_PLAIN = (
@@ -141,19 +159,20 @@ def store_submission(
     parts: Sequence[StoredPart],
     *,
     locator: str = "",
-    receipt_hash: str = "",
+    index: str | None = None,
     thread_id: str | None = None,
 ) -> Submission:
     """Record committed blobs as one submission; remove them all if that fails.
 
-    A report has a receipt locator and hash; a follow-up message has neither,
-    only the id of the report it follows.
+    A report has a receipt locator and index (:func:`receipt_index`); a
+    follow-up message has neither, only the id of the report it follows.
     """
     submission = Submission(
         id=secrets.token_hex(16),
         received_on=datetime.now(UTC).date(),  # the day only, never the time
         receipt_locator=locator,
-        receipt_hash=receipt_hash,
+        receipt_hash="",  # only reports filed before the index have one
+        receipt_index=index,
         thread_id=thread_id,
         parts=[
             Part(position=i, kind=kind, blob=name, size=size, sha256=digest)
@@ -181,10 +200,22 @@ def _discard(parts: Sequence[StoredPart]) -> None:
         portal_extensions()["blobs"].delete(name)
 
 
+def check_all(uploads: Sequence[tuple[PartKind, EnvelopeUpload]]) -> None:
+    """Refuse the request (400) unless every part is a whole envelope; commit nothing."""
+    try:
+        for _, upload in uploads:
+            upload.check()
+    except UploadRefusedError as error:
+        for _, upload in uploads:
+            upload.discard()
+        raise RefusedError(f"Nothing was stored: {error}.") from None
+
+
 def finish_all(
     uploads: Sequence[tuple[PartKind, EnvelopeUpload]],
 ) -> list[StoredPart]:
     """Commit every uploaded envelope, or none of them."""
+    check_all(uploads)
     done: list[StoredPart] = []
     try:
         for kind, upload in uploads:
@@ -217,7 +248,7 @@ def submit_encrypted() -> Response:
     uploads = [(PartKind.REPORT, envelope_part(reports[0]))]
     uploads += [(PartKind.ATTACHMENT, envelope_part(a)) for a in attachments]
     done = finish_all(uploads)
-    submission = store_submission(done, locator=locator, receipt_hash=hash_lookup_token(token))
+    submission = store_submission(done, locator=locator, index=receipt_index(locator, token))
     return jsonify({"stored": True, "parts": len(submission.parts)})
 
 
@@ -234,12 +265,11 @@ def submit_plain() -> str:
     """Encrypt a form sent without JavaScript, in memory, and store only ciphertext."""
     directory = current_directory()
     with plain_attachments() as files:
-        entries, cleaned = scrub_attachments(files)
         fields = {name: request.form.getlist(name) for name in request.form}
-        try:
-            document = build_report(fields, entries, encrypted_by="server")
-        except InvalidReportError as error:
-            raise RefusedError(f"Nothing was stored. {error}") from None
+        entries, cleaned = scrub_attachments(files)
+        document = _report_document(fields, entries)
+        # Everything that can refuse the form has passed: only now is the budget drawn on.
+        require_budget(budget.PLAIN, portal_extensions()["config"].plain_per_hour, BUSY_PLAIN)
         # The server makes the receipt here, shows it once and forgets it.
         receipt = Receipt.generate()
         keys = derive(receipt)
@@ -250,7 +280,7 @@ def submit_plain() -> str:
             parts,
             directory.verified.recipient_keys,
             locator=receipt.locator,
-            receipt_hash=hash_lookup_token(keys.lookup_token),
+            index=receipt_index(receipt.locator, keys.lookup_token),
         )
     return render_template(
         "submitted.html",
@@ -261,17 +291,28 @@ def submit_plain() -> str:
     )
 
 
+def _report_document(
+    fields: dict[str, list[str]], entries: Sequence[AttachmentEntry]
+) -> dict[str, Any]:
+    """The report a no-JavaScript form makes, or 400 naming the field at fault."""
+    try:
+        return build_report(fields, entries, encrypted_by="server")
+    except InvalidReportError as error:
+        raise RefusedError(f"Nothing was stored. {error}") from None
+
+
 @contextmanager
 def plain_attachments() -> Iterator[list[FileStorage]]:
     """The no-JavaScript form's files, held in memory and wiped when the view is done.
 
-    Sending without JavaScript skips the proof of work, so it draws on the
-    global budget first; too many files are refused.
+    Too many files are refused here. Sending without JavaScript skips the
+    proof of work, so each view draws on its global budget, but only once
+    everything cheap to check has passed, the scrub of every attachment
+    included: junk must not spend what honest senders need.
     """
     files = [f for f in request.files.getlist("attachments") if f.filename]
     buffers = [f.stream for f in files if isinstance(f.stream, MemoryUpload)]
     try:
-        require_budget(budget.PLAIN, portal_extensions()["config"].plain_per_hour, BUSY_PLAIN)
         if len(files) > min(portal_extensions()["config"].max_attachments, MAX_ATTACHMENTS):
             raise RefusedError("Nothing was stored: too many attachments.")
         yield files
@@ -281,7 +322,12 @@ def plain_attachments() -> Iterator[list[FileStorage]]:
 
 
 def scrub_attachments(files: Sequence[FileStorage]) -> tuple[list[AttachmentEntry], list[bytes]]:
-    """Clean each plaintext file in memory; its manifest entry and its cleaned bytes."""
+    """Clean each plaintext file in memory; its manifest entry and its cleaned bytes.
+
+    Cheap enough to run before any budget is drawn (``scrub.py`` bounds its
+    work by the file's size), and a damaged photo is refused here, so junk
+    attachments spend nothing.
+    """
     entries, cleaned = [], []
     for index, storage in enumerate(files, start=1):
         data = (

@@ -2,15 +2,16 @@
 
 The database knows as little as it can: a random 128-bit submission id, the
 *day* it arrived (never the time), the receipt's public locator and an
-argon2id hash of its lookup token, and per part its position, kind, blob
-name, ciphertext size and SHA-256. Nothing about the reporter, and no
-plaintext. The reviewer side adds accounts (public keys only), the inbox
-sequence that sync cursors count in, and replies sealed to reporters.
+argon2id of its lookup token (the receipt index), and per part its
+position, kind, blob name, ciphertext size and SHA-256. Nothing about the
+reporter, and no plaintext. The reviewer side adds accounts (public keys
+only), the inbox sequence that sync cursors count in, and replies sealed to
+reporters.
 
 A reporter's later messages are submissions too, with ``thread_id`` naming
-the report they follow; they have no receipt of their own. Anti-spam keeps
-two small tables: the proof-of-work puzzles already spent (until they would
-have expired anyway) and the global rate budgets.
+the report they follow; they have no receipt of their own. Anti-spam state
+(spent puzzles, rate budgets) needs times finer than a day, so it is not
+here but in the volatile runtime store (``runtime.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import Enum
 
-from sqlalchemy import Date, DateTime, Float, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Date, DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy import Enum as SqlEnum
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -41,9 +42,12 @@ class Submission(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)  # 128 random bits, hex
     received_on: Mapped[dt.date] = mapped_column(Date, index=True)
-    # crypto/SPEC.md §14.3: the public locator and argon2id(lookup token), nothing else
+    # crypto/SPEC.md §14.3: the public locator and the receipt index, a deterministic
+    # argon2id of the lookup token that finds the report in one step; reports filed
+    # before 0005 have no index and instead a per-report argon2id hash of the token
     receipt_locator: Mapped[str] = mapped_column(String(4), index=True)
     receipt_hash: Mapped[str] = mapped_column(String(200))
+    receipt_index: Mapped[str | None] = mapped_column(String(64), index=True, nullable=True)
     # what the reporter sees at /followup; set by reviewers through replies
     status: Mapped[str] = mapped_column(String(20), default="received")
     # a reporter's follow-up message: the report it follows (its locator and hash are empty)
@@ -108,12 +112,13 @@ class ReviewerAccount(Base):
 
 
 class SyncChallenge(Base):
-    """A one-time login challenge, valid for a minute."""
+    """A login challenge already used; issuing one stores nothing (portal/sync.py)."""
 
     __tablename__ = "sync_challenge"
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the challenge, hex
-    account_label: Mapped[str] = mapped_column(String(64))
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the challenge
+    account_label: Mapped[str] = mapped_column(String(64))  # the label it was issued for
+    # midnight after the challenge expired: a day, never a time of day
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
 
 
@@ -144,22 +149,3 @@ class Reply(Base):
     size: Mapped[int] = mapped_column(Integer, default=0)
     received_on: Mapped[dt.date] = mapped_column(Date)
     submission: Mapped[Submission] = relationship(back_populates="replies")
-
-
-class SpentPuzzle(Base):
-    """A proof-of-work puzzle already used; kept until it would have expired anyway."""
-
-    __tablename__ = "spent_puzzle"
-
-    digest: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the puzzle
-    expires_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)  # whole minutes
-
-
-class RateBudget(Base):
-    """A global token bucket (never per address): tokens left and when it was last used."""
-
-    __tablename__ = "rate_budget"
-
-    name: Mapped[str] = mapped_column(String(20), primary_key=True)
-    tokens: Mapped[float] = mapped_column(Float)
-    updated_at: Mapped[float] = mapped_column(Float)  # seconds since the epoch

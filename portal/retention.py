@@ -9,10 +9,10 @@ reviewer accounts exist, every account's cursor at or past every entry.
 Otherwise it is kept and counted, so that the operator can chase whoever is
 behind.
 
-Rows go in one transaction, together with expired spent puzzles, sync
-challenges and sync sessions; blob files are unlinked only after it commits,
-so a purge that fails removes nothing. README "Retention" says what deletion
-does and does not guarantee.
+Rows go in one transaction, together with expired sync challenges and sync
+sessions; blob files are unlinked only after it commits, so a purge that
+fails removes nothing. README "Retention" says what deletion does and does
+not guarantee.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from portal.models import (
     Part,
     Reply,
     ReviewerAccount,
-    SpentPuzzle,
     Submission,
     SyncChallenge,
     SyncSession,
@@ -295,11 +294,14 @@ def _chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
 
 
 def _delete_expired_tokens(session: Session) -> int:
-    """Delete spent puzzles, sync challenges and sessions past their expiry; count them."""
+    """Delete sync challenges and sessions past their expiry; count them.
+
+    Spent puzzles are not here: the runtime store drops them as they expire.
+    """
     # naive UTC, as portal/sync.py stores them (SQLite drops the zone)
     now = datetime.now(UTC).replace(tzinfo=None)
     removed = 0
-    for model in (SpentPuzzle, SyncChallenge, SyncSession):
+    for model in (SyncChallenge, SyncSession):
         done = session.execute(delete(model).where(model.expires_at <= now))
         removed += done.rowcount  # type: ignore[attr-defined]
     return removed

@@ -17,10 +17,18 @@ re-encoded, so nothing is lost and nothing is guessed.
 Other types are returned unchanged and marked as not scrubbed, so that the
 reviewer side knows to do it. A file that claims to be JPEG or PNG but does
 not parse is refused rather than passed on half-cleaned.
+
+Without JavaScript this runs before any budget is drawn (it is how a
+damaged photo is refused for free), so its work must stay cheap whatever
+the file: runs of bytes are searched for in C, never walked one by one in
+Python, and a file may hold at most :func:`max_pieces` segments or chunks,
+far more than any camera or encoder writes, but few enough that a file
+built of tiny pieces is refused after a bounded number of steps.
 """
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass
 
@@ -39,6 +47,12 @@ _PNG_KEEP = {
     b"bKGD", b"pHYs", b"sBIT", b"acTL", b"fcTL", b"fdAT",
 }  # fmt: skip
 _STANDALONE = {0x01, *range(0xD0, 0xD8)}  # TEM, RST0-7: no length field
+#: in entropy-coded data, 0xFF followed by anything but a stuffed zero, a
+#: restart marker or another 0xFF (fill) starts the next marker
+_MARKER_AFTER_SCAN = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+_FILL = re.compile(rb"\xff+")  # a marker's 0xFF, with any fill bytes before it
+#: pieces any file may have, and one more for each this many bytes of it
+PIECES_FLOOR, BYTES_PER_PIECE = 1024, 512
 
 
 class ScrubError(Exception):
@@ -73,18 +87,26 @@ def scrub(data: bytes, declared_type: str) -> Scrubbed:
     return Scrubbed(data, declared_type or "application/octet-stream", False)
 
 
+def max_pieces(data: bytes) -> int:
+    """The most JPEG segments or PNG chunks a file of this size may have.
+
+    Real photos have tens of JPEG segments, and PNG encoders write image data
+    in chunks of 8 KiB or more; a file of more, smaller pieces is refused
+    (by the browser's scrub.js too, so both sides agree).
+    """
+    return PIECES_FLOOR + len(data) // BYTES_PER_PIECE
+
+
 def _scan_end(data: bytes, start: int) -> int:
-    """Index of the first marker after entropy-coded data starting at ``start``."""
-    i = start
-    while True:
-        i = data.find(b"\xff", i)
-        if i < 0 or i + 1 >= len(data):
-            raise ScrubError("JPEG scan data runs past the end")
-        following = data[i + 1]
-        if following == 0x00 or 0xD0 <= following <= 0xD7 or following == 0xFF:
-            i += 1 if following == 0xFF else 2  # stuffed byte, restart marker, fill
-            continue
-        return i
+    """Index of the first marker after entropy-coded data starting at ``start``.
+
+    Stuffed zeros, restart markers and fill bytes belong to the scan; the
+    search for what ends it runs in C, however many of them there are.
+    """
+    found = _MARKER_AFTER_SCAN.search(data, start)
+    if found is None:
+        raise ScrubError("JPEG scan data runs past the end")
+    return found.start()
 
 
 def _kept_segment(marker: int, segment: bytes) -> bytes | None:
@@ -108,13 +130,12 @@ def scrub_jpeg(data: bytes) -> bytes:
     """Rebuild a JPEG from the segments needed to decode it (see module doc)."""
     out = [JPEG_SOI]
     i = 2
-    while True:
-        if i + 2 > len(data) or data[i] != 0xFF:
+    for _ in range(max_pieces(data)):
+        fill = _FILL.match(data, i)
+        if fill is None or fill.end() >= len(data):
             raise ScrubError("JPEG segment expected")
+        i = fill.end() - 1  # fill bytes before a marker are dropped
         marker = data[i + 1]
-        if marker == 0xFF:  # fill byte before a marker
-            i += 1
-            continue
         if marker == 0xD9:  # EOI: stop, dropping any trailer
             out.append(b"\xff\xd9")
             return b"".join(out)
@@ -136,13 +157,14 @@ def scrub_jpeg(data: bytes) -> bytes:
             out.append(data[end:scan_end])
             end = scan_end
         i = end
+    raise ScrubError("JPEG has more segments than any photo")
 
 
 def scrub_png(data: bytes) -> bytes:
     """Rebuild a PNG from its critical and rendering chunks (see module doc)."""
     out = [PNG_SIGNATURE]
     i = len(PNG_SIGNATURE)
-    while True:
+    for _ in range(max_pieces(data)):
         if i + 8 > len(data):
             raise ScrubError("PNG chunk truncated")
         (length,) = struct.unpack(">I", data[i : i + 4])
@@ -155,3 +177,4 @@ def scrub_png(data: bytes) -> bytes:
         if kind == b"IEND":
             return b"".join(out)
         i = end
+    raise ScrubError("PNG has more chunks than any picture")

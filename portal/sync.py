@@ -6,13 +6,20 @@ so a stolen copy lets nobody in), then fetch inbox bundles, acknowledge
 them and upload replies bundles. Sessions last ten minutes.
 
 Guessing a signature is hopeless, so throttling is about volume, not
-secrets: each challenge is used once and lives a minute, at most ten are
-outstanding per account name and a thousand in all, and JSON bodies are
-small. There is deliberately no lockout after failed logins: it would let
-anyone who knows a reviewer's label keep that reviewer out. Failures are
-counted for the operator (``portal accounts list``). Every refusal, for a
-wrong key, an unknown account or a spent challenge, is the same 401 after
-the same work.
+secrets, and nothing an unauthenticated client sends is stored until it
+logs in. Challenges are stateless: the label, a random nonce and an expiry
+a minute ahead, under an HMAC keyed from the portal's secret, so that
+asking for any number of them fills nothing and crowds nobody out. A
+challenge is recorded only when a login with it succeeds, by its SHA-256,
+which makes it single-use; the record is kept until the end of the day on
+which it expires (the database holds days, never times of day). There is
+deliberately no lockout after failed logins: it would let anyone who knows
+a reviewer's label keep that reviewer out. Failures are counted for the
+operator (``portal accounts list``). Every refusal, for a wrong key, an
+unknown account or a spent challenge, is the same 401, and a wrong key costs
+the same work whether or not the account exists: the same reads, the same
+signature check (against a decoy key), and the same writes in one
+transaction.
 
 With ``PORTAL_SYNC=separate`` (the default) these routes exist only in the
 ``sync`` application (``portal serve --role sync``), which deploy puts behind
@@ -24,14 +31,17 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import secrets
 import tempfile
 from datetime import UTC, datetime, timedelta
+from datetime import time as time_of_day
 from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_file
-from sqlalchemy import delete, func, select
+from sqlalchemy import case, delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
@@ -41,13 +51,16 @@ from portal.models import ReviewerAccount, SyncChallenge, SyncSession
 
 PREFIX = "/reviewer-sync/v1"
 LOGIN_CONTEXT = b"cso-portal sync login v1\n"
+CHALLENGE_CONTEXT = b"cso-portal sync challenge v1\n"
 CHALLENGE_LIFETIME = timedelta(minutes=1)
 SESSION_LIFETIME = timedelta(minutes=10)
-MAX_OUTSTANDING_CHALLENGES = 1000
-MAX_CHALLENGES_PER_ACCOUNT = 10
 MAX_JSON_BYTES = 4096
+MAX_LABEL_LENGTH = 64
+#: a challenge: nonce, expiry (seconds since the epoch, big-endian), HMAC-SHA256 tag
+_NONCE_BYTES, _EXPIRY_BYTES, _TAG_BYTES = 16, 8, 32
+CHALLENGE_BYTES = _NONCE_BYTES + _EXPIRY_BYTES + _TAG_BYTES
 #: verified against when the account does not exist, so that the answer takes as long
-_DECOY_KEY = SigningKeyPair.generate().token.key
+_DECOY_TOKEN = str(SigningKeyPair.generate().token)
 
 sync = Blueprint("sync", __name__, url_prefix=PREFIX)
 
@@ -86,29 +99,57 @@ def _json_body() -> dict[str, Any]:
     return body
 
 
+def _label_bytes(label: Any) -> bytes | None:
+    """The account label as UTF-8, or None if it is not a label at all."""
+    if not isinstance(label, str) or not 0 < len(label) <= MAX_LABEL_LENGTH:
+        return None
+    try:
+        return label.encode("utf-8")  # a lone surrogate from JSON cannot be signed
+    except UnicodeEncodeError:
+        return None
+
+
+def _challenge_tag(label: bytes, body: bytes) -> bytes:
+    """HMAC-SHA256 binding nonce and expiry to the label, under a key of its own."""
+    key = hmac.new(_portal()["config"].secret_key, CHALLENGE_CONTEXT, hashlib.sha256).digest()
+    message = len(label).to_bytes(2, "big") + label + body
+    return hmac.new(key, message, hashlib.sha256).digest()
+
+
+def issue_challenge(label: bytes, now: datetime) -> bytes:
+    """A challenge for ``label`` that expires a minute after ``now``; nothing is stored."""
+    expires = int((now + CHALLENGE_LIFETIME).replace(tzinfo=UTC).timestamp())
+    body = secrets.token_bytes(_NONCE_BYTES) + expires.to_bytes(_EXPIRY_BYTES, "big")
+    return body + _challenge_tag(label, body)
+
+
+def _challenge_expiry(label: bytes, challenge: bytes, now: datetime) -> datetime | None:
+    """When ``challenge`` expires, if this portal issued it for ``label`` and it is still valid."""
+    if len(challenge) != CHALLENGE_BYTES:
+        return None
+    body, tag = challenge[:-_TAG_BYTES], challenge[-_TAG_BYTES:]
+    if not hmac.compare_digest(tag, _challenge_tag(label, body)):
+        return None
+    seconds = int.from_bytes(body[_NONCE_BYTES:], "big")
+    expires = datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
+    return expires if now < expires else None
+
+
+def _day_after(moment: datetime) -> datetime:
+    """Midnight after ``moment``: a spent record may go then, and says nothing finer."""
+    return datetime.combine(moment.date() + timedelta(days=1), time_of_day.min)
+
+
 @sync.post("/login/challenge")
 def challenge() -> Response:
     """Issue a one-time challenge; the same answer whether or not the account exists."""
-    label = _json_body().get("account")
-    if not isinstance(label, str) or not 0 < len(label) <= 64:
-        raise ApiError(400, "account must be a label of 1 to 64 characters")
-    value = secrets.token_bytes(32)
-    with _portal()["sessions"].begin() as session:
-        session.execute(delete(SyncChallenge).where(SyncChallenge.expires_at <= _now()))
-        outstanding = session.scalar(select(func.count()).select_from(SyncChallenge))
-        mine = session.scalar(
-            select(func.count())
-            .select_from(SyncChallenge)
-            .where(SyncChallenge.account_label == label)
-        )
-        if outstanding >= MAX_OUTSTANDING_CHALLENGES or mine >= MAX_CHALLENGES_PER_ACCOUNT:
-            raise ApiError(429, "too many logins are under way; try again in a minute")
-        session.add(
-            SyncChallenge(
-                id=value.hex(), account_label=label, expires_at=_now() + CHALLENGE_LIFETIME
-            )
-        )
-    return jsonify({"challenge": value.hex(), "expires_in": CHALLENGE_LIFETIME.seconds})
+    label = _label_bytes(_json_body().get("account"))
+    if label is None:
+        raise ApiError(400, f"account must be a label of 1 to {MAX_LABEL_LENGTH} characters")
+    value = issue_challenge(label, _now())
+    return jsonify(
+        {"challenge": value.hex(), "expires_in": int(CHALLENGE_LIFETIME.total_seconds())}
+    )
 
 
 def _signature(value: Any) -> bytes:
@@ -125,48 +166,70 @@ def login() -> Response:
     body = _json_body()
     label, value = body.get("account"), body.get("challenge")
     refused = ApiError(401, "login refused")  # one answer for every failure
-    if not isinstance(label, str) or not isinstance(value, str) or len(value) != 64:
+    label_bytes = _label_bytes(label)
+    if label_bytes is None or not isinstance(value, str) or len(value) != 2 * CHALLENGE_BYTES:
         raise refused
     try:
         challenge_bytes = bytes.fromhex(value)
     except ValueError:
         raise refused from None
-    sessions = _portal()["sessions"]
-    with sessions.begin() as session:
-        # Spend the challenge first, in its own transaction: one use whatever
-        # follows, and of two concurrent logins with it only one deletes it.
-        spent = session.execute(
-            delete(SyncChallenge).where(
-                SyncChallenge.id == value,
-                SyncChallenge.account_label == label,
-                SyncChallenge.expires_at > _now(),
-            )
-        ).rowcount
-    if spent != 1:
+    expires = _challenge_expiry(label_bytes, challenge_bytes, _now())
+    if expires is None:
         raise refused
-    token = None
-    with sessions.begin() as session:
-        account = session.scalar(select(ReviewerAccount).where(ReviewerAccount.label == label))
-        key = parse_public_key(account.sync_key, KeyKind.SIGNING).key if account else _DECOY_KEY
-        good = verify_signature(
-            key, login_message(label, challenge_bytes), _signature(body.get("signature"))
-        )
-        if account is not None and good:
+    token = _spend_and_check(str(label), challenge_bytes, expires, body.get("signature"))
+    if token is None:
+        raise refused
+    return jsonify({"token": token, "expires_in": int(SESSION_LIFETIME.total_seconds())})
+
+
+def _spend_and_check(label: str, challenge: bytes, expires: datetime, signature: Any) -> str | None:
+    """Spend the challenge if the signature is good: a bearer token, or None.
+
+    A refusal stores nothing: the spent record is written in a savepoint
+    and rolled back, so that anyone may fail to log in as often as they
+    like without adding a row. One transaction does the same reads and
+    writes whether the account exists or not, so a refusal takes as long
+    either way: the spent record and its rollback, the account lookup, a
+    signature check (against a decoy key for an unknown label) and the
+    failure count, an update of every account's row (a handful) that adds
+    one only to the label's own.
+    """
+    now = _now()
+    try:
+        with _portal()["sessions"].begin() as session:
+            session.execute(delete(SyncChallenge).where(SyncChallenge.expires_at <= now))
+            digest = hashlib.sha256(challenge).hexdigest()
+            spend = session.begin_nested()
+            session.add(
+                SyncChallenge(id=digest, account_label=label, expires_at=_day_after(expires))
+            )
+            session.flush()  # a replay stops here: the digest is the primary key
+            account = session.scalar(select(ReviewerAccount).where(ReviewerAccount.label == label))
+            key = parse_public_key(account.sync_key if account else _DECOY_TOKEN, KeyKind.SIGNING)
+            good = verify_signature(key.key, login_message(label, challenge), _signature(signature))
+            if account is None or not good:
+                spend.rollback()
+                session.execute(
+                    update(ReviewerAccount).values(
+                        failures=ReviewerAccount.failures
+                        + case((ReviewerAccount.label == label, 1), else_=0)
+                    )
+                )  # shown to the operator; never locks anyone out
+                return None
+            spend.commit()
             account.failures = 0
             token = secrets.token_urlsafe(32)
-            session.execute(delete(SyncSession).where(SyncSession.expires_at <= _now()))
+            session.execute(delete(SyncSession).where(SyncSession.expires_at <= now))
             session.add(
                 SyncSession(
                     token_hash=hashlib.sha256(token.encode()).hexdigest(),
                     account_id=account.id,
-                    expires_at=_now() + SESSION_LIFETIME,
+                    expires_at=now + SESSION_LIFETIME,
                 )
             )
-        elif account is not None:
-            account.failures += 1  # shown to the operator; never locks anyone out
-    if token is None:
-        raise refused
-    return jsonify({"token": token, "expires_in": SESSION_LIFETIME.seconds})
+            return token
+    except IntegrityError:
+        return None  # spent already, perhaps by a concurrent login with the same challenge
 
 
 def _account(session: Session) -> ReviewerAccount:

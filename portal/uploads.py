@@ -100,8 +100,12 @@ class EnvelopeUpload:
         self.error = reason
         self._blob.abort()
 
-    def finish(self) -> str:
-        """Commit the blob and return its name, or raise :class:`UploadRefusedError`."""
+    def check(self) -> None:
+        """Raise :class:`UploadRefusedError` unless the whole part is a well-formed envelope.
+
+        Commits nothing, so a request can be refused on it before it spends
+        a proof of work or draws on a budget.
+        """
         if self.error is None:
             if self._header_length is None or len(self._head) < self._header_length:
                 self._refuse("the envelope is truncated")
@@ -109,6 +113,10 @@ class EnvelopeUpload:
                 self._refuse("the envelope is truncated or malformed")
         if self.error is not None:
             raise UploadRefusedError(self.error)
+
+    def finish(self) -> str:
+        """Commit the blob and return its name, or raise :class:`UploadRefusedError`."""
+        self.check()
         return self._blob.commit()
 
     def discard(self) -> None:

@@ -60,6 +60,12 @@ def passphrase_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # --- the portal ------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def _runtime_dir(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Portals started from the environment keep their runtime store here, not in /dev/shm."""
+    monkeypatch.setenv("PORTAL_RUNTIME_DIR", str(tmp_path_factory.mktemp("runtime")))
+
+
 @dataclass(frozen=True)
 class DemoPortal:
     """A data directory made by `portal init --demo`, and its reviewer keys."""
@@ -70,8 +76,12 @@ class DemoPortal:
     database_url: str = ""
 
     def environ(self, **settings: str) -> dict[str, str]:
-        """Portal settings for this data directory's database, plus ``settings``."""
-        return {"DATABASE_URL": self.database_url, **settings}
+        """Portal settings for this data directory's database, plus ``settings``.
+
+        The runtime store (tmpfs in deployment) goes beside the data directory.
+        """
+        runtime = self.data_dir.parent / f"{self.data_dir.name}-runtime"
+        return {"DATABASE_URL": self.database_url, "PORTAL_RUNTIME_DIR": str(runtime), **settings}
 
     def identity(self, index: int = 0) -> EncryptionKeyPair:
         """A demo reviewer's decryption key."""
@@ -154,6 +164,7 @@ def make_app(demo: DemoPortal) -> Iterator[Callable[..., Flask]]:
     yield build
     for app in made:
         app.extensions["portal"]["engine"].dispose()
+        app.extensions["portal"]["runtime"].dispose()
 
 
 @pytest.fixture

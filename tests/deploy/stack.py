@@ -179,6 +179,8 @@ def start_gunicorn(host: Host, role: str, log: Path, **settings: str) -> subproc
     sock = host.path(f"/run/cso-portal/{role}.sock")
     sock.unlink(missing_ok=True)
     environment = {**host.environment(), "TMPDIR": str(host.path("/tmp")), **settings}
+    # what systemd's RuntimeDirectory= would make for the intake
+    environment.setdefault("PORTAL_RUNTIME_DIR", str(host.path("/run/cso-portal-intake")))
     host.path("/tmp").mkdir(exist_ok=True)
     command = ["systemd-socket-activate", "--listen", str(sock)]
     for name, value in environment.items():

@@ -1,9 +1,10 @@
-"""Proof-of-work puzzles and global rate budgets, on SQLite and PostgreSQL."""
+"""Proof-of-work puzzles and global rate budgets, in the runtime store (always SQLite)."""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,18 +13,17 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal import budget, pow
-from portal.config import Config, load_config
-from portal.db import make_engine, make_sessions, upgrade
+from portal.config import Config, ConfigError, load_config
+from portal.runtime import RuntimeStore
 
 BITS = 6
 
 
 @pytest.fixture
-def sessions(database_url: str, tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    upgrade(database_url)
-    engine = make_engine(database_url)
-    yield make_sessions(engine)
-    engine.dispose()
+def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
+    store = RuntimeStore(tmp_path / "runtime")
+    yield store.sessions
+    store.dispose()
 
 
 @pytest.fixture
@@ -86,6 +86,22 @@ def test_forged_expired_and_weak_proofs_are_refused(
     pow.spend(sessions, config, "submit", proof)  # none of that spent the real one
 
 
+def test_puzzles_from_before_the_runtime_store_was_lost_are_void(
+    sessions: sessionmaker[Session], config: Config, tmp_path: Path
+) -> None:
+    proof = fresh(sessions, config)
+    pow.spend(sessions, config, "submit", proof)
+    # a reboot (or a service restart) empties tmpfs: the spent list is gone
+    rebooted = RuntimeStore(tmp_path / "after-reboot")
+    with pytest.raises(pow.ProofError, match="forged"):
+        pow.spend(rebooted.sessions, config, "submit", proof)
+    unspent = fresh(sessions, config)
+    with pytest.raises(pow.ProofError, match="forged"):
+        pow.spend(rebooted.sessions, config, "submit", unspent)
+    pow.spend(rebooted.sessions, config, "submit", fresh(rebooted.sessions, config))
+    rebooted.dispose()
+
+
 def test_difficulty_rises_under_a_burst(sessions: sessionmaker[Session], config: Config) -> None:
     seen = []
     for _ in range(17):
@@ -118,3 +134,15 @@ def test_a_budget_empties_and_refills(sessions: sessionmaker[Session]) -> None:
     assert budget.take(sessions, "lookup", per_hour, now)  # buckets are separate
     # a long quiet spell refills to the capacity, not beyond
     assert sum(budget.take(sessions, "plain", per_hour, now + 86_400) for _ in range(20)) == 10
+
+
+def test_the_runtime_store_is_private_and_refuses_a_shared_directory(tmp_path: Path) -> None:
+    store = RuntimeStore(tmp_path / "made")
+    assert store.sessions is store.sessions
+    assert stat.S_IMODE((tmp_path / "made").stat().st_mode) == 0o700
+    store.dispose()
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)  # as anyone could make it in /dev/shm
+    with pytest.raises(ConfigError, match="chmod 700"):
+        _ = RuntimeStore(shared).sessions

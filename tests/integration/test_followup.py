@@ -8,6 +8,7 @@ pages. Then what a seized database and blob directory show.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -26,7 +28,6 @@ from crypto import _base64url as base64url
 from crypto.envelope import open_bytes, seal_bytes
 from crypto.receipt import Receipt, derive
 from portal import receipts
-from portal.followup import MIN_CHECKS
 from portal.models import Reply, Submission
 from tests.conftest import DemoPortal
 from tests.integration.test_intake import (
@@ -149,13 +150,14 @@ def test_wrong_and_unknown_receipts_cost_the_same_work_and_time(
 ) -> None:
     receipt = send_report(client)
     checks: list[int] = []
-    real_verify = receipts.verify_lookup_token
+    real_index = receipts.receipt_index
 
-    def counted(stored: str, token: bytes) -> bool:
+    def counted(locator: str, token: bytes) -> str:
         checks[-1] += 1
-        return real_verify(stored, token)
+        return real_index(locator, token)
 
-    monkeypatch.setattr("portal.followup.verify_lookup_token", counted)
+    monkeypatch.setattr("portal.followup.receipt_index", counted)
+    monkeypatch.setattr("portal.followup.verify_lookup_token", None)  # no report predates 0005
 
     def ask(guess: Receipt) -> float:
         fields = browser_fields(client, guess)
@@ -168,7 +170,7 @@ def test_wrong_and_unknown_receipts_cost_the_same_work_and_time(
 
     wrong = [ask(other_receipt(receipt, same_locator=True)) for _ in range(5)]
     unknown = [ask(other_receipt(receipt, same_locator=False)) for _ in range(5)]
-    assert set(checks) == {MIN_CHECKS}  # the same argon2id work, with no early exit
+    assert set(checks) == {1}  # one argon2id each: the receipt index
     ratio = statistics.median(wrong) / statistics.median(unknown)
     assert 0.5 < ratio < 2.0, (wrong, unknown)
 
@@ -311,10 +313,33 @@ def test_a_seized_database_and_blob_directory_hold_no_receipt_and_no_message(
     with app.extensions["portal"]["sessions"]() as session:
         report = session.scalars(select(Submission).where(Submission.thread_id.is_(None))).one()
     assert report.receipt_locator == receipt.locator
-    assert report.receipt_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert report.receipt_hash == ""
     # Testing a guess against it means PBKDF2 (600,000 rounds) and then argon2id.
-    assert receipts.verify_lookup_token(report.receipt_hash, keys.lookup_token)
+    assert report.receipt_index == receipts.receipt_index(receipt.locator, keys.lookup_token)
     guess = other_receipt(receipt, same_locator=True)
-    assert not receipts.verify_lookup_token(report.receipt_hash, derive(guess).lookup_token)
+    assert report.receipt_index != receipts.receipt_index(guess.locator, derive(guess).lookup_token)
     quick = derive(receipt, iterations=1).lookup_token  # a cheaper KDF does not get in
-    assert not receipts.verify_lookup_token(report.receipt_hash, quick)
+    assert report.receipt_index != receipts.receipt_index(receipt.locator, quick)
+    assert report.receipt_index != hashlib.sha256(keys.lookup_token).hexdigest()
+
+
+def test_a_report_filed_before_the_receipt_index_is_found_and_then_indexed(
+    app: Flask, client: FlaskClient
+) -> None:
+    """A report from before migration 0005 has a per-report hash and no index."""
+    receipt = send_report(client)
+    token = derive(receipt).lookup_token
+    with app.extensions["portal"]["sessions"].begin() as session:
+        report = session.scalars(select(Submission)).one()
+        report.receipt_index = None
+        hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)  # the portal's
+        report.receipt_hash = hasher.hash(token)
+    wrong = browser_fields(client, other_receipt(receipt, same_locator=True))
+    assert client.post("/followup/lookup", data=wrong).status_code == 404
+    found = client.post("/followup/lookup", data=browser_fields(client, receipt))
+    assert found.status_code == 200
+    with app.extensions["portal"]["sessions"]() as session:
+        report = session.scalars(select(Submission)).one()
+    assert report.receipt_index == receipts.receipt_index(receipt.locator, token)
+    assert report.receipt_hash == ""  # found once, it is looked up like any new report
+    assert client.post("/followup/lookup", data=browser_fields(client, receipt)).status_code == 200

@@ -87,3 +87,22 @@ def test_models_match_the_migrations(database_url: str) -> None:
     finally:
         engine.dispose()
     assert differences == []
+
+
+def test_0005_up_down_adds_the_receipt_index(database_url: str) -> None:
+    upgrade(database_url, "0004")
+    assert "receipt_index" not in _columns(database_url, "submission")
+    upgrade(database_url, "0005")
+    assert "receipt_index" in _columns(database_url, "submission")
+    downgrade(database_url, "0004")
+    assert "receipt_index" not in _columns(database_url, "submission")
+
+
+def test_0006_up_down_takes_the_anti_abuse_times_out(database_url: str) -> None:
+    upgrade(database_url, "0005")
+    assert {"spent_puzzle", "rate_budget"} <= _tables(database_url)
+    upgrade(database_url, "0006")
+    assert not {"spent_puzzle", "rate_budget"} & _tables(database_url)
+    downgrade(database_url, "0005")
+    assert {"spent_puzzle", "rate_budget"} <= _tables(database_url)
+    assert _columns(database_url, "rate_budget") == {"name", "tokens", "updated_at"}

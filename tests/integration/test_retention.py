@@ -25,7 +25,6 @@ from portal.models import (
     PartKind,
     Reply,
     ReviewerAccount,
-    SpentPuzzle,
     Submission,
     SyncChallenge,
     SyncSession,
@@ -228,20 +227,19 @@ def test_dry_run_changes_nothing(store: Store) -> None:
     assert store.exists(report)
     assert store.blob_files() == before
     assert all(path.exists() for path in before)
-    for model in (Reply, SpentPuzzle, SyncChallenge, SyncSession):
+    for model in (Reply, SyncChallenge, SyncSession):
         assert store.count(model) == 1, model
 
 
-def test_expired_puzzles_challenges_and_sessions_go(store: Store) -> None:
+def test_expired_challenges_and_sessions_go(store: Store) -> None:
     _expired_tokens(store)
     soon = datetime.now(UTC).replace(tzinfo=None) + timedelta(minutes=5)
     with store.sessions.begin() as session:
-        session.add(SpentPuzzle(digest="b" * 64, expires_at=soon))
         session.add(SyncChallenge(id="d" * 64, account_label="alice", expires_at=soon))
 
     store.purge()
 
-    for model, left in ((SpentPuzzle, 1), (SyncChallenge, 1), (SyncSession, 0)):
+    for model, left in ((SyncChallenge, 1), (SyncSession, 0)):
         assert store.count(model) == left, model
 
 
@@ -394,12 +392,11 @@ def test_a_bad_retention_period_is_a_one_line_error(
 
 
 def _expired_tokens(store: Store) -> None:
-    """One expired spent puzzle, sync challenge and sync session."""
+    """One expired sync challenge and sync session (spent puzzles are not in the database)."""
     past = datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=1)
     store.account("carol", 1_000_000)  # has acknowledged everything
     with store.sessions.begin() as session:
         account = session.scalars(select(ReviewerAccount)).one()
-        session.add(SpentPuzzle(digest="a" * 64, expires_at=past))
         session.add(SyncChallenge(id="c" * 64, account_label="carol", expires_at=past))
         session.add(SyncSession(token_hash="e" * 64, account_id=account.id, expires_at=past))
 

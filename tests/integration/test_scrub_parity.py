@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from PIL import ExifTags, Image, ImageCms, ImageSequence
 from PIL.PngImagePlugin import PngInfo
 
-from portal.scrub import ScrubError, scrub, scrub_jpeg, scrub_png
+from portal.scrub import PNG_SIGNATURE, ScrubError, max_pieces, scrub, scrub_jpeg, scrub_png
 from tests.integration.node import run_node
 
 NODE_HELPER = Path(__file__).with_name("node_scrub.mjs")
@@ -423,6 +423,30 @@ def test_both_treat_rare_and_broken_structures_alike(tmp_path: Path, kind: str) 
             assert outcome[name] is None, name
         assert outcome["IEND with data"] is not None
         assert outcome["IEND with data"].endswith(_chunk(b"IEND", b"SN-0042"))
+
+
+def _of_pieces(kind: str, count: int) -> bytes:
+    """A JPEG or PNG of ``count`` segments or chunks, the last of them the end marker."""
+    if kind == "jpeg":
+        return b"\xff\xd8" + _segment(0xFE, b"") * (count - 1) + b"\xff\xff\xff\xd9"
+    return PNG_SIGNATURE + _chunk(b"tEXt", b"") * (count - 1) + _chunk(b"IEND", b"")
+
+
+def _at_the_limit(kind: str, over: int) -> bytes:
+    """The smallest such file of ``over`` pieces more than :func:`max_pieces` allows it."""
+    count = 1
+    while count < max_pieces(_of_pieces(kind, count)) + over:
+        count += 1
+    return _of_pieces(kind, count)
+
+
+@pytest.mark.parametrize("kind", ["jpeg", "png"])
+def test_both_refuse_the_same_files_of_too_many_pieces(tmp_path: Path, kind: str) -> None:
+    """The server bounds its scrub by the count of pieces; the browser draws the same line."""
+    at, over = _at_the_limit(kind, 0), _at_the_limit(kind, 1)
+    results = _assert_parity(kind, [at, over], tmp_path)
+    assert results[0] is not None
+    assert results[1] is None
 
 
 EDIT = st.tuples(

@@ -8,7 +8,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,8 @@ from crypto.keys import EncryptionKeyPair, SigningKeyPair
 from portal.app import create_app
 from portal.config import load_config
 from portal.inbox import SyncError, import_replies, load_signing_key
-from portal.models import ReviewerAccount, SyncSession
-from portal.sync import MAX_CHALLENGES_PER_ACCOUNT, login_message
+from portal.models import ReviewerAccount, SyncChallenge, SyncSession
+from portal.sync import login_message
 from tests.conftest import ROOT, DemoPortal
 
 SYNC_KEY = SigningKeyPair.generate()
@@ -117,26 +117,39 @@ def test_failed_logins_are_counted_but_lock_nobody_out(sync_app: Flask) -> None:
         assert session.scalars(select(ReviewerAccount.failures)).one() == 0
 
 
-def test_challenges_are_capped_per_account(sync_app: Flask) -> None:
+def test_challenges_store_nothing_until_used_and_then_only_a_day(sync_app: Flask) -> None:
     client = sync_app.test_client()
-    answers = [
-        client.post("/reviewer-sync/v1/login/challenge", json={"account": "alice"}).status_code
-        for _ in range(MAX_CHALLENGES_PER_ACCOUNT + 1)
-    ]
-    assert answers == [200] * MAX_CHALLENGES_PER_ACCOUNT + [429]
-    other = client.post("/reviewer-sync/v1/login/challenge", json={"account": "bob"})
-    assert other.status_code == 200
+    spec = json.loads(OPENAPI.read_text())
+    documented = spec["paths"]["/login/challenge"]["post"]["responses"]["200"]["content"]
+    pattern = documented["application/json"]["schema"]["properties"]["challenge"]["pattern"]
+    for label in ("alice", "bob", "x" * 64):
+        answer = client.post("/reviewer-sync/v1/login/challenge", json={"account": label})
+        assert answer.status_code == 200
+        assert re.fullmatch(pattern, answer.get_json()["challenge"])
+        assert answer.get_json()["expires_in"] == 60
+    with sync_app.extensions["portal"]["sessions"]() as session:
+        assert session.scalars(select(SyncChallenge)).all() == []
+    assert login(client).status_code == 200
+    with sync_app.extensions["portal"]["sessions"]() as session:
+        spent = session.scalars(select(SyncChallenge)).one()
+    assert spent.expires_at.time() == time.min  # midnight: a day, not a time of day
+    assert spent.expires_at > datetime.now(UTC).replace(tzinfo=None)
 
 
-def test_a_failed_login_spends_its_challenge(sync_app: Flask) -> None:
+def test_a_failed_login_stores_nothing_and_leaves_its_challenge_to_log_in_once(
+    sync_app: Flask,
+) -> None:
     client = sync_app.test_client()
     value = client.post("/reviewer-sync/v1/login/challenge", json={"account": "alice"})
     challenge = value.get_json()["challenge"]
     bad = {"account": "alice", "challenge": challenge, "signature": _b64(b"x" * 64)}
     assert client.post("/reviewer-sync/v1/login", json=bad).status_code == 401
+    with sync_app.extensions["portal"]["sessions"]() as session:
+        assert session.scalars(select(SyncChallenge)).all() == []
     good = dict(
         bad, signature=_b64(SYNC_KEY.sign(login_message("alice", bytes.fromhex(challenge))))
     )
+    assert client.post("/reviewer-sync/v1/login", json=good).status_code == 200
     assert client.post("/reviewer-sync/v1/login", json=good).status_code == 401
 
 

@@ -179,9 +179,40 @@ test('§10.2: a directory valid for more than 92 days is refused', async () => {
   await refused(await sign(payloadWith({ expires_at: '2126-11-21T07:00:00Z' })));
 });
 
+test('§10.4: a serial written with a sign, fraction or exponent is refused, as Python refuses it', async () => {
+  const plain = JSON.stringify(payloadWith({ serial: 7 }));
+  assert.equal((await verifyDirectory(await sign(utf8Encode(plain)), org.token, NOW)).serial, 7);
+  for (const written of ['7.0', '7e0', '0.7e1', '70e-1', '7E0', '-0']) {
+    const odd = plain.replace('"serial":7,', `"serial":${written},`);
+    assert.notEqual(odd, plain);
+    assert.equal(typeof JSON.parse(odd).serial, 'number'); // JSON.parse alone would take it
+    await refused(await sign(utf8Encode(odd)));
+  }
+  // digits inside strings are not numbers: a label may hold "1.0" or "1e3"
+  const labels = payloadWith({ reviewers: [{ label: 'deck 1.0 -1e3', encryption_key: tokens[0] }] });
+  assert.equal((await verifyDirectory(await sign(labels), org.token, NOW)).reviewers[0].label, 'deck 1.0 -1e3');
+});
+
 test('§10.4: a serial below one already seen is refused (rollback)', async () => {
   const text = await sign(payloadWith({ serial: 5 }));
   assert.equal((await verifyDirectory(text, org.token, NOW, { minSerial: 5 })).serial, 5);
   await assert.rejects(verifyDirectory(text, org.token, NOW, { minSerial: 9 }), DirectoryError);
   await refused(await sign(payloadWith({ serial: 2 ** 53 })));
+});
+
+test('§10.5: an added field, a long number or deep nesting is refused, signed or not', async () => {
+  const good = payloadWith();
+  const payloadText = JSON.stringify(good);
+  const withField = (text, extra) => `${text.slice(0, text.lastIndexOf('}'))},"note":${extra}}`;
+  const hostile = ['"hello"', '9'.repeat(5000), '12345678901234567', `${'['.repeat(3000)}${']'.repeat(3000)}`];
+  for (const extra of hostile) {
+    await refused(await sign(utf8Encode(withField(payloadText, extra))));
+    await refused(withField(await sign(good), extra)); // the document around the payload
+  }
+  await refused(await sign(payloadWith({ reviewers: [[[[[]]]]] }))); // five deep
+  await refused(await sign(utf8Encode(`${payloadText}${' '.repeat(64 * 1024)}`))); // over 64 KiB
+  const { serial, ...noSerial } = good;
+  assert.equal(serial, 12);
+  await refused(await sign(noSerial)); // a field missing
+  await verifyDirectory(await sign(payloadWith({ serial: 2 ** 53 - 1 })), org.token, NOW); // 16 digits
 });

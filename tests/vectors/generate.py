@@ -349,6 +349,13 @@ def directory_cases() -> tuple[str, list[dict[str, Any]]]:
         resign(dict(payload, expires_at="2027-02-02T08:00:00Z")),
     )
     refuse("serial above 2^53 - 1", "§10.4", resign(dict(payload, serial=2**53)))
+    # JSON.parse reads these as whole numbers, Python's json as floats or 0:
+    # both must refuse them from the text (§10.4, plain digits only)
+    plain = json.dumps(payload, separators=(",", ":"))
+    for written in ("1.0", "1e3", "-0"):
+        odd = plain.replace(f'"serial":{payload["serial"]},', f'"serial":{written},', 1)
+        assert odd != plain
+        refuse(f"serial written {written}", "§10.4", resign(odd.encode()))
     refuse("time without Z", "§10.1", resign(dict(payload, expires_at="2027-01-30T08:00:00")))
     refuse("no reviewers", "§10.1", resign(dict(payload, reviewers=[])))
     entry = payload["reviewers"][0]
@@ -363,6 +370,25 @@ def directory_cases() -> tuple[str, list[dict[str, Any]]]:
         "label with a slash", "§10.1", resign(dict(payload, reviewers=[dict(entry, label="a/b")]))
     )
     refuse("payload not JSON", "§10.1", resign(b"{not json"))
+    # JSON parsers part ways on unknown fields holding huge numbers or deep
+    # nesting (Python's int() stops at 4,300 digits, its decoder at its
+    # recursion limit, JSON.parse at neither): both refuse every one (§10.5)
+    compact = json.dumps(payload, separators=(",", ":"))
+    hostile = {
+        "a string": '"hello"',
+        "a 17-digit integer": "12345678901234567",
+        "a 5,000-digit integer": "9" * 5000,
+        "arrays 3,000 deep": "[" * 3000 + "]" * 3000,
+    }
+    for name, extra in hostile.items():
+        added = compact[:-1] + ',"note":' + extra + "}"
+        refuse(f"unknown payload field holding {name}", "§10.5", resign(added.encode()))
+        outer = ok.decode().rstrip()[:-1] + ',"note":' + extra + "}"
+        refuse(f"unknown document field holding {name}", "§10.5", outer)
+    missing = {k: v for k, v in payload.items() if k != "issued_at"}
+    refuse("payload field missing", "§10.5", resign(missing))
+    refuse("payload nested 5 deep", "§10.5", resign(dict(payload, reviewers=[[[[[]]]]])))
+    refuse("payload over 64 KiB", "§10.5", resign((compact + " " * 64 * 1024).encode()))
     refuse("not JSON", "§10.1", "this is not a directory")
     return str(org.token), cases
 
@@ -397,6 +423,11 @@ def main() -> None:
             "cases": key_cases(),
         },
     )
+    write_directories()
+
+
+def write_directories() -> None:
+    """Write directory-py.json."""
     signer, cases = directory_cases()
     write(
         "directory-py.json",
@@ -453,6 +484,8 @@ def write_receipts() -> None:
 if __name__ == "__main__":
     if sys.argv[1:] == ["receipts"]:
         write_receipts()
+    elif sys.argv[1:] == ["directories"]:
+        write_directories()
     else:
         main()
         write_receipts()

@@ -22,6 +22,13 @@ export const MAX_CLOCK_SKEW_MS = 10 * 60 * 1000;
 export const MAX_REVIEWERS = 64;
 /** §10.2: the longest a directory may be valid, so a replayed old one dies soon. */
 export const MAX_VALIDITY_MS = 92 * 24 * 3600 * 1000;
+/** The document and its payload: at most this many UTF-8 bytes each. */
+export const MAX_DOCUMENT_BYTES = 64 * 1024;
+/** §10.5: nothing nests deeper (a payload: object, reviewers, entry), no number is longer. */
+export const MAX_DEPTH = 4;
+export const MAX_DIGITS = 16;
+const DOCUMENT_FIELDS = ['schema', 'signer', 'payload', 'signature'];
+const PAYLOAD_FIELDS = ['schema', 'serial', 'issued_at', 'expires_at', 'reviewers'];
 const TIME = /^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z$/;
 const LABEL = /^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/;
 
@@ -29,11 +36,59 @@ function isPlainObject(value) {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function parseJson(text, what) {
+// A JSON object with exactly `fields`, within the limits of §10.4 and §10.5.
+// JSON.parse reads 1.0 and 1e3 as the integers 1 and 1000 and -0 as 0, takes
+// numbers of any length and nests as deep as the stack allows, where Python
+// refuses some of those; so the text itself is checked too, and both refuse
+// the same directories.
+function parseObject(text, what, fields) {
+  if (utf8Encode(text).length > MAX_DOCUMENT_BYTES) throw new DirectoryError(`${what} is too large`);
+  let value;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch {
     throw new DirectoryError(`${what} is not JSON`);
+  }
+  checkLimits(text, what);
+  const keys = isPlainObject(value) ? Object.keys(value) : [];
+  if (keys.length !== fields.length || !fields.every((f) => keys.includes(f))) {
+    throw new DirectoryError(`${what} does not have exactly the fields of SPEC.md §10`);
+  }
+  return value;
+}
+
+// Each number token outside a string must be plain digits, at most MAX_DIGITS
+// of them, and brackets may nest at most MAX_DEPTH deep. Called only on text
+// JSON.parse has accepted, so the tokens are well formed.
+const NUMBER_TOKEN = /[-0-9][-+.eE0-9]*/y;
+const PLAIN_DIGITS = /^(0|[1-9][0-9]*)$/;
+
+function checkLimits(text, what) {
+  let inString = false;
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++; // skip the escaped character, a quote included
+      else if (c === '"') inString = false;
+    } else if (c === '"') {
+      inString = true;
+    } else if (c === '[' || c === '{') {
+      depth++;
+      if (depth > MAX_DEPTH) throw new DirectoryError(`${what} nests too deep`);
+    } else if (c === ']' || c === '}') {
+      depth--;
+    } else if (c === '-' || (c >= '0' && c <= '9')) {
+      NUMBER_TOKEN.lastIndex = i;
+      const [token] = NUMBER_TOKEN.exec(text);
+      if (!PLAIN_DIGITS.test(token)) {
+        throw new DirectoryError('directory has a number not written as plain digits');
+      }
+      if (token.length > MAX_DIGITS) {
+        throw new DirectoryError(`${what} has a number of more than ${MAX_DIGITS} digits`);
+      }
+      i += token.length - 1;
+    }
   }
 }
 
@@ -92,7 +147,7 @@ async function parseEntry(entry) {
 
 // The payload's fields (SPEC.md §10.1): {serial, issuedAt, expiresAt, reviewers}.
 async function checkPayload(payload) {
-  if (!isPlainObject(payload) || payload.schema !== PAYLOAD_SCHEMA) {
+  if (payload.schema !== PAYLOAD_SCHEMA) {
     throw new DirectoryError('directory payload has the wrong schema');
   }
   const { serial } = payload;
@@ -141,8 +196,8 @@ export async function verifyDirectory(text, trustedSignerToken, now, { minSerial
     }
   }
   if (typeof wire !== 'string') throw new TypeError('a directory is text or UTF-8 bytes');
-  const document = parseJson(wire, 'directory');
-  if (!isPlainObject(document) || document.schema !== SCHEMA) {
+  const document = parseObject(wire, 'directory', DOCUMENT_FIELDS);
+  if (document.schema !== SCHEMA) {
     throw new DirectoryError('not a cso-key-directory/v1 document');
   }
   let signer;
@@ -164,7 +219,7 @@ export async function verifyDirectory(text, trustedSignerToken, now, { minSerial
   } catch {
     throw new DirectoryError('directory payload is not JSON');
   }
-  const directory = await checkPayload(parseJson(payloadText, 'directory payload'));
+  const directory = await checkPayload(parseObject(payloadText, 'directory payload', PAYLOAD_FIELDS));
   // §10.2: exactly ten minutes ahead is still accepted; at expires_at it is not.
   if (directory.issuedAt.getTime() > now.getTime() + MAX_CLOCK_SKEW_MS) {
     throw new DirectoryError('directory is not valid yet (check the clock)');

@@ -18,6 +18,9 @@
 // A file that claims to be JPEG or PNG but does not parse is refused
 // (ScrubError) rather than passed on half-cleaned. Other types pass through
 // unchanged and are marked as not scrubbed, so that the reviewer side knows.
+// A file of more segments or chunks than maxPieces allows is refused too:
+// the server scrubs before it spends anything on a request, so it bounds
+// the work, and both sides refuse the same files.
 
 import { joinBytes } from './bytes.js';
 
@@ -39,6 +42,15 @@ const PNG_KEEP = new Set([
   'IHDR', 'PLTE', 'IDAT', 'IEND', 'tRNS', 'gAMA', 'cHRM', 'sRGB',
   'bKGD', 'pHYs', 'sBIT', 'acTL', 'fcTL', 'fdAT',
 ]);
+
+// Pieces any file may have, and one more for each this many bytes of it.
+const PIECES_FLOOR = 1024;
+const BYTES_PER_PIECE = 512;
+
+/** The most JPEG segments or PNG chunks a file of `length` bytes may have. */
+function maxPieces(length) {
+  return PIECES_FLOOR + Math.floor(length / BYTES_PER_PIECE);
+}
 
 /** The file looks like an image of a known type but is damaged. */
 export class ScrubError extends Error {
@@ -105,7 +117,9 @@ function keptSegment(marker, segment) {
 export function scrubJpeg(bytes) {
   const data = asBytes(bytes);
   const out = [JPEG_SOI];
+  const most = maxPieces(data.length);
   let i = 2;
+  let pieces = 0;
   for (;;) {
     if (i + 2 > data.length || data[i] !== 0xff) throw new ScrubError('JPEG segment expected');
     const marker = data[i + 1];
@@ -113,6 +127,8 @@ export function scrubJpeg(bytes) {
       i += 1;
       continue;
     }
+    pieces += 1;
+    if (pieces > most) throw new ScrubError('JPEG has more segments than any photo');
     if (marker === JPEG_EOI_MARKER) { // stop, dropping any trailer
       out.push(JPEG_EOI);
       return joinBytes(out);
@@ -146,8 +162,10 @@ export function scrubJpeg(bytes) {
 export function scrubPng(bytes) {
   const data = asBytes(bytes);
   const out = [PNG_SIGNATURE];
+  const most = maxPieces(data.length);
   let i = PNG_SIGNATURE.length;
-  for (;;) {
+  for (let pieces = 1; ; pieces += 1) {
+    if (pieces > most) throw new ScrubError('PNG has more chunks than any picture');
     if (i + 8 > data.length) throw new ScrubError('PNG chunk truncated');
     // Unsigned 32-bit length; `* 2 ** 24` rather than `<< 24` so that it
     // cannot turn negative.

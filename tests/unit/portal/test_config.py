@@ -60,3 +60,18 @@ def test_malformed_settings_are_refused(tmp_path: Path, name: str, value: str) -
     _secret(tmp_path, secrets.token_hex(32))
     with pytest.raises(ConfigError, match=name):
         load_config({name: value}, data_dir=tmp_path)
+
+
+def test_the_runtime_store_is_never_in_the_data_directory(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    _secret(data_dir, secrets.token_hex(32))
+    default = load_config({}, data_dir=data_dir).runtime_dir
+    assert not default.is_relative_to(data_dir.resolve())
+    assert default.is_relative_to("/dev/shm")  # tmpfs, one folder per data directory
+    per_user = load_config({"XDG_RUNTIME_DIR": "/run/user/7"}, data_dir=data_dir)
+    assert per_user.runtime_dir.parent == Path("/run/user/7")
+    systemd = load_config({"RUNTIME_DIRECTORY": "/run/cso-portal-intake"}, data_dir=data_dir)
+    assert systemd.runtime_dir == Path("/run/cso-portal-intake")
+    for inside in (data_dir, data_dir / "run", tmp_path):
+        with pytest.raises(ConfigError, match="outside the data directory"):
+            load_config({"PORTAL_RUNTIME_DIR": str(inside)}, data_dir=data_dir)

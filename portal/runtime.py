@@ -1,0 +1,202 @@
+"""The runtime store: anti-abuse state that needs the time, kept out of the data directory.
+
+Proof of work must know which puzzles were spent and how many in the last
+hour; the global budgets must know their level and when they were last
+drawn on. Both need times finer than a day, and SECURITY.md promises that
+nothing in the data directory or the main database dates a submission more
+finely than its day. So this state lives in a small SQLite file in a
+runtime directory on tmpfs (``PORTAL_RUNTIME_DIR``; in deployment systemd's
+``RuntimeDirectory=``), shared by every gunicorn worker and thread in WAL
+mode, and gone when the service stops or the host reboots. It is never
+backed up and never migrated: its tables are made on first use.
+
+Its directory may have a predictable name in ``/dev/shm``, where every local
+user can write, so it is never reached through a symbolic link, and the
+portal refuses to start unless the directory is this user's alone and
+nobody else can replace it: see :func:`private_directory`.
+
+Losing it costs little. Budgets start full again. Spent puzzles would be
+forgotten, so that a puzzle could be spent twice within its hour; instead,
+the store holds an *epoch*, a random value made with the file, which is
+folded into the puzzle key (``pow.py``): puzzles issued before the store
+was lost no longer verify, and a browser that held one is asked to send
+again.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+import threading
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, Float, Integer, String, event, select
+from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from portal.config import ConfigError
+from portal.db import make_engine, make_sessions
+
+FILE_NAME = "anti-abuse-v1.sqlite3"  # a new layout gets a new name, never a migration
+
+
+class RuntimeBase(DeclarativeBase):
+    """Declarative base for the runtime store's tables (never the main database's)."""
+
+
+class Epoch(RuntimeBase):
+    """The random value this store was made with; it keys every puzzle issued meanwhile."""
+
+    __tablename__ = "epoch"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
+    nonce: Mapped[str] = mapped_column(String(64))  # 256 random bits, hex
+
+
+class SpentPuzzle(RuntimeBase):
+    """A proof-of-work puzzle already used; kept until it would have expired anyway."""
+
+    __tablename__ = "spent_puzzle"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the puzzle
+    expires_at: Mapped[int] = mapped_column(Integer, index=True)  # seconds since the epoch
+
+
+class RateBudget(RuntimeBase):
+    """A global token bucket (never per address): tokens left and when it was last used."""
+
+    __tablename__ = "rate_budget"
+
+    name: Mapped[str] = mapped_column(String(20), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)  # seconds since the epoch
+
+
+class RuntimeStore:
+    """The runtime store in ``directory``, opened on first use by any thread.
+
+    With ``prepare``, the directory is made and checked at once, so that a
+    portal that will need the store refuses to start rather than fail on
+    its first request.
+    """
+
+    def __init__(self, directory: Path, *, prepare: bool = False) -> None:
+        self.directory = directory
+        if prepare:
+            private_directory(directory)
+        self._lock = threading.Lock()
+        self._engine: Engine | None = None
+        self._sessions: sessionmaker[Session] | None = None
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        """The store's session factory; the directory, file and tables are made if missing."""
+        with self._lock:
+            if self._sessions is None:
+                self._engine = _open(self.directory)
+                self._sessions = make_sessions(self._engine)
+        return self._sessions
+
+    def dispose(self) -> None:
+        """Close the store's connections (it stays usable; the next use reopens them)."""
+        with self._lock:
+            if self._engine is not None:
+                self._engine.dispose()
+
+
+def epoch(session: Session) -> bytes:
+    """This store's epoch: it changes whenever the store is lost and made anew."""
+    nonce = session.scalar(select(Epoch.nonce).where(Epoch.id == 1))
+    if nonce is None:  # pragma: no cover - _open made it before any session existed
+        raise RuntimeError("the runtime store has no epoch")
+    return bytes.fromhex(nonce)
+
+
+def _open(directory: Path) -> Engine:
+    """Check or make the private directory, then the file, its tables and its epoch."""
+    private_directory(directory)
+    engine = make_engine(f"sqlite:///{directory / FILE_NAME}")
+
+    @event.listens_for(engine, "connect")
+    def _wal(connection: Any, _record: Any) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode = WAL")  # readers and one writer, across workers
+        cursor.execute("PRAGMA busy_timeout = 5000")
+        cursor.close()
+
+    # Every worker may get here at once: each statement is safe to repeat.
+    with engine.begin() as connection:
+        for table in RuntimeBase.metadata.sorted_tables:
+            connection.execute(CreateTable(table, if_not_exists=True))
+            for index in table.indexes:
+                connection.execute(CreateIndex(index, if_not_exists=True))
+        connection.execute(
+            insert(Epoch).values(id=1, nonce=secrets.token_hex(32)).on_conflict_do_nothing()
+        )
+    return engine
+
+
+def private_directory(directory: Path) -> None:
+    """Make ``directory`` (0700) or accept it only if it is ours alone; else :class:`ConfigError`.
+
+    Its name may be predictable, in a directory every local user can write
+    to (``/dev/shm``), so someone may have put something there first. It is
+    made without parents and never followed if it is a symbolic link; an
+    existing one must be a directory of this user's with mode 0700; and no
+    directory above it may let anyone else rename it away and put another in
+    its place: each must belong to this user or root, and none may be
+    writable by others unless it has the sticky bit (``/dev/shm``, ``/tmp``).
+    """
+    directory = Path(os.path.abspath(directory))
+    for above in _above(directory):
+        _check_above(above)
+    try:
+        directory.mkdir(mode=0o700)
+    except FileExistsError:
+        pass  # checked below, whoever made it
+    except FileNotFoundError:
+        raise ConfigError(
+            f"the runtime directory's parent {directory.parent} does not exist"
+        ) from None
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        if directory.is_symlink():
+            raise ConfigError(
+                f"the runtime directory {directory} is a symbolic link: refusing to follow it"
+            ) from None
+        raise ConfigError(f"the runtime directory {directory} is not a directory") from None
+    try:
+        info = os.fstat(fd)
+    finally:
+        os.close(fd)
+    if info.st_uid != os.getuid() or stat.S_IMODE(info.st_mode) & 0o077:
+        raise ConfigError(
+            f"the runtime directory {directory} must belong to this user alone (chmod 700)"
+        )
+
+
+def _above(directory: Path) -> list[Path]:
+    """Every directory above ``directory``, as named and as resolved (links and all)."""
+    real = Path(os.path.realpath(directory.parent))
+    return [*directory.parents, real, *real.parents]
+
+
+def _check_above(place: Path) -> None:
+    """Refuse a directory (or link) above the runtime directory that others could change."""
+    try:
+        info = place.lstat()
+    except FileNotFoundError:
+        return  # making the runtime directory will say so
+    if info.st_uid not in {0, os.getuid()}:
+        raise ConfigError(f"{place}, above the runtime directory, must belong to this user or root")
+    if stat.S_ISLNK(info.st_mode):
+        return  # a link's own mode means nothing; where it leads is checked too
+    if stat.S_IMODE(info.st_mode) & 0o022 and not info.st_mode & stat.S_ISVTX:
+        raise ConfigError(
+            f"others can write to {place}, above the runtime directory, and could replace it:"
+            " use a directory only this user can write to, or a sticky one like /dev/shm"
+        )
