@@ -8,12 +8,18 @@ same gunicorn settings, all on loopback. Each client thread posts a 10 KB
 encrypted report (a real envelope to the demo reviewers) over a keep-alive
 connection for a fixed time. Prints submissions per second for each and the
 ratios portal / baseline, measured in the same run.
+
+Every portal submission fetches and spends a proof of work, as a browser
+does; the difficulty is set to one bit (and the load step out of reach), so
+what is measured is the portal's own work, not the client's hashing. A
+client that fails stops the benchmark with the reason.
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import os
 import re
 import secrets
@@ -27,6 +33,7 @@ import uuid
 
 from bench._demo import ROOT, demo_portal
 from crypto.envelope import seal_bytes
+from portal.pow import solve
 
 
 def free_port() -> int:
@@ -74,32 +81,51 @@ def client(port: int, report: bytes, until: float, counts: list[int], portal: bo
         assert match is not None
         fields = {"csrf_token": match.group(1), "receipt_locator": "0042",
                   "receipt_token": secrets.token_hex(32)}  # fmt: skip
-    body, kind = multipart(fields, report)
-    headers["Content-Type"] = kind
     done = 0
     while time.monotonic() < until:
-        connection.request("POST", "/submit", body=body, headers=headers)
+        if portal:
+            fields["proof"] = fetch_proof(connection, headers)
+        body, kind = multipart(fields, report)
+        connection.request("POST", "/submit", body=body, headers={**headers, "Content-Type": kind})
         response = connection.getresponse()
-        response.read()
+        text = response.read()
         if response.status != 200:
-            raise SystemExit(f"POST failed: {response.status}")
+            raise RuntimeError(f"POST /submit answered {response.status}: {text[:200]!r}")
         done += 1
     counts.append(done)
     connection.close()
 
 
+def fetch_proof(connection: http.client.HTTPConnection, headers: dict[str, str]) -> str:
+    """A puzzle from GET /pow, solved: what a browser sends with its report."""
+    connection.request("GET", "/pow?for=submit", headers=headers)
+    response = connection.getresponse()
+    text = response.read()
+    if response.status != 200:
+        raise RuntimeError(f"GET /pow answered {response.status}: {text[:200]!r}")
+    puzzle = json.loads(text)
+    return solve(puzzle["puzzle"], int(puzzle["bits"]))
+
+
 def measure(port: int, report: bytes, seconds: float, clients: int, portal: bool) -> float:
     counts: list[int] = []
+    failures: list[BaseException] = []
     until = time.monotonic() + seconds
-    threads = [
-        threading.Thread(target=client, args=(port, report, until, counts, portal))
-        for _ in range(clients)
-    ]
+
+    def run() -> None:
+        try:
+            client(port, report, until, counts, portal)
+        except BaseException as failure:  # a thread's exception ends only the thread
+            failures.append(failure)
+
+    threads = [threading.Thread(target=run) for _ in range(clients)]
     start = time.monotonic()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    if failures:
+        raise SystemExit(f"a client failed: {failures[0]}")
     return sum(counts) / (time.monotonic() - start)
 
 
@@ -111,7 +137,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir, recipients = demo_portal(tmp)
         report = seal_bytes(os.urandom(10_000), recipients)
-        env = dict(os.environ, PORTAL_WORKERS="2", PORTAL_THREADS="8", BARE_STORE=f"{tmp}/bare")
+        env = dict(os.environ, PORTAL_WORKERS="2", PORTAL_THREADS="8", BARE_STORE=f"{tmp}/bare",
+                   PORTAL_POW_BITS="1", PORTAL_POW_BURST="100000",
+                   PORTAL_RUNTIME_DIR=f"{tmp}/run")  # fmt: skip
         config = str(ROOT / "deploy" / "gunicorn.conf.py")
         servers = {}
         ports = {}
