@@ -1,8 +1,10 @@
 """What a restore keeps of a backup's rows, and the shape every kept row must have.
 
-:mod:`portal.backup_schema` makes sure a backup's database has the tables
-this code makes; this module looks at what is in them. Anyone with the
-public backup key can write any row (see :mod:`portal.restore`), so:
+:mod:`portal.backup_schema` makes sure a backup's SQLite database has the
+tables this code makes, and :mod:`portal.backup_pgdump` loads a PostgreSQL
+dump's rows into tables this code made; this module looks at those rows.
+Anyone with the public backup key can write any row (see
+:mod:`portal.restore`), so:
 
 * nothing that grants access is kept from a backup: every sync session and
   spent challenge goes, and sync accounts (the keys that log in and sign
@@ -126,20 +128,27 @@ def check_rows(
     engine = make_engine(url)
     try:
         with engine.begin() as connection:
-            connection.execute(text("DELETE FROM sync_session"))
-            connection.execute(text("DELETE FROM sync_challenge"))
-            kept = KeptRows()
-            days = _check_submissions(connection)
-            _check_parts(connection, days, blobs, kept)
-            _check_replies(connection, days, blobs, kept)
-            counter = _check_inbox(connection, days)
-            kept.warnings += _check_accounts(connection, counter, accounts)
-            return kept
+            return check_rows_on(connection, blobs, accounts)
     except SQLAlchemyError as error:
         reason = str(getattr(error, "orig", None) or error).splitlines()[0][:200]
         raise BackupError(f"the backup's database cannot be checked: {reason!a}") from None
     finally:
         engine.dispose()
+
+
+def check_rows_on(
+    connection: Connection, blobs: dict[str, tuple[int, str]], accounts: list[Account] | None
+) -> KeptRows:
+    """:func:`check_rows` inside the caller's transaction, which commits or not."""
+    connection.execute(text("DELETE FROM sync_session"))
+    connection.execute(text("DELETE FROM sync_challenge"))
+    kept = KeptRows()
+    days = _check_submissions(connection)
+    _check_parts(connection, days, blobs, kept)
+    _check_replies(connection, days, blobs, kept)
+    counter = _check_inbox(connection, days)
+    kept.warnings += _check_accounts(connection, counter, accounts)
+    return kept
 
 
 def _refuse(table: str, rule: str) -> BackupError:

@@ -22,7 +22,11 @@ File times would otherwise date every arrival to the nanosecond
   runs, each blob stored since the last restamp keeps its own change time;
 * a blob's file is not created when the upload starts but taken from a pool
   of empty *spare* files made beforehand, at start and by the daily purge,
-  so that its birth time and inode number are those of the spare.
+  so that its birth time and inode number are those of the spare. An upload
+  that is not kept gives its spare back, emptied, so refused requests cannot
+  use the pool up; and when stored blobs have brought it below
+  ``LOW_SPARES``, the coalesced restamp refills it (its birth time is then
+  that of a restamp, which the change times show anyway).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import threading
 import time
 import weakref
 from collections.abc import Collection, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO
@@ -43,6 +47,8 @@ from typing import BinaryIO
 _TEMP_PREFIX = ".incoming-"
 #: empty files made ahead of time; enough for a busy day of full-size reports
 SPARE_FILES = 256
+#: below this many the restamp after a commit refills the pool (SECURITY.md "Blob file times")
+LOW_SPARES = 64
 _DAY_NS = 86_400 * 10**9
 _NO_ATIME = getattr(os, "O_NOATIME", 0)  # Linux; elsewhere reads update the access time
 #: seconds a stored blob may keep a change time of its own before the restamp
@@ -187,7 +193,12 @@ class BlobStore:
         timer.start()
 
     def flush(self) -> None:
-        """Run the restamp that commits asked for now, if any (the timer, tests, exit)."""
+        """Run the restamp that commits asked for now, if any (the timer, tests, exit).
+
+        Commits are what use spares up, so this is also where a low pool is
+        refilled: in one batch, at the moment of a restamp, whose time the
+        blobs' change times already show, rather than at any one upload.
+        """
         with self._pending_lock:
             days, self._pending_days = self._pending_days, set()
             timer, self._timer = self._timer, None
@@ -195,6 +206,8 @@ class BlobStore:
             timer.cancel()
         if days:
             self.restamp(days)
+            if self.spare_count() < LOW_SPARES:
+                self.refill_spares()
 
     def stamp_directories(self) -> None:
         """Set the blob and spare directories' times to the start of today."""
@@ -204,6 +217,13 @@ class BlobStore:
                 os.utime(directory, ns=(today, today))
             except FileNotFoundError:
                 continue
+
+    def spare_count(self) -> int:
+        """How many spare files are left."""
+        try:
+            return len(os.listdir(self.spares))
+        except FileNotFoundError:
+            return 0
 
     def refill_spares(self, count: int = SPARE_FILES) -> None:
         """Make empty spare files until there are ``count``, dated to the start of today."""
@@ -220,13 +240,14 @@ class BlobStore:
         self.stamp_directories()
         sync_directory(self.spares)
 
-    def claim_file(self, temp: Path) -> int:
+    def claim_file(self, temp: Path) -> tuple[int, bool]:
         """Open a new temporary file at ``temp``: a spare moved there, or a fresh file.
 
-        A spare is picked at random, so inode numbers do not follow arrival.
-        Its modification time is set to now before it moves, so that a
-        clean-up never takes a starting upload for a stale one. Of two
-        processes after the same spare, only one rename succeeds.
+        Returns the open descriptor and whether the file is a spare. A spare
+        is picked at random, so inode numbers do not follow arrival. Its
+        modification time is set to now before it moves, so that a clean-up
+        never takes a starting upload for a stale one. Of two processes after
+        the same spare, only one rename succeeds.
         """
         try:
             names = os.listdir(self.spares)
@@ -245,9 +266,21 @@ class BlobStore:
                 os.close(fd)
                 continue
             os.ftruncate(fd, 0)  # spares are empty; this makes sure of it
-            return fd
+            return fd, True
         # none left: a fresh file, whose birth time is now (SECURITY.md says so)
-        return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), False
+
+    def give_back(self, temp: Path) -> None:
+        """Return the spare claimed at ``temp`` to the pool, emptied and dated to the day.
+
+        Its birth time is still the spare's, so the pool loses nothing by an
+        upload that was not kept. It goes back under a new random name.
+        """
+        today = day_start_ns(time.time_ns())
+        os.truncate(temp, 0)
+        os.utime(temp, ns=(today, today))
+        os.rename(temp, self.spares / secrets.token_hex(16))
+        self.stamp_directories()
 
     def _sync_directory(self) -> None:
         sync_directory(self.root)
@@ -294,7 +327,9 @@ class PendingBlob:
         self.store = store
         self.name = secrets.token_hex(16)
         self._temp = store.root / f"{_TEMP_PREFIX}{self.name}"
-        self.stream: BinaryIO = os.fdopen(store.claim_file(self._temp), "wb")
+        fd, self._spare = store.claim_file(self._temp)
+        self.stream: BinaryIO = os.fdopen(fd, "wb")
+        self._ended = False  # committed or aborted: the temporary file is no longer ours
         self.size = 0
         # crypto/SPEC.md §15.4: the hash is taken as the bytes arrive and later
         # signed in inbox bundles, so no reviewer can swap another's payload.
@@ -319,15 +354,29 @@ class PendingBlob:
         os.fsync(self.stream.fileno())
         self.stream.close()
         os.replace(self._temp, self.store.path(self.name))
+        self._ended = True
         self.store.stamp_directories()
         self.store._sync_directory()
         self.store.restamp_soon(today)
         return self.name
 
     def abort(self) -> None:
-        """Throw the partial blob away."""
-        if not self.stream.closed:
-            self.stream.close()
+        """Throw the partial blob away; a spare goes back to the pool. Safe to repeat.
+
+        A fresh file (the pool was empty) is unlinked instead: its birth time
+        is this upload's arrival, which no later blob should carry.
+        """
+        if self._ended:
+            return
+        self._ended = True
+        with suppress(OSError):  # a full disk: the bytes are being thrown away anyway
+            self.stream.close()  # its buffer is written now, and emptied below
+        if self._spare:
+            try:
+                self.store.give_back(self._temp)
+                return
+            except OSError:
+                pass  # gone, or cannot go back: it must not stay here either
         try:
             self._temp.unlink()
         except FileNotFoundError:

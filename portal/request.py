@@ -12,6 +12,14 @@ disk. Here no file part ever goes to a temporary file:
   :class:`MemoryUpload`, a bounded buffer in memory, encrypted by the view
   before anything is written;
 * anywhere else a file part is refused.
+
+An envelope part may take one of the blob store's spare files, so on the
+encrypted paths a request may send no more file parts than the route
+accepts (one report or message and its attachments), refused as the first
+one too many begins, before the CSRF check or the proof of work; and every
+envelope part the request made is closed when it ends, so that its file goes
+back to the pool even if parsing stopped half way (too many parts, a body
+over the limit, a dropped connection), when werkzeug itself forgets them.
 """
 
 from __future__ import annotations
@@ -20,8 +28,9 @@ import io
 from typing import Any
 
 from flask import Request, current_app
-from werkzeug.exceptions import RequestEntityTooLarge, ServiceUnavailable
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, ServiceUnavailable
 
+from crypto.manifest import MAX_ATTACHMENTS
 from portal.uploads import EnvelopeUpload
 
 ENCRYPTED_PATHS = frozenset({"/submit", "/followup/send"})
@@ -30,6 +39,12 @@ PLAIN_PATHS = frozenset({"/submit-plain", "/followup/send-plain"})
 
 class UploadTooLargeError(RequestEntityTooLarge):
     """A part went over its limit; the message is shown to the reporter."""
+
+    portal_message = True
+
+
+class TooManyFilesError(BadRequest):
+    """More file parts than the route accepts; the message is shown to the reporter."""
 
     portal_message = True
 
@@ -60,6 +75,19 @@ class MemoryUpload(io.BytesIO):
 class PortalRequest(Request):
     """A request whose file parts never touch the disk as plaintext."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: every envelope part this request made, whether or not parsing finished
+        self.envelope_uploads: list[EnvelopeUpload] = []
+
+    def close(self) -> None:
+        """Close the parsed files, and every envelope part the parser left behind."""
+        try:
+            super().close()
+        finally:
+            for upload in self.envelope_uploads:
+                upload.close()
+
     def _get_file_stream(
         self,
         total_content_length: int | None,
@@ -73,8 +101,13 @@ class PortalRequest(Request):
             cache = portal["directory"]
             if cache is None:
                 raise ServiceUnavailable("no key directory")
+            # one report or message, and its attachments (portal/intake.py, followup.py)
+            if len(self.envelope_uploads) > min(config.max_attachments, MAX_ATTACHMENTS):
+                raise TooManyFilesError("Nothing was stored: too many attachments.")
             recipients = cache.current().recipients
-            return EnvelopeUpload(portal["blobs"], recipients, config.max_upload_bytes)
+            upload = EnvelopeUpload(portal["blobs"], recipients, config.max_upload_bytes)
+            self.envelope_uploads.append(upload)
+            return upload
         if self.path in PLAIN_PATHS:
             return MemoryUpload(config.max_plain_upload_bytes)
         return MemoryUpload(0)  # nothing else takes files

@@ -19,8 +19,11 @@ every byte of a backup is untrusted input, and no trust anchor comes from it:
 * a SQLite database is opened read-only with ``trusted_schema`` off, must
   pass ``PRAGMA integrity_check``, and must have exactly the tables, indexes
   and columns this code's migrations make at its recorded revision: no
-  triggers, no views, nothing extra. A PostgreSQL dump is checked the same
-  way once ``pg_restore`` has loaded it into the new, empty database;
+  triggers, no views, nothing extra;
+* no SQL from a PostgreSQL dump runs: its rows alone are parsed out of it and
+  loaded into a schema this code's migrations build in the new, empty
+  database, in one transaction with the checks below
+  (:mod:`portal.backup_pgdump`);
 * once upgraded to this version's schema, every row must look as this code
   writes it (:mod:`portal.backup_rows`).
 
@@ -32,7 +35,8 @@ renamed into place, the database is put back, a new Flask secret is made.
 The database is upgraded to this version's schema before its rows are
 checked (restoring onto newer code is how upgrades and moves to a new host
 work); a SQLite database is upgraded and checked in the staging directory,
-before anything is in place.
+before anything is in place, and a PostgreSQL database is committed only once
+its rows have passed, so a refused backup leaves it empty.
 """
 
 from __future__ import annotations
@@ -43,7 +47,6 @@ import os
 import re
 import secrets
 import shutil
-import subprocess
 import tarfile
 import tempfile
 from dataclasses import dataclass, field
@@ -51,7 +54,6 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from sqlalchemy import inspect as sql_inspect
 from sqlalchemy.exc import SQLAlchemyError
 
 from crypto.directory import MAX_DOCUMENT_BYTES, KeyDirectory, read_directory
@@ -59,11 +61,12 @@ from crypto.envelope import open_envelope
 from crypto.errors import CryptoError
 from crypto.keyfile import decrypt_key_file
 from crypto.keys import EncryptionKeyPair, KeyKind, PublicKeyToken, parse_public_key
-from portal.backup import SCHEMA, BackupError, libpq_environment, sqlite_path
-from portal.backup_rows import Account, KeptRows, check_rows
-from portal.backup_schema import check_postgres_schema, check_sqlite_file
+from portal.backup import SCHEMA, BackupError, sqlite_path
+from portal.backup_pgdump import DataDump, load_dump, read_dump
+from portal.backup_rows import Account, KeptRows, check_rows, check_rows_on
+from portal.backup_schema import check_sqlite_file
 from portal.config import SECRET_FILE, environ_snapshot, load_config
-from portal.db import make_engine, upgrade
+from portal.db import upgrade
 from portal.inbox import SIGNING_KEY_FILE, SIGNING_PUBLIC_FILE
 from portal.reviewers import ORGANISATION_KEY_FILE
 
@@ -140,7 +143,10 @@ def restore_backup(
         (staging / "data" / _DIRECTORY_FILE).write_bytes(directory.raw)
         if manifest["database"] == "sqlite":
             check_sqlite_file(staging / "database" / "portal.sqlite3", staging)
-        result = _install(manifest, staging, data_dir, ceremony, warnings)
+            result = _install(manifest, staging, data_dir, ceremony, warnings, None)
+        else:
+            with read_dump(staging / "database" / "portal.pgdump", staging) as rows:
+                result = _install(manifest, staging, data_dir, ceremony, warnings, rows)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return result
@@ -319,8 +325,12 @@ def _install(
     data_dir: Path,
     ceremony: Ceremony,
     warnings: list[str],
+    rows: DataDump | None,
 ) -> RestoreResult:
-    """Load, upgrade and check the database; make a new secret; move the directory in."""
+    """Load, upgrade and check the database; make a new secret; move the directory in.
+
+    ``rows`` is what a PostgreSQL backup's dump holds (None for SQLite).
+    """
     built = staging / "data"
     config = load_config(
         {**environ_snapshot(), "PORTAL_SECRET_KEY": secrets.token_hex(32)}, data_dir=data_dir
@@ -349,12 +359,10 @@ def _install(
         staged = staging / "database" / "portal.sqlite3"
         kept = _upgrade_and_check(f"sqlite:///{staged}", blobs, ceremony)
         os.replace(staged, built / target_sqlite.name)
+    elif rows is not None:
+        kept = load_dump(url, rows, lambda c: check_rows_on(c, blobs, ceremony.accounts))
     else:
-        _restore_postgres(url, staging / "database" / "portal.pgdump")
-        try:
-            kept = _upgrade_and_check(url, blobs, ceremony)
-        except BackupError as error:
-            raise BackupError(f"{error}; drop that database before trying again") from None
+        raise BackupError("the backup's database was not read")  # restore_backup reads it
     (built / ORGANISATION_KEY_FILE).write_text(f"{ceremony.organisation}\n", encoding="ascii")
     secret = os.open(built / SECRET_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(secret, "w") as handle:
@@ -390,23 +398,3 @@ def _upgrade_and_check(url: str, blobs: dict[str, tuple[int, str]], ceremony: Ce
         reason = str(getattr(error, "orig", None) or error).splitlines()[0][:200]
         raise BackupError(f"the backup's database does not upgrade: {reason!a}") from None
     return check_rows(url, blobs, ceremony.accounts)
-
-
-def _restore_postgres(url: str, dump: Path) -> None:
-    engine = make_engine(url)
-    try:
-        if sql_inspect(engine).get_table_names():
-            raise BackupError("the database in DATABASE_URL is not empty: restore into a new one")
-    finally:
-        engine.dispose()
-    environment = libpq_environment(url)
-    database = environment.get("PGDATABASE", "")
-    command = ["pg_restore", "--no-owner", "--no-privileges", "--exit-on-error",
-               "--single-transaction", "--dbname", database, str(dump)]  # fmt: skip
-    result = subprocess.run(  # noqa: S603 - a fixed program; the dump path is ours
-        command, stderr=subprocess.PIPE, env=environment, check=False
-    )
-    if result.returncode != 0:
-        message = result.stderr.decode(errors="replace").strip().splitlines()
-        raise BackupError(f"pg_restore failed: {message[-1] if message else 'no message'}")
-    check_postgres_schema(url, dump.parent)

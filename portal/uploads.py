@@ -9,12 +9,15 @@ envelope for the current reviewers (crypto/SPEC.md §3, §7, §12):
   plaintext is a Padmé size of at least 1024 bytes;
 * size limits.
 
-Bytes go straight to a pending blob; nothing is kept in memory but the
-header. The verdict comes when the part ends; a refused part's blob is
-removed.
+Nothing is kept in memory but the header. Only once the header has
+checked out does the part take a file, a pending blob, and its bytes go
+straight there. The verdict comes when the part ends; a refused part's file
+goes back to the pool of spare files.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 from crypto.envelope import SEALED_CHUNK_SIZE, TAG_LENGTH
 from crypto.errors import HeaderError
@@ -40,40 +43,56 @@ def payload_is_well_formed(payload_length: int) -> bool:
 
 
 class EnvelopeUpload:
-    """A file-like sink for one uploaded envelope (werkzeug writes into it)."""
+    """A file-like sink for one uploaded envelope (werkzeug writes into it).
+
+    The header is held in memory until it has checked out; only then does
+    the part take a file (a spare, see ``portal/blobs.py``), so that junk
+    never touches the disk. A part not kept gives its file back.
+    """
 
     def __init__(self, store: BlobStore, recipients: frozenset[bytes], limit: int) -> None:
-        self._blob: PendingBlob = store.begin()
+        self._store = store
+        self._blob: PendingBlob | None = None
         self._recipients = recipients
         self._limit = limit
         self._head = bytearray()
         self._header_length: int | None = None
+        self._received = 0
+        self._closed = False
         self.error: str | None = None
 
     @property
     def size(self) -> int:
         """Bytes received so far."""
-        return self._blob.size
+        return self._received
 
     @property
     def sha256(self) -> str:
         """Hex SHA-256 of the envelope as received."""
+        if self._blob is None:
+            return hashlib.sha256(self._head).hexdigest()
         return self._blob.sha256
 
     def write(self, data: bytes) -> int:
         """Take the next bytes of the part."""
-        if self.error is not None:
-            return len(data)  # already refused: drain without storing
-        if self._blob.size + len(data) > self._limit:
+        if self.error is not None or self._closed:
+            return len(data)  # already refused or thrown away: drain without storing
+        self._received += len(data)
+        if self._received > self._limit:
             self._refuse("the upload is larger than this portal accepts")
-            return len(data)
-        if self._header_length is None or len(self._head) < self._header_length:
-            self._head += data[: header_length(MAX_STANZAS)]
+        elif self._blob is not None:
+            self._blob.write(data)
+        else:
+            self._head += data
             self._check_header()
-            if self.error is not None:
-                return len(data)
-        self._blob.write(data)
+            if self.error is None and self._header_complete():
+                self._blob = self._store.begin()
+                self._blob.write(self._head)
+                del self._head[self._header_length :]  # what check() needs is the header
         return len(data)
+
+    def _header_complete(self) -> bool:
+        return self._header_length is not None and len(self._head) >= self._header_length
 
     def _check_header(self) -> None:
         if len(self._head) >= len(MAGIC) and self._head[: len(MAGIC)] != MAGIC:
@@ -98,7 +117,8 @@ class EnvelopeUpload:
 
     def _refuse(self, reason: str) -> None:
         self.error = reason
-        self._blob.abort()
+        self._head.clear()
+        self.discard()
 
     def check(self) -> None:
         """Raise :class:`UploadRefusedError` unless the whole part is a well-formed envelope.
@@ -107,9 +127,9 @@ class EnvelopeUpload:
         a proof of work or draws on a budget.
         """
         if self.error is None:
-            if self._header_length is None or len(self._head) < self._header_length:
+            if self._blob is None or self._header_length is None:
                 self._refuse("the envelope is truncated")
-            elif not payload_is_well_formed(self._blob.size - self._header_length):
+            elif not payload_is_well_formed(self._received - self._header_length):
                 self._refuse("the envelope is truncated or malformed")
         if self.error is not None:
             raise UploadRefusedError(self.error)
@@ -117,15 +137,19 @@ class EnvelopeUpload:
     def finish(self) -> str:
         """Commit the blob and return its name, or raise :class:`UploadRefusedError`."""
         self.check()
+        if self._blob is None:  # check() has refused such a part already
+            raise UploadRefusedError("the envelope is truncated")
         return self._blob.commit()
 
     def discard(self) -> None:
-        """Throw this part away (another part of the submission failed)."""
-        self._blob.abort()
+        """Throw this part away (another part of the submission failed); its file goes back."""
+        if self._blob is not None:
+            self._blob.abort()
 
     def close(self) -> None:
-        """End of the request: a part never finished is thrown away."""
-        self._blob.abort()
+        """End of the request: a part never finished is thrown away. Safe to repeat."""
+        self._closed = True
+        self.discard()
 
     # werkzeug treats the sink as a file: these make it one.
     def seek(self, offset: int, whence: int = 0) -> int:

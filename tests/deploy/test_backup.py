@@ -141,6 +141,18 @@ def test_sqlite_round_trip(
     round_trip(demo, backup_key, tmp_path, "")
 
 
+def databases(server: str, *names: str) -> list[str]:
+    """New, empty databases on the test server; their URLs."""
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        for name in names:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return [server.rsplit("/", 1)[0] + f"/{name}" for name in names]
+
+
 def test_postgresql_round_trip(
     demo_template: DemoPortal,
     backup_key: dict[str, Path],
@@ -148,17 +160,9 @@ def test_postgresql_round_trip(
     postgres_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from sqlalchemy import create_engine, text
-
     from portal.db import upgrade
 
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        for name in ("backup_source", "backup_target"):
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    source = postgres_url.rsplit("/", 1)[0] + "/backup_source"
-    target = postgres_url.rsplit("/", 1)[0] + "/backup_target"
+    source, target = databases(postgres_url, "backup_source", "backup_target")
     data_dir = tmp_path / "var"
     shutil.copytree(demo_template.data_dir, data_dir, ignore=shutil.ignore_patterns("*.sqlite3"))
     upgrade(source)
@@ -178,6 +182,40 @@ def test_postgresql_round_trip(
         restored.extensions["portal"]["engine"].dispose()
     # the database is not empty now
     assert restore(tmp_path / "again", made, backup_key, ceremony) == 2
+
+
+def test_postgresql_backup_of_an_older_schema_restores_upgraded(
+    demo_template: DemoPortal,
+    backup_key: dict[str, Path],
+    tmp_path: Path,
+    postgres_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import create_engine, inspect, text
+
+    from portal.db import alembic_config, upgrade
+
+    source, target = databases(postgres_url, "older_source", "older_target")
+    upgrade(source, "0004")  # before the budgets left the database (0006)
+    engine = create_engine(source)
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO rate_budget VALUES ('lookup', 3.0, 1.5)"))
+    engine.dispose()
+    data_dir = tmp_path / "var"
+    shutil.copytree(demo_template.data_dir, data_dir, ignore=shutil.ignore_patterns("*.sqlite3"))
+    monkeypatch.setenv("DATABASE_URL", source)
+    made = backup(data_dir, tmp_path / "backups", backup_key["public"])
+    monkeypatch.setenv("DATABASE_URL", target)
+    assert restore(tmp_path / "restored", made, backup_key, data_dir) == 0
+    head = ScriptDirectory.from_config(alembic_config(target)).get_current_head()
+    engine = create_engine(target)
+    with engine.connect() as connection:
+        revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        tables = inspect(connection).get_table_names()
+    engine.dispose()
+    assert revision == head
+    assert "rate_budget" not in tables
 
 
 def test_damaged_or_foreign_backups_restore_nothing(

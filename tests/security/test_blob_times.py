@@ -22,10 +22,11 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.test import EnvironBuilder
 
 from crypto.envelope import seal_bytes
 from crypto.keys import SigningKeyPair
-from portal.blobs import BlobStore
+from portal.blobs import SPARE_FILES, BlobStore
 from portal.inbox import export_inbox
 from tests.conftest import DemoPortal
 from tests.integration.test_intake import RECEIPT_FIELDS, csrf_token, proof
@@ -142,8 +143,10 @@ def test_flooding_attachments_does_not_make_every_commit_restamp_the_whole_day(
         with store.writer() as pending:
             pending.write(b"ciphertext")
     store.flush()
-    # at most one pass over the day, plus a few stamps per commit: not one pass per commit
-    assert stamped <= 3000 + 50 + 50 * 8, f"{stamped} file-time updates for 50 commits"
+    # at most one pass over the day, a few stamps per commit and one refill of the spares
+    # (they ran low): not one pass per commit
+    bound = 3000 + 50 + 50 * 8 + SPARE_FILES
+    assert stamped <= bound, f"{stamped} file-time updates for 50 commits"
 
 
 def test_blob_change_times_converge_without_any_further_submission(tmp_path: Path) -> None:
@@ -159,3 +162,98 @@ def test_blob_change_times_converge_without_any_further_submission(tmp_path: Pat
     time.sleep(1.0)  # the coalesced restamp runs on its own, well within this
     for name in names:
         assert store.path(name).stat().st_ctime_ns >= last, f"{name}: ctime dates its arrival"
+
+
+def _spares(demo: DemoPortal) -> list[str]:
+    return os.listdir(demo.data_dir / ".blobs-spares")
+
+
+def _junk(count: int, data: bytes = b"junk") -> list[tuple[io.BytesIO, str]]:
+    return [(io.BytesIO(data), f"x{i}") for i in range(count)]
+
+
+def _post(client: FlaskClient, path: str, form: dict[str, Any], *, cut: bool = False) -> int:
+    """Send ``form`` as multipart; with ``cut``, drop the connection halfway through the body."""
+    builder = EnvironBuilder(method="POST", data=form)
+    environ = builder.get_environ()
+    with environ["wsgi.input"] as encoded:
+        body = encoded.read()
+    builder.close()
+    response = client.post(
+        path,
+        input_stream=io.BytesIO(body[: len(body) // 2] if cut else body),
+        content_length=len(body),
+        content_type=environ["CONTENT_TYPE"],
+    )
+    return response.status_code
+
+
+def _junk_requests(client: FlaskClient, demo: DemoPortal) -> int:
+    """Unauthenticated requests that store nothing; returns how many file parts they sent."""
+    recipients = [demo.identity(0).public, demo.identity(1).public]
+    addressed = seal_bytes(b"r" * 3000, recipients)[:-1]  # a good header, a cut payload
+    sent = 0
+
+    def post(path: str, form: dict[str, Any]) -> None:
+        nonlocal sent
+        sent += sum(len(v) for v in form.values() if isinstance(v, list))
+        status = _post(client, path, form)
+        assert status in (400, 404, 413), (path, status)
+
+    token = csrf_token(client)
+    for csrf in ({}, {"csrf_token": "forged"}):
+        post("/submit", csrf | {"attachment": _junk(200)})
+        post("/submit", csrf | {**RECEIPT_FIELDS, "report": _junk(1, addressed)})
+        post("/submit", csrf | {"report": _junk(1, addressed), "attachment": _junk(10, addressed)})
+    post("/submit", {"csrf_token": token, "attachment": _junk(300, addressed)})  # too many files
+    fields = {f"f{i}": "x" for i in range(250)}  # more parts than the form parser takes
+    post("/submit", {"report": _junk(1, addressed), "attachment": _junk(10, addressed)} | fields)
+    for _ in range(10):  # envelopes for the right reviewers, but no proof of work
+        form = {"csrf_token": token, **RECEIPT_FIELDS, "report": _junk(1, addressed)}
+        post("/submit", form | {"attachment": _junk(10, addressed)})
+    form = {"csrf_token": token, "proof": proof(client), **RECEIPT_FIELDS}
+    post("/submit", form | {"report": _junk(1), "attachment": _junk(10, addressed)})
+    post("/followup/send", {"csrf_token": token, "attachment": _junk(200, addressed)})
+    form = {"csrf_token": token, **RECEIPT_FIELDS, "message": _junk(1, addressed)}
+    post("/followup/send", form | {"attachment": _junk(10, addressed)})
+    form = {"csrf_token": token, "category": "stowaways", "narrative": "three aboard"}
+    post("/submit-plain", form | {"attachments": _junk(150)})
+    post("/followup/send-plain", {"csrf_token": token, "attachments": _junk(150, addressed)})
+    for path, first in (("/submit", "report"), ("/followup/send", "message")):
+        form = {"csrf_token": token, **RECEIPT_FIELDS, first: _junk(1, addressed * 20)}
+        form |= {"attachment": _junk(10, addressed * 20)}
+        assert _post(client, path, form, cut=True) >= 400
+        sent += 11
+    return sent
+
+
+def test_junk_file_parts_never_use_up_the_spare_files(app: Flask, demo: DemoPortal) -> None:
+    client = app.test_client()
+    spares = len(_spares(demo))
+    assert spares > 0
+    before = time.time_ns()
+    time.sleep(0.05)
+    assert _junk_requests(client, demo) >= 1000
+    assert len(_spares(demo)) == spares, "junk that stored nothing used up spare files"
+    assert os.listdir(demo.data_dir / "blobs") == [], "junk left files in the blob directory"
+    _submit_encrypted(client, demo, attachments=3)
+    for path in _blob_paths(demo):
+        assert _birth_ns(path) <= before, f"{path.name}: birth time dates its arrival"
+
+
+def test_a_flood_of_stored_blobs_leaves_spares_for_the_blobs_after_it(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "blobs", restamp_after=0.1)
+    store.refill_spares()
+    for _ in range(SPARE_FILES - 20):  # a busy spell, all of it kept
+        with store.writer() as pending:
+            pending.write(b"ciphertext")
+    time.sleep(1.0)  # the restamp that follows it
+    before = time.time_ns()
+    time.sleep(0.05)
+    names = []
+    for _ in range(40):  # and the reports after it
+        with store.writer() as pending:
+            pending.write(b"ciphertext")
+        names.append(pending.name)
+    for name in names:
+        assert _birth_ns(store.path(name)) <= before, f"{name}: birth time dates its arrival"

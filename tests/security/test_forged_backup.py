@@ -20,6 +20,7 @@ import re
 import secrets
 import shutil
 import sqlite3
+import subprocess
 import tarfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -199,7 +200,9 @@ def genuine_members(victim: Path) -> list[Member]:
     return members
 
 
-def seal_members(members: list[Member], out: Path, public_key: Path) -> Path:
+def seal_members(
+    members: list[Member], out: Path, public_key: Path, database: str = "sqlite"
+) -> Path:
     """A tar stream with a manifest that matches it, sealed to the backup key."""
     buffer = io.BytesIO()
     listed = []
@@ -210,7 +213,7 @@ def seal_members(members: list[Member], out: Path, public_key: Path) -> Path:
                 digest = hashlib.sha256(data).hexdigest()
                 listed.append({"path": info.name, "size": len(data), "sha256": digest})
         manifest = {"schema": "cso-portal-backup/v1", "created_at": "2026-11-30T03:00:00Z",
-                    "database": "sqlite", "files": listed}  # fmt: skip
+                    "database": database, "files": listed}  # fmt: skip
         info, data = _file("manifest.json", json.dumps(manifest).encode())
         archive.addfile(info, io.BytesIO(data))
     recipient = parse_public_key(public_key.read_text().strip(), KeyKind.ENCRYPTION).key
@@ -339,46 +342,302 @@ def test_verify_assets_passes_against_a_portal_that_pins_the_published_key(
             assert "ok   page /: pins the expected organisation key" in output
 
 
-def test_a_postgresql_dump_that_brings_a_trigger_is_refused(
+# --- PostgreSQL dumps built to do harm ----------------------------------------------------
+#
+# A PostgreSQL backup holds ``pg_dump --format=custom``: a table of contents whose entries
+# carry SQL text (definitions, and for each table's data the COPY statement to run), then
+# the data. The attacker writes all of it. Nothing of it but rows may reach the database.
+
+
+def new_database(server: str, prefix: str) -> str:
+    """A new, empty database on the test server; its URL."""
+    from sqlalchemy import create_engine, text
+
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return server.rsplit("/", 1)[0] + f"/{name}"
+
+
+def attacker_dump(server: str, statements: list[str]) -> bytes:
+    """A portal database with rows, changed by ``statements``, as ``pg_dump -Fc`` writes it.
+
+    The dump goes through a pipe, so it records no data offsets and the tests
+    can rewrite its table of contents at any length (:func:`rewrite_toc`).
+    """
+    from sqlalchemy import create_engine
+
+    from portal.backup import libpq_environment
+    from portal.db import upgrade
+
+    source = new_database(server, "forged")
+    upgrade(source)
+    engine = create_engine(source)
+    with engine.begin() as connection:
+        for statement in [*sql(GOOD_ROWS).split(";"), *statements]:
+            if statement.strip():
+                connection.exec_driver_sql(statement)
+    engine.dispose()
+    command = ["pg_dump", "--format=custom", "--no-owner", "--no-privileges"]
+    return subprocess.run(
+        command, env=libpq_environment(source), capture_output=True, check=True
+    ).stdout
+
+
+def rewrite_toc(dump: bytes, old: str, new: str) -> bytes:
+    """``dump`` with one string of its table of contents replaced by ``new``.
+
+    A custom-format string is a sign byte, a 4-byte little-endian length and
+    the bytes; an archive written to a pipe has no offsets to keep in step.
+    """
+
+    def field(value: str) -> bytes:
+        raw = value.encode()
+        return b"\x00" + len(raw).to_bytes(4, "little") + raw
+
+    assert dump.count(field(old)) == 1
+    return dump.replace(field(old), field(new))
+
+
+def restore_dump(
+    dump: bytes,
+    target_url: str,
+    victim: Path,
+    backup_key: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> int:
+    """``portal restore`` of a backup holding ``dump``, into the database ``target_url``."""
+    members = [_file("database/portal.pgdump", dump), *genuine_members(victim)[1:]]
+    forged = seal_members(members, tmp_path / "b.tar.cso", backup_key["public"], "postgresql")
+    monkeypatch.setenv("DATABASE_URL", target_url)
+    return restore(forged, tmp_path / "restored", backup_key, victim)
+
+
+def schema_of(url: str) -> list[str]:
+    """Every schema object of the database at ``url``, as ``pg_dump --schema-only`` prints it."""
+    from portal.backup import libpq_environment
+
+    command = ["pg_dump", "--schema-only", "--no-owner", "--no-privileges"]
+    printed = subprocess.run(command, env=libpq_environment(url), capture_output=True, check=True)
+    skipped = ("--", "\\restrict", "\\unrestrict")  # comments, and a random key per run
+    return [line for line in printed.stdout.decode().splitlines() if not line.startswith(skipped)]
+
+
+def role_settings(url: str) -> int:
+    """How many role or database settings apply in the database at ``url``."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        count = connection.execute(
+            text(
+                "SELECT count(*) FROM pg_db_role_setting WHERE setdatabase IN "
+                "(0, (SELECT oid FROM pg_database WHERE datname = current_database()))"
+            )
+        ).scalar_one()
+    engine.dispose()
+    return int(count)
+
+
+@pytest.fixture(scope="module")
+def made_here(postgres_url: str) -> dict[str, list[str]]:
+    """The schema of an empty database, and of one this code's migrations made."""
+    from portal.db import upgrade
+
+    empty, migrated = new_database(postgres_url, "empty"), new_database(postgres_url, "migrated")
+    upgrade(migrated)
+    return {"empty": schema_of(empty), "migrated": schema_of(migrated)}
+
+
+def assert_only_rows_arrived(code: int, target: str, made_here: dict[str, list[str]]) -> None:
+    """Refused and nothing in the database, or restored into this code's own schema."""
+    assert code in (0, 2)
+    assert schema_of(target) == made_here["migrated" if code == 0 else "empty"]
+    assert role_settings(target) == 0
+
+
+#: each a change to a portal database that no migration makes, and that would do harm
+HARMFUL_SCHEMAS = {
+    # every report that arrives after the restore is silently thrown away
+    "trigger": [
+        "CREATE FUNCTION drop_report() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN DELETE FROM submission WHERE id = NEW.id; RETURN NULL; END $$",
+        "CREATE TRIGGER drop_reports AFTER INSERT ON submission "
+        "FOR EACH ROW EXECUTE FUNCTION drop_report()",
+    ],
+    # each stored part's id is its arrival time, to the microsecond
+    "column default": [
+        "ALTER TABLE part ALTER COLUMN id TYPE bigint",
+        "ALTER TABLE part ALTER COLUMN id SET DEFAULT "
+        "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint",
+    ],
+    # a sync challenge can be answered twice
+    "dropped primary key": ["ALTER TABLE sync_challenge DROP CONSTRAINT sync_challenge_pkey"],
+    # the portal's own role reads no report back
+    "row-level security": [
+        "ALTER TABLE submission ENABLE ROW LEVEL SECURITY",
+        "ALTER TABLE submission FORCE ROW LEVEL SECURITY",
+        "CREATE POLICY hide ON submission USING (false) WITH CHECK (true)",
+    ],
+    # shadows a built-in for anyone whose search_path puts public first
+    "function": [
+        "CREATE FUNCTION public.lower(text) RETURNS text LANGUAGE sql AS $$ SELECT 'x' $$"
+    ],
+    # runs the attacker's function on every row, as the restoring role, while the dump loads
+    "index on a function": [
+        "CREATE FUNCTION mark(text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT $1 $$",
+        "CREATE INDEX marked ON part (mark(blob))",
+    ],
+    "view": ["CREATE VIEW everything AS SELECT * FROM submission"],
+    "extra table": ["CREATE TABLE harvest (payload bytea)", "INSERT INTO harvest VALUES ('x')"],
+    "extra schema": ["CREATE SCHEMA elsewhere", "CREATE TABLE elsewhere.harvest (x int)"],
+}
+
+
+@pytest.mark.parametrize("harm", sorted(HARMFUL_SCHEMAS))
+def test_a_postgresql_dump_that_brings_its_own_schema_leaves_none_of_it(
+    harm: str,
+    victim: Path,
+    backup_key: dict[str, Path],
+    tmp_path: Path,
+    postgres_url: str,
+    made_here: dict[str, list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dump = attacker_dump(postgres_url, HARMFUL_SCHEMAS[harm])
+    target = new_database(postgres_url, "target")
+    code = restore_dump(dump, target, victim, backup_key, tmp_path, monkeypatch)
+    assert_only_rows_arrived(code, target, made_here)
+
+
+def test_a_postgresql_dump_cannot_make_part_ids_arrival_times(
     victim: Path,
     backup_key: dict[str, Path],
     tmp_path: Path,
     postgres_url: str,
     monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
 ) -> None:
     from sqlalchemy import create_engine, text
 
-    from portal.db import upgrade
-
-    names = {role: f"forged_{role}_{secrets.token_hex(4)}" for role in ("source", "target")}
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        for name in names.values():
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    source, target = (postgres_url.rsplit("/", 1)[0] + f"/{names[r]}" for r in ("source", "target"))
-    upgrade(source)
-    engine = create_engine(source)
-    with engine.begin() as connection:  # the attacker's own portal, with a surprise in it
-        connection.execute(text(
-            "CREATE FUNCTION drop_report() RETURNS trigger LANGUAGE plpgsql AS "
-            "$$ BEGIN DELETE FROM submission WHERE id = NEW.id; RETURN NULL; END $$"
-        ))  # fmt: skip
-        connection.execute(text(
-            "CREATE TRIGGER drop_reports AFTER INSERT ON submission "
-            "FOR EACH ROW EXECUTE FUNCTION drop_report()"
-        ))  # fmt: skip
+    dump = attacker_dump(postgres_url, HARMFUL_SCHEMAS["column default"])
+    target = new_database(postgres_url, "target")
+    if restore_dump(dump, target, victim, backup_key, tmp_path, monkeypatch) != 0:
+        return  # refused: nothing to store into
+    engine = create_engine(target)
+    with engine.begin() as connection:  # a report arrives at the restored portal
+        connection.execute(text(sql(
+            "INSERT INTO submission (id, received_on, receipt_locator, receipt_hash, "
+            "receipt_index, status) VALUES ('$HEX32', CURRENT_DATE, '0000', '', '$HEX64', "
+            "'received')"
+        )))  # fmt: skip
+        stored = connection.execute(text(
+            "INSERT INTO part (submission_id, position, kind, blob, size) SELECT id, 0, 'REPORT', "
+            "md5(id), 1 FROM submission WHERE received_on = CURRENT_DATE RETURNING id"
+        )).scalar_one()  # fmt: skip
     engine.dispose()
-    data_dir = tmp_path / "attacker"
-    shutil.copytree(victim, data_dir, ignore=shutil.ignore_patterns("*.sqlite3"))
-    monkeypatch.setenv("DATABASE_URL", source)
-    forged = backup(data_dir, tmp_path / "forged", backup_key["public"])
-    monkeypatch.setenv("DATABASE_URL", target)
-    capsys.readouterr()
-    assert restore(forged, tmp_path / "restored", backup_key, victim) == 2
-    assert "drop that database" in capsys.readouterr().err
-    assert not (tmp_path / "restored").exists()
+    assert stored < 1000  # counted, not a clock: about 1.8e15 microseconds have passed since 1970
+
+
+def test_a_postgresql_dump_cannot_make_sync_challenges_reusable(
+    victim: Path,
+    backup_key: dict[str, Path],
+    tmp_path: Path,
+    postgres_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import IntegrityError
+
+    dump = attacker_dump(postgres_url, HARMFUL_SCHEMAS["dropped primary key"])
+    target = new_database(postgres_url, "target")
+    if restore_dump(dump, target, victim, backup_key, tmp_path, monkeypatch) != 0:
+        return
+    spend = text(
+        "INSERT INTO sync_challenge (id, account_label, expires_at) "
+        "VALUES (repeat('e', 64), 'alice', now() + interval '1 minute')"
+    )
+    engine = create_engine(target)
+    with engine.begin() as connection:
+        connection.execute(spend)
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(spend)  # the same challenge, spent again
+    engine.dispose()
+
+
+def test_a_postgresql_dump_that_sets_a_role_setting_sets_nothing(
+    victim: Path,
+    backup_key: dict[str, Path],
+    tmp_path: Path,
+    postgres_url: str,
+    made_here: dict[str, list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    target = new_database(postgres_url, "target")
+    database = target.rsplit("/", 1)[1]
+    # A sequence's entry is SQL text that pg_restore runs as it stands: here it sets the
+    # portal's search_path in the restored database, before any check could look.
+    dump = rewrite_toc(
+        attacker_dump(postgres_url, []),
+        "SELECT pg_catalog.setval('public.reviewer_account_id_seq', 1, false);\n",
+        f"ALTER ROLE CURRENT_USER IN DATABASE {database} SET search_path = public, pg_temp;\n",
+    )
+    code = restore_dump(dump, target, victim, backup_key, tmp_path, monkeypatch)
+    assert_only_rows_arrived(code, target, made_here)
+
+
+def test_a_postgresql_dump_whose_copy_statement_is_other_sql_runs_none_of_it(
+    victim: Path,
+    backup_key: dict[str, Path],
+    tmp_path: Path,
+    postgres_url: str,
+    made_here: dict[str, list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    target = new_database(postgres_url, "target")
+    database = target.rsplit("/", 1)[1]
+    # Each table's data entry names the statement that loads it; pg_restore runs that text
+    # even with --data-only. Here it makes every later transaction of the portal read-only
+    # (no report can be stored), then loads the rows as usual.
+    dump = rewrite_toc(
+        attacker_dump(postgres_url, []),
+        "COPY public.sync_session (token_hash, account_id, expires_at) FROM stdin;\n",
+        f"ALTER ROLE CURRENT_USER IN DATABASE {database} "
+        "SET default_transaction_read_only = on;\n"
+        "COPY public.sync_session (token_hash, account_id, expires_at) FROM stdin;\n",
+    )
+    code = restore_dump(dump, target, victim, backup_key, tmp_path, monkeypatch)
+    assert_only_rows_arrived(code, target, made_here)
+
+
+def test_a_postgresql_dump_as_a_portal_writes_it_restores_its_rows(
+    victim: Path,
+    backup_key: dict[str, Path],
+    tmp_path: Path,
+    postgres_url: str,
+    made_here: dict[str, list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sqlalchemy import create_engine, text
+
+    target = new_database(postgres_url, "target")
+    code = restore_dump(
+        attacker_dump(postgres_url, []), target, victim, backup_key, tmp_path, monkeypatch
+    )
+    assert code == 0
+    assert_only_rows_arrived(code, target, made_here)
+    engine = create_engine(target)
+    with engine.connect() as connection:
+        counts = connection.execute(text(
+            "SELECT (SELECT count(*) FROM submission), (SELECT count(*) FROM part), "
+            "(SELECT count(*) FROM inbox_entry), (SELECT count(*) FROM reply)"
+        )).one()  # fmt: skip
+        counter = connection.execute(text("SELECT last_value FROM inbox_entry_seq_seq")).scalar()
+    engine.dispose()
+    assert tuple(counts) == (2, 3, 2, 1)
+    assert counter == 2
 
 
 # --- accounts, sessions and rows: what a forged database brings -------------------------
