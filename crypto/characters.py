@@ -10,6 +10,14 @@ JSON Lines reader. The reviewer's terminal filter, the redaction step, the
 forwarding check and the shared database's record validation all use
 :func:`unsafe`, so that what one of them lets through the next cannot refuse.
 
+Every party must judge a text alike, on whatever Python it runs: Python 3.12
+knows letters that 3.11 calls unassigned, and a record the reviewer's check
+passed must not be refused by the shared database's. So the categories are
+not asked of the running interpreter's :mod:`unicodedata` but read from a
+table fixed at Unicode 14 (crypto/unicode14.py, the version of Python 3.11,
+the oldest supported): a letter newer than Unicode 14 is unassigned, and so
+unsafe, everywhere.
+
 Standard library only: every package imports this, the air-gapped reviewer
 tool included. Default_Ignorable_Code_Point is not in :mod:`unicodedata`, so
 its ranges are written out below (DerivedCoreProperties.txt, Unicode 15; the
@@ -18,13 +26,16 @@ property is stable, and a unit test compares the table with ICU's ``[:DI:]``).
 
 from __future__ import annotations
 
-import unicodedata
 from bisect import bisect_right
 
+from crypto.unicode14 import UNSAFE_RANGES
+
 #: Cc (C0 and C1 controls), Cf (format: bidi, zero-width), Cs (surrogates),
-#: Co (private use), Cn (unassigned here, so perhaps a format character to a
-#: newer reader), Zl and Zp (line and paragraph separators)
+#: Co (private use), Cn (unassigned in Unicode 14, so perhaps a format
+#: character to a newer reader), Zl and Zp (line and paragraph separators);
+#: crypto/unicode14.py lists their code points
 UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+_UNSAFE_STARTS = tuple(start for start, _ in UNSAFE_RANGES)
 
 #: Default_Ignorable_Code_Point, as inclusive ranges in code point order
 DEFAULT_IGNORABLE = (
@@ -41,11 +52,19 @@ _STARTS = tuple(start for start, _ in DEFAULT_IGNORABLE)
 JOINERS = "\u200c\u200d"
 
 
+def _within(code: int, starts: tuple[int, ...], ranges: tuple[tuple[int, int], ...]) -> bool:
+    at = bisect_right(starts, code) - 1
+    return at >= 0 and code <= ranges[at][1]
+
+
 def default_ignorable(char: str) -> bool:
     """Whether ``char`` is a Default_Ignorable_Code_Point (renders as nothing)."""
-    code = ord(char)
-    at = bisect_right(_STARTS, code) - 1
-    return at >= 0 and code <= DEFAULT_IGNORABLE[at][1]
+    return _within(ord(char), _STARTS, DEFAULT_IGNORABLE)
+
+
+def unsafe_category(char: str) -> bool:
+    """Whether ``char``'s category in Unicode 14 is one of :data:`UNSAFE_CATEGORIES`."""
+    return _within(ord(char), _UNSAFE_STARTS, UNSAFE_RANGES)
 
 
 def unsafe(char: str, allow: str = "") -> bool:
@@ -56,7 +75,7 @@ def unsafe(char: str, allow: str = "") -> bool:
     """
     if char in allow:
         return False
-    return unicodedata.category(char) in UNSAFE_CATEGORIES or default_ignorable(char)
+    return unsafe_category(char) or default_ignorable(char)
 
 
 def unsafe_count(text: str, allow: str = "") -> int:

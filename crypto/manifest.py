@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from crypto.characters import unsafe_category
 from crypto.errors import ManifestError
 
 MAX_ATTACHMENTS = 64
@@ -48,17 +49,17 @@ class AttachmentEntry:
         }
 
 
-#: Unicode categories a file name must not contain: controls, format
-#: characters (bidi overrides can disguise "gpj.exe" as "exe.jpg"), surrogates,
-#: private use, unassigned, and line or paragraph separators.
-_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+#: A file name must not contain characters of the categories
+#: crypto/characters.py calls unsafe: controls, format characters (bidi
+#: overrides can disguise "gpj.exe" as "exe.jpg"), surrogates, private use,
+#: unassigned (in Unicode 14, on every Python), and line or paragraph separators.
 
 
 def check_name(name: Any) -> str:
     """SPEC.md §11.1: a plain, visible, NFC file name of 1 to 255 UTF-8 bytes."""
     if not isinstance(name, str) or not name:
         raise ManifestError("attachment name must not be empty")
-    if any(unicodedata.category(c) in _FORBIDDEN_CATEGORIES for c in name):
+    if any(unsafe_category(c) for c in name):
         raise ManifestError("attachment name must not contain control or invisible characters")
     if len(name.encode("utf-8")) > MAX_NAME_LENGTH:
         raise ManifestError("attachment name must be at most 255 bytes of UTF-8")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -26,6 +27,8 @@ from reviewer_tool.errors import ReviewerError
 from reviewer_tool.redaction import coarsen_position, detect_identifiers, identity_values_in
 from reviewer_tool.workspace import Item, Workspace
 
+#: a Python-quoted value inside a record error ("stolen: 'Mary Ann' is not one of its values")
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 #: report fields whose free text is redacted, and the record member each becomes
 TEXT_FIELDS = {
     "narrative": "narrative",
@@ -199,7 +202,11 @@ def build_record(ws: Workspace, item: Item, links: Mapping[str, str]) -> dict[st
     if fields.get("latitude") is not None and fields.get("longitude") is not None:
         decimals = redaction.get("position_decimals")
         decimals = 4 if decimals is None else decimals
-        lat, lon = coarsen_position(fields["latitude"], fields["longitude"], decimals)
+        try:
+            lat, lon = coarsen_position(fields["latitude"], fields["longitude"], decimals)
+        except (TypeError, ValueError) as error:
+            why = f"has a position that cannot be sent: {error}"
+            raise ReviewerError(_refused(item, why)) from None
         record["position"] = {"lat": lat, "lon": lon, "decimals": decimals}
     crew = {name: fields[f"crew_{name}"] for name in CREW if fields.get(f"crew_{name}")}
     _set(record, "crew", crew or None)
@@ -207,13 +214,21 @@ def build_record(ws: Workspace, item: Item, links: Mapping[str, str]) -> dict[st
     duplicate = triage.get("duplicate_of")
     if duplicate and duplicate in links:
         record["links"] = [{"relation": "duplicate-of", "id": links[duplicate]}]
+    # The record's own checks (lengths, vocabularies) are cheap; the identity check
+    # reads every string, so a narrative too long for any record is refused first.
+    try:
+        parsed = parse_record(record).to_json()
+    except RecordError as error:
+        hidden = refusal(item, record) if "control or invisible" in str(error) else None
+        if hidden:  # the usual message, naming every field that holds one
+            raise ReviewerError(hidden) from None
+        # A vocabulary error quotes the value, which may be an identity value: not here.
+        reason = _QUOTED.sub("a value", str(error))
+        raise ReviewerError(_refused(item, f"does not make a valid record: {reason}")) from None
     refused = refusal(item, record)
     if refused:
         raise ReviewerError(refused)
-    try:
-        return parse_record(record).to_json()
-    except RecordError as error:
-        raise ReviewerError(_refused(item, f"does not make a valid record: {error}")) from None
+    return parsed
 
 
 def _strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:

@@ -34,10 +34,13 @@ from reviewer_tool.errors import ReviewerError
 from reviewer_tool.followups import check_followup
 from reviewer_tool.vocabulary import (
     COORDINATE_FIELDS,
+    COORDINATE_LIMITS,
     COUNT_FIELDS,
     DOCUMENT_MEMBERS,
     IDENTITY_FIELDS,
     LIST_FIELDS,
+    LIST_LIMITS,
+    MAX_LENGTH,
     REPORT_FIELDS,
 )
 from reviewer_tool.workspace import Workspace
@@ -154,16 +157,40 @@ def _type_ok(name: str, value: Any) -> bool:
     if name in COUNT_FIELDS:
         return type(value) is int  # its range is the shared database's to check
     if name in COORDINATE_FIELDS:
-        return type(value) in (int, float) and math.isfinite(value) and abs(value) <= 180
+        return type(value) in (int, float) and math.isfinite(value)
     return type(value) is str
 
 
+def _size_problem(name: str, value: Any) -> str | None:
+    """Why ``value`` (of the right type) is larger than the form allows in field
+    ``name``, or None; the reason names the limit, never the value."""
+    if name in COORDINATE_FIELDS:
+        limit = COORDINATE_LIMITS[name]
+        return None if abs(value) <= limit else f"{name} is outside -{limit}..{limit}"
+    if name in LIST_LIMITS:
+        items, length = LIST_LIMITS[name]
+        if len(value) > items:
+            return f"{name} holds {len(value)} items; the form has {items} choices"
+        if any(len(item) > length for item in value):
+            return f"{name} holds an item longer than any choice ({length} characters)"
+        return None
+    if name in MAX_LENGTH and len(value) > MAX_LENGTH[name]:
+        return f"{name} is {len(value)} characters long; the form allows {MAX_LENGTH[name]}"
+    return None
+
+
 def _check_types(report: dict[str, Any]) -> None:
-    """Refuse a field whose value is not of its kind (reviewer_tool/vocabulary.py)."""
+    """Refuse a field whose value is not of its kind, or larger than the form allows
+    (reviewer_tool/vocabulary.py)."""
     for section in ("report", "identity"):
         for name, value in report[section].items():
-            if value is not None and not _type_ok(name, value):
+            if value is None:
+                continue
+            if not _type_ok(name, value):
                 raise RefusedReportError(f"{name} holds a {type(value).__name__}, not its kind")
+            problem = _size_problem(name, value)
+            if problem:
+                raise RefusedReportError(problem)
 
 
 def _check_shape(report: Any) -> dict[str, Any]:

@@ -20,7 +20,11 @@ Even plain text can draw: a value padded with spaces to the terminal's width
 puts what follows at column 0 of the next row, where it reads as the tool's
 own line. So a sender's text is printed by :func:`say_text`, which wraps it
 at the terminal's width itself and starts every row it wraps onto with a
-gutter (``  │ ``): no row of a sender's text starts at column 0.
+gutter (``  │ ``): no row of a sender's text starts at column 0. That holds
+only if no character is drawn wider than counted, and terminals disagree
+(spacing marks, emoji, East Asian "ambiguous" letters), so :func:`cells` takes
+the widest any terminal might draw. A letter with hundreds of combining marks
+draws over the rows around it, so at most :data:`MAX_MARKS` stay on a letter.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import re
 import shutil
 import sys
 import traceback
+import unicodedata
 from types import TracebackType
 from typing import Any, TextIO
 
@@ -42,10 +47,65 @@ GUTTER = "  \u2502 "
 #: a quoted value longer than this is shown by its two ends
 QUOTED_MAX = 60
 _SPACES = re.compile(r"\s{4,}")
+#: combining marks kept on one letter (Vietnamese uses two, Indic and Tibetan
+#: stacks a few more); the rest of a run become one U+FFFD
+MAX_MARKS = 4
+#: blocks some terminals draw two cells wide though Unicode calls them narrow:
+#: symbols drawn as emoji with or without a variation selector (arrows to
+#: miscellaneous symbols and arrows; U+1F000..U+1FAFF: cards, flags,
+#: pictographs, skin tones), and the Yijing hexagrams (wide to glibc)
+_WIDE_BLOCKS = ((0x2100, 0x2BFF), (0x4DC0, 0x4DFF), (0x1F000, 0x1FAFF))
+
+
+def cells(char: str) -> int:
+    """The most terminal cells any terminal draws ``char`` in; never fewer.
+
+    Wrapping must never count a row shorter than it is drawn, or the terminal
+    wraps it and the sender's text lands at column 0. Nonspacing and enclosing
+    marks (Mn, Me) draw on the letter before them. Everything a terminal might
+    draw two cells wide counts two: East Asian wide, fullwidth and ambiguous
+    characters (wide in a CJK locale), spacing marks (Mc: one cell or two,
+    by terminal) and the blocks above.
+    """
+    category = unicodedata.category(char)
+    if category in ("Mn", "Me"):
+        return 0
+    if char.isascii():
+        return 1
+    code = ord(char)
+    if (
+        category == "Mc"
+        or unicodedata.east_asian_width(char) in ("W", "F", "A")
+        or any(low <= code <= high for low, high in _WIDE_BLOCKS)
+    ):
+        return 2
+    return 1
+
+
+def cell_width(text: str) -> int:
+    """:func:`cells` summed over ``text``."""
+    return sum(cells(char) for char in text)
+
+
+def _cap_marks(text: str, *, escape: bool = False) -> str:
+    """``text`` with every run of combining marks cut to :data:`MAX_MARKS` (a run's
+    length is the sender's choice). The rest of a run becomes one U+FFFD, or with
+    ``escape`` (JSON text) each is written as its ``\\uXXXX`` escape, which keeps the data."""
+    out: list[str] = []
+    run = 0
+    for char in text:
+        run = run + 1 if unicodedata.category(char).startswith("M") else 0
+        if run <= MAX_MARKS:
+            out.append(char)
+        elif escape:
+            out.append(json.dumps(char)[1:-1])
+        elif run == MAX_MARKS + 1:
+            out.append(REPLACEMENT)
+    return "".join(out)
 
 
 def _safe(text: str, keep: str) -> str:
-    return "".join(REPLACEMENT if unsafe(c, keep) else c for c in text)
+    return _cap_marks("".join(REPLACEMENT if unsafe(c, keep) else c for c in text))
 
 
 def _squeeze(text: str) -> str:
@@ -81,7 +141,8 @@ def json_text(value: Any, *, indent: int | None = 2) -> str:
     exact equivalent, so a program reading the output gets the same data.
     """
     text = json.dumps(value, ensure_ascii=False, indent=indent)
-    return "".join(json.dumps(c)[1:-1] if unsafe(c, "\n") else c for c in text)
+    escaped = "".join(json.dumps(c)[1:-1] if unsafe(c, "\n") else c for c in text)
+    return _cap_marks(escaped, escape=True)
 
 
 def say(*parts: object, err: bool = False, sep: str = " ") -> None:
@@ -100,22 +161,26 @@ def say_text(first: str, text: str, *, gutter: str = GUTTER, err: bool = False) 
     """Print ``first`` (the tool's words) and ``text`` (a sender's, as :func:`printable`
     makes it), wrapped at the terminal's width; every later row starts with ``gutter``.
 
-    The wrapping counts terminal cells (a CJK character takes two), and stops one
-    column short, so that the terminal itself never wraps a row.
+    The wrapping counts terminal cells as :func:`cells` does (never fewer than
+    drawn), and stops one column short, so that the terminal itself never wraps a row.
     """
-    from rich.cells import cell_len
+    say("\n".join(_wrap(first, printable(text), gutter)), err=err)
 
+
+def _wrap(first: str, text: str, gutter: str) -> list[str]:
+    """``first`` then ``text`` in rows that fit the terminal as :func:`cells` counts them;
+    every row after the first starts with ``gutter``."""
     limit = columns() - 1
-    rows, row, used = [], first, cell_len(first)
-    for char in printable(text):
-        size = cell_len(char)
-        if used + size > limit and used > cell_len(gutter):
+    rows, row, used = [], first, cell_width(first)
+    for char in text:
+        size = cells(char)
+        if used + size > limit and used > cell_width(gutter):
             rows.append(row)
-            row, used = gutter, cell_len(gutter)
+            row, used = gutter, cell_width(gutter)
         row += char
         used += size
     rows.append(row)
-    say("\n".join(rows), err=err)
+    return rows
 
 
 def prepare_streams() -> None:
@@ -146,7 +211,13 @@ def render(renderable: Any) -> str:
     """What rich would print for a table, as plain text (no styles, no hyperlinks)."""
     from rich.console import Console
 
-    console = Console(width=columns(), color_system=None, force_terminal=False)
+    console = Console(width=columns() - 1, color_system=None, force_terminal=False)
     with console.capture() as capture:
         console.print(renderable)
-    return capture.get().rstrip("\n")
+    # rich lays the table out by its own width count, which takes spacing marks and
+    # some emoji for narrower than terminals draw them: a row that is wider by ours
+    # is wrapped again, its continuation behind the gutter, never at column 0
+    rows = []
+    for line in capture.get().rstrip("\n").split("\n"):
+        rows += _wrap("", line, GUTTER) if cell_width(line) > columns() - 1 else [line]
+    return "\n".join(rows)

@@ -7,7 +7,12 @@ refuses a report with any other name: a name is printed to the reviewer's
 terminal, and a name nobody defined is either a newer portal (update the
 tool) or a sender trying something. So does a value of the wrong type (a
 narrative that is a number, a place that is a list): the form never
-produces one, and the redaction step could not read it.
+produces one, and the redaction step could not read it. And so does a value
+larger than the form lets anyone enter: a text longer than its ``maxlength``,
+a list with more items than the field has choices or an item longer than the
+longest choice, a latitude off -90..90 or a longitude off -180..180. Without
+these limits, one narrative of many megabytes costs the redaction step
+gigabytes of memory.
 """
 
 from __future__ import annotations
@@ -46,3 +51,16 @@ COUNT_FIELDS = frozenset(
      *(f"crew_{slug}" for slug in _CREW)}
 )  # fmt: skip
 COORDINATE_FIELDS = frozenset({"latitude", "longitude"})
+COORDINATE_LIMITS = {"latitude": 90, "longitude": 180}
+#: the form's ``max_length`` of each field that holds one string
+MAX_LENGTH = {
+    **dict.fromkeys(REPORT_FIELDS - LIST_FIELDS - COUNT_FIELDS - COORDINATE_FIELDS, 200),
+    **dict.fromkeys(IDENTITY_FIELDS, 200),
+    "cyber_impact": 1000,
+    "narrative": 20000,
+}
+#: (number of choices, length of the longest choice) of each list field
+LIST_LIMITS = {
+    "weapons": (6, 18), "boarding_point": (9, 30), "stolen": (8, 23), "actions_taken": (9, 22),
+    "reported_to": (8, 25), "cyber_systems": (12, 29),
+}  # fmt: skip

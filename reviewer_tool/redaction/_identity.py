@@ -2,13 +2,23 @@
 
 Text and values are both *folded*: Unicode compatibility-decomposed, case-folded,
 stripped of combining marks and of everything that is not a letter or a digit.
-A value of four or more folded characters matches wherever its folded form
-occurs in the folded text, even inside a longer word: scripts written without
-spaces (Chinese, Japanese, Thai) and names run together in an address
-("ops@cosmicleadershipping.com") must not slip past the forwarding check.
-Shorter values must start and end on a word boundary of the original text.
-So "MV  Cosmic-Leader", "mv cosmic leader" and "COSMIC LEADER" all meet, and
-so do "+65 6123 4567" and "6561234567".
+A name written in a script with spaces matches only as whole words, and a
+separator in the text may fall inside a match only where the value has one
+(or inside a number): otherwise ordinary text holds real ships' names, "in a"
+is "Ina", "jumped overboard" holds "Dover", "alerted" holds "Alert" (measured
+over the crime-at-sea narratives). A value of four or more folded characters
+that holds a digit (numbers, call signs), an e-mail or web address, or a word
+of a script written without spaces (Chinese, Japanese, Thai) matches anywhere,
+and so does any value inside an address of the text
+("ops@cosmicleadershipping.com"). So "MV  Cosmic-Leader", "mv cosmic leader",
+"CosmicLeader" and "COSMIC LEADER" all meet, and so do "+65 6123 4567" and
+"6561234567". A value is also sought as people rewrite it (:func:`_rewritten`):
+"Ocean Star II" as "Ocean Star 2", "Saint" as "St", a company without its legal
+form or by its leading words.
+
+Each text is folded once per command (:func:`_prepare`) and all values' forms
+are looked up together (:func:`_occurrences`): a report naming thousands of
+numbers must not cost numbers times text length.
 
 Other ways of writing the same value are folded too, because a reporter's
 keyboard, a copy and paste or a sender who wants a name kept produces them:
@@ -50,7 +60,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
@@ -73,6 +83,30 @@ SUBSTRING_MINIMUM = 4
 #: a value is looked for backwards only as whole words of this many folded characters
 REVERSED_MINIMUM = 7
 
+#: words that say what a company does, not which one it is
+_GENERIC_COMPANY_WORDS = frozenset(
+    {"shipping", "management", "marine", "tankers", "navigation", "maritime", "lines",
+     "services", "co", "company", "group", "holdings", "shipmanagement", "line"}
+)  # fmt: skip
+#: single words too common in company names to name one on their own
+_COMMON_NAME_WORDS = frozenset(
+    {"ocean", "oceanic", "pacific", "atlantic", "global", "international", "united",
+     "general", "golden", "royal", "great", "world", "asian", "trans", "eastern",
+     "western", "northern", "southern", "oriental", "national", "first", "south", "north",
+     "china", "india", "euro", "seaways", "transport", "trading", "energy", "bulk"}
+)  # fmt: skip
+#: Roman numerals written after a ship's name ("Ocean Star II" is "Ocean Star 2")
+_ROMAN = ("i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x")
+_SAINTS = {"saint": "st", "st": "saint", "sainte": "ste", "ste": "sainte"}
+#: first word of the Unicode name of characters of scripts written without spaces
+_SPACELESS_SCRIPTS = frozenset(
+    {"CJK", "HIRAGANA", "KATAKANA", "HALFWIDTH", "THAI", "LAO", "KHMER", "MYANMAR",
+     "TIBETAN", "JAVANESE", "BALINESE", "IDEOGRAPHIC", "YI"}
+)  # fmt: skip
+#: above this many forms of one length, occurrences are found in one pass
+_FIND_EACH = 16
+_ADDRESS = re.compile(r"[\w.+-]+@[\w.-]+|(?i:\bhttps?://|\bwww\.)[^\s<>\"'()\[\]]+")
+
 _LABELLED_NUMBER = re.compile(r"^(?:imo|mmsi|tel|phone|fax|mobile)(?:no|nr|number)?(\d{7,15})$")
 
 
@@ -86,9 +120,7 @@ class Folded:
 
     def starts_word(self, i: int) -> bool:
         """Whether a match may begin at folded index ``i``."""
-        if i == 0 or self.gap_before[i]:
-            return True
-        return self.chars[i - 1].isdigit() != self.chars[i].isdigit()
+        return i == 0 or self.gap_before[i] or self._kinds_differ(i)
 
     def separated(self, i: int, j: int) -> bool:
         """Whether folded ``[i:j]`` has a separator (or an end of the text) on each side."""
@@ -96,9 +128,21 @@ class Folded:
 
     def ends_word(self, j: int) -> bool:
         """Whether a match may end just before folded index ``j``."""
-        if j == len(self.chars) or self.gap_before[j]:
-            return True
-        return self.chars[j - 1].isdigit() != self.chars[j].isdigit()
+        return j == len(self.chars) or self.gap_before[j] or self._kinds_differ(j)
+
+    def _kinds_differ(self, i: int) -> bool:
+        """Whether a word boundary falls before folded ``i`` with no separator: between
+        letters and digits, or next to a script written without spaces ("船Cosmic")."""
+        before, after = self.chars[i - 1], self.chars[i]
+        return before.isdigit() != after.isdigit() or _spaceless(before) or _spaceless(after)
+
+
+@dataclass(frozen=True)
+class Form:
+    """One folded form of a value, and where the value had a separator (offsets)."""
+
+    chars: str
+    gaps: frozenset[int]
 
 
 @cache
@@ -165,67 +209,236 @@ def fold(text: str) -> Folded:
     return Folded("".join(chars), tuple(origin), tuple(gaps))
 
 
-def variants(value: str) -> set[str]:
-    """The folded forms under which one identity value may appear in a narrative."""
-    folded = fold(value)
-    base = folded.chars
-    found = {base}
-    for prefix in VESSEL_PREFIXES:
-        # "MV Cosmic Leader" may be written "Cosmic Leader"; the reverse is handled
-        # when matching, by widening a match over a prefix that precedes it.
-        if base.startswith(prefix) and len(base) > len(prefix) and folded.gap_before[len(prefix)]:
-            found.add(base[len(prefix) :])
-    words = [w for w in re.split(r"\W+|_", unicodedata.normalize("NFKD", value.casefold())) if w]
+def _form(folded: Folded, start: int = 0) -> Form:
+    """``folded.chars[start:]`` with the places where the value had a separator."""
+    chars = folded.chars[start:]
+    gaps = frozenset(i - start for i in range(start + 1, len(folded.chars)) if folded.gap_before[i])
+    return Form(chars, gaps)
+
+
+def _words(value: str) -> list[str]:
+    """The value's words, case-folded and decomposed, punctuation dropped."""
+    return [w for w in re.split(r"\W+|_", unicodedata.normalize("NFKD", value.casefold())) if w]
+
+
+def _rewritten(value: str) -> set[str]:
+    """Other ways people write the same name: numerals, saints, a company's short name."""
+    words = _words(value)
+    found = {value}
+    if not words:
+        return found
+    last = words[-1]
+    if last in _ROMAN:
+        found.add(" ".join([*words[:-1], str(_ROMAN.index(last) + 1)]))  # "Star II", "Star 2"
+    elif last.isdigit() and 1 <= int(last) <= len(_ROMAN):
+        found.add(" ".join([*words[:-1], _ROMAN[int(last) - 1]]))
+    for index, word in enumerate(words):
+        other = _SAINTS.get(word)
+        if other:
+            found.add(" ".join([*words[:index], other, *words[index + 1 :]]))  # "St", "Saint"
     while len(words) > 1 and words[-1] in LEGAL_SUFFIXES:
         words.pop()  # "Acme Tankers GmbH" is often written "Acme Tankers"
-        found.add(fold(" ".join(words)).chars)
-    labelled = _LABELLED_NUMBER.match(base)
-    if labelled:
-        found.add(labelled.group(1))  # "IMO 9074729" is also written "9074729"
-    if base.isdigit():
-        if base.startswith("00") and len(base) > 6:
-            found.add(base[2:])  # "0065…" is "+65…"
-        elif len(base) >= 8 and not base.startswith("0"):
-            found.add("00" + base)
-        if len(base) >= 10:
-            found.add(base[-8:])  # "+65 6123 4567" written locally as "6123 4567"
+        found.add(" ".join(words))
+    if any(w in _GENERIC_COMPANY_WORDS for w in words):
+        # "Cosmic Shipping Management Pte Ltd" is written "Cosmic Shipping": its leading
+        # words, as long as what they hold beyond generic words still names it.
+        for size in range(2, len(words)):
+            if _distinctive(words[:size]):
+                found.add(" ".join(words[:size]))
+    return found
+
+
+def company_word(word: str) -> bool:
+    """Whether a case-folded ``word`` is a legal form or says what a company does."""
+    return word in LEGAL_SUFFIXES or word in _GENERIC_COMPANY_WORDS
+
+
+def _distinctive(words: list[str]) -> bool:
+    """Whether ``words`` name one company, not "Ocean Shipping" or "Global Marine"."""
+    core = [w for w in words if w not in _GENERIC_COMPANY_WORDS and w not in LEGAL_SUFFIXES]
+    if len(core) >= 2:
+        return True
+    return len(core) == 1 and len(core[0]) >= 5 and core[0] not in _COMMON_NAME_WORDS
+
+
+@lru_cache(maxsize=4096)
+def _value_forms(value: str) -> dict[str, Form]:
+    """The folded forms under which one identity value may appear, by folded text."""
+    found: dict[str, Form] = {}
+
+    def add(form: Form) -> None:
+        if form.chars and form.chars not in found:
+            found[form.chars] = form
+
+    for written in sorted(_rewritten(value)):
+        folded = fold(written)
+        base = folded.chars
+        add(_form(folded))
+        for prefix in VESSEL_PREFIXES:
+            # "MV Cosmic Leader" may be written "Cosmic Leader"; the reverse is handled
+            # when matching, by widening a match over a prefix that precedes it.
+            n = len(prefix)
+            if base.startswith(prefix) and len(base) > n and folded.gap_before[n]:
+                add(_form(folded, n))
+        labelled = _LABELLED_NUMBER.match(base)
+        if labelled:
+            add(Form(labelled.group(1), frozenset()))  # "IMO 9074729" is also "9074729"
+        if base.isdigit():
+            if base.startswith("00") and len(base) > 6:
+                add(Form(base[2:], frozenset()))  # "0065…" is "+65…"
+            elif len(base) >= 8 and not base.startswith("0"):
+                add(Form("00" + base, frozenset()))
+            if len(base) >= 10:
+                add(Form(base[-8:], frozenset()))  # "+65 6123 4567" written as "6123 4567"
     # Fewer than three letters ("PA", "UK", initials) would match ordinary words and
     # abbreviations in almost every narrative, so the hard check would refuse every
     # record and redaction would shred the text; digits never occur as words, so a
     # numeric identifier is kept whatever its length.
-    return {form for form in found if form and (len(form) >= 3 or form.isdigit())}
+    return {c: f for c, f in found.items() if len(c) >= 3 or c.isdigit()}
+
+
+def variants(value: str) -> set[str]:
+    """The folded forms under which one identity value may appear in a narrative."""
+    return set(_value_forms(value))
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """One text folded once, with its look-alike projections and address runs."""
+
+    folded: Folded
+    alike: tuple[str, str]
+    addresses: tuple[tuple[int, int], ...]
+
+
+@lru_cache(maxsize=16)
+def _prepare(text: str) -> _Prepared:
+    """Fold ``text`` once per command: every field is checked against several lists."""
+    folded = fold(text)
+    alike = (_look_alike(folded.chars), _look_alike(fold(_capital_i_as_l(text)).chars))
+    addresses = tuple(m.span() for m in _ADDRESS.finditer(text))
+    return _Prepared(folded, alike, addresses)
 
 
 def spans(text: str, values: Iterable[str]) -> list[tuple[int, int]]:
     """Original-text spans where any of ``values`` occurs, unsorted and possibly overlapping."""
-    folded = fold(text)
-    exact: set[str] = set()
-    capitals: set[str] = set()
-    for value in values:
-        exact |= variants(value)
-        capitals |= {_look_alike(form) for form in variants(_capital_i_as_l(value))}
-    backwards = {form[::-1] for form in exact if len(form) >= REVERSED_MINIMUM} - exact
-    alike = {_look_alike(form) for form in exact} | capitals
-    alike = {form for form in alike if len(form) >= SUBSTRING_MINIMUM}
-    found: set[tuple[int, int]] = set()
-    for start, end, form in _occurrences(folded.chars, exact | backwards):
-        anywhere = len(form) >= SUBSTRING_MINIMUM and form not in backwards
-        if anywhere or (folded.starts_word(start) and folded.ends_word(end)):
-            found.add(_to_original(text, folded, _widen(folded, start), end))
-    for seen in (_look_alike(folded.chars), _look_alike(fold(_capital_i_as_l(text)).chars)):
-        for start, end, _ in _occurrences(seen, alike):
-            if folded.separated(start, end):
-                found.add(_to_original(text, folded, _widen(folded, start), end))
+    return sorted({(start, end) for start, end, _ in tagged_spans(text, list(values))})
+
+
+def tagged_spans(text: str, values: Sequence[str]) -> list[tuple[int, int, int]]:
+    """(start, end, index into ``values``) of every occurrence, the text folded once."""
+    prepared = _prepare(text)
+    folded = prepared.folded
+    exact: dict[str, list[tuple[Form, int, bool]]] = {}
+    alike: dict[str, list[tuple[Form, int]]] = {}
+    for index, value in enumerate(values):
+        address = _ADDRESS.fullmatch(value.strip()) is not None
+        forms = _value_forms(value)
+        for form in forms.values():
+            exact.setdefault(form.chars, []).append((form, index, address))
+            if len(form.chars) >= SUBSTRING_MINIMUM:
+                projected = Form(_look_alike(form.chars), form.gaps)
+                alike.setdefault(projected.chars, []).append((projected, index))
+            if len(form.chars) >= REVERSED_MINIMUM:
+                backwards = Form(
+                    form.chars[::-1], frozenset(len(form.chars) - g for g in form.gaps)
+                )
+                if backwards.chars not in forms:
+                    exact.setdefault(backwards.chars, []).append((backwards, -1 - index, False))
+        for form in _value_forms(_capital_i_as_l(value)).values():
+            if len(form.chars) >= SUBSTRING_MINIMUM:
+                projected = Form(_look_alike(form.chars), form.gaps)
+                alike.setdefault(projected.chars, []).append((projected, index))
+    found: set[tuple[int, int, int]] = set()
+    for start, end, chars in _occurrences(folded.chars, exact):
+        for form, index, address in exact[chars]:
+            if not _same_separators(folded, start, form):
+                continue
+            if index < 0:  # written backwards: only as whole words
+                if folded.separated(start, end):
+                    found.add((*_to_original(text, folded, start, end), -1 - index))
+            elif (
+                _anywhere(form, address)
+                or _in_address(prepared, start, end)
+                or (folded.starts_word(start) and folded.ends_word(end))
+            ):
+                found.add((*_to_original(text, folded, _widen(folded, start), end), index))
+    for seen in prepared.alike:
+        for start, end, chars in _occurrences(seen, alike):
+            if not folded.separated(start, end):
+                continue
+            for form, index in alike[chars]:
+                if _same_separators(folded, start, form):
+                    found.add((*_to_original(text, folded, _widen(folded, start), end), index))
     return list(found)
 
 
+def _same_separators(folded: Folded, start: int, form: Form) -> bool:
+    """Whether every separator inside the match stands where the value has one, or
+    inside a number: "jumped overboard" does not hold "Dover", nor "in a" "Ina"."""
+    chars, gaps = folded.chars, folded.gap_before
+    if not form.gaps and not form.chars.isalpha():
+        return True  # a code written in one piece is spaced at will: "3E JH2", "9V-AB2"
+    for offset in range(1, len(form.chars)):
+        i = start + offset
+        if (
+            gaps[i]
+            and offset not in form.gaps
+            and not (chars[i - 1].isdigit() or chars[i].isdigit())
+        ):
+            return False
+    return True
+
+
+def _anywhere(form: Form, address: bool) -> bool:
+    """Whether a value may match inside a longer word of the text.
+
+    Numbers may (a ship's number glued to its label or to another number), so
+    may e-mail addresses and web addresses, and words of scripts written without
+    spaces; a name in a script written with spaces must be whole words, or
+    "Alert" would be found in "alerted" and "Elsa" in "Bayelsa".
+    """
+    if len(form.chars) < SUBSTRING_MINIMUM:
+        return False
+    return address or any(c.isdigit() for c in form.chars) or any(map(_spaceless, form.chars))
+
+
+def _in_address(prepared: _Prepared, start: int, end: int) -> bool:
+    """Whether folded ``[start:end]`` lies inside an e-mail or web address of the text,
+    where names run together: "ops@cosmicleadershipping.com"."""
+    first, last = prepared.folded.origin[start], prepared.folded.origin[end - 1]
+    return any(a <= first and last < b for a, b in prepared.addresses)
+
+
+@lru_cache(maxsize=4096)
+def _spaceless(ch: str) -> bool:
+    """Whether ``ch`` belongs to a script written without spaces between words."""
+    return unicodedata.name(ch, "").split(" ", 1)[0] in _SPACELESS_SCRIPTS
+
+
 def _occurrences(seen: str, forms: Iterable[str]) -> Iterator[tuple[int, int, str]]:
-    """(start, end, form) of every occurrence of any of ``forms`` in ``seen``."""
+    """(start, end, form) of every occurrence of any of ``forms`` in ``seen``.
+
+    Forms of one length are looked up together, one pass over the text, when
+    there are many: a report naming thousands of numbers must not cost
+    numbers times text length.
+    """
+    by_length: dict[int, list[str]] = {}
     for form in forms:
-        start = seen.find(form)
-        while start != -1:
-            yield start, start + len(form), form
-            start = seen.find(form, start + 1)
+        by_length.setdefault(len(form), []).append(form)
+    for length, group in by_length.items():
+        if len(group) <= _FIND_EACH:
+            for form in group:
+                start = seen.find(form)
+                while start != -1:
+                    yield start, start + length, form
+                    start = seen.find(form, start + 1)
+            continue
+        wanted = set(group)
+        for start in range(len(seen) - length + 1):
+            piece = seen[start : start + length]
+            if piece in wanted:
+                yield start, start + length, piece
 
 
 def _widen(folded: Folded, start: int) -> int:

@@ -95,6 +95,12 @@ def _name_after(text: str, pos: int) -> tuple[int, int] | None:
     return None if start is None else (start, name_end)
 
 
+def not_a_name(word: str) -> bool:
+    """Whether ``word`` is a rank, title, calendar or crew word rather than part of a name."""
+    bare = re.sub(r"\W+$", "", word).casefold()
+    return bare in _NOT_NAMES or _TITLE.fullmatch(word.rstrip(".")) is not None
+
+
 def _looks_like_name(word: str, *, initial: bool) -> bool:
     """A capitalised word that is not a known non-name."""
     if not word or not word[0].isupper() or word.casefold() in _NOT_NAMES:

@@ -25,6 +25,10 @@ from reviewer_tool.redaction import _identity, _persons
 # When findings overlap, the most specific kind names the merged span.
 _PRIORITY = {"identity": 3, "imo_company": 2, "person": 0}
 _SPLIT_VALUE = re.compile(r"[\n;]+")  # one identity field may hold several values
+#: a person's name written on its own in a contact field: two to four capitalised words
+_BARE_NAME = re.compile(r"\s*([^\W\d_][\w'\u2019.-]*(?:\s+[^\W\d_][\w'\u2019.-]*){1,3})\s*")
+#: below this many letters a surname alone is an ordinary word too often ("Lee", "Khan")
+SURNAME_MINIMUM = 5
 
 
 @dataclass(frozen=True)
@@ -118,8 +122,12 @@ _CALL_SIGN = re.compile(
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}")
 _URL = re.compile(r"(?i:\bhttps?://|\bwww\.)[^\s<>\"'()\[\]]+")
 _PHONE_SEP = r"(?:[ .\-]|\s?\(0\)\s?)"
+# A phone number has at most 15 digits (E.164), so at most 15 groups: an unbounded
+# "+1 1 1 1 …" would make one match, and its trimming, as long as the text.
 _PHONE_INTL = re.compile(
-    r"(?:(?<![\w+])\+|(?<![\w.,:+])00)\s?[1-9]\d*(?:" + _PHONE_SEP + r"\(?\d+\)?\d*)*"
+    r"(?:(?<![\w+])\+|(?<![\w.,:+])00)\s?[1-9]\d{0,14}(?:"
+    + _PHONE_SEP
+    + r"\(?\d{1,15}\)?\d{0,15}){0,14}"
 )
 _PHONE_LOCAL = re.compile(
     r"(?<![\w+.,:/-])(?:\(0\d{1,4}\)\s?|0\d{1,4}[ -])\d{3,4}(?:[ -]\d{3,4}){1,2}" + _ALONE_AFTER
@@ -129,7 +137,7 @@ _PHONE_LOCAL_ANYWHERE = re.compile(f"(?=({_PHONE_LOCAL.pattern}))")
 _PHONE_LABELLED = re.compile(
     r"(?i:\b(?:tel|telephone|phone|ph|mobile|mob|cell|fax|whatsapp|hp)\b\.?)"
     + _NUMBER_LABEL
-    + r"(\+?\(?\d[\d() .\-]{5,}\d)"
+    + r"(\+?\(?\d[\d() .\-]{5,40}\d)"
 )
 _DECIMAL = re.compile(r"[+-]?\d{1,3}\.\d+")  # "+1.234567" is a coordinate, not a phone
 
@@ -169,12 +177,18 @@ def _phone_digits(candidate: str) -> int:
 def _trim_phone(text: str, start: int, end: int, most: int = 15) -> int:
     """Shorten a phone match to at most ``most`` digits and balanced brackets; return the end."""
     # A number written just before a time ("+65 6123 4567 2235 UTC") swallows it; the
-    # last groups go back until the digits fit.
-    while _phone_digits(text[start:end]) > most:
-        cut = max(text.rfind(sep, start, end) for sep in " .-(")
-        if cut <= start:
-            break
-        end = cut
+    # last groups go, in one pass: the match ends at the last separator before which
+    # the digits still fit (or, if none, at the first separator).
+    digits, fits, first = 0, None, None
+    for at in range(start, end):
+        ch = text[at]
+        if ch in " .-(" and at > start:
+            first = at if first is None else first
+            if digits <= most:
+                fits = at
+        digits += ch.isdigit()
+    if digits > most:
+        end = fits if fits is not None else first if first is not None else end
     span = text[start:end].rstrip(" .-(")
     if span.endswith(")") and span.count(")") > span.count("("):
         span = span[:-1]
@@ -256,7 +270,42 @@ def _expand(identity_values: Iterable[str]) -> list[str]:
                 out.append(part)
                 # A contact field "Capt. Ann Lee, +65 6123 4567" must also match the
                 # phone number or the name where either is written on its own.
-                out.extend(f.text for f in _generic(part))
+                generic = _generic(part)
+                out.extend(f.text for f in generic)
+                names = [f.text for f in generic if f.kind == "person"]
+                if "," in part:
+                    names += [m.group(1) for p in part.split(",") if (m := _bare_name(p))]
+                out.extend(names)
+                out.extend(_surnames(names))
+    return out
+
+
+def _bare_name(part: str) -> re.Match[str] | None:
+    """``part`` if it is a person's name alone ("Sean O'Brien" in "Sean O'Brien, +65 …")."""
+    match = _BARE_NAME.fullmatch(part)
+    if match is None:
+        return None
+    words = match.group(1).split()
+    if not all(w[0].isupper() for w in words) or any(_not_a_name(w) for w in words):
+        return None
+    return match
+
+
+def _not_a_name(word: str) -> bool:
+    """A rank, title or company word ("Tankers" in "Acme Tankers, Inc.") names nobody."""
+    bare = word.strip(".,").casefold()
+    return _persons.not_a_name(word) or _identity.company_word(bare)
+
+
+def _surnames(names: Iterable[str]) -> list[str]:
+    """The last word of each person's name, when long enough to stand alone as a value:
+    a narrative names "O'Brien" (or "OBrien") as often as "Sean O'Brien"."""
+    out = []
+    for name in names:
+        last = name.split()[-1] if len(name.split()) > 1 else ""
+        letters = [c for c in last if c.isalpha()]
+        if len(letters) >= SURNAME_MINIMUM and not _not_a_name(last):
+            out.append(last)
     return out
 
 
@@ -269,10 +318,11 @@ def identity_values_in(text: str, identity_values: Iterable[str]) -> list[Findin
 def known_values_in(text: str, known: Iterable[tuple[str, str]]) -> list[Finding]:
     """Where ``text`` holds a (kind, value) found elsewhere, such as an IMO number
     labelled once and written again without its label; named by its kind."""
+    pairs = list(known)
+    values = [value for _, value in pairs]
     return [
-        _find(kind, start, end, text, 0.9, "found elsewhere in the report")
-        for kind, value in known
-        for start, end in _identity.spans(text, [value])
+        _find(pairs[index][0], start, end, text, 0.9, "found elsewhere in the report")
+        for start, end, index in sorted(set(_identity.tagged_spans(text, values)))
     ]
 
 

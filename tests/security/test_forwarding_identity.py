@@ -19,9 +19,10 @@ import subprocess
 import sys
 import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -401,3 +402,163 @@ def test_one_report_with_control_characters_cannot_block_forwarding(
     assert reports[2][:12] in error
     assert f"reviewer redact {reports[2][:12]}" in error
     assert f"reviewer triage {reports[2][:12]} --status rejected" in error
+
+
+# --- second review: reports built to be slow, crashes, rewritten names, false matches ---
+
+
+def _best_time(run: Callable[[], object], repeat: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def _assert_linear(make: Callable[[int], Callable[[], object]], size: int) -> None:
+    """Doubling the input at most ~2.5 times the time (quadratic work gives 4 times)."""
+    small, large = make(size), make(2 * size)
+    small()  # warm the caches both runs share (ICU, compiled patterns)
+    once, twice = _best_time(small), _best_time(large)
+    assert twice <= 2.5 * once + 0.05, f"{once:.3f}s for n, {twice:.3f}s for 2n"
+
+
+def _imo(serial: int) -> str:
+    digits = [int(d) for d in f"{100000 + serial:06d}"]
+    return "".join(map(str, digits)) + str(
+        sum(d * w for d, w in zip(digits, range(7, 1, -1), strict=True)) % 10
+    )
+
+
+def _workspace_item(setup: dict[str, object], ws: list[str]) -> tuple[Any, Any]:
+    """The plain report's workspace and item, confirmed and redacted in memory only."""
+    from reviewer_tool.workspace import Workspace
+
+    workspace = Workspace.open(Path(ws[1]), Path(ws[3]).read_bytes().strip())
+    item = workspace.item(setup["ids"]["plain"])  # type: ignore[index]
+    item.record["triage"] = {"status": "confirmed", "grade": "B2"}
+    item.record["redaction"] = {"fields": {"narrative": "Boarded."}, "position_decimals": 4,
+                                "attachments": [], "on": "2026-01-01"}  # fmt: skip
+    return workspace, item
+
+
+def test_a_report_built_to_be_slow_is_redacted_in_bounded_time() -> None:
+    """Thousands of labelled IMO numbers, or a run of "+1 1 1 1 …", once cost
+    identifiers × text length, or digits squared, in `reviewer redact`."""
+    from reviewer_tool.redaction.detect import detect_identifiers
+
+    def many_numbers(n: int) -> Callable[[], object]:
+        text = " ".join(f"IMO {_imo(i)}." for i in range(n))
+        known = [("imo", _imo(i)) for i in range(n)]
+        return lambda: detect_identifiers(text, ["Mary Ann"], known)
+
+    def phone_run(n: int) -> Callable[[], object]:
+        text = "+1" + " 1" * n
+        return lambda: detect_identifiers(text, ["Mary Ann"])
+
+    _assert_linear(many_numbers, 300)
+    _assert_linear(phone_run, 3000)
+
+
+def test_a_report_built_to_be_slow_is_forwarded_in_bounded_time(
+    setup: dict[str, object], ws: list[str]
+) -> None:
+    """forward runs the detector over the report's own text, and checked a narrative
+    for identity values before finding it too long for any record."""
+    from reviewer_tool.errors import ReviewerError
+    from reviewer_tool.forwarding import build_record
+
+    workspace, item = _workspace_item(setup, ws)
+
+    def phone_run(n: int) -> Callable[[], object]:
+        def run() -> object:
+            item.record["report"]["report"]["narrative"] = "+1" + " 1" * n
+            return build_record(workspace, item, {})
+
+        return run
+
+    _assert_linear(phone_run, 3000)
+
+    def too_long(size: int) -> Callable[[], object]:
+        def run() -> object:
+            item.record["redaction"]["fields"]["narrative"] = "Boarded at anchor. " * size
+            with pytest.raises(ReviewerError, match="longer than"):
+                build_record(workspace, item, {})
+            return None
+
+        return run
+
+    barely, huge = too_long(1100), too_long(110_000)  # 20,900 and 2,090,000 characters
+    barely()
+    assert _best_time(huge, 1) <= 10 * _best_time(barely) + 0.2
+    workspace.db.close()
+
+
+def test_position_off_the_globe_is_refused_in_one_line_not_a_traceback(
+    setup: dict[str, object], ws: list[str], tmp_path: Path
+) -> None:
+    """A latitude of 179.5 in a stored report stops forward with the usual refusal."""
+    from reviewer_tool.workspace import Workspace
+
+    report = _confirm("plain", setup, ws)
+    assert run("redact", report, "--accept-suggestions", *ws).returncode == 0
+    workspace = Workspace.open(Path(ws[1]), Path(ws[3]).read_bytes().strip())
+    item = workspace.item(report)
+    item.record["report"]["report"].update(latitude=179.5, longitude=3.2)
+    with workspace.transaction():
+        workspace.put_item(item)
+    workspace.db.close()
+    forwarded = run("forward", "--out", tmp_path / "batch.jsonl", *ws)
+    assert forwarded.returncode == 1
+    error = forwarded.stderr.strip()
+    assert len(error.splitlines()) == 1, error
+    assert f"refused: report {report[:12]} has a position" in error, error
+    assert f"reviewer triage {report[:12]} --status rejected" in error
+
+
+#: (identity field value, how a narrative rewrites it)
+REWRITTEN = {
+    "contact-name-curly-apostrophe": ("Sean O'Brien, +65 6123 4567",
+                                      "At 0300 the master, Sean O\u2019Brien, was tied up."),
+    "contact-surname-alone": ("Sean O'Brien, +65 6123 4567", "Robbers tied up OBrien."),
+    "titled-contact-surname": ("Capt. Sean O'Brien", "Robbers tied up OBrien."),
+    "company-without-generic-words": ("Cosmic Shipping Management Pte Ltd",
+                                      "The managers, Cosmic Shipping, were informed."),
+    "vessel-numeral-as-digit": ("Ocean Star II", "Robbers boarded the Ocean Star 2 at Lagos."),
+    "vessel-digit-as-numeral": ("Ocean Star 2", "Robbers boarded the Ocean Star II at Lagos."),
+    "saint-abbreviated": ("Saint Mary's Star", "The St Mary's Star was boarded."),
+    "sainte-abbreviated": ("Sainte Anne", "The Ste. Anne was boarded."),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", REWRITTEN)
+def test_identity_rewritten_as_people_commonly_write_it_cannot_be_forwarded(case: str) -> None:
+    value, narrative = REWRITTEN[case]
+    assert identity_leaks({"narrative": narrative}, [value]) == ["narrative"]
+
+
+#: real vessel names from ../shared/data/crime-at-sea that ordinary words once matched
+REAL_VESSELS = ("Ina", "Ines", "Argos", "Dover", "Sala", "Alert", "Mana", "Elsa", "Bosun")
+CRIME_AT_SEA = ROOT.parent / "shared" / "data" / "crime-at-sea" / "pirate_attacks.csv"
+
+
+def test_real_narratives_that_do_not_name_the_ship_still_forward() -> None:
+    """ "in a" is not "Ina", "jumped overboard" is not "Dover", "alerted" is not "Alert"."""
+    if not CRIME_AT_SEA.exists():
+        pytest.skip("../shared/data/crime-at-sea is not checked out")
+    import csv
+    import re
+
+    with CRIME_AT_SEA.open(newline="", encoding="utf-8") as source:
+        texts = [row["attack_description"] for row in csv.DictReader(source)]
+    texts = [t for t in texts if t != "NA"][::3]
+    assert len(texts) > 300
+    named = re.compile(r"(?<!\w)(?:" + "|".join(REAL_VESSELS) + r")(?!\w)", re.IGNORECASE)
+    refused = [
+        text
+        for text in texts
+        if not named.search(text) and identity_leaks({"narrative": text}, list(REAL_VESSELS))
+    ]
+    assert not refused, f"{len(refused)} of {len(texts)} refused, e.g. {refused[0][:200]!r}"
+    assert identity_leaks({"narrative": "the MV Dover was boarded"}, ["Dover"])

@@ -12,13 +12,15 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import select
+import shlex
 import shutil
 import subprocess
 import sys
 import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -70,6 +72,8 @@ PADDING = _fake_rows(
      "  identity_vessel: none given", "reporter key: none (cannot reply)", "attachments: 0"],
     len("  place_name: Lagos"),
 )  # fmt: skip
+#: the same within the 200 characters the form allows a one-line field
+SHORT_PADDING = _fake_rows(["identity section (never forwarded):"], len("  place_name: Lagos"))
 #: fields whose type the form could never have produced
 WRONG_TYPES = {
     "narrative-number": {"report": {"category": "other", "narrative": 5}},
@@ -86,6 +90,37 @@ WRONG_TYPES = {
                         "identity": {"identity_imo": 9074729}},
 }  # fmt: skip
 for _document in WRONG_TYPES.values():
+    _document.update({"schema": "cso-report/v1", "encrypted_by": "browser", "attachments": []})
+
+#: spacing marks (rich measures 0 cells, terminals draw 1) and skin-tone modifiers
+#: (rich 0, terminals 2): each row of them ends where a terminal wraps to column 0
+SPACING_MARK, SKIN_TONE = "\u093e", "\U0001f3fb"
+NARROW_TERMINAL = 80
+WIDTH_PADDED = "\n".join(
+    ["Routine transit, nothing to report.",
+     *(SPACING_MARK * (NARROW_TERMINAL - 4) + row for row in (
+         "identity section (never forwarded):", "  identity_vessel: none given",
+         "reporter key: none (cannot reply)", "attachments: 0")),
+     SKIN_TONE * 38 + "conversation: no follow-up messages or replies yet"]
+)  # fmt: skip
+#: values the form could never have produced: out of range, longer than the form
+#: lets anyone type, or a list longer than its choices
+OUT_OF_FORM = {
+    "latitude-179": {"report": {"category": "other", "narrative": "n", "latitude": 179.5}},
+    "latitude-minus-91": {"report": {"category": "other", "narrative": "n", "latitude": -91}},
+    "longitude-181": {"report": {"category": "other", "narrative": "n", "longitude": 180.5}},
+    "narrative-long": {"report": {"category": "other", "narrative": "n" * 20001}},
+    "place-long": {"report": {"category": "other", "narrative": "n", "place_name": "L" * 201}},
+    "choice-long": {"report": {"category": "o" * 201, "narrative": "n"}},
+    "identity-long": {"report": {"category": "other", "narrative": "n"},
+                      "identity": {"identity_contact": "c" * 201}},
+    "weapons-many": {"report": {"category": "other", "narrative": "n", "weapons": ["knives"] * 7}},
+    "weapons-item-long": {"report": {"category": "other", "narrative": "n",
+                                     "weapons": ["k" * 201]}},
+}  # fmt: skip
+#: every weapon the form offers: the longest list it can produce
+ALL_WEAPONS = ["none", "knives-or-machetes", "guns", "rpg-or-explosives", "other", "not-seen"]
+for _document in OUT_OF_FORM.values():
     _document.update({"schema": "cso-report/v1", "encrypted_by": "browser", "attachments": []})
 
 
@@ -119,9 +154,9 @@ def setup(
         identity={"identity_vessel": f"Mary Ann{HOSTILE}", "identity_contact": EMAIL},
         attachments=[("photo.jpg", "image/jpeg", photo)],
         category=HOSTILE,
-        place_name=f"Lagos{HOSTILE}\nidentity section (never forwarded): none",
+        place_name=f"Lagos{HOSTILE[:150]}\nidentity section (never forwarded): none",
         suspect_craft_description=HOSTILE,
-        weapons=[HOSTILE],
+        weapons=["\x1b[2J\x1b[H\u202eevil"],  # as long as a choice may be
     )
     hostile_keys = report_document("keys", **{f"narrative{HOSTILE}": "x"})
     hostile_identity_key = report_document(
@@ -134,8 +169,8 @@ def setup(
     surrogate = json.dumps(report_document("lone \ud800 surrogate")).encode()
     padded = report_document(
         f"{PADDING}\n  {PADDING}",
-        identity={"identity_vessel": "Mary Ann", "identity_contact": PADDING},
-        place_name=f"Lagos{PADDING}",
+        identity={"identity_vessel": "Mary Ann", "identity_contact": SHORT_PADDING},
+        place_name=f"Lagos{SHORT_PADDING}",
     )
     bundle = folder / "inbox.cso"
     ids = write_inbox(
@@ -153,6 +188,10 @@ def setup(
             (padded, []),
             (followup_document(PADDING), [], 7),
             *((json.dumps(d).encode(), []) for d in WRONG_TYPES.values()),
+            (report_document(WIDTH_PADDED), []),
+            (report_document("in range", latitude=-90, longitude=180), []),
+            (report_document("n" * 20000, place_name="L" * 200, weapons=ALL_WEAPONS), []),
+            *((json.dumps(d).encode(), []) for d in OUT_OF_FORM.values()),
         ],
     )
     return {"template": root, "bundle": bundle, "ids": ids, "passphrase": passphrase_file}
@@ -369,7 +408,7 @@ def test_sender_field_of_the_wrong_type_refuses_only_that_report(
     could never be redacted or forwarded; the form never produces one."""
     ws, printed = imported
     ids: list[str] = setup["ids"]  # type: ignore[assignment]
-    wrong = ids[9:]
+    wrong = ids[9 : 9 + len(WRONG_TYPES)]
     listed = {row["id"] for row in json.loads(run("list", "--json", *ws).stdout)}
     assert ids[0] in listed
     assert ids[7] in listed
@@ -413,3 +452,163 @@ def test_invisible_characters_the_filter_knows_are_unicodes_own() -> None:
         char = chr(code)
         assert default_ignorable(char) == ignorable.contains(char), hex(code)
     assert all(unsafe(c) for c in "\u3164\uffa0\u115f\u1160\x85\u2028\ue000")
+
+
+def _wcwidth() -> Callable[[str], int]:
+    """The C library's wcwidth in a UTF-8 locale: what most terminals draw."""
+    import ctypes
+    import locale
+
+    locale.setlocale(locale.LC_CTYPE, "C.UTF-8")
+    libc = ctypes.CDLL(None)
+    libc.wcwidth.argtypes = [ctypes.c_wchar]
+    libc.wcwidth.restype = ctypes.c_int
+    return lambda char: int(libc.wcwidth(char))
+
+
+def test_width_the_sanitiser_counts_is_never_below_what_a_terminal_draws() -> None:
+    """Wrapping at the terminal's width protects column 0 only if no character is
+    drawn wider than counted: spacing marks and skin-tone modifiers once counted 0."""
+    from crypto.characters import unsafe
+    from reviewer_tool.terminal import cells
+
+    wcwidth = _wcwidth()
+    under = [
+        f"U+{code:04X}"
+        for code in range(0x20, 0x110000)
+        if not 0xD800 <= code <= 0xDFFF
+        and not unsafe(chr(code))
+        and cells(chr(code)) < wcwidth(chr(code))
+    ]
+    assert not under, (len(under), under[:10])
+
+
+def test_sender_combining_marks_cannot_stack_over_other_rows(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Hundreds of combining marks on one letter draw over the rows above and below."""
+    from reviewer_tool.terminal import json_text, say, say_text
+
+    stack = "Z" + "\u0301\u0300\u0323" * 100 + " fine caf\u00e9 \u1ea1\u0302"
+    say_text("  narrative: ", stack)
+    say(json_text({"narrative": stack}))
+    out = capsys.readouterr().out
+    runs = re.findall(r"[\u0300-\u036f]+", out)
+    assert max(map(len, runs)) <= 4, max(map(len, runs))
+    assert "caf\u00e9" in out  # real accents stay
+    assert "\u1ea1\u0302" in out
+    assert json.loads(out.split("\n", 1)[1]) == {"narrative": stack}  # JSON stays exact
+
+
+def _tmux_screen(args: list[str], width: int, height: int, folder: Path) -> list[str]:
+    """What a real terminal emulator (tmux) of ``width`` columns shows for `reviewer ARGS`."""
+    tmux = shutil.which("tmux")
+    if tmux is None:
+        pytest.skip("tmux is not installed")
+    socket = folder / "tmux.sock"
+    env = {k: v for k, v in _env().items() if k not in ("COLUMNS", "LINES", "TMUX")}
+    env.update(LANG="C.UTF-8", LC_ALL="C.UTF-8", TERM="xterm-256color")
+    command = " ".join(shlex.quote(a) for a in (sys.executable, "-m", "reviewer_tool", *args))
+    base = [tmux, "-u", "-S", str(socket), "-f", "/dev/null"]
+    subprocess.run(
+        [*base, "new-session", "-d", "-x", str(width), "-y", str(height), "-c", str(ROOT),
+         f"{command}; echo __done__; sleep 120"],
+        env=env, check=True, timeout=30,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            screen = subprocess.run(
+                [*base, "capture-pane", "-p", "-S", "-"],
+                env=env, capture_output=True, check=True, timeout=30,
+            ).stdout.decode()  # fmt: skip
+            if "__done__" in screen:
+                return screen.split("__done__")[0].splitlines()
+            time.sleep(0.2)
+        raise AssertionError(f"reviewer did not finish: {screen}")
+    finally:
+        subprocess.run([*base, "kill-server"], env=env, check=False, timeout=30)
+
+
+def test_sender_wide_characters_cannot_draw_lines_at_column_zero(
+    setup: dict[str, object], imported: tuple[list[str], str], tmp_path: Path
+) -> None:
+    """A row of spacing marks (drawn 1 cell, once counted 0) or skin-tone modifiers
+    (drawn 2, once counted 0) fills the terminal's row, so the text after it
+    starts at column 0 of the next row, where it reads as the tool's own line."""
+    ws, _ = imported
+    ids: list[str] = setup["ids"]  # type: ignore[assignment]
+    rows = _tmux_screen(["show", ids[19], *ws], NARROW_TERMINAL, 150, tmp_path)
+    assert any(SPACING_MARK in row for row in rows), rows  # the narrative was shown
+    at_margin = [row for row in rows if row[:1].strip()]
+    assert len(at_margin) == len(set(at_margin)), at_margin  # each tool heading once
+    for fake in ("  identity_vessel: none given", "reporter key: none (cannot reply)"):
+        assert sum(row.startswith(fake) for row in rows) <= 1, rows
+
+
+def test_sender_coordinates_off_the_globe_refuse_only_that_report(
+    setup: dict[str, object], imported: tuple[list[str], str]
+) -> None:
+    """A latitude of 179.5 passed import and then crashed `forward`."""
+    ws, printed = imported
+    ids: list[str] = setup["ids"]  # type: ignore[assignment]
+    listed = {row["id"] for row in json.loads(run("list", "--json", *ws).stdout)}
+    assert ids[20] in listed  # -90 and 180 are on the globe
+    out_of_form = dict(zip(OUT_OF_FORM, ids[22:], strict=True))
+    for name in ("latitude-179", "latitude-minus-91", "longitude-181"):
+        assert out_of_form[name] not in listed, name
+        lines = [line for line in printed.splitlines() if out_of_form[name] in line]
+        assert len(lines) == 1, (name, printed)
+        assert name.split("-")[0] in lines[0], lines[0]
+
+
+def test_sender_text_longer_than_the_form_allows_refuses_only_that_report(
+    setup: dict[str, object], imported: tuple[list[str], str]
+) -> None:
+    """A 20 MB narrative passed import, then took gigabytes of memory to redact;
+    the form lets no one type more than its limits."""
+    ws, printed = imported
+    ids: list[str] = setup["ids"]  # type: ignore[assignment]
+    listed = {row["id"] for row in json.loads(run("list", "--json", *ws).stdout)}
+    assert ids[21] in listed  # exactly at the form's limits
+    out_of_form = dict(zip(OUT_OF_FORM, ids[22:], strict=True))
+    named = {"narrative-long": "narrative", "place-long": "place_name", "choice-long": "category",
+             "identity-long": "identity_contact", "weapons-many": "weapons",
+             "weapons-item-long": "weapons"}  # fmt: skip
+    for case, field in named.items():
+        assert out_of_form[case] not in listed, case
+        lines = [line for line in printed.splitlines() if out_of_form[case] in line]
+        assert len(lines) == 1, (case, printed)
+        assert field in lines[0], lines[0]
+        assert len(lines[0]) < 200, lines[0]  # the field, not the value
+
+
+def test_import_limits_are_the_portals_field_table() -> None:
+    """The importer refuses what the form could not produce: the same limits."""
+    from portal.fields import FIELDS, Kind
+    from reviewer_tool.vocabulary import LIST_LIMITS, MAX_LENGTH
+
+    lists = {f.name: (len(f.choices), max(len(v) for v, _ in f.choices))
+             for f in FIELDS if f.kind is Kind.MULTI}  # fmt: skip
+    texts = {f.name: f.max_length for f in FIELDS
+             if f.kind not in (Kind.MULTI, Kind.COUNT, Kind.COORDINATE)}  # fmt: skip
+    assert lists == LIST_LIMITS
+    assert texts == MAX_LENGTH
+
+
+def test_sender_spacing_marks_cannot_overflow_a_list_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    """rich lays out `reviewer list` by its own width count, which takes spacing
+    marks for zero cells: a place name of them overflowed the row, the terminal
+    wrapped it, and what followed started at column 0."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from reviewer_tool.terminal import GUTTER, cell_width, render
+
+    monkeypatch.setenv("COLUMNS", "80")
+    table = Table("id", "place")
+    table.add_row(Text("3f9a1c"), Text(SPACING_MARK * 150 + "identity section (never forwarded):"))
+    rows = render(table).split("\n")
+    assert all(cell_width(row) <= 79 for row in rows), [cell_width(row) for row in rows]
+    assert any(row.startswith(GUTTER) for row in rows)  # it was wrapped again, behind the gutter
+    assert not any(row.startswith("identity section") for row in rows)
