@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import shutil
@@ -15,7 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from crypto.keyfile import KeyBundle, decrypt_key_file, encrypt_key_file
-from crypto.keys import EncryptionKeyPair
+from crypto.keys import EncryptionKeyPair, SigningKeyPair
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "tests" / "vectors"
@@ -177,3 +178,87 @@ def app(make_app: Callable[..., Flask]) -> Flask:
 def client(app: Flask) -> FlaskClient:
     """A test client of the portal."""
     return app.test_client()
+
+
+# --- the sync API ------------------------------------------------------------
+
+#: the keys of the reviewer account "alice" that ``sync_app`` enrols
+SYNC_KEY = SigningKeyPair.generate()
+SIGNING_KEY = SigningKeyPair.generate()
+
+
+@pytest.fixture
+def sync_app(demo: DemoPortal) -> Iterator[Flask]:
+    """The portal's sync API over the demo data directory, with "alice" enrolled."""
+    from portal.app import create_app
+    from portal.config import load_config
+    from portal.models import ReviewerAccount
+
+    config = load_config(demo.environ(PORTAL_TESTING="1"), data_dir=demo.data_dir)
+    app = create_app(config, "sync")
+    with app.extensions["portal"]["sessions"].begin() as session:
+        session.add(
+            ReviewerAccount(
+                label="alice", sync_key=str(SYNC_KEY.token), signing_key=str(SIGNING_KEY.token)
+            )
+        )
+    yield app
+    app.extensions["portal"]["engine"].dispose()
+
+
+def b64(data: bytes) -> str:
+    """Unpadded URL-safe base64, as the sync API takes signatures."""
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+# --- backups -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def backup_key(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The offline backup key: its file, its passphrase, and the public key for the host."""
+    folder = tmp_path_factory.mktemp("backup-key")
+    bundle = KeyBundle.new_reviewer()
+    assert bundle.encryption is not None
+    (folder / "backup.key").write_bytes(encrypt_key_file(bundle, PASSPHRASE))
+    (folder / "passphrase").write_bytes(PASSPHRASE + b"\n")
+    (folder / "backup.pub").write_text(f"# offline backup key\n{bundle.encryption.token}\n")
+    return {"key": folder / "backup.key", "passphrase": folder / "passphrase",
+            "public": folder / "backup.pub"}  # fmt: skip
+
+
+def ceremony_key(data_dir: Path) -> str:
+    """The organisation key, as the key-ceremony record has it."""
+    return (data_dir / "organisation.pub").read_text().strip()
+
+
+def backup(data_dir: Path, out: Path, public_key: Path, *options: str) -> Path:
+    """``portal backup`` (it needs only the public key); return the file it made."""
+    from portal.cli import main as portal_main
+
+    assert portal_main(["--data-dir", str(data_dir), "backup", "--out", str(out),
+                        "--to-key", str(public_key), *options]) == 0  # fmt: skip
+    [made] = out.iterdir()
+    return made
+
+
+def restore(
+    made: Path,
+    target: Path,
+    keys: dict[str, Path],
+    ceremony: Path,
+    *options: str,
+    organisation: str | None = None,
+) -> int:
+    """``portal restore`` with the offline key and what the key-ceremony record holds.
+
+    ``ceremony`` is a folder with the organisation key and the newest key
+    directory the ceremony signed.
+    """
+    from portal.cli import main as portal_main
+
+    return portal_main(["--data-dir", str(target), "restore", str(made), "--key", str(keys["key"]),
+                        "--passphrase-file", str(keys["passphrase"]),
+                        "--organisation-key", organisation or ceremony_key(ceremony),
+                        "--key-directory", str(ceremony / "key-directory.json"),
+                        *options])  # fmt: skip

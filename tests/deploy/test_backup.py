@@ -20,28 +20,14 @@ from flask import Flask
 from sqlalchemy import select
 
 from crypto.envelope import inspect, open_bytes
-from crypto.keyfile import KeyBundle, encrypt_key_file
 from portal.app import create_app
 from portal.backup import prune
 from portal.cli import main as portal_main
 from portal.config import load_config
 from portal.models import Part, Submission
-from tests.conftest import PASSPHRASE, DemoPortal
+from tests.conftest import DemoPortal, backup, restore
 
 CANARY = "CANARY-8b2c-BACKUP"
-
-
-@pytest.fixture(scope="module")
-def backup_key(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The offline backup key: its file, its passphrase, and the public key for the host."""
-    folder = tmp_path_factory.mktemp("backup-key")
-    bundle = KeyBundle.new_reviewer()
-    assert bundle.encryption is not None
-    (folder / "backup.key").write_bytes(encrypt_key_file(bundle, PASSPHRASE))
-    (folder / "passphrase").write_bytes(PASSPHRASE + b"\n")
-    (folder / "backup.pub").write_text(f"# offline backup key\n{bundle.encryption.token}\n")
-    return {"key": folder / "backup.key", "passphrase": folder / "passphrase",
-            "public": folder / "backup.pub"}  # fmt: skip
 
 
 def portal_app(data_dir: Path, database_url: str) -> Flask:
@@ -76,34 +62,13 @@ def stored(app: Flask) -> list[tuple[str, list[str]]]:
         ]
 
 
-def backup(data_dir: Path, out: Path, key: Path) -> Path:
-    """``portal backup``; return the file it made."""
-    assert portal_main(["--data-dir", str(data_dir), "backup", "--out", str(out),
-                        "--to-key", str(key), "--keep", "3"]) == 0  # fmt: skip
-    [made] = out.iterdir()
-    return made
-
-
-def ceremony_key(data_dir: Path) -> str:
-    """The organisation key, as the key-ceremony record would give it."""
-    return (data_dir / "organisation.pub").read_text().strip()
-
-
-def restore(target: Path, made: Path, keys: dict[str, Path], ceremony: Path) -> int:
-    """``portal restore``, with the organisation key and key directory from the ceremony."""
-    return portal_main(["--data-dir", str(target), "restore", str(made), "--key", str(keys["key"]),
-                        "--passphrase-file", str(keys["passphrase"]),
-                        "--organisation-key", ceremony_key(ceremony),
-                        "--key-directory", str(ceremony / "key-directory.json")])  # fmt: skip
-
-
 def round_trip(demo: DemoPortal, keys: dict[str, Path], tmp_path: Path, restored_url: str) -> None:
     """Submit, back up, restore into a new directory; check everything on the way."""
     app = portal_app(demo.data_dir, demo.database_url)
     submit(app)
     before = stored(app)
     app.extensions["portal"]["engine"].dispose()
-    made = backup(demo.data_dir, tmp_path / "backups", keys["public"])
+    made = backup(demo.data_dir, tmp_path / "backups", keys["public"], "--keep", "3")
     assert re.fullmatch(r"cso-portal-backup-\d{8}T\d{6}Z\.tar\.cso", made.name)
     assert made.stat().st_mode & 0o777 == 0o600
     sealed = made.read_bytes()
@@ -114,7 +79,7 @@ def round_trip(demo: DemoPortal, keys: dict[str, Path], tmp_path: Path, restored
     assert not any(secret in sealed for secret in secrets)
 
     target = tmp_path / "restored"
-    assert restore(target, made, keys, demo.data_dir) == 0
+    assert restore(made, target, keys, demo.data_dir) == 0
     restored = portal_app(target, restored_url)
     try:
         assert stored(restored) == before
@@ -170,10 +135,10 @@ def test_postgresql_round_trip(
     app = portal_app(data_dir, source)
     submit(app)
     app.extensions["portal"]["engine"].dispose()
-    made = backup(data_dir, tmp_path / "backups", backup_key["public"])
+    made = backup(data_dir, tmp_path / "backups", backup_key["public"], "--keep", "3")
     monkeypatch.setenv("DATABASE_URL", target)
     ceremony = data_dir
-    assert restore(tmp_path / "restored", made, backup_key, ceremony) == 0
+    assert restore(made, tmp_path / "restored", backup_key, ceremony) == 0
     restored = portal_app(tmp_path / "restored", target)
     try:
         with restored.extensions["portal"]["sessions"]() as session:
@@ -181,7 +146,7 @@ def test_postgresql_round_trip(
     finally:
         restored.extensions["portal"]["engine"].dispose()
     # the database is not empty now
-    assert restore(tmp_path / "again", made, backup_key, ceremony) == 2
+    assert restore(made, tmp_path / "again", backup_key, ceremony) == 2
 
 
 def test_postgresql_backup_of_an_older_schema_restores_upgraded(
@@ -205,9 +170,9 @@ def test_postgresql_backup_of_an_older_schema_restores_upgraded(
     data_dir = tmp_path / "var"
     shutil.copytree(demo_template.data_dir, data_dir, ignore=shutil.ignore_patterns("*.sqlite3"))
     monkeypatch.setenv("DATABASE_URL", source)
-    made = backup(data_dir, tmp_path / "backups", backup_key["public"])
+    made = backup(data_dir, tmp_path / "backups", backup_key["public"], "--keep", "3")
     monkeypatch.setenv("DATABASE_URL", target)
-    assert restore(tmp_path / "restored", made, backup_key, data_dir) == 0
+    assert restore(made, tmp_path / "restored", backup_key, data_dir) == 0
     head = ScriptDirectory.from_config(alembic_config(target)).get_current_head()
     engine = create_engine(target)
     with engine.connect() as connection:
@@ -226,7 +191,7 @@ def test_damaged_or_foreign_backups_restore_nothing(
 ) -> None:
     data_dir = tmp_path / "var"
     shutil.copytree(demo_template.data_dir, data_dir)
-    made = backup(data_dir, tmp_path / "backups", backup_key["public"])
+    made = backup(data_dir, tmp_path / "backups", backup_key["public"], "--keep", "3")
     damaged = tmp_path / "damaged.tar.cso"
     raw = bytearray(made.read_bytes())
     raw[len(raw) // 2] ^= 1
@@ -236,17 +201,17 @@ def test_damaged_or_foreign_backups_restore_nothing(
     capsys.readouterr()
     ceremony = data_dir
     for broken in (damaged, truncated):
-        assert restore(tmp_path / "restored", broken, backup_key, ceremony) == 2
+        assert restore(broken, tmp_path / "restored", backup_key, ceremony) == 2
         assert "nothing was restored" in capsys.readouterr().err
         assert not (tmp_path / "restored").exists()
         assert not any(p.name.startswith(".restored") for p in tmp_path.iterdir())
     foreign = dict(backup_key, key=demo_template.data_dir / "demo" / "reviewer-1.key")
     foreign["passphrase"] = demo_template.data_dir / "demo" / "passphrase"
-    assert restore(tmp_path / "restored", made, foreign, ceremony) == 2
+    assert restore(made, tmp_path / "restored", foreign, ceremony) == 2
     assert "does not open with this key" in capsys.readouterr().err
     (tmp_path / "occupied").mkdir()
     (tmp_path / "occupied" / "file").write_text("x")
-    assert restore(tmp_path / "occupied", made, backup_key, ceremony) == 2
+    assert restore(made, tmp_path / "occupied", backup_key, ceremony) == 2
     assert "is not empty" in capsys.readouterr().err
 
 

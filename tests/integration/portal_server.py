@@ -24,6 +24,19 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def wait_until_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Return once ``port`` accepts connections; fail the test if the server dies or hangs."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                pytest.fail(f"the portal did not start: {log.read_text()}")
+            time.sleep(0.2)
+
+
 @contextmanager
 def serve_portal(
     demo: DemoPortal, workdir: Path, role: str = "intake", **settings: str
@@ -46,15 +59,7 @@ def serve_portal(
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log_file,
         )  # fmt: skip
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or process.poll() is not None:
-                        pytest.fail(f"the portal did not start: {log.read_text()}")
-                    time.sleep(0.2)
+            wait_until_listening(port, process, log)
             yield {"url": f"http://127.0.0.1:{port}", "tmp": server_tmp, "log": log}
         finally:
             process.terminate()

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
@@ -20,34 +19,12 @@ from sqlalchemy import select, update
 from crypto.bundle import BundleWriter, open_bundle
 from crypto.envelope import seal_bytes
 from crypto.keys import EncryptionKeyPair, SigningKeyPair
-from portal.app import create_app
-from portal.config import load_config
 from portal.inbox import SyncError, import_replies, load_signing_key
 from portal.models import ReviewerAccount, SyncChallenge, SyncSession
 from portal.sync import login_message
-from tests.conftest import ROOT, DemoPortal
+from tests.conftest import ROOT, SIGNING_KEY, SYNC_KEY, DemoPortal, b64
 
-SYNC_KEY = SigningKeyPair.generate()
-SIGNING_KEY = SigningKeyPair.generate()
 OPENAPI = ROOT / "portal" / "sync-openapi.json"
-
-
-@pytest.fixture
-def sync_app(demo: DemoPortal) -> Iterator[Flask]:
-    config = load_config(demo.environ(PORTAL_TESTING="1"), data_dir=demo.data_dir)
-    app = create_app(config, "sync")
-    with app.extensions["portal"]["sessions"].begin() as session:
-        session.add(
-            ReviewerAccount(
-                label="alice", sync_key=str(SYNC_KEY.token), signing_key=str(SIGNING_KEY.token)
-            )
-        )
-    yield app
-    app.extensions["portal"]["engine"].dispose()
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
 def login(client: FlaskClient, key: SigningKeyPair = SYNC_KEY, label: str = "alice") -> Any:
@@ -56,7 +33,7 @@ def login(client: FlaskClient, key: SigningKeyPair = SYNC_KEY, label: str = "ali
     signature = key.sign(login_message(label, bytes.fromhex(value)))
     return client.post(
         "/reviewer-sync/v1/login",
-        json={"account": label, "challenge": value, "signature": _b64(signature)},
+        json={"account": label, "challenge": value, "signature": b64(signature)},
     )
 
 
@@ -88,7 +65,7 @@ def test_wrong_key_unknown_account_and_replayed_challenge_get_one_answer(sync_ap
     body = {
         "account": "alice",
         "challenge": challenge,
-        "signature": _b64(SYNC_KEY.sign(login_message("alice", bytes.fromhex(challenge)))),
+        "signature": b64(SYNC_KEY.sign(login_message("alice", bytes.fromhex(challenge)))),
     }
     assert client.post("/reviewer-sync/v1/login", json=body).status_code == 200
     assert client.post("/reviewer-sync/v1/login", json=body).status_code == 401  # used up
@@ -98,7 +75,7 @@ def test_challenge_for_another_account_does_not_log_in(sync_app: Flask) -> None:
     client = sync_app.test_client()
     challenge = client.post("/reviewer-sync/v1/login/challenge", json={"account": "bob"})
     value = challenge.get_json()["challenge"]
-    signature = _b64(SYNC_KEY.sign(login_message("alice", bytes.fromhex(value))))
+    signature = b64(SYNC_KEY.sign(login_message("alice", bytes.fromhex(value))))
     response = client.post(
         "/reviewer-sync/v1/login",
         json={"account": "alice", "challenge": value, "signature": signature},
@@ -142,13 +119,11 @@ def test_a_failed_login_stores_nothing_and_leaves_its_challenge_to_log_in_once(
     client = sync_app.test_client()
     value = client.post("/reviewer-sync/v1/login/challenge", json={"account": "alice"})
     challenge = value.get_json()["challenge"]
-    bad = {"account": "alice", "challenge": challenge, "signature": _b64(b"x" * 64)}
+    bad = {"account": "alice", "challenge": challenge, "signature": b64(b"x" * 64)}
     assert client.post("/reviewer-sync/v1/login", json=bad).status_code == 401
     with sync_app.extensions["portal"]["sessions"]() as session:
         assert session.scalars(select(SyncChallenge)).all() == []
-    good = dict(
-        bad, signature=_b64(SYNC_KEY.sign(login_message("alice", bytes.fromhex(challenge))))
-    )
+    good = dict(bad, signature=b64(SYNC_KEY.sign(login_message("alice", bytes.fromhex(challenge)))))
     assert client.post("/reviewer-sync/v1/login", json=good).status_code == 200
     assert client.post("/reviewer-sync/v1/login", json=good).status_code == 401
 

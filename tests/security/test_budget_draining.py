@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import re
 import struct
 import time
 import tracemalloc
@@ -31,9 +30,9 @@ from flask.testing import FlaskClient
 
 from crypto.envelope import seal_bytes
 from crypto.receipt import Receipt, derive
-from portal.pow import solve
 from portal.scrub import ScrubError, scrub
 from tests.conftest import DemoPortal
+from tests.integration.test_intake import csrf_token, proof
 
 JUNK_PER_ROUTE = 1_000
 #: budgets of 8 an hour hold two requests at once (a quarter of the hour's),
@@ -48,17 +47,6 @@ RECEIPT = Receipt("7310" + "55523098716240986312")
 def database_url(tmp_path: object) -> str:
     """Budgets are the portal's, whatever the database: SQLite keeps 5,000 posts quick."""
     return f"sqlite:///{tmp_path}/portal.sqlite3"
-
-
-def _csrf(client: FlaskClient) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").data.decode())
-    assert match is not None
-    return match.group(1)
-
-
-def _proof(client: FlaskClient, purpose: str) -> str:
-    answer = client.get(f"/pow?for={purpose}").get_json()
-    return solve(answer["puzzle"], answer["bits"])
 
 
 def _sealed(demo: DemoPortal, data: bytes) -> bytes:
@@ -124,13 +112,13 @@ def _with_files(route: str, form: dict[str, Any], sealed: bytes) -> dict[str, An
 
 
 def _honest(client: FlaskClient, demo: DemoPortal, route: str, fields: dict[str, str]) -> int:
-    data: dict[str, Any] = {"csrf_token": _csrf(client), **fields}
+    data: dict[str, Any] = {"csrf_token": csrf_token(client), **fields}
     if route == "/submit-plain":
         data.update(category="other", narrative="a skiff came alongside at night")
     if route == "/followup/send-plain":
         data["message"] = "the skiff had a blue hull"
     if route == "/followup/send":
-        data["proof"] = _proof(client, "followup")
+        data["proof"] = proof(client, "followup")
         data["message"] = (io.BytesIO(_sealed(demo, b'{"schema": "cso-followup/v1"}')), "m")
     return client.post(route, data=data, content_type="multipart/form-data").status_code
 
@@ -140,15 +128,10 @@ def test_invalid_posts_never_spend_a_budget(
 ) -> None:
     app = make_app(**SETTINGS)
     client = app.test_client()
-    keys = derive(RECEIPT)
-    receipt = {"receipt_locator": RECEIPT.locator, "receipt_token": keys.lookup_token.hex()}
-    report = (io.BytesIO(_sealed(demo, b'{"schema": "cso-report/v1"}')), "r")
-    filed = {"csrf_token": _csrf(client), "proof": _proof(client, "submit"), **receipt,
-             "report": report}  # fmt: skip
-    assert client.post("/submit", data=filed, content_type="multipart/form-data").status_code == 200
+    receipt = _filed(client, demo)
 
     sealed = _sealed(demo, b'{"schema": "cso-followup/v1"}')
-    for route, forms in _junk(_csrf(client), receipt).items():
+    for route, forms in _junk(csrf_token(client), receipt).items():
         for form in itertools.islice(itertools.cycle(forms), JUNK_PER_ROUTE):
             data = _with_files(route, form, sealed)
             response = client.post(route, data=data, content_type="multipart/form-data")
@@ -184,7 +167,7 @@ def _filed(client: FlaskClient, demo: DemoPortal) -> dict[str, str]:
     keys = derive(RECEIPT)
     receipt = {"receipt_locator": RECEIPT.locator, "receipt_token": keys.lookup_token.hex()}
     report = (io.BytesIO(_sealed(demo, b'{"schema": "cso-report/v1"}')), "r")
-    filed = {"csrf_token": _csrf(client), "proof": _proof(client, "submit"), **receipt,
+    filed = {"csrf_token": csrf_token(client), "proof": proof(client, "submit"), **receipt,
              "report": report}  # fmt: skip
     assert client.post("/submit", data=filed, content_type="multipart/form-data").status_code == 200
     return receipt
@@ -200,7 +183,7 @@ def test_damaged_images_never_spend_the_no_javascript_budget(
     make_app: Callable[..., Flask], demo: DemoPortal
 ) -> None:
     client = make_app(**SETTINGS).test_client()
-    token = _csrf(client)
+    token = csrf_token(client)
     for i in range(JUNK_WITH_PHOTOS):
         form = {"csrf_token": token, "category": "other", "narrative": "a valid report",
                 "attachments": _damaged(i)}  # fmt: skip
@@ -215,7 +198,7 @@ def test_damaged_images_never_spend_the_no_javascript_follow_up_budgets(
 ) -> None:
     client = make_app(**SETTINGS).test_client()
     receipt = _filed(client, demo)
-    token = _csrf(client)
+    token = csrf_token(client)
     for i in range(JUNK_WITH_PHOTOS):
         form = {"csrf_token": token, **receipt, "message": "a valid message",
                 "attachments": _damaged(i)}  # fmt: skip
@@ -234,11 +217,11 @@ def test_truncated_envelopes_never_spend_the_lookup_budget(
 ) -> None:
     client = make_app(**SETTINGS).test_client()
     receipt = _filed(client, demo)
-    token = _csrf(client)
+    token = csrf_token(client)
     message = _sealed(demo, b'{"schema": "cso-followup/v1"}')
     truncated = _sealed(demo, bytes(5_000))[:-7]
     for _ in range(JUNK_WITH_PHOTOS):
-        form = {"csrf_token": token, **receipt, "proof": _proof(client, "followup"),
+        form = {"csrf_token": token, **receipt, "proof": proof(client, "followup"),
                 "message": (io.BytesIO(message), "message"),
                 "attachment": (io.BytesIO(truncated), "attachment")}  # fmt: skip
         response = client.post("/followup/send", data=form, content_type="multipart/form-data")

@@ -11,7 +11,6 @@ organisation key the operator brings from the key ceremony.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import io
@@ -32,30 +31,17 @@ from flask.testing import FlaskClient
 
 from crypto.directory import read_directory, sign_directory
 from crypto.envelope import seal_bytes
-from crypto.keyfile import KeyBundle, decrypt_key_file, encrypt_key_file
+from crypto.keyfile import KeyBundle, decrypt_key_file
 from crypto.keys import KeyKind, SigningKeyPair, parse_public_key
 from portal import receipts
 from portal.app import create_app
 from portal.cli import main as portal_main
 from portal.config import load_config
 from portal.sync import login_message
-from tests.conftest import PASSPHRASE, DemoPortal
+from tests.conftest import DemoPortal, b64, backup, ceremony_key, restore
 from tests.integration.portal_server import serve_portal
 
 Member = tuple[tarfile.TarInfo, bytes]
-
-
-@pytest.fixture(scope="module")
-def backup_key(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The offline backup key (file and passphrase) and its public half, as on the host."""
-    folder = tmp_path_factory.mktemp("backup-key")
-    bundle = KeyBundle.new_reviewer()
-    assert bundle.encryption is not None
-    (folder / "backup.key").write_bytes(encrypt_key_file(bundle, PASSPHRASE))
-    (folder / "passphrase").write_bytes(PASSPHRASE + b"\n")
-    (folder / "backup.pub").write_text(f"{bundle.encryption.token}\n")
-    return {"key": folder / "backup.key", "passphrase": folder / "passphrase",
-            "public": folder / "backup.pub"}  # fmt: skip
 
 
 @pytest.fixture
@@ -66,37 +52,11 @@ def victim(demo_template: DemoPortal, tmp_path: Path) -> Path:
     return data_dir
 
 
-def ceremony_key(data_dir: Path) -> str:
-    """The organisation key as the key-ceremony record has it."""
-    return (data_dir / "organisation.pub").read_text().strip()
-
-
-def restore(
-    made: Path,
-    target: Path,
-    keys: dict[str, Path],
-    ceremony: Path,
-    *options: str,
-    organisation: str | None = None,
-) -> int:
-    """``portal restore`` with the offline key and what the key-ceremony record holds.
-
-    ``ceremony`` is a folder with the organisation key and the newest key
-    directory the ceremony signed (the victim's own, before any forgery).
-    """
-    return portal_main(["--data-dir", str(target), "restore", str(made), "--key", str(keys["key"]),
-                        "--passphrase-file", str(keys["passphrase"]),
-                        "--organisation-key", organisation or ceremony_key(ceremony),
-                        "--key-directory", str(ceremony / "key-directory.json"),
-                        *options])  # fmt: skip
-
-
-def backup(data_dir: Path, out: Path, public_key: Path) -> Path:
-    """``portal backup`` (the attacker can run it too: it needs only the public key)."""
-    assert portal_main(["--data-dir", str(data_dir), "backup", "--out", str(out),
-                        "--to-key", str(public_key)]) == 0  # fmt: skip
-    [made] = out.iterdir()
-    return made
+def attacker_copy(victim: Path, tmp_path: Path) -> Path:
+    """A copy of the victim's data directory, for the attacker to change and back up."""
+    own = tmp_path / "attacker"
+    shutil.copytree(victim, own)
+    return own
 
 
 def attacker_portal(victim: Path, tmp_path: Path, real_org_pub: bool) -> Path:
@@ -105,8 +65,7 @@ def attacker_portal(victim: Path, tmp_path: Path, real_org_pub: bool) -> Path:
     It lists the real reviewers too (their keys are public), so nothing looks
     amiss to anyone reading the reviewer list.
     """
-    own = tmp_path / "attacker"
-    shutil.copytree(victim, own)
+    own = attacker_copy(victim, tmp_path)
     organisation = KeyBundle.new_organisation().signing
     real = read_directory(
         (victim / "key-directory.json").read_bytes(),
@@ -216,7 +175,8 @@ def seal_members(
                     "database": database, "files": listed}  # fmt: skip
         info, data = _file("manifest.json", json.dumps(manifest).encode())
         archive.addfile(info, io.BytesIO(data))
-    recipient = parse_public_key(public_key.read_text().strip(), KeyKind.ENCRYPTION).key
+    token = public_key.read_text().strip().splitlines()[-1]  # after the comment lines
+    recipient = parse_public_key(token, KeyKind.ENCRYPTION).key
     out.write_bytes(seal_bytes(buffer.getvalue(), [recipient]))
     return out
 
@@ -268,6 +228,15 @@ def _database_with(victim: Path, tmp_path: Path, statements: str) -> bytes:
     return path.read_bytes()
 
 
+def with_database(
+    database: bytes, victim: Path, public_key: Path, tmp_path: Path, kind: str = "sqlite"
+) -> Path:
+    """A backup of ``victim`` that holds ``database``: a SQLite file, or a ``pg_dump -Fc``."""
+    name = {"sqlite": "database/portal.sqlite3", "postgresql": "database/portal.pgdump"}[kind]
+    members = [_file(name, database), *genuine_members(victim)[1:]]
+    return seal_members(members, tmp_path / "b.tar.cso", public_key, kind)
+
+
 HARMFUL_DATABASES = {
     # every report that arrives after the restore is silently thrown away
     "trigger": "CREATE TRIGGER drop_reports AFTER INSERT ON submission "
@@ -284,8 +253,7 @@ def test_a_backup_whose_database_was_built_to_do_harm_restores_nothing(
     harm: str, victim: Path, backup_key: dict[str, Path], tmp_path: Path
 ) -> None:
     database = _database_with(victim, tmp_path, HARMFUL_DATABASES[harm])
-    members = [_file("database/portal.sqlite3", database), *genuine_members(victim)[1:]]
-    forged = seal_members(members, tmp_path / "b.tar.cso", backup_key["public"])
+    forged = with_database(database, victim, backup_key["public"], tmp_path)
     target = tmp_path / "restored"
     assert restore(forged, target, backup_key, victim) == 2
     assert not target.exists()
@@ -297,8 +265,7 @@ def test_a_backup_whose_database_is_not_sqlite_restores_nothing(
     damaged = bytearray((victim / "portal.sqlite3").read_bytes())
     damaged[4096:8192] = b"\xa5" * 4096  # a page of garbage behind a valid header
     for database in (b"#!/bin/sh\nrm -rf /\n", bytes(damaged)):
-        members = [_file("database/portal.sqlite3", database), *genuine_members(victim)[1:]]
-        forged = seal_members(members, tmp_path / "b.tar.cso", backup_key["public"])
+        forged = with_database(database, victim, backup_key["public"], tmp_path)
         target = tmp_path / "restored"
         assert restore(forged, target, backup_key, victim) == 2
         assert not target.exists()
@@ -410,8 +377,7 @@ def restore_dump(
     monkeypatch: pytest.MonkeyPatch,
 ) -> int:
     """``portal restore`` of a backup holding ``dump``, into the database ``target_url``."""
-    members = [_file("database/portal.pgdump", dump), *genuine_members(victim)[1:]]
-    forged = seal_members(members, tmp_path / "b.tar.cso", backup_key["public"], "postgresql")
+    forged = with_database(dump, victim, backup_key["public"], tmp_path, "postgresql")
     monkeypatch.setenv("DATABASE_URL", target_url)
     return restore(forged, tmp_path / "restored", backup_key, victim)
 
@@ -677,10 +643,17 @@ def log_in(client: FlaskClient, label: str, key: SigningKeyPair) -> int:
     """A challenge login with ``key``; the HTTP status of the login."""
     challenge = client.post("/reviewer-sync/v1/login/challenge", json={"account": label})
     value = challenge.get_json()["challenge"]
-    signature = base64.urlsafe_b64encode(key.sign(login_message(label, bytes.fromhex(value))))
-    body = {"account": label, "challenge": value, "signature": signature.decode().rstrip("=")}
+    signature = key.sign(login_message(label, bytes.fromhex(value)))
+    body = {"account": label, "challenge": value, "signature": b64(signature)}
     response = client.post("/reviewer-sync/v1/login", json=body)
     return response.status_code
+
+
+def backup_with_monitor(victim: Path, tmp_path: Path, public_key: Path) -> Path:
+    """A backup of the victim with one more sync account: the attacker's "monitor"."""
+    own = attacker_copy(victim, tmp_path)
+    enrol(own, "cso-backup-monitor", ATTACKER_SYNC, ATTACKER_REPLY)
+    return backup(own, tmp_path / "forged", public_key)
 
 
 def test_a_sync_account_smuggled_into_a_backup_cannot_log_in(
@@ -690,10 +663,7 @@ def test_a_sync_account_smuggled_into_a_backup_cannot_log_in(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    own = tmp_path / "attacker"
-    shutil.copytree(victim, own)
-    enrol(own, "cso-backup-monitor", ATTACKER_SYNC, ATTACKER_REPLY)
-    forged = backup(own, tmp_path / "forged", backup_key["public"])
+    forged = backup_with_monitor(victim, tmp_path, backup_key["public"])
     capsys.readouterr()
     target = tmp_path / "restored"
     assert restore(forged, target, backup_key, victim) == 0
@@ -712,10 +682,7 @@ def test_a_backup_whose_accounts_differ_from_the_enrolment_record_is_refused(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    own = tmp_path / "attacker"
-    shutil.copytree(victim, own)
-    enrol(own, "cso-backup-monitor", ATTACKER_SYNC, ATTACKER_REPLY)
-    forged = backup(own, tmp_path / "forged", backup_key["public"])
+    forged = backup_with_monitor(victim, tmp_path, backup_key["public"])
     capsys.readouterr()
     target = tmp_path / "restored"
     assert restore(forged, target, backup_key, victim, "--accounts", str(enrolled)) == 2
@@ -726,8 +693,7 @@ def test_a_backup_whose_accounts_differ_from_the_enrolment_record_is_refused(
 def test_a_backup_that_swaps_a_reviewers_keys_is_refused(
     victim: Path, enrolled: Path, backup_key: dict[str, Path], tmp_path: Path
 ) -> None:
-    own = tmp_path / "attacker"
-    shutil.copytree(victim, own)
+    own = attacker_copy(victim, tmp_path)
     connection = sqlite3.connect(own / "portal.sqlite3")
     connection.execute("UPDATE reviewer_account SET signing_key = ?", (str(ATTACKER_REPLY.token),))
     connection.commit()
@@ -759,8 +725,7 @@ def test_accounts_list_record_prints_what_restore_reads(
 def test_a_sync_session_smuggled_into_a_backup_opens_nothing(
     victim: Path, enrolled: Path, backup_key: dict[str, Path], tmp_path: Path
 ) -> None:
-    own = tmp_path / "attacker"
-    shutil.copytree(victim, own)
+    own = attacker_copy(victim, tmp_path)
     token = secrets.token_urlsafe(32)
     connection = sqlite3.connect(own / "portal.sqlite3")
     connection.execute(
@@ -857,8 +822,7 @@ def test_rows_as_a_portal_writes_them_restore(
     victim: Path, enrolled: Path, backup_key: dict[str, Path], tmp_path: Path
 ) -> None:
     database = _database_with(victim, tmp_path, sql(GOOD_ROWS))
-    members = [_file("database/portal.sqlite3", database), *genuine_members(victim)[1:]]
-    forged = seal_members(members, tmp_path / "b.tar.cso", backup_key["public"])
+    forged = with_database(database, victim, backup_key["public"], tmp_path)
     target = tmp_path / "restored"
     assert restore(forged, target, backup_key, victim, "--accounts", str(enrolled)) == 0
 
@@ -873,8 +837,7 @@ def test_a_backup_with_a_row_no_portal_writes_restores_nothing(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     database = _database_with(victim, tmp_path, sql(GOOD_ROWS + BAD_ROWS[harm] + ";"))
-    members = [_file("database/portal.sqlite3", database), *genuine_members(victim)[1:]]
-    forged = seal_members(members, tmp_path / "b.tar.cso", backup_key["public"])
+    forged = with_database(database, victim, backup_key["public"], tmp_path)
     capsys.readouterr()
     target = tmp_path / "restored"
     assert restore(forged, target, backup_key, victim, "--accounts", str(enrolled)) == 2
@@ -895,14 +858,20 @@ def _legacy_rows(hashed: str, count: int, locator: str = "0000") -> str:
     return "".join(rows)
 
 
+def _server_hash() -> str:
+    """A receipt hash made with exactly the server's argon2id parameters."""
+    hasher = PasswordHasher(time_cost=receipts.TIME_COST, memory_cost=receipts.MEMORY_KIB,
+                            parallelism=receipts.PARALLELISM)  # fmt: skip
+    return hasher.hash(b"x" * 32)
+
+
 def test_a_backup_cannot_plant_a_receipt_hash_that_names_its_own_cost(
     victim: Path, backup_key: dict[str, Path], tmp_path: Path
 ) -> None:
     # a real attacker names 4 GiB and thousands of passes; this one stays cheap to make
     costly = PasswordHasher(time_cost=3, memory_cost=32 * 1024, parallelism=1).hash(b"x")
     database = _database_with(victim, tmp_path, _legacy_rows(costly, 1))
-    members = [_file("database/portal.sqlite3", database), *genuine_members(victim)[1:]]
-    forged = seal_members(members, tmp_path / "b.tar.cso", backup_key["public"])
+    forged = with_database(database, victim, backup_key["public"], tmp_path)
     assert restore(forged, tmp_path / "restored", backup_key, victim) == 2
     assert not (tmp_path / "restored").exists()
 
@@ -910,14 +879,9 @@ def test_a_backup_cannot_plant_a_receipt_hash_that_names_its_own_cost(
 def test_a_backup_cannot_stuff_a_receipt_bucket_with_unindexed_reports(
     victim: Path, backup_key: dict[str, Path], tmp_path: Path
 ) -> None:
-    hashed = PasswordHasher(
-        time_cost=receipts.TIME_COST,
-        memory_cost=receipts.MEMORY_KIB,
-        parallelism=receipts.PARALLELISM,
-    ).hash(b"x" * 32)  # exactly the server's parameters
+    hashed = _server_hash()
     database = _database_with(victim, tmp_path, _legacy_rows(hashed, 200))
-    members = [_file("database/portal.sqlite3", database), *genuine_members(victim)[1:]]
-    forged = seal_members(members, tmp_path / "b.tar.cso", backup_key["public"])
+    forged = with_database(database, victim, backup_key["public"], tmp_path)
     assert restore(forged, tmp_path / "restored", backup_key, victim) == 2
     assert not (tmp_path / "restored").exists()
 
@@ -925,14 +889,9 @@ def test_a_backup_cannot_stuff_a_receipt_bucket_with_unindexed_reports(
 def test_unindexed_reports_as_an_old_portal_kept_them_restore(
     victim: Path, backup_key: dict[str, Path], tmp_path: Path
 ) -> None:
-    hashed = PasswordHasher(
-        time_cost=receipts.TIME_COST,
-        memory_cost=receipts.MEMORY_KIB,
-        parallelism=receipts.PARALLELISM,
-    ).hash(b"x" * 32)
+    hashed = _server_hash()
     database = _database_with(victim, tmp_path, _legacy_rows(hashed, 3))
-    members = [_file("database/portal.sqlite3", database), *genuine_members(victim)[1:]]
-    forged = seal_members(members, tmp_path / "b.tar.cso", backup_key["public"])
+    forged = with_database(database, victim, backup_key["public"], tmp_path)
     assert restore(forged, tmp_path / "restored", backup_key, victim) == 0
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, DemoPortal
-from tests.integration.portal_server import free_port
+from tests.integration.portal_server import free_port, wait_until_listening
 
 CLIENT_ADDRESS = "127.0.0.2"
 CANARY = "CANARY-7f3e-LOG"
@@ -46,15 +46,7 @@ def serve(demo: DemoPortal, workdir: Path, cwd: Path = ROOT) -> Iterator[dict[st
             cwd=cwd, env=env, stdout=stdout, stderr=stderr,
         )  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    pytest.fail(f"the portal did not start: {err.read_text()}")
-                time.sleep(0.2)
+        wait_until_listening(port, process, err)
         yield {"port": port, "logs": (out, err)}
     finally:
         process.terminate()

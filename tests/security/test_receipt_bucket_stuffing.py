@@ -30,8 +30,8 @@ from crypto.envelope import seal_bytes
 from crypto.receipt import Receipt, ReceiptKeys, derive
 from portal import receipts
 from portal.models import InboxEntry, Submission
-from portal.pow import solve
 from tests.conftest import DemoPortal
+from tests.integration.test_intake import csrf_token, proof
 
 STUFFED = "0000"
 EMPTY = "5000"
@@ -81,17 +81,6 @@ UNKNOWN = _receipt(EMPTY, "27182818284590452353")  # the same digits in an empty
 ATTACKER = [_receipt(STUFFED, f"{n:020d}") for n in range(1, 5)]  # the attacker's own
 
 
-def _csrf(client: FlaskClient) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").data.decode())
-    assert match is not None
-    return match.group(1)
-
-
-def _proof(client: FlaskClient, purpose: str) -> str:
-    answer = client.get(f"/pow?for={purpose}").get_json()
-    return solve(answer["puzzle"], answer["bits"])
-
-
 def _envelope(demo: DemoPortal, data: bytes) -> io.BytesIO:
     return io.BytesIO(seal_bytes(data, [demo.identity(0).public, demo.identity(1).public]))
 
@@ -100,7 +89,7 @@ def _file_report(client: FlaskClient, demo: DemoPortal, receipt: Receipt) -> Non
     """File a report the way any browser (or script) can: through the real /submit."""
     token = _keys(receipt).lookup_token.hex()
     fields = {"receipt_locator": receipt.locator, "receipt_token": token}
-    data = {"csrf_token": _csrf(client), "proof": _proof(client, "submit"), **fields,
+    data = {"csrf_token": csrf_token(client), "proof": proof(client, "submit"), **fields,
             "report": (_envelope(demo, b'{"schema": "cso-report/v1"}'), "report")}  # fmt: skip
     response = client.post("/submit", data=data, content_type="multipart/form-data")
     assert response.status_code == 200, response.data
@@ -150,14 +139,14 @@ def _asker(
 
     def ask(receipt: Receipt) -> Answer:
         keys = _keys(receipt)
-        data: dict[str, Any] = {"csrf_token": _csrf(client)}
+        data: dict[str, Any] = {"csrf_token": csrf_token(client)}
         if route == "/followup":
             data["receipt"] = str(receipt)
         else:
             data["receipt_locator"] = receipt.locator
             data["receipt_token"] = keys.lookup_token.hex()
         if route == "/followup/send":
-            data["proof"] = _proof(client, "followup")
+            data["proof"] = proof(client, "followup")
             data["message"] = (_envelope(demo, b'{"schema": "cso-followup/v1"}'), "message")
         if route == "/followup/send-plain":
             data["message"] = "is anyone reading this?"

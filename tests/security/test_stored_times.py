@@ -25,47 +25,16 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, Float, Integer, MetaData, Numeric, Table, inspect, select
 
 from crypto.envelope import seal_bytes
-from crypto.receipt import Receipt, derive
-from portal.pow import solve
+from crypto.receipt import Receipt
 from tests.conftest import DemoPortal
+from tests.integration.test_followup import browser_fields, send_report
+from tests.integration.test_intake import csrf_token, proof
 
 DAY = 86_400
 NEAR = 2 * DAY  # a time within two days of the test is a time of the test's traffic
 TIME_NAME = re.compile(r"(_at|_time|time_|expires|updated|created|stamp|last_)", re.I)
 TIME_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 DIGITS = re.compile(r"\d{10,13}")
-
-
-def csrf_token(client: FlaskClient) -> str:
-    page = client.get("/").data.decode()
-    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert match is not None
-    return match.group(1)
-
-
-def proof(client: FlaskClient, purpose: str = "submit") -> str:
-    """Ask the portal for a puzzle and solve it, as the browser does."""
-    answer = client.get(f"/pow?for={purpose}").get_json()
-    return solve(answer["puzzle"], answer["bits"])
-
-
-def send_report(client: FlaskClient) -> Receipt:
-    """A no-JavaScript report; the receipt as the page shows it."""
-    form = {"csrf_token": csrf_token(client), "category": "other", "narrative": "a skiff came"}
-    page = client.post("/submit-plain", data=form, content_type="multipart/form-data")
-    assert page.status_code == 200, page.data
-    shown = re.search(r'id="receipt">([0-9 ]+)<', page.data.decode())
-    assert shown is not None
-    return Receipt.parse(shown.group(1))
-
-
-def browser_fields(client: FlaskClient, receipt: Receipt) -> dict[str, str]:
-    """What the follow-up page's script sends in place of the receipt."""
-    return {
-        "csrf_token": csrf_token(client),
-        "receipt_locator": receipt.locator,
-        "receipt_token": derive(receipt).lookup_token.hex(),
-    }
 
 
 def _traffic(client: FlaskClient, demo: DemoPortal) -> None:

@@ -7,11 +7,9 @@ label is enrolled from how long a refusal takes, or reuse a challenge.
 
 from __future__ import annotations
 
-import base64
 import secrets
 import statistics
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,34 +20,12 @@ from sqlalchemy import func, select
 
 from crypto.keys import SigningKeyPair
 from portal import sync as sync_module
-from portal.app import create_app
-from portal.config import load_config
 from portal.models import Base, ReviewerAccount
 from portal.sync import login_message
-from tests.conftest import DemoPortal
+from tests.conftest import SYNC_KEY, b64
 
-SYNC_KEY = SigningKeyPair.generate()
-SIGNING_KEY = SigningKeyPair.generate()
 CHALLENGE = "/reviewer-sync/v1/login/challenge"
 LOGIN = "/reviewer-sync/v1/login"
-
-
-@pytest.fixture
-def sync_app(demo: DemoPortal) -> Iterator[Flask]:
-    config = load_config(demo.environ(PORTAL_TESTING="1"), data_dir=demo.data_dir)
-    app = create_app(config, "sync")
-    with app.extensions["portal"]["sessions"].begin() as session:
-        session.add(
-            ReviewerAccount(
-                label="alice", sync_key=str(SYNC_KEY.token), signing_key=str(SIGNING_KEY.token)
-            )
-        )
-    yield app
-    app.extensions["portal"]["engine"].dispose()
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
 def _challenge(client: FlaskClient, label: str) -> str:
@@ -64,7 +40,7 @@ def _login(
 ) -> Any:
     signature = key.sign(login_message(signed_as or label, bytes.fromhex(value)))
     return client.post(
-        LOGIN, json={"account": label, "challenge": value, "signature": _b64(signature)}
+        LOGIN, json={"account": label, "challenge": value, "signature": b64(signature)}
     )
 
 
