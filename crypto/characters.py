@@ -76,8 +76,3 @@ def unsafe(char: str, allow: str = "") -> bool:
     if char in allow:
         return False
     return unsafe_category(char) or default_ignorable(char)
-
-
-def unsafe_count(text: str, allow: str = "") -> int:
-    """How many characters of ``text`` are :func:`unsafe`."""
-    return sum(unsafe(char, allow) for char in text)

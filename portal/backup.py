@@ -40,7 +40,7 @@ from sqlalchemy.engine import make_url
 from crypto.envelope import Sealer
 from crypto.errors import CryptoError
 from crypto.keys import KeyKind, parse_public_key
-from portal.blobs import sync_directory
+from portal.blobs import open_quietly, sync_directory
 from portal.config import SECRET_FILE, environ_snapshot, load_config
 
 SCHEMA = "cso-portal-backup/v1"
@@ -268,15 +268,6 @@ def _add_database(
         return {"path": name, "size": size, "sha256": _add(archive, name, spool, size)}
 
 
-def _open_quietly(path: Path) -> BinaryIO:
-    """Open ``path`` for reading without setting its access time to the backup's time."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOATIME", 0))
-    except PermissionError:  # O_NOATIME needs the file's owner
-        fd = os.open(path, os.O_RDONLY)
-    return os.fdopen(fd, "rb")
-
-
 def _add_files(
     archive: tarfile.TarFile, data_dir: Path, sqlite_file: Path | None
 ) -> list[dict[str, Any]]:
@@ -284,7 +275,7 @@ def _add_files(
     database = sqlite_file if sqlite_file and sqlite_file.parent == data_dir else None
     for path in _data_files(data_dir, database):
         try:
-            handle = _open_quietly(path)
+            handle = open_quietly(path)  # the backup's time is no file's
         except FileNotFoundError:
             continue  # purged since the listing: the database copy may name it, see restore
         with handle:

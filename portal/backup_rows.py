@@ -38,6 +38,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from crypto.errors import CryptoError
 from crypto.keys import KeyKind, parse_public_key
 from portal.backup import BackupError
+from portal.cli_sync import LABEL  # labels as ``portal accounts add`` accepts them
 from portal.db import make_engine
 from portal.inbox import STATUSES
 from portal.receipts import is_lookup_hash
@@ -52,8 +53,6 @@ _HEX32 = re.compile(r"[0-9a-f]{32}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _LOCATOR = re.compile(r"[0-9]{4}")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-#: as ``portal accounts add`` accepts them (portal/cli_sync.py)
-LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 class Account(NamedTuple):

@@ -61,6 +61,15 @@ def day_start_ns(moment_ns: int) -> int:
     return moment_ns - moment_ns % _DAY_NS
 
 
+def open_quietly(path: Path) -> BinaryIO:
+    """Open ``path`` for reading without setting its access time to the time of the read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _NO_ATIME)
+    except PermissionError:  # O_NOATIME needs the file's owner; someone else may read
+        fd = os.open(path, os.O_RDONLY)
+    return os.fdopen(fd, "rb")
+
+
 def _is_blob_name(name: str) -> bool:
     return len(name) == 32 and all(c in "0123456789abcdef" for c in name)
 
@@ -89,12 +98,7 @@ class BlobStore:
 
     def open(self, name: str) -> BinaryIO:
         """Open blob ``name`` for reading without recording when it was read."""
-        path = self.path(name)
-        try:
-            fd = os.open(path, os.O_RDONLY | _NO_ATIME)
-        except PermissionError:  # O_NOATIME needs the file's owner; someone else may read
-            fd = os.open(path, os.O_RDONLY)
-        return os.fdopen(fd, "rb")
+        return open_quietly(self.path(name))
 
     def read(self, name: str) -> bytes:
         """Blob ``name``'s bytes, read as :meth:`open` does."""
@@ -282,9 +286,6 @@ class BlobStore:
         os.rename(temp, self.spares / secrets.token_hex(16))
         self.stamp_directories()
 
-    def _sync_directory(self) -> None:
-        sync_directory(self.root)
-
 
 #: every store in this process, for :func:`_forget_timers`
 _STORES: weakref.WeakSet[BlobStore] = weakref.WeakSet()
@@ -356,7 +357,7 @@ class PendingBlob:
         os.replace(self._temp, self.store.path(self.name))
         self._ended = True
         self.store.stamp_directories()
-        self.store._sync_directory()
+        sync_directory(self.store.root)
         self.store.restamp_soon(today)
         return self.name
 

@@ -24,7 +24,8 @@ from portal.db import make_engine, make_sessions
 from portal.inbox import SyncError, export_inbox, import_replies, load_signing_key
 from portal.models import ReviewerAccount
 
-_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+#: a sync account's label (also what a restore accepts from the enrolment record)
+LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 class AccountError(Exception):
@@ -39,7 +40,7 @@ def _open(args: argparse.Namespace) -> tuple[Any, Any, BlobStore, Path]:
 
 def cmd_accounts_add(args: argparse.Namespace) -> None:
     """Enrol a reviewer for sync: label, sync key and replies-signing key."""
-    if not _LABEL.fullmatch(args.label):
+    if not LABEL.fullmatch(args.label):
         raise AccountError("a label is 1-64 letters, digits, dots, dashes or underscores")
     sync_key = parse_public_key(args.sync_key, KeyKind.SIGNING)
     signing_key = parse_public_key(args.signing_key, KeyKind.SIGNING)
