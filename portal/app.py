@@ -16,7 +16,7 @@ from flask import Flask, current_app, jsonify, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-from portal import security
+from portal import pending, security
 from portal.blobs import BlobStore
 from portal.config import Config
 from portal.db import make_engine, make_sessions
@@ -40,7 +40,18 @@ _MESSAGES = {
 
 ROLES = ("intake", "sync")
 #: public endpoints that scripts call and that answer in JSON, errors included
-JSON_PATHS = frozenset({"/followup/lookup", "/pow"})
+JSON_PATHS = frozenset(
+    {"/followup/lookup", "/pow", "/form-token", "/submit/begin", "/submit/finish", "/uploads"}
+)
+#: the tus uploads (portal/tus.py), like the sync API: JSON too
+JSON_PREFIXES = ("/reviewer-sync/", "/uploads/")
+#: form posts made by scripts: an expired form token is answered in JSON, so that the
+#: page renews it in place (GET /form-token) and sends again, losing nothing typed
+SCRIPT_FORMS = frozenset({"/submit", "/submit/begin", "/submit/finish"})
+CSRF_MESSAGE = (
+    "This form has expired or was opened in another browser session. "
+    "Nothing was stored. Please reload the page and send it again."
+)
 
 
 def create_app(config: Config, role: str = "intake") -> Flask:
@@ -77,33 +88,45 @@ def create_app(config: Config, role: str = "intake") -> Flask:
         # anti-abuse state that needs the time: off the data directory (runtime.py);
         # the intake uses it, so an unsafe runtime directory stops it from starting
         "runtime": RuntimeStore(config.runtime_dir, prepare=role == "intake"),
-        "blobs": _tidied_blobs(config),
         "directory": _directory_cache(config),
     }
+    app.extensions["portal"]["blobs"] = _tidied_blobs(
+        config, app.extensions["portal"]["runtime"] if role == "intake" else None
+    )
     csrf.init_app(app)
     security.install(app, config)
+    from portal import plain_intake  # noqa: F401 - adds /submit-plain and /received to intake
     from portal.followup import followup
     from portal.intake import intake
+    from portal.resumable import drafts
     from portal.sync import sync
+    from portal.tus import tus
 
     csrf.exempt(sync)  # bearer tokens, never cookies: nothing for CSRF to ride on
+    csrf.exempt(tus)  # the upload id is the capability; begin and finish take the form token
     if role == "intake":
         app.register_blueprint(intake)
         app.register_blueprint(followup)
+        app.register_blueprint(drafts)
+        app.register_blueprint(tus)
     if role == "sync" or config.sync_mode == "same":
         app.register_blueprint(sync)
     _error_pages(app)
     return app
 
 
-def _tidied_blobs(config: Config) -> BlobStore:
+def _tidied_blobs(config: Config, runtime: RuntimeStore | None) -> BlobStore:
     """The blob store, with what an interrupted upload left removed and the spares refilled.
 
     A leftover counts as abandoned once nothing has been written to it for as
     long as a form stays valid (PORTAL_CSRF_HOURS): an upload still going
-    writes to its file far more often than that.
+    writes to its file far more often than that. The intake also removes
+    expired resumable uploads and partial files that its runtime store no
+    longer knows (``pending.py``): after a restart, all of them.
     """
     store = BlobStore(config.blob_dir)
+    if runtime is not None:
+        pending.tidy(runtime.sessions, store, pending.today())
     store.tidy(timedelta(seconds=config.csrf_time_limit))
     return store
 
@@ -126,7 +149,7 @@ def _is_api() -> bool:
     """Whether errors go out as JSON: anything the sync application or API answers."""
     return (
         current_app.config["PORTAL_ROLE"] == "sync"
-        or request.path.startswith("/reviewer-sync/")
+        or request.path.startswith(JSON_PREFIXES)
         or request.path in JSON_PATHS
     )
 
@@ -134,6 +157,12 @@ def _is_api() -> bool:
 def _error_pages(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def _csrf(error: CSRFError) -> Any:
+        if request.path in SCRIPT_FORMS:
+            return jsonify({"error": CSRF_MESSAGE, "renew_token": True}), 400
+        if request.path == "/submit-plain":
+            from portal.plain_intake import plain_form_after_error
+
+            return plain_form_after_error(CSRF_MESSAGE)  # the filled form again: nothing lost
         message = (
             "This form has expired or was opened in another browser session. "
             "Nothing was stored. Please go back, reload the page and send it again."

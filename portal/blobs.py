@@ -27,6 +27,14 @@ File times would otherwise date every arrival to the nanosecond
   use the pool up; and when stored blobs have brought it below
   ``LOW_SPARES``, the coalesced restamp refills it (its birth time is then
   that of a restamp, which the change times show anyway).
+
+Resumable uploads (``portal/pending.py``) keep their ciphertext, while it
+is still arriving, in *partial* files in a directory beside the blobs (same
+file system). A partial file is taken from the same spare pool, its times
+are days like a blob's and it joins every restamp; when its submission is
+stored it becomes a blob by a second hard link (:meth:`BlobStore.adopt`),
+so the blob keeps the spare's birth time, and the partial name is then
+unlinked.
 """
 
 from __future__ import annotations
@@ -81,6 +89,8 @@ class BlobStore:
         self.root = root
         #: the spare files, beside the blobs (same file system, so a rename takes one)
         self.spares = root.with_name(f".{root.name}-spares")
+        #: resumable uploads still arriving (``portal/pending.py``), beside the blobs too
+        self.partial = root.with_name(f".{root.name}-partial")
         self.restamp_after = restamp_after
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
         # days with a blob stored since their last restamp, and the timer that will do it
@@ -168,7 +178,7 @@ class BlobStore:
         """
         with os.scandir(self.root) as entries:
             blobs = sorted((e for e in entries if _is_blob_name(e.name)), key=lambda e: e.name)
-        for entry in blobs:
+        for entry in blobs + self._partial_entries():
             try:
                 day = day_start_ns(entry.stat(follow_symlinks=False).st_mtime_ns)
                 if days is not None and day not in days:
@@ -177,6 +187,16 @@ class BlobStore:
             except FileNotFoundError:
                 continue  # purged meanwhile
         self.stamp_directories()
+
+    def _partial_entries(self) -> list[os.DirEntry[str]]:
+        """The partial upload files, in name order (expiry day, then random), for a restamp."""
+        try:
+            with os.scandir(self.partial) as entries:
+                return sorted(
+                    (e for e in entries if e.is_file(follow_symlinks=False)), key=lambda e: e.name
+                )
+        except FileNotFoundError:
+            return []
 
     def restamp_soon(self, day: int) -> None:
         """Ask for ``day``'s blobs to be restamped within ``restamp_after`` seconds.
@@ -214,9 +234,9 @@ class BlobStore:
                 self.refill_spares()
 
     def stamp_directories(self) -> None:
-        """Set the blob and spare directories' times to the start of today."""
+        """Set the blob, spare and partial directories' times to the start of today."""
         today = day_start_ns(time.time_ns())
-        for directory in (self.root, self.spares):
+        for directory in (self.root, self.spares, self.partial):
             try:
                 os.utime(directory, ns=(today, today))
             except FileNotFoundError:
@@ -284,6 +304,70 @@ class BlobStore:
         os.truncate(temp, 0)
         os.utime(temp, ns=(today, today))
         os.rename(temp, self.spares / secrets.token_hex(16))
+        self.stamp_directories()
+
+    def claim_partial(self, name: str) -> bool:
+        """Make the empty partial file ``name``, dated to today; True if it is a spare.
+
+        Its birth time is then a spare's (or, when the pool is empty, now).
+        Moving the spare and dating it set its change time to now, so a
+        restamp is asked for, as after a commit: within ``restamp_after``
+        seconds the file shares the change time of the day's restamp.
+        """
+        self.partial.mkdir(mode=0o700, exist_ok=True)
+        fd, spare = self.claim_file(self.partial / name)
+        today = day_start_ns(time.time_ns())
+        try:
+            os.utime(fd, ns=(today, today))
+        finally:
+            os.close(fd)
+        sync_directory(self.partial)
+        self.stamp_directories()
+        self.restamp_soon(today)
+        return spare
+
+    def adopt(self, partial: Path) -> str:
+        """Store the finished partial file as a new blob and return its name.
+
+        The blob is a second hard link to the same file, dated to the day,
+        fsync'd, with the directory fsync'd: the partial name stays until the
+        caller drops it, so that a submission that cannot be recorded loses
+        nothing that was uploaded (its blobs are deleted, the partial files
+        are still there). The change time is restamped like any blob's.
+        """
+        name = secrets.token_hex(16)
+        today = day_start_ns(time.time_ns())
+        fd = os.open(partial, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            os.utime(fd, ns=(today, today))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.link(partial, self.path(name), follow_symlinks=False)
+        self.stamp_directories()
+        sync_directory(self.root)
+        self.restamp_soon(today)
+        return name
+
+    def drop_partial(self, partial: Path, *, spare: bool) -> None:
+        """Remove a partial file. A spare that no blob shares goes back to the pool, emptied.
+
+        A file that is also a blob (adopted) is only unlinked here, never
+        emptied; a fresh file (the pool was empty when it was made) is
+        unlinked, as :meth:`PendingBlob.abort` does, since its birth time is
+        the upload's.
+        """
+        try:
+            shared = os.lstat(partial).st_nlink > 1
+        except FileNotFoundError:
+            return
+        if spare and not shared:
+            try:
+                self.give_back(partial)
+                return
+            except OSError:
+                pass  # cannot go back: it must not stay either
+        partial.unlink(missing_ok=True)
         self.stamp_directories()
 
 

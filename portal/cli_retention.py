@@ -1,5 +1,8 @@
 """``portal purge``: delete the conversations past the retention period.
 
+It also removes what unfinished uploads left behind: resumable uploads past
+their expiry day (``pending.py``) and abandoned one-shot uploads (``blobs.py``).
+
 Meant to run daily from a timer (``portal --data-dir D purge``): it is
 idempotent, prints one line of counts and nothing that names a report, and
 fails with one line on stderr. The logic is in :mod:`portal.retention`.
@@ -13,6 +16,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, NoReturn
 
+from portal import pending
 from portal.blobs import BlobStore
 from portal.config import environ_snapshot, load_config
 from portal.db import make_engine, make_sessions
@@ -32,11 +36,16 @@ def cmd_purge(args: argparse.Namespace) -> None:
         engine.dispose()
     line = summary(result, days)
     if not args.dry_run:
+        # pending.py: resumable uploads past their expiry day (by their file
+        # names: this process does not see the intake's runtime store)
+        expired = pending.purge_files(blobs, pending.today())
         # blobs.py: uploads abandoned for longer than a form stays valid, the
         # file times of past days, and the spare files for the day ahead
         abandoned = blobs.tidy(timedelta(seconds=config.csrf_time_limit))
         if abandoned:
             line += f"; {abandoned} abandoned upload(s) removed"
+        if expired:
+            line += f"; {expired} expired resumable upload(s) removed"
     print(line)
 
 

@@ -59,6 +59,23 @@ class Config:
     retention_days: int = 180
     #: volatile anti-abuse state (``runtime.py``): on tmpfs, never in the data directory
     runtime_dir: Path = Path("/run/cso-portal-intake")
+    #: resumable uploads (``pending.py``): bytes the partial files of all
+    #: unfinished uploads may hold together (bytes stored, never bytes declared),
+    #: and how many unfinished drafts there may be at once
+    pending_bytes: int = 2000 * MIB
+    pending_drafts: int = 200
+    #: drafts opened per hour, for everyone together (a global budget, ``budget.py``)
+    begins_per_hour: int = 120
+    #: when a resumable upload's PATCH ends (what arrived is kept, and the browser
+    #: resumes): no 8 KiB piece for ``upload_idle_seconds``; less than
+    #: ``upload_min_rate`` bytes a second over any ``2 * upload_idle_seconds``;
+    #: or ``upload_patch_seconds`` after it began. The idle limit matches nginx's
+    #: client_body_timeout: a satellite link that drops for a minute or two keeps
+    #: its PATCH, which carries on where it stopped, instead of Chromium repeating
+    #: it from its first byte on a new connection (tests/integration/test_satellite.py)
+    upload_idle_seconds: int = 120
+    upload_min_rate: int = 512
+    upload_patch_seconds: int = 600
 
     @property
     def blob_dir(self) -> Path:
@@ -127,6 +144,14 @@ def load_config(environ: Mapping[str, str], *, data_dir: Path | None = None) -> 
     if onion is not None and not (onion.endswith(".onion") and len(onion) == 62):
         raise ConfigError("PORTAL_ONION_ADDRESS must be a v3 onion name (56 characters + .onion)")
     https = environ.get("PORTAL_HTTPS", "0") not in {"0", "", "false", "no"}
+    max_upload_mib = _int(environ, "PORTAL_MAX_UPLOAD_MIB", 200, 1, 4096)
+    # ten full-size reports by default; never less than one
+    pending_mib = _int(environ, "PORTAL_PENDING_MIB", 10 * max_upload_mib, 1, 1024 * 1024)
+    if pending_mib < max_upload_mib:
+        raise ConfigError(
+            "PORTAL_PENDING_MIB must be at least PORTAL_MAX_UPLOAD_MIB:"
+            " otherwise a full-size report could never be sent"
+        )
     return Config(
         data_dir=root,
         secret_key=secret,
@@ -134,7 +159,7 @@ def load_config(environ: Mapping[str, str], *, data_dir: Path | None = None) -> 
         organisation_key=org_key,
         onion_address=onion,
         https=https,
-        max_upload_bytes=_int(environ, "PORTAL_MAX_UPLOAD_MIB", 200, 1, 4096) * MIB,
+        max_upload_bytes=max_upload_mib * MIB,
         max_attachments=_int(environ, "PORTAL_MAX_ATTACHMENTS", 10, 0, 64),
         max_plain_upload_bytes=_int(environ, "PORTAL_MAX_PLAIN_UPLOAD_MIB", 25, 1, 200) * MIB,
         # A slow satellite upload of a large file can take hours: 12 h by default.
@@ -148,6 +173,15 @@ def load_config(environ: Mapping[str, str], *, data_dir: Path | None = None) -> 
         followups_per_hour=_int(environ, "PORTAL_FOLLOWUPS_PER_HOUR", 60, 1, 100_000),
         retention_days=_int(environ, "PORTAL_RETENTION_DAYS", 180, 1, 3650),
         runtime_dir=_runtime_dir(environ, root),
+        pending_bytes=pending_mib * MIB,
+        pending_drafts=_int(environ, "PORTAL_PENDING_DRAFTS", 200, 1, 100_000),
+        begins_per_hour=_int(environ, "PORTAL_BEGINS_PER_HOUR", 120, 1, 100_000),
+        upload_idle_seconds=_int(environ, "PORTAL_UPLOAD_IDLE_SECONDS", 120, 2, 600),
+        # 512 B/s (30 KiB a minute, 4 kbit/s) is a sixteenth of a 64 kbit/s link, and
+        # above one 8 KiB piece per idle limit, so a piece dripped just inside that
+        # limit does not keep a PATCH open
+        upload_min_rate=_int(environ, "PORTAL_UPLOAD_MIN_RATE", 512, 1, 10 * MIB),
+        upload_patch_seconds=_int(environ, "PORTAL_UPLOAD_PATCH_SECONDS", 600, 5, 3600),
     )
 
 

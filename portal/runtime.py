@@ -15,16 +15,27 @@ user can write, so it is never reached through a symbolic link, and the
 portal refuses to start unless the directory is this user's alone and
 nobody else can replace it: see :func:`private_directory`.
 
-Losing it costs little. Budgets start full again. Spent puzzles would be
-forgotten, so that a puzzle could be spent twice within its hour; instead,
-the store holds an *epoch*, a random value made with the file, which is
-folded into the puzzle key (``pow.py``): puzzles issued before the store
-was lost no longer verify, and a browser that held one is asked to send
-again.
+It also holds the bookkeeping of resumable uploads (``pending.py``):
+drafts and their partial uploads, each with the *day* it expires; their
+ciphertext is in files beside the blobs, and a start of the portal removes
+any whose record this store has lost. A draft nothing has been sent to yet
+holds a time as well, the moment it lapses (a few minutes after it began),
+until its first byte arrives. Beside the file, a folder ``draft-locks``
+holds empty lock files, one per draft in use and one per PATCH slot, that
+serialise what happens to a draft across workers (``pending.py``).
+
+Losing it costs little. Budgets start full again. Unfinished resumable
+uploads are forgotten: the browser is told the upload is unknown and sends
+again. Spent puzzles would be forgotten, so that a puzzle could be spent
+twice within its hour; instead, the store holds an *epoch*, a random value
+made with the file, which is folded into the puzzle key (``pow.py``):
+puzzles issued before the store was lost no longer verify, and a browser
+that held one is asked to send again.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 import stat
@@ -32,7 +43,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Float, Integer, String, event, select
+from sqlalchemy import Boolean, Date, Engine, Float, Integer, String, event, select
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.schema import CreateIndex, CreateTable
@@ -40,7 +51,8 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 from portal.config import ConfigError
 from portal.db import make_engine, make_sessions
 
-FILE_NAME = "anti-abuse-v1.sqlite3"  # a new layout gets a new name, never a migration
+FILE_NAME = "anti-abuse-v2.sqlite3"  # a new layout gets a new name, never a migration
+LOCK_FOLDER = "draft-locks"  # lock files of drafts in use (``pending.py``)
 
 
 class RuntimeBase(DeclarativeBase):
@@ -75,6 +87,48 @@ class RateBudget(RuntimeBase):
     updated_at: Mapped[float] = mapped_column(Float)  # seconds since the epoch
 
 
+class Draft(RuntimeBase):
+    """A submission being sent in resumable parts (``pending.py``).
+
+    Once a byte of it has arrived it holds a day, never a time. Until then it
+    holds the moment it lapses, a few minutes after it began: a draft that
+    nothing is sent to must not hold a place for days (``pending.py``).
+    """
+
+    __tablename__ = "draft"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the draft id
+    #: the UTC day at whose start it expires (one or two days after the day it began)
+    expires_on: Mapped[dt.date] = mapped_column(Date, index=True)
+    #: until its first byte is stored: when it lapses (seconds since the epoch); then NULL
+    lapses_at: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: once stored: SHA-256 of the receipt fields it was stored with, and how many parts
+    receipt: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    stored_parts: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class PendingUpload(RuntimeBase):
+    """One envelope of a draft, arriving by tus into a partial file (``pending.py``)."""
+
+    __tablename__ = "pending_upload"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the upload id
+    draft: Mapped[str] = mapped_column(String(64), index=True)  # the draft's key
+    file: Mapped[str] = mapped_column(String(64), unique=True)  # its partial file's name
+    length: Mapped[int] = mapped_column(Integer)  # Upload-Length
+    expires_on: Mapped[dt.date] = mapped_column(Date, index=True)  # the draft's
+    #: whether its file came from the spare pool (it goes back there if not kept)
+    spare: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: whether its first bytes have passed the envelope header check
+    header_checked: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: bytes counted against the pending space: those in its file, and while a
+    #: PATCH is under way, the room granted to that PATCH beyond them
+    held: Mapped[int] = mapped_column(Integer, default=0)
+    #: while a PATCH with a checksum is under way: the offset it started from, which
+    #: is all that counts as stored until its checksum matches
+    checksum_from: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
 class RuntimeStore:
     """The runtime store in ``directory``, opened on first use by any thread.
 
@@ -99,6 +153,11 @@ class RuntimeStore:
                 self._engine = _open(self.directory)
                 self._sessions = make_sessions(self._engine)
         return self._sessions
+
+    @property
+    def locks(self) -> Path:
+        """The folder of the drafts' lock files (``pending.py``); made when first locked."""
+        return self.directory / LOCK_FOLDER
 
     def dispose(self) -> None:
         """Close the store's connections (it stays usable; the next use reopens them)."""
