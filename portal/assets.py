@@ -35,8 +35,9 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 PAGES = ("/", "/followup")
 _LINE = re.compile(r"([0-9a-f]{64})  (static/[A-Za-z0-9._/-]+)")
 _SCRIPT = re.compile(r"<script\b([^>]*)>", re.IGNORECASE)
+_STYLE = re.compile(r"<style\b[^>]*>(.*?)</style\s*>", re.IGNORECASE | re.DOTALL)
 _LINK = re.compile(r"<link\b([^>]*)>", re.IGNORECASE)
-_ATTRIBUTE = re.compile(r"""\b(src|href|rel)\s*=\s*["']([^"']*)["']""", re.IGNORECASE)
+_ATTRIBUTE = re.compile(r"""\b(src|href|rel|type)\s*=\s*["']([^"']*)["']""", re.IGNORECASE)
 _META = re.compile(r"<meta\b([^>]*)>", re.IGNORECASE)
 _META_ATTRIBUTE = re.compile(r"""\b(name|content)\s*=\s*["']([^"']*)["']""", re.IGNORECASE)
 #: the page hands the browser's code its organisation key in this meta tag
@@ -145,8 +146,12 @@ def _page_findings(
     findings = [_csp_finding(check, response.headers.get("Content-Security-Policy", ""))]
     html = response.body.decode("utf-8", errors="replace")
     for tag in _SCRIPT.findall(html):
-        source = dict((k.lower(), v) for k, v in _ATTRIBUTE.findall(tag)).get("src")
-        if source is None:
+        attributes = dict((k.lower(), v) for k, v in _ATTRIBUTE.findall(tag))
+        source = attributes.get("src")
+        if source is None and attributes.get("type", "").strip().lower() == "application/json":
+            # a data block (the form's rules): browsers never run one as code
+            findings.append(ok(check, "carries a JSON data block (never run)"))
+        elif source is None:
             findings.append(fail(check, "has an inline script", _ASSET_FIX))
         else:
             findings.append(_reference(check, source, manifest))
@@ -154,9 +159,19 @@ def _page_findings(
         attributes = dict((k.lower(), v) for k, v in _ATTRIBUTE.findall(tag))
         if attributes.get("rel", "").lower() in ("stylesheet", "modulepreload", "preload"):
             findings.append(_reference(check, attributes.get("href", ""), manifest))
+    findings += [_style_finding(check, block, manifest) for block in _STYLE.findall(html)]
     if organisation is not None:
         findings.append(_pin_finding(check, html, organisation))
     return findings
+
+
+def _style_finding(check: str, block: str, manifest: dict[str, str]) -> Finding:
+    """An inline stylesheet must be a published one, byte for byte (portal/styles.py)."""
+    digest = hashlib.sha256(block.encode("utf-8")).hexdigest()
+    for name, published in manifest.items():
+        if name.endswith(".css") and published == digest:
+            return ok(check, f"carries /{name} inline (listed)")
+    return fail(check, "carries a stylesheet that is not in the manifest", _ASSET_FIX)
 
 
 def _pin_finding(check: str, html: str, organisation: str) -> Finding:

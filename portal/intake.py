@@ -4,7 +4,12 @@
   (crypto/SPEC.md §11); the server checks and stores ciphertext only.
 * ``POST /submit-plain``: JavaScript is off. The server builds the same report
   JSON in memory, strips photo metadata in memory, encrypts every part to the
-  reviewers at once and keeps only ciphertext.
+  reviewers at once and keeps only ciphertext. It answers ``303`` to
+  ``/received``, which shows the receipt once (``form_keys.py``); anything
+  the reporter can put right draws the form again, filled (``form_page.py``).
+  Its routes are in ``plain_intake.py``, which builds on this module (never
+  the other way round) and adds them to this blueprint; ``app.py`` imports
+  it before the blueprint is registered.
 
 Either way a submission is stored whole or not at all, under a random 128-bit
 id, with only the day of arrival. Nothing about the sender is read or kept.
@@ -20,7 +25,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import text
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import BadRequest, HTTPException, ServiceUnavailable, TooManyRequests
@@ -28,13 +33,13 @@ from werkzeug.exceptions import BadRequest, HTTPException, ServiceUnavailable, T
 from crypto.envelope import Sealer
 from crypto.errors import ManifestError
 from crypto.manifest import MAX_ATTACHMENTS, AttachmentEntry, check_name, entry_for
-from crypto.receipt import Receipt, derive
 from portal import budget, pow
-from portal.fields import FIELDS, SECTIONS
+from portal.fields import BY_NAME, message, plain_attachment_limits, size_text
+from portal.form_page import report_page
 from portal.models import InboxEntry, Part, PartKind, Submission
 from portal.receipts import BadReceiptError, parse_browser_receipt, receipt_index
-from portal.report import InvalidReportError, build_report, encode_report
-from portal.request import MemoryUpload
+from portal.report import InvalidReportError, check_value
+from portal.request import MemoryUpload, PortalRequest
 from portal.reviewers import CurrentDirectory, NoDirectoryError
 from portal.scrub import ScrubError, scrub
 from portal.uploads import EnvelopeUpload, UploadRefusedError
@@ -75,18 +80,22 @@ def current_directory() -> CurrentDirectory:
 
 
 @intake.get("/")
-def form() -> str:
-    """The report form; works with and without JavaScript."""
-    config = portal_extensions()["config"]
-    cache = portal_extensions()["directory"]
-    return render_template(
-        "report.html",
-        fields=FIELDS,
-        sections=SECTIONS,
-        organisation_key=str(cache.organisation) if cache is not None else "",
-        max_attachments=min(config.max_attachments, MAX_ATTACHMENTS),
-        max_plain_mib=config.max_plain_upload_bytes // (1024 * 1024),
-    )
+def form() -> Response:
+    """The report form: step 1 picks the category, step 2 (``?category=…``) asks about it.
+
+    Works with and without JavaScript; see ``portal/form_page.py``.
+    """
+    category = request.args.get("category")
+    if category is None:
+        return report_page(portal_extensions(), step="category")
+    try:
+        check_value(BY_NAME["category"], [category])
+    except InvalidReportError as problem:  # unknown or missing: step 1 again, saying why
+        lead = "Please choose the kind of incident from the list."
+        return report_page(
+            portal_extensions(), step="category", problems=[problem], lead=lead, status=400
+        )
+    return report_page(portal_extensions(), step="details", category=category)
 
 
 @intake.get("/favicon.ico")
@@ -147,12 +156,6 @@ def budget_unless_refused(name: str, per_hour: int, message: str) -> Iterator[No
         if error.code is not None and error.code < 500:
             budget.give_back(portal_extensions()["runtime"].sessions, name, per_hour)
         raise
-
-
-BUSY_PLAIN = (
-    "Too many reports are arriving without JavaScript right now. Nothing was stored. "
-    "Please try again in a few minutes, or turn JavaScript on."
-)
 
 
 def store_submission(
@@ -260,75 +263,64 @@ def envelope_part(storage: FileStorage) -> EnvelopeUpload:
     return stream
 
 
-@intake.post("/submit-plain")
-def submit_plain() -> str:
-    """Encrypt a form sent without JavaScript, in memory, and store only ciphertext."""
-    directory = current_directory()
-    with plain_attachments() as files:
-        fields = {name: request.form.getlist(name) for name in request.form}
-        entries, cleaned = scrub_attachments(files)
-        document = _report_document(fields, entries)
-        # Everything that can refuse the form has passed: only now is the budget drawn on.
-        require_budget(budget.PLAIN, portal_extensions()["config"].plain_per_hour, BUSY_PLAIN)
-        # The server makes the receipt here, shows it once and forgets it.
-        receipt = Receipt.generate()
-        keys = derive(receipt)
-        document["reporter_key"] = str(keys.reporter.token)
-        parts = [(PartKind.REPORT, encode_report(document))]
-        parts += [(PartKind.ATTACHMENT, data) for data in cleaned]
-        stored = seal_and_store(
-            parts,
-            directory.verified.recipient_keys,
-            locator=receipt.locator,
-            index=receipt_index(receipt.locator, keys.lookup_token),
-        )
-    return render_template(
-        "submitted.html",
-        parts=len(stored.parts),
-        encrypted_by="server",
-        scrubbed=entries,
-        receipt=str(receipt),
-    )
-
-
-def _report_document(
-    fields: dict[str, list[str]], entries: Sequence[AttachmentEntry]
-) -> dict[str, Any]:
-    """The report a no-JavaScript form makes, or 400 naming the field at fault."""
-    try:
-        return build_report(fields, entries, encrypted_by="server")
-    except InvalidReportError as error:
-        raise RefusedError(f"Nothing was stored. {error}") from None
-
-
 @contextmanager
-def plain_attachments() -> Iterator[list[FileStorage]]:
+def plain_files() -> Iterator[tuple[list[FileStorage], list[InvalidReportError]]]:
     """The no-JavaScript form's files, held in memory and wiped when the view is done.
 
-    Too many files are refused here. Sending without JavaScript skips the
-    proof of work, so each view draws on its global budget, but only once
-    everything cheap to check has passed, the scrub of every attachment
-    included: junk must not spend what honest senders need.
+    With them come the problems found without reading them: too many files,
+    a file dropped at the per-file limit, or files together over the total
+    (``portal/request.py`` drops them as they arrive). Sending without JavaScript
+    skips the proof of work, so each view draws on its global budget, but
+    only once everything cheap to check has passed, the scrub of every
+    attachment included: junk must not spend what honest senders need.
     """
+    config = portal_extensions()["config"]
     files = [f for f in request.files.getlist("attachments") if f.filename]
     buffers = [f.stream for f in files if isinstance(f.stream, MemoryUpload)]
+    problems = []
     try:
-        if len(files) > min(portal_extensions()["config"].max_attachments, MAX_ATTACHMENTS):
-            raise RefusedError("Nothing was stored: too many attachments.")
-        yield files
+        count = min(config.max_attachments, MAX_ATTACHMENTS)
+        if len(files) > count:
+            problems.append(_attachment_problem("too_many_files", max_count=count))
+        per_file, total, _ = plain_attachment_limits(
+            config.max_upload_bytes, config.max_plain_upload_bytes
+        )
+        for index, storage in enumerate(files, start=1):
+            if getattr(storage.stream, "overflowed", False):  # see portal/request.py
+                limit = size_text(per_file)
+                problems.append(_attachment_problem("file_too_large", index=index, limit=limit))
+        pool = request.memory_pool if isinstance(request, PortalRequest) else None
+        if pool is not None and pool.overflowed:
+            problems.append(_attachment_problem("total_too_large", limit=size_text(total)))
+        yield files, problems
     finally:
         for buffer in buffers:
             buffer.wipe()
 
 
-def scrub_attachments(files: Sequence[FileStorage]) -> tuple[list[AttachmentEntry], list[bytes]]:
-    """Clean each plaintext file in memory; its manifest entry and its cleaned bytes.
+@contextmanager
+def plain_attachments() -> Iterator[list[FileStorage]]:
+    """:func:`plain_files`, refusing the request (400) at the first problem."""
+    with plain_files() as (files, problems):
+        if problems:
+            raise RefusedError(f"Nothing was stored. {problems[0]}.")
+        yield files
+
+
+def _attachment_problem(key: str, **values: Any) -> InvalidReportError:
+    return InvalidReportError(message(key, **values), "attachments", key)
+
+
+def scrub_files(
+    files: Sequence[FileStorage],
+) -> tuple[list[AttachmentEntry], list[bytes], list[InvalidReportError]]:
+    """Clean each plaintext file in memory: manifest entries, cleaned bytes, problems.
 
     Cheap enough to run before any budget is drawn (``scrub.py`` bounds its
     work by the file's size), and a damaged photo is refused here, so junk
-    attachments spend nothing.
+    attachments spend nothing. Every damaged file is named, not only the first.
     """
-    entries, cleaned = [], []
+    entries, cleaned, problems = [], [], []
     for index, storage in enumerate(files, start=1):
         data = (
             bytes(storage.stream.getbuffer()) if isinstance(storage.stream, MemoryUpload) else b""
@@ -336,12 +328,19 @@ def scrub_attachments(files: Sequence[FileStorage]) -> tuple[list[AttachmentEntr
         try:
             result = scrub(data, storage.mimetype or "application/octet-stream")
         except ScrubError:
-            raise RefusedError(
-                f"Nothing was stored: attachment {index} looks like a damaged image."
-            ) from None
+            problems.append(_attachment_problem("damaged_image", index=index))
+            continue
         name = _attachment_name(storage.filename, index)
         entries.append(entry_for(index, name, result.media_type, result.data, result.scrubbed))
         cleaned.append(result.data)
+    return entries, cleaned, problems
+
+
+def scrub_attachments(files: Sequence[FileStorage]) -> tuple[list[AttachmentEntry], list[bytes]]:
+    """:func:`scrub_files`, refusing the request (400) at the first damaged file."""
+    entries, cleaned, problems = scrub_files(files)
+    if problems:
+        raise RefusedError(f"Nothing was stored. {problems[0]}.")
     return entries, cleaned
 
 

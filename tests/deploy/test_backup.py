@@ -26,6 +26,7 @@ from portal.cli import main as portal_main
 from portal.config import load_config
 from portal.models import Part, Submission
 from tests.conftest import DemoPortal, backup, restore
+from tests.integration.portal_server import send_plain
 
 CANARY = "CANARY-8b2c-BACKUP"
 
@@ -40,16 +41,13 @@ def portal_app(data_dir: Path, database_url: str) -> Flask:
 def submit(app: Flask) -> None:
     """One report sent without JavaScript."""
     client = app.test_client()
-    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").data.decode())
-    assert token is not None
     form = {
-        "csrf_token": token.group(1),
         "category": "piracy-or-armed-robbery",
         "incident_local_time": "2026-11-20T02:10",
         "incident_utc_offset": "+01:00",
         "narrative": f"{CANARY} robbers at the anchorage",
     }
-    response = client.post("/submit-plain", data=form, content_type="multipart/form-data")
+    response = send_plain(client, form)
     assert response.status_code == 200, response.data
 
 

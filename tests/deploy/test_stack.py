@@ -128,12 +128,17 @@ def test_plain_submission_over_tls_and_http2(stack: Stack, tmp_path: Path) -> No
     resolve = f"{DOMAIN}:{host.ports['https']}:127.0.0.1"
     curl = ["curl", "--silent", "--show-error", "--http2", "--cacert", str(host.ca_file),
             "--resolve", resolve, "--cookie", str(jar), "--cookie-jar", str(jar)]  # fmt: skip
-    form = subprocess.run([*curl, host.https_url + "/"], capture_output=True, check=True)
+    step_two = f"{host.https_url}/?category={FIELDS['category']}"
+    form = subprocess.run([*curl, step_two], capture_output=True, check=True)
     token = re.search(rb'name="csrf_token" value="([^"]+)"', form.stdout)
+    once = re.search(rb'name="once" value="([^"]+)"', form.stdout)
     assert token is not None
+    assert once is not None
     fields = {**FIELDS, "narrative": "CANARX-5d1e-DEPLOY over TLS"}
-    argv = [*curl, "--write-out", "%{http_version}", "--form-string",
-            f"csrf_token={token.group(1).decode()}"]  # fmt: skip
+    # --location follows the 303 to the receipt page, which the cookie jar unlocks
+    argv = [*curl, "--location", "--write-out", "%{http_version}",
+            "--form-string", f"csrf_token={token.group(1).decode()}",
+            "--form-string", f"once={once.group(1).decode()}"]  # fmt: skip
     for name, value in fields.items():
         for one in value if isinstance(value, list) else [value]:
             argv += ["--form-string", f"{name}={one}"]

@@ -66,24 +66,60 @@ def serve_portal(
             process.wait(timeout=30)
 
 
+def form_keys(page: str) -> dict[str, str]:
+    """The hidden keys a report form carries (``csrf_token``, ``once``), scraped from its page."""
+    import re
+
+    keys = dict(re.findall(r'<input type="hidden" name="(csrf_token|once)" value="([^"]+)"', page))
+    assert set(keys) == {"csrf_token", "once"}, "the page has no report form"
+    return keys
+
+
+def plain_form(client: Any, category: str = "other") -> dict[str, str]:
+    """Step 2 of the no-JavaScript form for ``category``, through a Flask test client: its keys."""
+    page = client.get("/", query_string={"category": category})
+    assert page.status_code == 200, page.data
+    return form_keys(page.data.decode())
+
+
+def send_plain(client: Any, fields: dict[str, Any], *, follow: bool = True) -> Any:
+    """Fill step 2 and send it without JavaScript, as a browser would, through a test client.
+
+    ``fields`` are the form's fields (values, lists, or files as (stream,
+    name, type)); the one-time key and the form token are added unless
+    given. Returns the answer to the POST, or with ``follow`` the page it
+    leads to (the receipt, or the form drawn again after a refusal).
+    """
+    form = {**plain_form(client), **fields}
+    return client.post(
+        "/submit-plain", data=form, content_type="multipart/form-data", follow_redirects=follow
+    )
+
+
 def submit_plain(
     url: str, fields: dict[str, str | list[str]], files: list[tuple[str, bytes, str]] = ()
 ) -> str:
-    """Send the no-JavaScript form over real HTTP, as a browser would; return the page."""
+    """Send the no-JavaScript form over real HTTP, as a browser would; return the page.
+
+    Step 1 is skipped (it only picks the category): step 2 is fetched with
+    the category, its form token and one-time key are sent with the fields,
+    and the 303 to the receipt page is followed with the session cookie.
+    """
     import http.cookiejar
-    import re
     import secrets
+    import urllib.parse
     import urllib.request
 
     opener = urllib.request.build_opener(
         urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
     )
-    with opener.open(url + "/") as response:
-        token = re.search(r'name="csrf_token" value="([^"]+)"', response.read().decode())
-    assert token is not None
+    category = fields.get("category")
+    query = urllib.parse.urlencode({"category": category if isinstance(category, str) else "other"})
+    with opener.open(f"{url}/?{query}") as response:
+        keys = form_keys(response.read().decode())
     boundary = secrets.token_hex(12)
     body = bytearray()
-    pairs = [("csrf_token", token.group(1))]
+    pairs = list(keys.items())
     for name, value in fields.items():
         pairs += [(name, v) for v in (value if isinstance(value, list) else [value])]
     for name, value in pairs:
@@ -101,5 +137,5 @@ def submit_plain(
         data=bytes(body),
         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
     )
-    with opener.open(request) as response:
+    with opener.open(request) as response:  # follows the 303 to /received
         return str(response.read().decode())

@@ -30,6 +30,7 @@ from crypto.receipt import Receipt, derive
 from portal import receipts
 from portal.models import Reply, Submission
 from tests.conftest import DemoPortal
+from tests.integration.portal_server import send_plain
 from tests.integration.test_intake import (
     csrf_token,
     database_text,
@@ -44,8 +45,7 @@ ANSWER_CANARY = "CANARY-5d21-ANSWER berth 7, outer anchorage"
 
 def send_report(client: FlaskClient) -> Receipt:
     """A no-JavaScript report; the receipt as the page shows it."""
-    form = {"csrf_token": csrf_token(client), "category": "other", "narrative": "a skiff came"}
-    page = client.post("/submit-plain", data=form, content_type="multipart/form-data")
+    page = send_plain(client, {"category": "other", "narrative": "a skiff came"})
     assert page.status_code == 200, page.data
     shown = re.search(r'id="receipt">([0-9 ]+)<', page.data.decode())
     assert shown is not None

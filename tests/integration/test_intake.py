@@ -6,9 +6,12 @@ nothing half-stored: no blob, no temporary file, no database row.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import json
 import os
+import posixpath
 import re
 import stat
 import tempfile
@@ -32,6 +35,7 @@ from crypto.manifest import parse_manifest
 from portal.models import Base, Part, Submission
 from portal.pow import solve
 from tests.conftest import DemoPortal
+from tests.integration.portal_server import plain_form, send_plain
 
 CANARY = "CANARY-7f3a9c-NARRATIVE"
 # What a browser sends in place of its receipt (SPEC §14): a locator and a token.
@@ -117,7 +121,7 @@ def test_plain_submission_keeps_only_ciphertext(
     started = time.time() - 1
     photo = photo_with_gps()
     form = {
-        "csrf_token": csrf_token(client),
+        **plain_form(client, "piracy-or-armed-robbery"),
         "category": "piracy-or-armed-robbery",
         "incident_local_time": "2026-11-20T02:10",
         "incident_utc_offset": "+01:00",
@@ -130,8 +134,13 @@ def test_plain_submission_keeps_only_ciphertext(
         "attachments": [(io.BytesIO(photo), "IMG_0042.jpg", "image/jpeg")],
     }
     response = client.post("/submit-plain", data=form, content_type="multipart/form-data")
-    assert response.status_code == 200, response.data
-    assert CANARY not in response.data.decode()  # the page echoes nothing back
+    assert response.status_code == 303, response.data
+    assert response.headers["Location"] == "/received"
+    receipt_page = client.get("/received")
+    assert receipt_page.status_code == 200
+    assert re.search(r'id="receipt">[0-9 ]{29}<', receipt_page.data.decode())
+    for page in (response, receipt_page):
+        assert CANARY not in page.data.decode()  # neither page echoes anything back
 
     submissions, parts, blobs = stored_state(app, demo)
     assert (submissions, parts, len(blobs)) == (1, 2, 2)
@@ -242,8 +251,12 @@ BAD_FORMS: list[Any] = [
     pytest.param({"perpetrators_min": "3a"}, "whole number", id="count-junk"),
     pytest.param({"perpetrators_min": "\u0663"}, "whole number", id="count-arabic-digit"),
     pytest.param({"latitude": "91"}, "decimal degrees", id="latitude-range"),
+    pytest.param({"latitude": "22°60'N"}, "decimal degrees", id="latitude-minutes-60"),
+    pytest.param({"longitude": "91.5N"}, "decimal degrees", id="longitude-wrong-letter"),
     pytest.param({"incident_local_time": "yesterday"}, "date and time", id="time-junk"),
-    pytest.param({"perpetrators_min": "9", "perpetrators_max": "2"}, "lower number", id="min-max"),
+    pytest.param(
+        {"perpetrators_min": "9", "perpetrators_max": "2"}, "cannot be less", id="min-max"
+    ),
     pytest.param({"narrative": "x" * 20001}, "at most", id="too-long"),
     pytest.param({"category": ""}, "choose one", id="no-category"),
 ]
@@ -253,9 +266,8 @@ BAD_FORMS: list[Any] = [
 def test_bad_form_values_are_refused_and_nothing_is_kept(
     app: Flask, client: FlaskClient, demo: DemoPortal, changes: dict[str, str], message: str
 ) -> None:
-    form = {"csrf_token": csrf_token(client), "category": "stowaways", "narrative": "ok"}
-    form.update(changes)
-    response = client.post("/submit-plain", data=form, content_type="multipart/form-data")
+    form = {"category": "stowaways", "narrative": "ok", **changes}
+    response = send_plain(client, form)
     assert response.status_code == 400
     assert message in response.data.decode()
     assert stored_state(app, demo) == (0, 0, [])
@@ -265,20 +277,63 @@ def test_text_in_any_language_is_accepted(
     app: Flask, client: FlaskClient, demo: DemoPortal
 ) -> None:
     narrative = "هاجم أربعة لصوص السفينة · 四名劫匪登船 · Четверо грабителей · ‏עברית‏"
-    form = {"csrf_token": csrf_token(client), "category": "other", "narrative": narrative}
-    response = client.post("/submit-plain", data=form, content_type="multipart/form-data")
+    response = send_plain(client, {"category": "other", "narrative": narrative})
     assert response.status_code == 200, response.data
     assert stored_state(app, demo)[:2] == (1, 1)
+
+
+def test_characters_newer_than_the_server_s_unicode_are_kept(
+    app: Flask, client: FlaskClient, demo: DemoPortal
+) -> None:
+    """U+1FAE8 (Unicode 15) is unassigned to Python 3.11, and browsers accept it (issue 13, F4)."""
+    narrative = "The crew were shaken \U0001fae8 after the boarding"
+    response = send_plain(client, {"category": "other", "narrative": narrative})
+    assert response.status_code == 200, response.data
+    assert 'id="receipt"' in response.data.decode()
+    with app.extensions["portal"]["sessions"]() as session:
+        blob = session.scalars(select(Submission)).one().parts[0].blob
+    report = json.loads(open_bytes((demo.data_dir / "blobs" / blob).read_bytes(), demo.identity()))
+    assert report["report"]["narrative"] == narrative
+
+
+@pytest.mark.parametrize("char", ["\ufdd0", "\uffff", "\U0001fffe", "\ue000"])
+def test_noncharacters_and_private_use_are_refused(
+    app: Flask, client: FlaskClient, demo: DemoPortal, char: str
+) -> None:
+    response = send_plain(client, {"category": "other", "narrative": f"robbed {char} at anchor"})
+    assert response.status_code == 400
+    assert "cannot be part of a text" in response.data.decode()
+    assert stored_state(app, demo) == (0, 0, [])
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [({"latitude": "22°16.2'N", "longitude": "091°48.5'W"}, (22.27, -91.808333)),
+     ({"latitude": "22 16.2S 091 48.5E"}, (-22.27, 91.808333)),
+     ({"latitude": "-22.27", "longitude": "91.8083"}, (-22.27, 91.8083))],
+    ids=["degrees-and-minutes", "whole-position-in-latitude", "decimal-degrees"],
+)  # fmt: skip
+def test_positions_are_read_as_seafarers_write_them(
+    app: Flask, client: FlaskClient, demo: DemoPortal, typed: dict[str, str], expected: Any
+) -> None:
+    response = send_plain(client, {"category": "other", **typed})
+    assert response.status_code == 200, response.data
+    with app.extensions["portal"]["sessions"]() as session:
+        blob = session.scalars(select(Submission)).one().parts[0].blob
+    report = json.loads(open_bytes((demo.data_dir / "blobs" / blob).read_bytes(), demo.identity()))
+    assert (report["report"]["latitude"], report["report"]["longitude"]) == expected
 
 
 def test_invalid_utf8_in_a_field_is_refused(
     app: Flask, client: FlaskClient, demo: DemoPortal
 ) -> None:
-    token = csrf_token(client)
+    keys = plain_form(client)
+    token, once = keys["csrf_token"], keys["once"]
     boundary = "b0undary"
     body = (
         (
             f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{token}\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="once"\r\n\r\n{once}\r\n'
             f'--{boundary}\r\nContent-Disposition: form-data; name="category"\r\n\r\nother\r\n'
             f'--{boundary}\r\nContent-Disposition: form-data; name="narrative"\r\n\r\n'
         ).encode()
@@ -301,7 +356,8 @@ def test_malformed_multipart_is_a_clear_400(
         path, data=b"--zz\r\ngarbage\r\n\r\n", content_type="multipart/form-data; boundary=zz"
     )
     assert response.status_code == 400
-    assert b"reload the page" in response.data
+    assert b"expired" in response.data
+    assert b"Nothing was stored" in response.data
     assert stored_state(app, demo) == (0, 0, [])
 
 
@@ -320,8 +376,8 @@ def test_missing_csrf_token_is_refused(
 def test_expired_csrf_token_is_refused(app: Flask, client: FlaskClient, demo: DemoPortal) -> None:
     limit = app.config["WTF_CSRF_TIME_LIMIT"]
     with mock.patch("time.time", return_value=time.time() - limit - 60):
-        token = csrf_token(client)  # issued longer ago than the window
-    form = {"csrf_token": token, "category": "other", "narrative": "late"}
+        keys = plain_form(client)  # the form token was issued longer ago than the window
+    form = {**keys, "category": "other", "narrative": "late"}
     response = client.post("/submit-plain", data=form, content_type="multipart/form-data")
     assert response.status_code == 400
     assert b"expired" in response.data
@@ -346,13 +402,13 @@ def test_oversized_upload_is_refused(demo: DemoPortal, make_app: Callable[..., F
     assert stored_state(app, demo) == (0, 0, [])
 
 
-def test_oversized_plain_attachment_is_refused(
+def test_oversized_plain_attachment_is_refused_and_the_form_kept(
     demo: DemoPortal, make_app: Callable[..., Flask]
 ) -> None:
     app = make_app(PORTAL_MAX_PLAIN_UPLOAD_MIB="1")
     client = app.test_client()
     form = {
-        "csrf_token": csrf_token(client),
+        **plain_form(client),
         "category": "other",
         "narrative": "x",
         "attachments": FileStorage(io.BytesIO(b"\0" * (1024 * 1024 + 1)), filename="big.bin"),
@@ -365,8 +421,11 @@ def test_oversized_plain_attachment_is_refused(
         data=body.read(),
         content_type=f"multipart/form-data; boundary={boundary}",
     )
-    assert response.status_code == 413
-    assert b"MiB" in response.data
+    assert response.status_code == 400
+    page = response.data.decode()
+    assert "larger than 1 MiB" in page
+    assert "choose" in page.lower()  # the reporter is told to pick the files again
+    assert re.search(r"<textarea id=\"f-narrative\"[^>]*>\s*x</textarea>", page)
     assert stored_state(app, demo) == (0, 0, [])
 
 
@@ -377,8 +436,10 @@ def test_without_a_directory_the_portal_says_so(
     app = make_app()
     client = app.test_client()
     assert client.get("/keys/directory.json").status_code == 503
-    form = {"csrf_token": csrf_token(client), "category": "other", "narrative": "x"}
-    assert client.post("/submit-plain", data=form).status_code == 503
+    answer = send_plain(client, {"category": "other", "narrative": CANARY})
+    assert answer.status_code == 503
+    assert "cannot accept reports right now" in answer.data.decode()
+    assert CANARY in answer.data.decode()  # what was typed is not lost
 
 
 @pytest.mark.parametrize(
@@ -409,8 +470,7 @@ def test_receipt_storage_keeps_only_locator_and_argon2id(
     from crypto.receipt import Receipt, derive
     from portal.receipts import receipt_index
 
-    form = {"csrf_token": csrf_token(client), "category": "other", "narrative": "receipt test"}
-    page = client.post("/submit-plain", data=form, content_type="multipart/form-data")
+    page = send_plain(client, {"category": "other", "narrative": "receipt test"})
     assert page.status_code == 200
     match = re.search(r'id="receipt">([0-9 ]{29})<', page.data.decode())
     assert match is not None
@@ -432,3 +492,146 @@ def test_receipt_storage_keeps_only_locator_and_argon2id(
     dump = database_text(app)
     assert receipt.digits[4:] not in dump
     assert keys.lookup_token.hex() not in dump
+
+
+# --- the page: two steps, one set of rules ---------------------------------------------
+
+
+def _outside(page: str, *elements: str) -> str:
+    """``page`` without the content of the given elements (e.g. noscript, template)."""
+    for element in elements:
+        page = re.sub(rf"<{element}\b.*?</{element}>", "", page, flags=re.DOTALL)
+    return page
+
+
+def test_step_one_asks_the_category_and_carries_step_two_in_a_template(
+    client: FlaskClient,
+) -> None:
+    page = client.get("/").data.decode()
+    assert re.search(r'<form id="report" method="get" action="/" data-step="category">', page)
+    template = re.search(r'<template id="details">(.*?)</template>', page, re.DOTALL)
+    assert template is not None
+    for part in ('name="csrf_token"', 'name="once"', 'id="js-send"', 'id="send-plain"',
+                 'name="narrative"', 'name="attachments"', 'id="content-rule"'):  # fmt: skip
+        assert part in template.group(1), part
+    # With scripts on, only "Next" can submit anything, and it only asks for step 2.
+    buttons = re.findall(r"<button[^>]*>[^<]*", _outside(page, "template", "noscript"))
+    assert buttons == ['<button type="submit">Next']
+
+
+@pytest.mark.parametrize("category", ["stowaways", "piracy-or-armed-robbery", "cyber-incident"])
+def test_step_two_shows_only_the_category_s_questions(client: FlaskClient, category: str) -> None:
+    from portal.fields import FIELDS, SECTIONS
+
+    answer = client.get("/", query_string={"category": category})
+    assert answer.status_code == 200
+    page = answer.data.decode()
+    assert 'method="post" action="/submit-plain" enctype="multipart/form-data"' in page
+    assert f'<option value="{category}" selected>' in page
+    for field in FIELDS:
+        wrapper = re.search(rf'<div class="field" data-field="{field.name}"[^>]*>', page)
+        assert wrapper is not None, field.name
+        assert (" hidden" in wrapper.group(0)) == (category not in field.categories), field.name
+    for key, _ in SECTIONS:
+        members = [f for f in FIELDS if f.section == key and f.name != "category"]
+        shown = any(category in f.categories for f in members)
+        section = re.search(rf'<fieldset class="section" id="section-{key}"[^>]*>', page)
+        assert section is not None
+        assert (" hidden" in section.group(0)) != shown, key
+    # No submit button but the one only shown with scripts off.
+    assert "<button" not in _outside(page, "noscript").replace('<button type="button"', "")
+
+
+def test_a_field_of_another_category_that_holds_a_value_stays_in_sight(
+    client: FlaskClient,
+) -> None:
+    page = send_plain(client, {"category": "stowaways", "crew_injured": "x"}).data.decode()
+    wrapper = re.search(r'<div class="field has-error" data-field="crew_injured"[^>]*>', page)
+    assert wrapper is not None
+    assert "hidden" not in wrapper.group(0)
+    assert re.search(r'<div class="field" data-field="crew_killed"[^>]*hidden>', page)
+
+
+@pytest.mark.parametrize("category", ["kidnapping-by-aliens", "", "<script>x</script>"])
+def test_an_unknown_category_goes_back_to_step_one(client: FlaskClient, category: str) -> None:
+    answer = client.get("/", query_string={"category": category})
+    assert answer.status_code == 400
+    page = answer.data.decode()
+    assert 'data-step="category"' in page
+    assert 'id="form-errors"' in page
+    assert "choose the kind of incident" in page
+    assert "aliens" not in page
+    assert "<script>x" not in page
+
+
+def test_the_page_announces_its_modules_rules_and_modes(client: FlaskClient) -> None:
+    from portal.fields import form_rules
+    from portal.modules import module_graph, static_imports
+    from tests.conftest import ROOT
+
+    response = client.get("/?category=other")
+    page = response.data.decode()
+    head = page.split("</head>")[0]
+    preloads = re.findall(r'<link rel="modulepreload" href="/static/([^"]+)">', head)
+    graph = module_graph("js/report-page.js")
+    assert preloads == list(graph)
+    for i, module in enumerate(graph):  # every static import is listed, and before its importer
+        source = (ROOT / "portal" / "static" / module).read_text(encoding="utf-8")
+        for specifier in static_imports(source):
+            assert (
+                posixpath.normpath(posixpath.join(posixpath.dirname(module), specifier))
+                in graph[:i]
+            )
+    assert head.index("modulepreload") < head.index('<script type="module"')
+    # the stylesheets are written into the page (one round trip less before the first paint),
+    # byte for byte the published files, and allowed by the CSP by their hashes alone
+    nojs = (ROOT / "portal" / "static" / "css" / "nojs.css").read_text(encoding="utf-8")
+    css = (ROOT / "portal" / "static" / "css" / "portal.css").read_text(encoding="utf-8")
+    assert f"<noscript><style>{nojs}</style></noscript>" in head
+    assert f"<style>{css}</style>" in head
+    assert 'rel="stylesheet"' not in head
+    policy = response.headers["Content-Security-Policy"]
+    styles = re.search(r"style-src ([^;]*)", policy)
+    assert styles is not None
+    hashes = {"'sha256-" + base64.b64encode(hashlib.sha256(t.encode()).digest()).decode() + "'"
+              for t in (css, nojs)}  # fmt: skip
+    assert set(styles.group(1).split()) == {"'self'", *hashes}
+    rules = re.search(r'<script type="application/json" id="form-rules">(.*?)</script>', page)
+    assert rules is not None
+    config = client.application.extensions["portal"]["config"]
+    from portal.fields import browser_attachment_limits, plain_attachment_limits
+
+    plain_file, plain_total, plain_form = plain_attachment_limits(
+        config.max_upload_bytes, config.max_plain_upload_bytes
+    )
+    expected = form_rules(
+        *browser_attachment_limits(config.max_upload_bytes, config.max_attachments),
+        plain_max_file_bytes=plain_file,
+        plain_max_total_bytes=plain_total,
+        plain_max_request_bytes=plain_form,
+    )
+    assert json.loads(rules.group(1)) == expected
+    assert expected["content_rule"] in _outside(page, "script")  # the rule is on the form
+    help_text = re.search(r'<p class="help" id="help-attachments">(.*?)</p>', page)
+    assert help_text is not None
+    limits = expected["attachments"]
+    for figure in ("10 files", limits["max_total_text"], "25 MiB", limits["plain_max_total_text"],
+                   limits["plain_max_request_text"]):  # fmt: skip
+        assert figure in help_text.group(1)
+    assert re.search(r"<noscript><p class=\"mode\">JavaScript is off", page)
+    assert '<p id="mode" class="mode needs-js">' in page
+
+
+def test_every_control_has_its_error_slot(client: FlaskClient) -> None:
+    from portal.fields import FIELDS
+
+    page = client.get("/?category=other").data.decode()
+    for field in FIELDS:
+        assert f'<p class="field-error" id="error-{field.name}" aria-live="polite">' in page
+        assert re.search(rf'id="f-{field.name}"[^>]*aria-describedby="error-{field.name}', page)
+    for name in ("latitude", "longitude"):
+        control = re.search(rf'<input id="f-{name}"[^>]*>', page)
+        assert control is not None
+        assert 'type="text"' in control.group(0)
+        assert 'inputmode="text"' in control.group(0)
+        assert "pattern=" not in control.group(0)

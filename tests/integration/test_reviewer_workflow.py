@@ -203,11 +203,10 @@ def test_fully_offline_transfer_with_the_operator_commands(
     """`portal export` → removable media → `reviewer import` … → `portal import-replies`."""
     monkeypatch.setenv("DATABASE_URL", demo.database_url)
     from portal.cli import main as portal
-    from tests.integration.test_intake import csrf_token
+    from tests.integration.portal_server import send_plain
 
     client = make_app().test_client()
-    form = {"csrf_token": csrf_token(client), **report_fields("Paint stolen at berth 4.")}
-    assert client.post("/submit-plain", data=form).status_code == 200
+    assert send_plain(client, report_fields("Paint stolen at berth 4.")).status_code == 200
     data_dir = ["--data-dir", str(demo.data_dir)]
     assert portal([*data_dir, "export", "--out", str(tmp_path / "inbox.bundle")]) == 0
     assert "1 submission(s), cursor 0 to 1" in capsys.readouterr().out

@@ -29,6 +29,7 @@ from crypto.keys import SigningKeyPair
 from portal.blobs import SPARE_FILES, BlobStore
 from portal.inbox import export_inbox
 from tests.conftest import DemoPortal
+from tests.integration.portal_server import plain_form, send_plain
 from tests.integration.test_intake import RECEIPT_FIELDS, csrf_token, proof
 
 DAY_NS = 86_400 * 10**9
@@ -54,8 +55,7 @@ def _submit_encrypted(client: FlaskClient, demo: DemoPortal, attachments: int) -
 
 
 def _submit_plain(client: FlaskClient) -> None:
-    form = {"csrf_token": csrf_token(client), "category": "stowaways", "narrative": "three aboard"}
-    response = client.post("/submit-plain", data=form, content_type="multipart/form-data")
+    response = send_plain(client, {"category": "stowaways", "narrative": "three aboard"})
     assert response.status_code == 200, response.data
 
 
@@ -216,7 +216,7 @@ def _junk_requests(client: FlaskClient, demo: DemoPortal) -> int:
     post("/followup/send", {"csrf_token": token, "attachment": _junk(200, addressed)})
     form = {"csrf_token": token, **RECEIPT_FIELDS, "message": _junk(1, addressed)}
     post("/followup/send", form | {"attachment": _junk(10, addressed)})
-    form = {"csrf_token": token, "category": "stowaways", "narrative": "three aboard"}
+    form = {**plain_form(client), "category": "stowaways", "narrative": "three aboard"}
     post("/submit-plain", form | {"attachments": _junk(150)})
     post("/followup/send-plain", {"csrf_token": token, "attachments": _junk(150, addressed)})
     for path, first in (("/submit", "report"), ("/followup/send", "message")):

@@ -32,6 +32,7 @@ from crypto.envelope import seal_bytes
 from crypto.receipt import Receipt, derive
 from portal.scrub import ScrubError, scrub
 from tests.conftest import DemoPortal
+from tests.integration.portal_server import plain_form, send_plain
 from tests.integration.test_intake import csrf_token, proof
 
 JUNK_PER_ROUTE = 1_000
@@ -53,20 +54,25 @@ def _sealed(demo: DemoPortal, data: bytes) -> bytes:
     return seal_bytes(data, [demo.identity(0).public, demo.identity(1).public])
 
 
-def _junk(token: str, receipt: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
-    """Per budgeted route, one invalid form of each kind (file parts added per post)."""
+def _junk(token: str, receipt: dict[str, str], once: str) -> dict[str, list[dict[str, Any]]]:
+    """Per budgeted route, one invalid form of each kind (file parts added per post).
+
+    The no-JavaScript report forms carry a valid one-time key, so that each is
+    refused for the reason it names, not for the want of a key.
+    """
     forged = {"csrf_token": "IjA1ZjQ.forged.token"}
     csrf = {"csrf_token": token}
+    keyed = {**csrf, "once": once}
     malformed = {"receipt_locator": "73a0", "receipt_token": "zz" * 32}
     huge = "x" * 20_001
     return {
         "/submit-plain": [
-            {"category": "other", "narrative": "no token"},
-            {**forged, "category": "other", "narrative": "forged token"},
-            csrf,
-            {**csrf, "category": "no-such-category", "narrative": "malformed"},
-            {**csrf, "narrative": "no category"},
-            {**csrf, "category": "other", "narrative": huge},
+            {"once": once, "category": "other", "narrative": "no token"},
+            {**forged, "once": once, "category": "other", "narrative": "forged token"},
+            keyed,
+            {**keyed, "category": "no-such-category", "narrative": "malformed"},
+            {**keyed, "narrative": "no category"},
+            {**keyed, "category": "other", "narrative": huge},
         ],
         "/followup": [
             {"receipt": str(RECEIPT)},
@@ -112,9 +118,10 @@ def _with_files(route: str, form: dict[str, Any], sealed: bytes) -> dict[str, An
 
 
 def _honest(client: FlaskClient, demo: DemoPortal, route: str, fields: dict[str, str]) -> int:
-    data: dict[str, Any] = {"csrf_token": csrf_token(client), **fields}
     if route == "/submit-plain":
-        data.update(category="other", narrative="a skiff came alongside at night")
+        fields = {"category": "other", "narrative": "a skiff came alongside at night"}
+        return int(send_plain(client, fields).status_code)
+    data: dict[str, Any] = {"csrf_token": csrf_token(client), **fields}
     if route == "/followup/send-plain":
         data["message"] = "the skiff had a blue hull"
     if route == "/followup/send":
@@ -131,7 +138,7 @@ def test_invalid_posts_never_spend_a_budget(
     receipt = _filed(client, demo)
 
     sealed = _sealed(demo, b'{"schema": "cso-followup/v1"}')
-    for route, forms in _junk(csrf_token(client), receipt).items():
+    for route, forms in _junk(csrf_token(client), receipt, plain_form(client)["once"]).items():
         for form in itertools.islice(itertools.cycle(forms), JUNK_PER_ROUTE):
             data = _with_files(route, form, sealed)
             response = client.post(route, data=data, content_type="multipart/form-data")
@@ -183,9 +190,9 @@ def test_damaged_images_never_spend_the_no_javascript_budget(
     make_app: Callable[..., Flask], demo: DemoPortal
 ) -> None:
     client = make_app(**SETTINGS).test_client()
-    token = csrf_token(client)
+    keys = plain_form(client)
     for i in range(JUNK_WITH_PHOTOS):
-        form = {"csrf_token": token, "category": "other", "narrative": "a valid report",
+        form = {**keys, "category": "other", "narrative": "a valid report",
                 "attachments": _damaged(i)}  # fmt: skip
         response = client.post("/submit-plain", data=form, content_type="multipart/form-data")
         assert response.status_code == 400, response.status_code

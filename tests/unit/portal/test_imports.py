@@ -1,0 +1,43 @@
+"""Every intake module imports on its own, in a fresh interpreter (issue 13, F7).
+
+A circular import works or fails depending on which module is imported
+first, so each is tried first, alone.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+MODULES = [
+    "portal.plain_intake",
+    "portal.intake",
+    "portal.form_page",
+    "portal.form_keys",
+    "portal.request",
+    "portal.report",
+    "portal.fields",
+]
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_the_module_imports_first_and_alone(module: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", f"import {module}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_intake_never_imports_the_no_javascript_path() -> None:
+    """One direction only: plain_intake builds on intake, app.py brings both in."""
+    source = (ROOT / "portal" / "intake.py").read_text(encoding="utf-8")
+    assert "plain_intake" not in source.replace("``plain_intake.py``", "")
