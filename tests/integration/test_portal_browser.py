@@ -20,6 +20,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from PIL import Image
@@ -61,8 +62,18 @@ def phone_photo(path: Path) -> Path:
 
 
 def fill_form(page: Any, photo: Path) -> None:
+    """Fill the report as a reporter would: the category first, then its questions.
+
+    Without JavaScript the category is step 1 and Next loads step 2; with it,
+    the questions appear in place.
+    """
     page.select_option("select[name=category]", "piracy-or-armed-robbery")
+    if page.get_attribute("#report", "data-step") == "category":
+        with page.expect_navigation():
+            page.click("#next-step button[type=submit]")
     page.fill("input[name=place_name]", "Lagos anchorage")
+    page.fill("input[name=latitude]", "6°26.5'N")
+    page.fill("input[name=longitude]", "003°22.1'E")
     page.fill("input[name=perpetrators_min]", "3")
     page.check("input[name=weapons][value=knives-or-machetes]")
     page.fill(
@@ -71,6 +82,13 @@ def fill_form(page: Any, photo: Path) -> None:
     page.fill("input[name=identity_company]", f"{CANARY}-COMPANY")
     page.fill("input[name=identity_vessel]", f"{CANARY}-VESSEL")
     page.set_input_files("input[name=attachments]", str(photo))
+
+
+def send_with_javascript(page: Any) -> str:
+    """Press the page's one send button, wait for the receipt view and return the receipt."""
+    page.click("#send")
+    page.wait_for_selector("#done", timeout=90_000)
+    return str(page.text_content("#receipt")).strip()
 
 
 def server_files_with_canary(demo: DemoPortal, server: dict[str, Any]) -> list[Path]:
@@ -105,7 +123,8 @@ def check_receipt(demo: DemoPortal, shown: str, report: dict[str, Any]) -> None:
     engine.dispose()
 
 
-def check_stored_report(demo: DemoPortal, encrypted_by: str, shown_receipt: str) -> None:
+def check_stored_report(demo: DemoPortal, encrypted_by: str, shown_receipt: str) -> dict[str, Any]:
+    """Decrypt the one stored submission, check it against the form, and return the report."""
     parts = stored_parts(demo)
     assert all(part.startswith(MAGIC) for part in parts)
     report = json.loads(open_bytes(parts[0], demo.identity(0)))
@@ -122,23 +141,32 @@ def check_stored_report(demo: DemoPortal, encrypted_by: str, shown_receipt: str)
     cleaned = Image.open(io.BytesIO(photo))
     assert dict(cleaned.getexif()) == {}
     assert cleaned.size == (64, 48)
+    return report  # type: ignore[no-any-return]
 
 
 def test_reporter_with_javascript(demo: DemoPortal, server: dict[str, Any], tmp_path: Path) -> None:
     problems: list[str] = []
+    asked: list[str] = []
     with chromium(tmp_path / "profile") as context:
         page = context.new_page()
         page.on("console", lambda m: m.type == "error" and problems.append(m.text))
         page.on("pageerror", lambda e: problems.append(str(e)))
         page.on("request", lambda r: r.url.startswith(server["url"]) or problems.append(r.url))
+        page.on("request", lambda r: asked.append(f"{r.method} {urlsplit(r.url).path}"))
         page.goto(server["url"] + "/")
+        page.wait_for_selector("html[data-encryption=ready]", timeout=30_000)
         assert "browser encrypts" in page.text_content("#mode")
         fill_form(page, phone_photo(tmp_path / "IMG_0042.jpg"))
-        page.click("button[type=submit]")
-        page.wait_for_selector("#done", timeout=60_000)
-        shown = page.text_content("#receipt")
+        shown = send_with_javascript(page)
+        assert page.title().startswith("Report received")
     assert problems == []
-    check_stored_report(demo, "browser", shown)
+    # the resumable intake, never the server-encryption path
+    assert "POST /submit-plain" not in asked
+    assert asked.count("POST /submit/begin") == 1
+    assert asked.count("POST /submit/finish") == 1
+    assert asked.count("POST /uploads") == 2  # the report and the photo
+    report = check_stored_report(demo, "browser", shown)
+    assert (report["report"]["latitude"], report["report"]["longitude"]) == (6.441667, 3.368333)
     assert server_files_with_canary(demo, server) == []
     assert b"127.0.0.1" not in server["log"].read_bytes()
 
@@ -162,12 +190,14 @@ def test_reporter_without_javascript(
     with chromium(tmp_path / "profile", javascript=False) as context:
         page = context.new_page()
         page.goto(server["url"] + "/")
-        assert "JavaScript is off" in page.text_content("#mode")
+        assert "JavaScript is off" in page.text_content("noscript .mode")
+        assert not page.is_visible("#mode")  # "Preparing encryption…" needs scripts
         fill_form(page, phone_photo(tmp_path / "IMG_0042.jpg"))
         observer.start()
         try:
-            page.click("button[type=submit]")
-            page.wait_for_selector("text=Your report was received", timeout=60_000)
+            page.click("#send-plain")
+            page.wait_for_url("**/received", timeout=60_000)
+            page.wait_for_selector("#receipt-heading")
             shown = page.text_content("#receipt")
         finally:
             observer.stop()

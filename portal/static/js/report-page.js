@@ -1,177 +1,284 @@
-// The report page: encrypt in the browser, upload only ciphertext.
+// The report page: encrypt in the browser, upload only ciphertext, and
+// never fall back to anything weaker without the reporter's say.
 //
-// With JavaScript on, the form never posts its fields. This module:
-//   1. fetches the signed key directory and verifies it against the
-//      organisation key pinned in the page (nothing is encrypted otherwise);
-//   2. builds the report JSON (cso-report/v1) from the visible fields;
-//   3. strips metadata from JPEG and PNG attachments, and lists every
-//      attachment in the manifest with its size and SHA-256;
-//   4. seals the report and each attachment to the reviewers, solves the
-//      portal's proof-of-work puzzle, and uploads the envelopes, with
-//      progress, to /submit.
-// Without JavaScript the same form posts to /submit-plain and the server
-// encrypts on arrival; the page says which mode is in effect.
+// <html data-encryption> tells where the page stands:
+//   preparing    the script runs; the browser's encryption is being checked and
+//                the reviewers' keys fetched and verified. A send pressed now
+//                waits for it, and says so. Nothing is ever posted natively:
+//                the page has no submit button while scripts run.
+//   ready        keys verified, WebCrypto with X25519 works: sends encrypt here.
+//   unavailable  this browser cannot encrypt here (insecure page, no WebCrypto,
+//                no X25519…). The page says so before anything is typed and
+//                offers the server's encryption, which the reporter may choose
+//                (#choose-server); only then does a real submit button appear.
+//   failed       the reviewers' keys could not be verified: nothing can be sent.
+//
+// Once ready, a proof of work is solved in the background while the
+// reporter types. On send, the form is checked with the rules the server
+// enforces (rules.js), files against the limits before any is read, then
+// report-send.js seals and sends. Whatever goes wrong, everything typed and
+// every chosen file stays where it is.
 
-import { toHex, utf8Encode } from './bytes.js';
-import { formatPublicKey } from './keys.js';
-import { proveWork } from './pow.js';
-import { deriveReceiptKeys, formatReceipt, generateReceipt } from './receipt.js';
-import { sealForReviewers } from './reviewers.js';
-import { collect, errorText, paragraph, prepareAttachments, upload } from './sending.js';
+import { encryptionCapability } from './capability.js';
+import { verifyDirectory } from './directory.js';
+import { ProofInAdvance } from './pow.js';
+import { showReceipt } from './receipt-view.js';
+import {
+  applyCategory, clearProblemOf, clearProblems, formValues, setBusy, showDetails, showProblems, unreadableNumbers,
+} from './report-form.js';
+import { Attempt, Refused, sendReport } from './report-send.js';
+import { checkFiles, checkReport, formatMessage, readRules } from './rules.js';
+import { ScrubError } from './scrub.js';
 
+const root = document.documentElement;
 const form = document.getElementById('report');
-const statusLine = document.getElementById('status');
-const progress = document.getElementById('progress');
-const categorySelect = form.elements.namedItem('category');
+const mode = document.getElementById('mode');
+const organisationKey = document.querySelector('meta[name="cso-organisation-key"]')?.content ?? '';
+const rules = readRules();
+const proofs = new ProofInAdvance('submit');
 
-document.getElementById('mode').textContent =
-  'Your browser encrypts this report and every file for the vetted reviewers before anything ' +
-  'is sent. The server only ever receives the encrypted copy. Photos are cleaned of location ' +
-  'and camera data first.';
+root.dataset.encryption = 'preparing';
+mode.textContent = 'Preparing encryption…';
+showDetails(form);
+applyCategory(form);
+form.elements.namedItem('category').addEventListener('change', () => applyCategory(form));
+form.addEventListener('input', (event) => clearProblemOf(form, event.target));
+
+const sendButton = form.querySelector('#send');
+const statusLine = form.querySelector('#status');
+const progressBox = form.querySelector('#progress-box');
+const progressBar = form.querySelector('#progress');
+const progressText = form.querySelector('#progress-text');
+let serverChosen = false;
+
+// With scripts on, the form is posted natively only if the reporter chose the server's encryption.
+form.addEventListener('submit', (event) => {
+  if (!serverChosen) event.preventDefault();
+});
 
 function say(text) {
   statusLine.textContent = text;
 }
 
-// Show only the fields that apply to the chosen category.
-function applyCategory() {
-  const chosen = categorySelect.value;
-  for (const field of form.querySelectorAll('.field[data-categories]')) {
-    const applies = chosen === '' || field.dataset.categories.split(' ').includes(chosen);
-    field.classList.toggle('hidden-by-category', !applies);
-  }
-}
-categorySelect.addEventListener('change', applyCategory);
-applyCategory();
-
-function fieldValue(element) {
-  const value = element.value.trim();
-  if (value === '') return undefined;
-  switch (element.dataset.kind) {
-    case 'count':
-      return Number.parseInt(value, 10);
-    case 'coordinate':
-      return Number.parseFloat(value);
-    case 'long_text':
-      return value.replace(/\r\n/g, '\n').normalize('NFC');
-    default:
-      return value.normalize('NFC');
-  }
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-// The same document the server builds without JavaScript (portal/report.py).
-function collectFields() {
-  const report = {};
-  const identity = {};
-  for (const element of form.querySelectorAll('[data-kind]')) {
-    if (element.closest('.hidden-by-category')) continue;
-    const target = element.name.startsWith('identity_') ? identity : report;
-    if (element.dataset.kind === 'multi') {
-      if (element.checked) (target[element.name] ??= []).push(element.value);
-      continue;
+// --- getting ready -----------------------------------------------------------------
+
+class PortalUnavailable extends Error {}
+
+/** The signed key directory as served, asking again while the link is down. */
+async function fetchDirectory(onWait) {
+  for (let tries = 0; ; tries++) {
+    try {
+      const response = await fetch('/keys/directory.json', {
+        cache: 'no-store', credentials: 'same-origin', signal: AbortSignal.timeout(60000),
+      });
+      if (response.ok) return await response.text();
+      if (response.status !== 502 && response.status !== 504) throw new PortalUnavailable();
+    } catch (error) {
+      if (!(error instanceof TypeError) && error?.name !== 'TimeoutError') throw error;
     }
-    const value = fieldValue(element);
-    if (value !== undefined) target[element.name] = value;
+    onWait();
+    await sleep([2000, 4000, 8000][Math.min(tries, 2)]);
   }
-  return { report, identity };
 }
 
-async function encryptAll(directoryText, organisationKey, reporterKey) {
-  const files = Array.from(form.elements.namedItem('attachments').files);
-  const { manifest, cleaned } = await prepareAttachments(files, say);
-  const reportDocument = {
-    schema: 'cso-report/v1',
-    encrypted_by: 'browser',
-    ...collectFields(),
-    attachments: manifest,
-    reporter_key: reporterKey, // crypto/SPEC.md §14.3: so the reviewers can answer
-  };
-  const now = new Date();
-  const sealOne = async (source) => {
-    const { pieces } = await sealForReviewers(source, directoryText, organisationKey, now);
-    return collect(pieces);
-  };
-  say('Encrypting…');
-  const report = await sealOne(utf8Encode(JSON.stringify(reportDocument)));
-  const attachments = [];
-  for (const [i, blob] of cleaned.entries()) {
-    say(`Encrypting file ${i + 1} of ${cleaned.length}…`);
-    attachments.push(await sealOne(blob));
+let directoryText = null;
+
+/** The verified directory's text; `fresh` fetches it again (it may have been renewed). */
+async function currentDirectory(fresh) {
+  if (fresh || directoryText === null) {
+    const text = await fetchDirectory(() => {});
+    await verifyDirectory(text, organisationKey, new Date());
+    directoryText = text;
   }
-  return { report, attachments };
+  return directoryText;
 }
 
-function followupLink() {
-  const line = paragraph('To read the reviewers\' questions later, go to ');
-  const link = document.createElement('a');
-  link.href = '/followup';
-  link.textContent = 'your conversation';
-  line.append(link, ' and type the receipt.');
-  return line;
+// Why this browser cannot encrypt, and what choosing the server's encryption means here.
+function unavailableWords(capability) {
+  const lines = [
+    capability.reason,
+    'You can still send your report: the server then encrypts it as it arrives, in memory, and keeps ' +
+      'only the encrypted copy, as it does for browsers without JavaScript.',
+  ];
+  if (capability.missing.includes('secure context')) {
+    lines.push('But this connection is not encrypted either: what you send could be read on its way to the portal.');
+  }
+  return lines.flatMap((line) => [document.createElement('br'), line]);
 }
 
-function showReceipt(receiptText) {
-  const box = document.createElement('div');
-  box.className = 'receipt';
-  box.id = 'done';
-  const digits = paragraph(receiptText, 'receipt-digits');
-  digits.id = 'receipt';
-  box.append(
-    paragraph('Your report was received. Your receipt:'),
-    digits,
-    paragraph(
-      'Write it down or keep it somewhere only you can see. With it you can come back to read ' +
-      "the reviewers' questions and answer them. It is shown only this once: nobody, not even " +
-      'the reviewers, can look it up for you.',
-    ),
-    paragraph(
-      'Your report was encrypted in your browser for the vetted reviewers only; the server keeps ' +
-      'only the encrypted copy and nothing about who sent it. Thank you.',
-    ),
-    followupLink(),
-  );
-  form.replaceWith(box);
+function becomeUnavailable(capability) {
+  root.dataset.encryption = 'unavailable';
+  const choose = document.createElement('button');
+  choose.type = 'button';
+  choose.id = 'choose-server';
+  choose.textContent = 'Let the server encrypt my report';
+  const strong = document.createElement('strong');
+  strong.textContent = 'This browser cannot encrypt your report here.';
+  mode.replaceChildren(strong, ...unavailableWords(capability), document.createElement('br'), choose);
+  sendButton.hidden = true;
+  choose.addEventListener('click', chooseServer);
 }
 
-form.addEventListener('submit', async (event) => {
-  event.preventDefault();
-  if (!form.reportValidity()) return;
-  const button = form.querySelector('button[type=submit]');
-  button.disabled = true;
-  progress.hidden = false;
-  progress.value = 0;
+// The reporter chose the server's encryption: a real submit button, explained.
+function chooseServer() {
+  serverChosen = true;
+  mode.textContent =
+    'You chose to let the server encrypt your report. It does so as the report arrives, in memory, ' +
+    'and keeps only the encrypted copy. Send it with the button at the end of the form.';
+  mode.tabIndex = -1;
+  const submit = document.createElement('button');
+  submit.type = 'submit';
+  submit.id = 'send-plain';
+  submit.textContent = 'Send (the server encrypts it)';
+  sendButton.after(submit);
+  sendButton.remove();
+  mode.focus();
+}
+
+function becomeFailed(error) {
+  root.dataset.encryption = 'failed';
+  mode.textContent = error instanceof PortalUnavailable
+    ? 'The portal cannot accept reports right now, so nothing can be sent. Please try again later.'
+    : "The reviewers' keys could not be verified, so this page cannot encrypt your report and " +
+      'nothing can be sent. Please try again later.';
+  sendButton.disabled = true;
+  sendButton.setAttribute('aria-disabled', 'true');
+}
+
+async function prepare() {
+  const capability = await encryptionCapability(window);
+  if (!capability.usable) {
+    becomeUnavailable(capability);
+    return 'unavailable';
+  }
+  const slowLink = () => {
+    mode.textContent = 'Preparing encryption… the portal has not answered yet (a slow or broken link); still trying.';
+  };
+  const slow = setTimeout(slowLink, 10000);
   try {
-    say("Checking the reviewers' keys…");
-    const response = await fetch('/keys/directory.json', { cache: 'no-store', credentials: 'same-origin' });
-    if (!response.ok) throw new Error('The portal cannot accept reports right now. Nothing was sent.');
-    const organisationKey = document.querySelector('meta[name="cso-organisation-key"]').content;
-    // The receipt is made here and never leaves the browser; the portal gets
-    // only its public locator and the derived lookup token (SPEC.md §14).
-    say('Making your receipt…');
-    const receipt = generateReceipt();
-    const keys = await deriveReceiptKeys(receipt);
-    const reporterKey = await formatPublicKey('csoenc1', keys.publicKey);
-    const { report, attachments } = await encryptAll(await response.text(), organisationKey, reporterKey);
-    say('Doing the anti-spam check (a few seconds)…');
-    const proof = await proveWork('submit');
-    const body = new FormData();
-    body.append('csrf_token', form.elements.namedItem('csrf_token').value);
-    body.append('proof', proof);
-    body.append('receipt_locator', receipt.slice(0, 4));
-    body.append('receipt_token', toHex(keys.lookupToken));
-    body.append('report', report, 'report');
-    for (const [i, blob] of attachments.entries()) body.append('attachment', blob, `attachment-${i + 1}`);
-    say('Sending the encrypted report…');
-    const answer = await upload('/submit', body, progress);
-    if (answer.status !== 200) throw new Error(errorText(answer));
-    progress.value = 1;
-    showReceipt(formatReceipt(receipt));
+    const text = await fetchDirectory(slowLink);
+    await verifyDirectory(text, organisationKey, new Date());
+    directoryText = text;
   } catch (error) {
-    // Key-directory failures must stop everything: never fall back to sending plaintext.
-    say(error.name === 'DirectoryError'
-      ? "The reviewers' keys could not be verified, so nothing was encrypted or sent. Please try again later."
-      : error.message);
-    button.disabled = false;
-    progress.hidden = true;
+    becomeFailed(error);
+    return 'failed';
+  } finally {
+    clearTimeout(slow);
   }
-});
+  root.dataset.encryption = 'ready';
+  mode.textContent =
+    'Your browser encrypts this report and every file for the vetted reviewers before anything ' +
+    'is sent. The server only ever receives the encrypted copy. Photos are cleaned of location ' +
+    'and camera data first.';
+  proofs.start();
+  return 'ready';
+}
+
+const ready = prepare();
+
+// --- sending -----------------------------------------------------------------------
+
+const STEP_AFTER_LINK = 'The link is back: sending goes on.';
+let attempt = null;
+let sending = false;
+
+function sizeText(bytes) {
+  if (bytes < 1024 * 1024) return `${Math.max(1, Math.round(bytes / 1024))} KiB`;
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
+}
+
+function showProgress(acknowledged, total) {
+  progressBox.hidden = false;
+  progressBar.value = total ? acknowledged / total : 0;
+  progressText.textContent = `Received by the portal: ${sizeText(acknowledged)} of ${sizeText(total)}`;
+}
+
+function onLink(state) {
+  say(state === 'down'
+    ? 'The link to the portal is down. Sending will resume by itself when it comes back: ' +
+      'keep this page open. Nothing is lost.'
+    : STEP_AFTER_LINK);
+}
+
+/** Everything wrong with the form as it stands, files included, in the rules' words. */
+function problemsNow(values, files) {
+  const { report, identity, problems } = checkReport(rules, values);
+  const marked = new Set(problems.map((p) => p.field));
+  for (const input of unreadableNumbers(form)) {
+    const rule = rules.fields.find((f) => f.name === input.name);
+    if (rule && !marked.has(rule.name)) {
+      problems.push({ field: rule.name, key: 'count', message: formatMessage(rules, 'count', rule) });
+    }
+  }
+  return { fields: { report, identity }, problems: [...problems, ...checkFiles(rules, files)] };
+}
+
+// What the sealed envelopes were made from: the same again means they can be sent as they are.
+function attemptKey(values, files) {
+  return JSON.stringify([values, files.map((f) => [f.name, f.size, f.type, f.lastModified])]);
+}
+
+function explain(error) {
+  if (error instanceof Refused) return `${error.message} Everything you typed is still here; you can send again.`;
+  if (error?.name === 'DirectoryError') {
+    return "The reviewers' keys could not be verified, so nothing was encrypted or sent. Please try again later.";
+  }
+  return `Something went wrong in this browser (${error?.message ?? error}). Nothing was sent; everything you typed is still here.`;
+}
+
+async function send() {
+  if (sending) return;
+  const values = formValues(form);
+  const files = Array.from(form.elements.namedItem('attachments').files);
+  const { fields, problems } = problemsNow(values, files);
+  if (problems.length) {
+    showProblems(form, problems);
+    say(problems.length === 1
+      ? 'Not sent yet: one thing to put right, marked in the form.'
+      : `Not sent yet: ${problems.length} things to put right, marked in the form.`);
+    return;
+  }
+  clearProblems(form);
+  sending = true;
+  setBusy(form, true);
+  try {
+    if (root.dataset.encryption === 'preparing') {
+      say('Preparing encryption… your report will be encrypted and sent as soon as it is ready.');
+    }
+    const state = await ready;
+    if (state === 'unavailable') {
+      say('Not sent: this browser cannot encrypt your report here. The notice at the top of the page ' +
+        'says why, and how to let the server encrypt it instead.');
+      return;
+    }
+    if (state !== 'ready') {
+      say(mode.textContent);
+      return;
+    }
+    const key = attemptKey(values, files);
+    if (attempt === null || attempt.key !== key) attempt = new Attempt(key);
+    const receipt = await sendReport(attempt, {
+      form, fields, files, organisationKey, proofs, say, onLink,
+      directoryText: currentDirectory,
+      progress: showProgress,
+    });
+    showReceipt(form.closest('main') ?? document.body, receipt);
+  } catch (error) {
+    if (error instanceof ScrubError) {
+      const message = formatMessage(rules, 'damaged_image', { index: error.index });
+      showProblems(form, [{ field: 'attachments', key: 'damaged_image', message }]);
+      say(`Not sent: ${message}`);
+    } else {
+      say(explain(error));
+    }
+  } finally {
+    sending = false;
+    if (form.isConnected) setBusy(form, false);
+  }
+}
+
+sendButton.addEventListener('click', send);

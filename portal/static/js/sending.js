@@ -3,7 +3,7 @@
 // and reading the portal's error pages.
 
 import { utf8Encode } from './bytes.js';
-import { scrubFile } from './scrub.js';
+import { ScrubError, scrubFile } from './scrub.js';
 import { sha256Blob } from './sha256.js';
 
 // A file name is kept only if it is plain and visible (crypto/SPEC.md §11.1).
@@ -15,13 +15,23 @@ export function attachmentName(name, index) {
   return nfc && fits && !FORBIDDEN.test(nfc) ? nfc : `attachment-${index}`;
 }
 
-/** Clean each file (JPEG and PNG lose their metadata) and list it: {manifest, cleaned}. */
+/**
+ * Clean each file (JPEG and PNG lose their metadata) and list it: {manifest,
+ * cleaned}. A damaged image throws ScrubError with `index`, the file's number from 1.
+ */
 export async function prepareAttachments(files, say) {
   const manifest = [];
   const cleaned = [];
   for (const [i, file] of files.entries()) {
     say(`Cleaning and checking file ${i + 1} of ${files.length}…`);
-    const { blob, mediaType, scrubbed } = await scrubFile(file);
+    let scrubbedFile;
+    try {
+      scrubbedFile = await scrubFile(file);
+    } catch (error) {
+      if (error instanceof ScrubError) error.index = i + 1; // which file, for the message beside the field
+      throw error;
+    }
+    const { blob, mediaType, scrubbed } = scrubbedFile;
     manifest.push({
       name: attachmentName(file.name, i + 1),
       media_type: mediaType,
