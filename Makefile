@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run demo test lint typecheck test-js test-py system bench clean
+.PHONY: run demo test lint typecheck test-js test-py bench-smoke system bench clean
 
 $(STAMP): pyproject.toml
 	bash scripts/install-system-deps.sh --build
@@ -30,13 +30,19 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict crypto
 
-test-js: system
+test-js: system $(STAMP)
 	node --test tests/js/
 
 test-py: $(STAMP)
 	$(BIN)/pytest
 
-test: $(STAMP) system lint typecheck test-js test-py
+# The benchmarks of the reporter's first visit and of a report sent over a shaped
+# satellite link, at their fast smoke sizes: they fail loudly on any error.
+bench-smoke: $(STAMP) system
+	$(BIN)/python -m bench.page_weight
+	$(BIN)/python -m bench.satellite --smoke
+
+test: $(STAMP) system lint typecheck test-js test-py bench-smoke
 
 bench: $(STAMP)
 	$(BIN)/python bench/envelope.py

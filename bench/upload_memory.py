@@ -1,6 +1,6 @@
 """Server memory while a 1 GiB encrypted upload streams through gunicorn.
 
-    python bench/upload_memory.py [--mib 1024]
+    python -m bench.upload_memory [--mib 1024]
 
 Seals a file of that size to the demo reviewers, starts the portal (one
 gunicorn worker), and uploads the envelope to /submit over loopback without
@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bench._demo import ROOT, demo_portal
-from bench.intake_throughput import free_port, wait_for
+from bench.intake_throughput import fetch_proof, free_port, wait_for
 from crypto.envelope import seal
 
 MIB = 1024 * 1024
@@ -93,7 +93,9 @@ def main() -> None:
             assert token is not None
             before = status_kib(worker, "VmRSS")
             boundary = uuid.uuid4().hex
-            fields = {"csrf_token": token.group(1), "receipt_locator": "0042",
+            # /submit spends a proof of work, as the browser's form does
+            proof = fetch_proof(connection, {"Cookie": cookie})
+            fields = {"csrf_token": token.group(1), "proof": proof, "receipt_locator": "0042",
                       "receipt_token": secrets.token_hex(32)}  # fmt: skip
             head = b"".join(
                 f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()

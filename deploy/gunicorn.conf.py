@@ -12,9 +12,14 @@
 * No Server header: gunicorn has no setting for it, so its response writer is
   given a subclass that leaves the line out (tests/security pins this down).
 * Threads rather than processes (gthread): a slow satellite upload occupies
-  one thread, not a whole worker. nginx in front buffers encrypted uploads
-  completely before passing them on and caps how many plaintext uploads may
-  stream at once, so slow clients cannot take every thread.
+  one thread, not a whole worker, and a HEAD can report an upload's stored
+  offset while its PATCH is still streaming in on another thread. nginx in
+  front buffers one-shot encrypted uploads (/submit) completely before
+  passing them on; the bodies it streams through (plaintext forms, tus
+  PATCHes) may each hold at most a third of the threads, so slow clients
+  cannot take every thread from pages and acknowledgements.
+* Compression: the application gzips its own pages, styles, modules and
+  JSON (portal/compression.py), so `portal serve` needs nothing in front.
 * Request size is limited here for the request line and headers, by nginx and
   by the app for bodies (PORTAL_MAX_UPLOAD_MIB, PORTAL_MAX_PLAIN_UPLOAD_MIB).
 * Worker memory: a worker whose resident memory has grown past

@@ -33,6 +33,8 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
 )
 
+from portal.fields import MIB, plain_attachment_limits
+
 DEPLOY_DIR = Path(__file__).resolve().parent.parent / "deploy"
 TEMPLATES = DEPLOY_DIR / "templates"
 GUNICORN_CONFIG = DEPLOY_DIR / "gunicorn.conf.py"
@@ -162,7 +164,13 @@ def _context(layout: HostLayout) -> dict[str, Any]:
         "onion_port": _port(layout.onion_listen),
         "sync_onion_port": _port(layout.sync_onion_listen),
         "upload_body_mib": layout.max_upload_mib + 1,
-        "plain_connections": max(1, layout.workers * layout.threads // 2),
+        "plain_form_mib": plain_attachment_limits(
+            layout.max_upload_mib * MIB, layout.max_plain_upload_mib * MIB
+        )[2]
+        // MIB,
+        # each streaming pool (nginx-site.conf.j2) holds at most a third of the threads
+        "plain_connections": max(1, layout.workers * layout.threads // 3),
+        "upload_connections": max(1, layout.workers * layout.threads // 3),
     }
 
 

@@ -93,7 +93,11 @@ def _header_findings(path: str, response: Fetched, https: bool) -> list[Finding]
     if response.status != 200:
         return [fail(check, f"answered {response.status}, not 200", _START_FIX)]
     findings = []
-    for name, value in expected_headers(https).items():
+    expected = expected_headers(https)
+    if path.startswith("/static/"):  # a module or stylesheet goes without what only a page reads
+        skipped = (*security.DOCUMENT_ONLY, *security.CACHE_ONLY)
+        expected = {k: v for k, v in expected.items() if k not in skipped}
+    for name, value in expected.items():
         got = response.headers.get(name)
         if got is None:
             findings.append(fail(check, f"the response has no {name} header", _HEADER_FIX))

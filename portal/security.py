@@ -26,15 +26,16 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from flask import Flask, Response, current_app, render_template
+from flask import Flask, Response, current_app, render_template, request
 from werkzeug.routing import Map
 
+from portal import compression, styles
 from portal.config import Config
 
 CSP: Mapping[str, tuple[str, ...]] = {
     "default-src": ("'none'",),
     "script-src": ("'self'",),
-    "style-src": ("'self'",),
+    "style-src": ("'self'", *styles.csp_hashes()),  # the inlined stylesheets (styles.py)
     "img-src": ("'self'", "blob:"),  # blob: for the page's own image previews
     "connect-src": ("'self'",),
     "form-action": ("'self'",),
@@ -67,6 +68,25 @@ def csp_header(policy: Mapping[str, tuple[str, ...]] = CSP) -> str:
     return "; ".join(f"{name} {' '.join(sources)}" for name, sources in policy.items())
 
 
+#: headers that only a document (or a worker) acts on, not a module or stylesheet it
+#: loads (nor the plain text a browser shows for one opened on its own, where no script
+#: runs); each costs a reporter on a satellite link bytes on every one of some twenty
+#: modules, about a second of waiting in all at 64 kbit/s. A worker's script would act
+#: on its CSP and COEP: the portal starts no worker, and a test
+#: (tests/unit/portal/test_headers.py) fails if a module ever does.
+DOCUMENT_ONLY = (
+    "Content-Security-Policy",
+    "Cross-Origin-Embedder-Policy",
+    "Cross-Origin-Opener-Policy",
+    "Permissions-Policy",
+    "X-Frame-Options",  # frame-ancestors in the CSP says the same
+    "Onion-Location",
+)
+#: what static files carry for caches, and Pragma for HTTP/1.0 ones: with no-store
+#: nothing is cached, so these are only bytes on the wire
+CACHE_ONLY = ("ETag", "Last-Modified", "Accept-Ranges", "Content-Disposition", "Pragma")
+
+
 def security_headers(config: Config) -> dict[str, str]:
     """The headers every response carries."""
     headers = {
@@ -89,15 +109,28 @@ def security_headers(config: Config) -> dict[str, str]:
 
 
 def install(app: Flask, config: Config) -> None:
-    """Add the headers to every response, drop the Server header, redact the app's log."""
+    """Add the headers to every response, drop the Server header, redact the app's log.
+
+    Static files (the page's modules and stylesheets) go without the headers
+    that only a document acts on, and without cache validators.
+
+    Also compresses what is worth compressing (portal/compression.py). Its
+    hook is registered first so that Flask runs it last, on the finished
+    response, after every other hook has had its say.
+    """
     headers = security_headers(config)
     app.logger.addFilter(LogRedaction())
+    app.jinja_env.globals["inline_style"] = styles.inline_style
+    compression.install(app)
 
     @app.after_request
     def _headers(response: Response) -> Response:
         for name, value in headers.items():
             response.headers[name] = value
         response.headers.pop("Server", None)
+        if request.endpoint == "static":
+            for name in (*DOCUMENT_ONLY, *CACHE_ONLY):
+                response.headers.pop(name, None)
         if "Location" in response.headers:
             response.headers["Location"] = same_origin_location(response.headers["Location"])
         return response

@@ -109,6 +109,92 @@ def test_nginx_configuration_keeps_bodies_and_addresses_off_disk(host: Host) -> 
         assert "/run/" in block.group(1)  # should nginx ever spool, it is on tmpfs
 
 
+def onion_locations(site: str) -> dict[tuple[bool, str], str]:
+    """The onion server's locations: (exact?, path) → the text inside its braces."""
+    server = site.split("server {")[1]  # the first server is the onion service's
+    return {
+        (exact == "= ", path): body
+        for exact, path, body in re.findall(r"location (= )?(\S+) \{(.*?)\}", server, re.S)
+    }
+
+
+def location_for(locations: dict[tuple[bool, str], str], path: str) -> str:
+    """The location nginx picks for ``path``: an exact match, else the longest prefix."""
+    if (True, path) in locations:
+        return locations[True, path]
+    prefixes = [p for exact, p in locations if not exact and path.startswith(p)]
+    return locations[False, max(prefixes, key=len)]
+
+
+def intake_rules(demo: DemoPortal, tmp_path: Path) -> list[tuple[str, set[str]]]:
+    """Every route of the intake as a sample path, with the methods it takes."""
+    from portal.app import create_app
+    from portal.config import load_config
+
+    settings = demo.environ(PORTAL_RUNTIME_DIR=str(tmp_path / "runtime"))
+    app = create_app(load_config(settings, data_dir=demo.data_dir))
+    try:
+        return [
+            (re.sub(r"<[^>]+>", "0" * 32, rule.rule), set(rule.methods or ()))
+            for rule in app.url_map.iter_rules()
+        ]
+    finally:
+        app.extensions["portal"]["engine"].dispose()
+        app.extensions["portal"]["runtime"].dispose()
+
+
+def test_nginx_compresses_text_but_never_an_answer_to_a_post(
+    host: Host, demo_template: DemoPortal, tmp_path: Path
+) -> None:
+    """gzip for pages, CSS, JS and JSON; off wherever the application takes a body (BREACH)."""
+    site = host.path("/etc/nginx/sites-enabled/cso-portal.conf").read_text()
+    top = site.split("server {")[0]  # http-level: every server inherits it
+    assert "gzip on;" in top
+    types = re.search(r"gzip_types ([^;]+);", top)
+    assert types is not None
+    assert {"text/css", "text/javascript", "application/json"} <= set(types.group(1).split())
+    assert "gzip_vary on;" in top
+    locations = onion_locations(site)
+    rules = intake_rules(demo_template, tmp_path)
+    takes_body = [path for path, methods in rules if methods & {"POST", "PATCH", "PUT"}]
+    # the routes of issue 13 and the no-JavaScript forms are among them
+    assert {"/submit-plain", "/followup/send-plain", "/submit"} <= set(takes_body)
+    for path in takes_body:
+        assert "gzip off;" in location_for(locations, path), path
+    assert "gzip off;" not in location_for(locations, "/")
+    assert "gzip off;" not in location_for(locations, "/static/js/report-page.js")
+
+
+def test_nginx_streams_resumable_uploads_within_a_thread_limit(host: Host) -> None:
+    """tus PATCH bodies reach the application as they arrive, up to a whole envelope."""
+    site = host.path("/etc/nginx/sites-enabled/cso-portal.conf").read_text()
+    locations = onion_locations(site)
+    patch = location_for(locations, "/uploads/" + "0" * 32)
+    assert "proxy_request_buffering off;" in patch
+    assert "client_max_body_size 201m;" in patch  # the upload limit (200 MiB) and some slack
+    # a PATCH refused early is cut off, not read on (the browser's repeat after a reset)
+    assert "lingering_close off;" in patch
+    for name in ("/submit/begin", "/submit/finish", "/form-token", "/uploads"):
+        assert (True, name) in locations, name
+    # every unbuffered body counts against one of two limits (uploads, no-JavaScript
+    # forms), each a third of the threads, which leaves threads for pages and HEAD
+    unbuffered = {name: body for name, body in locations.items()
+                  if "proxy_request_buffering off" in body}  # fmt: skip
+    assert len(unbuffered) == 4
+    limits = {name[1]: re.search(r"limit_conn (\S+) (\d+);", body).groups()  # type: ignore[union-attr]
+              for name, body in unbuffered.items()}  # fmt: skip
+    forms = ("cso_forms", "1")  # 1 worker x 4 threads in this rendering, a third
+    assert limits == {"/uploads/": ("cso_uploads", "1"), "/submit-plain": forms,
+                      "/followup": forms, "/followup/send-plain": forms}  # fmt: skip
+    # the no-JavaScript form may carry files over its stated limits: the application,
+    # not nginx, answers them, with the filled form
+    plain = location_for(locations, "/submit-plain")
+    assert "client_max_body_size 457m;" in plain  # 200 MiB stated, 256 MiB of headroom, 1 MiB
+    counted = re.search(r"map \$request_method \$cso_streamed_body \{(.*?)\}", site, re.S)
+    assert counted is not None
+    assert set(re.findall(r"(\w+) \$server_name;", counted.group(1))) == {"POST", "PATCH"}
+
+
 def test_tor_accepts_the_torrc(host: Host) -> None:
     torrc = host.path("/etc/tor/torrc")
     result = run("/usr/sbin/tor", "--verify-config", "-f", torrc, "--DataDirectory",

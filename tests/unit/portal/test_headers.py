@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.datastructures import Headers
 
-PATHS = ["/", "/keys/directory.json", "/static/css/portal.css", "/static/js/envelope.js", "/nope"]
+from portal.security import CACHE_ONLY, DOCUMENT_ONLY
+
+STATIC = ["/static/css/portal.css", "/static/js/envelope.js"]
+DOCUMENTS = ["/", "/keys/directory.json", "/nope"]
+PATHS = DOCUMENTS + STATIC
+JS = Path(__file__).resolve().parents[3] / "portal" / "static" / "js"
 
 
 def _headers(client: FlaskClient, path: str) -> Headers:
@@ -26,7 +33,7 @@ def _csp(value: str) -> dict[str, list[str]]:
     return directives
 
 
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", DOCUMENTS)
 def test_csp_properties(client: FlaskClient, path: str) -> None:
     csp = _csp(_headers(client, path)["Content-Security-Policy"])
     assert csp["default-src"] == ["'none'"]
@@ -44,17 +51,34 @@ def test_csp_properties(client: FlaskClient, path: str) -> None:
 def test_other_headers(client: FlaskClient, path: str) -> None:
     headers = _headers(client, path)
     assert headers["Referrer-Policy"] == "no-referrer"
-    assert headers["Cross-Origin-Opener-Policy"] == "same-origin"
-    assert headers["Cross-Origin-Embedder-Policy"] == "require-corp"
     assert headers["Cross-Origin-Resource-Policy"] == "same-origin"
     assert "no-store" in headers["Cache-Control"]
     assert headers["X-Content-Type-Options"] == "nosniff"
-    policy = headers["Permissions-Policy"]
-    for feature in ("camera", "microphone", "geolocation", "usb"):
-        assert f"{feature}=()" in policy
     assert "Server" not in headers
     assert "Strict-Transport-Security" not in headers  # plain HTTP here
     assert "Onion-Location" not in headers
+    if path in STATIC:
+        # a module or stylesheet acts on none of these; each is bytes on a slow link
+        for name in (*DOCUMENT_ONLY, *CACHE_ONLY):
+            assert name not in headers, name
+        return
+    assert headers["Cross-Origin-Opener-Policy"] == "same-origin"
+    assert headers["Cross-Origin-Embedder-Policy"] == "require-corp"
+    policy = headers["Permissions-Policy"]
+    for feature in ("camera", "microphone", "geolocation", "usb"):
+        assert f"{feature}=()" in policy
+
+
+#: what would start a script that acts on its own response's CSP and COEP
+_WORKER = re.compile(r"\b(?:Shared)?Worker\s*\(|serviceWorker|importScripts|Worklet")
+
+
+def test_no_module_starts_a_worker() -> None:
+    """Static files go without CSP and COEP, which only documents and workers act on."""
+    modules = sorted(JS.glob("*.js"))
+    assert len(modules) > 10
+    starting = [m.name for m in modules if _WORKER.search(m.read_text(encoding="utf-8"))]
+    assert starting == [], "a worker's script needs CSP and COEP: see DOCUMENT_ONLY"
 
 
 def test_hsts_and_onion_location_when_configured(make_app: Callable[..., Flask]) -> None:
