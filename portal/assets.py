@@ -22,8 +22,10 @@ is what a reader of a published release checkout wants.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 from crypto.errors import CryptoError
@@ -34,10 +36,11 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 #: pages that load scripts; each must only load listed ones
 PAGES = ("/", "/followup")
 _LINE = re.compile(r"([0-9a-f]{64})  (static/[A-Za-z0-9._/-]+)")
-_SCRIPT = re.compile(r"<script\b([^>]*)>", re.IGNORECASE)
-_STYLE = re.compile(r"<style\b[^>]*>(.*?)</style\s*>", re.IGNORECASE | re.DOTALL)
-_LINK = re.compile(r"<link\b([^>]*)>", re.IGNORECASE)
-_ATTRIBUTE = re.compile(r"""\b(src|href|rel|type)\s*=\s*["']([^"']*)["']""", re.IGNORECASE)
+#: CSP directives whose values are not sources (upgrade-insecure-requests has none)
+_NOT_SOURCES = frozenset({"sandbox", "report-uri", "report-to", "upgrade-insecure-requests",
+                          "require-trusted-types-for", "trusted-types"})  # fmt: skip
+#: link relations that make a browser fetch (and for stylesheets, apply) a resource
+_LOADING = frozenset({"stylesheet", "modulepreload", "preload", "prefetch", "import"})
 _META = re.compile(r"<meta\b([^>]*)>", re.IGNORECASE)
 _META_ATTRIBUTE = re.compile(r"""\b(name|content)\s*=\s*["']([^"']*)["']""", re.IGNORECASE)
 #: the page hands the browser's code its organisation key in this meta tag
@@ -46,6 +49,43 @@ PIN_NAME = "cso-organisation-key"
 
 class AssetError(Exception):
     """A manifest cannot be read, or a portal cannot be reached."""
+
+
+class _PageParts(HTMLParser):
+    """What a page loads or applies, read as a browser's parser reads markup.
+
+    (Regular expressions were fooled by a ``>`` inside a quoted attribute and
+    by unquoted values; a parser is not.) ``<noscript>`` content is read as
+    markup, as a browser with scripts off reads it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.scripts: list[dict[str, str | None]] = []
+        self.links: list[dict[str, str | None]] = []
+        self.styles: list[str] = []
+        self.style_attributes = 0
+        self._in_style = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {name.lower(): value for name, value in attrs}
+        if "style" in attributes:
+            self.style_attributes += 1
+        if tag == "script":
+            self.scripts.append(attributes)
+        elif tag == "link":
+            self.links.append(attributes)
+        elif tag == "style":
+            self.styles.append("")
+            self._in_style = True
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "style":
+            self._in_style = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_style:
+            self.styles[-1] += data
 
 
 def manifest_entries(static_dir: Path = STATIC_DIR) -> dict[str, str]:
@@ -143,23 +183,30 @@ def _page_findings(
     check = f"page {page}"
     if response.status != 200:
         return [fail(check, f"answered {response.status}", _ASSET_FIX)]
-    findings = [_csp_finding(check, response.headers.get("Content-Security-Policy", ""))]
+    policy = response.headers.get("Content-Security-Policy", "")
+    findings = [_csp_finding(check, policy, manifest)]
     html = response.body.decode("utf-8", errors="replace")
-    for tag in _SCRIPT.findall(html):
-        attributes = dict((k.lower(), v) for k, v in _ATTRIBUTE.findall(tag))
+    if response.headers.get("Link"):  # Firefox (Tor Browser) loads stylesheets named there
+        findings.append(fail(check, "names resources in a Link header", _ASSET_FIX))
+    parts = _PageParts()
+    parts.feed(html)
+    parts.close()
+    for attributes in parts.scripts:
         source = attributes.get("src")
-        if source is None and attributes.get("type", "").strip().lower() == "application/json":
+        if source is None and (attributes.get("type") or "").strip().lower() == "application/json":
             # a data block (the form's rules): browsers never run one as code
             findings.append(ok(check, "carries a JSON data block (never run)"))
         elif source is None:
             findings.append(fail(check, "has an inline script", _ASSET_FIX))
         else:
             findings.append(_reference(check, source, manifest))
-    for tag in _LINK.findall(html):
-        attributes = dict((k.lower(), v) for k, v in _ATTRIBUTE.findall(tag))
-        if attributes.get("rel", "").lower() in ("stylesheet", "modulepreload", "preload"):
-            findings.append(_reference(check, attributes.get("href", ""), manifest))
-    findings += [_style_finding(check, block, manifest) for block in _STYLE.findall(html)]
+    for attributes in parts.links:
+        relations = set((attributes.get("rel") or "").lower().split())
+        if relations & _LOADING:
+            findings.append(_reference(check, attributes.get("href") or "", manifest))
+    findings += [_style_finding(check, block, manifest) for block in parts.styles]
+    if parts.style_attributes:
+        findings.append(fail(check, "has style attributes, which no release carries", _ASSET_FIX))
     if organisation is not None:
         findings.append(_pin_finding(check, html, organisation))
     return findings
@@ -206,8 +253,15 @@ def _reference(check: str, source: str, manifest: dict[str, str]) -> Finding:
     return ok(check, f"loads {path} (listed)")
 
 
-def _csp_finding(check: str, policy: str) -> Finding:
-    """Only scripts from the portal itself may run, so the manifest covers them all."""
+def _csp_finding(check: str, policy: str, manifest: dict[str, str]) -> Finding:
+    """Only the portal's own code and published styles may apply, so the manifest covers all.
+
+    Every source of every directive must be this origin or none; besides,
+    ``style-src`` may name the hashes of the published stylesheets (which the
+    page carries inline, ``portal/styles.py``) and ``img-src`` ``blob:`` (the
+    page's own previews). Anything wider would let a portal run or apply
+    what no release holds, or send what a page shows elsewhere.
+    """
     directives = {}
     for part in policy.split(";"):
         words = part.split()
@@ -216,4 +270,18 @@ def _csp_finding(check: str, policy: str) -> Finding:
     scripts = directives.get("script-src", directives.get("default-src"))
     if scripts is None or any(source != "'self'" and source != "'none'" for source in scripts):
         return fail(check, "the CSP lets scripts come from elsewhere than /static", _ASSET_FIX)
+    published = {
+        "'sha256-" + base64.b64encode(bytes.fromhex(digest)).decode() + "'"
+        for name, digest in manifest.items()
+        if name.endswith(".css")
+    }
+    for name, sources in directives.items():
+        allowed = {"'self'", "'none'"}
+        allowed |= published if name == "style-src" else set()
+        allowed |= {"blob:"} if name == "img-src" else set()
+        if name in _NOT_SOURCES:
+            continue
+        wider = [source for source in sources if source not in allowed]
+        if wider:
+            return fail(check, f"the CSP's {name} allows {' '.join(wider)}", _ASSET_FIX)
     return ok(check, "CSP: scripts from this origin only")

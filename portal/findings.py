@@ -90,7 +90,8 @@ def fetch(url: str, ca_file: Path | None = None) -> Fetched:
         _NoRedirect(), urllib.request.HTTPSHandler(context=context)
     )
     request = urllib.request.Request(  # noqa: S310 - http(s) only, checked above
-        url, headers={"User-Agent": "cso-portal-doctor"}
+        # what any browser might send: a portal must not tell its checker from a reporter
+        url, headers={"User-Agent": "Mozilla/5.0"}
     )
     try:
         with opener.open(request, timeout=30) as response:

@@ -8,7 +8,7 @@ import pytest
 
 from portal.assets import _page_findings, manifest_entries
 from portal.findings import Status
-from portal.security import csp_header
+from portal.security import CSP, csp_header
 from portal.styles import style_text
 from tests.integration.loopback import static_origin
 
@@ -19,7 +19,7 @@ DATA = '<script type="application/json" id="form-rules">{"fields": []}</script>'
 def _verdicts(tmp_path: Path, body: str) -> list[tuple[bool, str]]:
     page = tmp_path / "page.html"
     page.write_text(f"<!doctype html><html><head>{body}</head><body></body></html>")
-    manifest = {"static/js/report-page.js": "0" * 64}
+    manifest = {"static/js/report-page.js": "0" * 64, **manifest_entries()}
     with static_origin({"/": page}, csp_header()) as origin:
         findings = _page_findings(origin, "/", manifest, None, None)
     return [(finding.status is Status.OK, finding.message) for finding in findings]
@@ -65,3 +65,56 @@ def test_a_changed_inline_stylesheet_fails(tmp_path: Path) -> None:
     css = style_text("css/portal.css") + ".mode { display: none }"
     verdicts = _style_verdicts(tmp_path, css)
     assert (False, "carries a stylesheet that is not in the manifest") in verdicts, verdicts
+
+
+# --- what a second review slipped past a pattern-matching check ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("markup", "failure"),
+    [
+        # a ">" inside a quoted attribute: the browser applies "h1{color:red}", not the text
+        ('<style data-x=">CSS</style>">h1{color:red}</style>', "not in the manifest"),
+        ("<link rel=stylesheet href=https://evil.example/x.css>", "which is not in the manifest"),
+        ('<link rel=" stylesheet" href="https://evil.example/x.css">', "not in the manifest"),
+        ('<link rel="preload stylesheet" href="/static/x.css">', "not in the manifest"),
+        ('<p style="display:none">', "style attributes"),
+    ],
+)
+def test_markup_that_applies_unpublished_styles_fails(
+    tmp_path: Path, markup: str, failure: str
+) -> None:
+    css = style_text("css/portal.css")
+    markup = markup.replace("CSS", css)  # the published text, hidden in an attribute
+    verdicts = _style_verdicts(tmp_path, css + "</style>" + markup + "<style>" + css)
+    assert any(not ok and failure in message for ok, message in verdicts), verdicts
+
+
+@pytest.mark.parametrize(
+    "widened",
+    [
+        ("style-src", "'self' 'unsafe-inline'"),
+        ("style-src", "'self' https://evil.example"),
+        ("img-src", "'self' https://evil.example"),
+        ("form-action", "'self' https://evil.example"),
+        ("connect-src", "*"),
+    ],
+)
+def test_a_policy_wider_than_the_release_fails(tmp_path: Path, widened: tuple[str, str]) -> None:
+    page = tmp_path / "page.html"
+    page.write_text(f"<!doctype html><head>{MODULE}<style>{style_text('css/portal.css')}</style>")
+    name, sources = widened
+    policy = {**CSP, name: tuple(sources.split())}
+    manifest = {"static/js/report-page.js": "0" * 64, **manifest_entries()}
+    with static_origin({"/": page}, csp_header(policy)) as origin:
+        findings = _page_findings(origin, "/", manifest, None, None)
+    assert any(f.status is Status.FAIL and name in f.message for f in findings), findings
+
+
+def test_the_portals_own_policy_passes(tmp_path: Path) -> None:
+    page = tmp_path / "page.html"
+    page.write_text(f"<!doctype html><head>{MODULE}<style>{style_text('css/portal.css')}</style>")
+    manifest = {"static/js/report-page.js": "0" * 64, **manifest_entries()}
+    with static_origin({"/": page}, csp_header()) as origin:
+        findings = _page_findings(origin, "/", manifest, None, None)
+    assert all(f.status is Status.OK for f in findings), findings
