@@ -91,7 +91,8 @@ def fetch(url: str, ca_file: Path | None = None) -> Fetched:
     )
     request = urllib.request.Request(  # noqa: S310 - http(s) only, checked above
         # what any browser might send: a portal must not tell its checker from a reporter
-        url, headers={"User-Agent": "Mozilla/5.0"}
+        url,
+        headers={"User-Agent": "Mozilla/5.0"},
     )
     try:
         with opener.open(request, timeout=30) as response:
