@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.server
+import threading
 from pathlib import Path
 
 import pytest
@@ -118,3 +120,32 @@ def test_the_portals_own_policy_passes(tmp_path: Path) -> None:
     with static_origin({"/": page}, csp_header()) as origin:
         findings = _page_findings(origin, "/", manifest, None, None)
     assert all(f.status is Status.OK for f in findings), findings
+
+
+def test_a_link_header_fails(tmp_path: Path) -> None:
+    """Firefox, and so Tor Browser, applies a stylesheet named in a Link header."""
+    body = f"<!doctype html><head>{MODULE}<style>{style_text('css/portal.css')}</style>".encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Security-Policy", csp_header())
+            self.send_header("Link", "<https://evil.example/x.css>; rel=stylesheet")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Quiet."""
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        origin = f"http://127.0.0.1:{server.server_address[1]}"
+        manifest = {"static/js/report-page.js": "0" * 64, **manifest_entries()}
+        findings = _page_findings(origin, "/", manifest, None, None)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert any(f.status is Status.FAIL and "Link header" in f.message for f in findings)
