@@ -53,7 +53,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Boolean, Engine, Integer, LargeBinary, String, delete, update
+from sqlalchemy import Boolean, Engine, Integer, LargeBinary, String, delete, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.schema import CreateIndex, CreateTable
@@ -77,6 +77,10 @@ _NONCE_BYTES = 12
 
 class FormKeyError(ValueError):
     """A one-time key is missing, malformed, forged, out of date, or its row is gone."""
+
+
+class LostKeyError(FormKeyError):
+    """A request's claim on a key no longer holds: another request stores with it."""
 
 
 class SpentFormKey(RuntimeBase):
@@ -180,11 +184,15 @@ def spend(
     key: FormKey,
     today: date | None = None,
     now: float | None = None,
-) -> bool:
-    """Mark ``key`` as storing a report now; False if it is spent already.
+) -> int | None:
+    """Mark ``key`` as storing a report now; None if it is spent already.
 
-    A row left "storing" for longer than :data:`STALE_SECONDS` was left by a
-    worker that died: it is taken over (True), so that the report is not lost.
+    Returns the request's claim (the second it began), which
+    :func:`mark_stored` and :func:`give_back` must name: a row left
+    "storing" for longer than :data:`STALE_SECONDS` was left by a worker
+    that died or stalled, and is taken over so that the report is not lost;
+    should the first request still finish, its claim no longer holds, and it
+    undoes what it stored (:class:`LostKeyError`).
     """
     sessions = _ready(sessions)
     started = _now(now)
@@ -211,8 +219,8 @@ def spend(
                 )
                 .values(storing_since=started)
             )
-        return bool(taken.rowcount == 1)  # type: ignore[attr-defined]
-    return True
+        return started if taken.rowcount == 1 else None  # type: ignore[attr-defined]
+    return started
 
 
 def state(sessions: sessionmaker[Session], key: FormKey, now: float | None = None) -> KeyState:
@@ -233,31 +241,45 @@ def is_spent(sessions: sessionmaker[Session], key: FormKey) -> bool:
     return state(sessions, key) is not KeyState.FREE
 
 
-def give_back(sessions: sessionmaker[Session], key: FormKey) -> None:
-    """Unspend ``key``: the report it was spent for was not stored after all."""
+def give_back(sessions: sessionmaker[Session], key: FormKey, claim: int | None = None) -> None:
+    """Unspend ``key``: the report it was spent for was not stored after all.
+
+    With ``claim`` (from :func:`spend`), only while that claim still holds.
+    """
     with _ready(sessions).begin() as session:
+        mine = SpentFormKey.storing_since == claim if claim is not None else true()
         session.execute(
             delete(SpentFormKey).where(
-                SpentFormKey.digest == key.digest, SpentFormKey.stored.is_(False)
+                SpentFormKey.digest == key.digest, SpentFormKey.stored.is_(False), mine
             )
         )
 
 
-def mark_stored(sessions: sessionmaker[Session], key: FormKey, shown: dict[str, Any]) -> None:
+def mark_stored(
+    sessions: sessionmaker[Session], key: FormKey, shown: dict[str, Any], claim: int | None = None
+) -> None:
     """Record that ``key``'s report is stored, with the receipt page's values ``shown``.
 
     They are sealed under the key: only a request carrying it can open them.
-    :class:`FormKeyError` if the key's row is gone (the runtime store was lost).
+    :class:`FormKeyError` if the key's row is gone (the runtime store was lost);
+    :class:`LostKeyError` if ``claim`` no longer holds (another request took the
+    key over, or stored with it).
     """
     sealed = _seal(_row_cipher(key), _row_context(key), json.dumps(shown).encode("utf-8"))
     with _ready(sessions).begin() as session:
         result = session.execute(
             update(SpentFormKey)
-            .where(SpentFormKey.digest == key.digest, SpentFormKey.stored.is_(False))
+            .where(
+                SpentFormKey.digest == key.digest,
+                SpentFormKey.stored.is_(False),
+                SpentFormKey.storing_since == claim if claim is not None else true(),
+            )
             .values(stored=True, storing_since=None, receipt=sealed)
         )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise FormKeyError("the form key's record is gone")
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            if session.get(SpentFormKey, key.digest) is not None:
+                raise LostKeyError("another request holds the form key now")
+            raise FormKeyError("the form key's record is gone")
 
 
 def take_receipt(sessions: sessionmaker[Session], key: FormKey) -> dict[str, Any] | None:

@@ -197,6 +197,21 @@ def store_submission(
     return submission
 
 
+def undo_submission(submission: Submission) -> None:
+    """Remove a submission this request stored, its rows and then its blobs.
+
+    For a request that finds, after committing, that another one stored the
+    same report (a resumable draft finished twice, a no-JavaScript form taken
+    over): one copy is kept.
+    """
+    with portal_extensions()["sessions"].begin() as session:
+        row = session.get(Submission, submission.id)
+        if row is not None:
+            session.delete(row)
+    for part in submission.parts:
+        portal_extensions()["blobs"].delete(part.blob)
+
+
 def _discard(parts: Sequence[StoredPart]) -> None:
     """Remove blobs already committed for a submission that is not kept."""
     for _, name, _, _ in parts:

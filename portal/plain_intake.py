@@ -44,6 +44,7 @@ from portal.intake import (
     require_budget,
     scrub_files,
     seal_and_store,
+    undo_submission,
 )
 from portal.models import PartKind
 from portal.receipts import receipt_index
@@ -121,7 +122,7 @@ def _store(
             require_budget(budget.PLAIN, config.plain_per_hour, MESSAGES["busy"])
         except BusyError:
             return draw([], MESSAGES["busy"], 429)
-        if form_keys.spend(runtime, key):
+        if (claim := form_keys.spend(runtime, key)) is not None:
             break
         budget.give_back(runtime, budget.PLAIN, config.plain_per_hour)
         if (sent := _sent_before(key, draw)) is not None:
@@ -141,7 +142,7 @@ def _store(
             index=receipt_index(receipt.locator, keys.lookup_token),
         )
     except BaseException as failure:
-        _give_back(key)
+        _give_back(key, claim)
         if not isinstance(failure, Exception):
             raise
         current_app.logger.error("a report could not be stored: %s", type(failure).__name__)
@@ -153,7 +154,12 @@ def _store(
         "photos": sum(1 for entry in entries if entry.scrubbed),
     }
     try:
-        form_keys.mark_stored(runtime, key, shown)
+        form_keys.mark_stored(runtime, key, shown, claim)
+    except form_keys.LostKeyError:
+        # this store took so long that a resend took the key over and stored the report:
+        # one copy is enough, and the other request's outcome is the reporter's
+        undo_submission(stored)
+        return _sent_before(key, draw) or _to_receipt()
     except Exception as failure:  # the runtime store failed after the report was stored
         current_app.logger.error("a receipt could not be kept: %s", type(failure).__name__)
         return _receipt_page(shown)  # nothing else could show it: here it is, this once
@@ -187,10 +193,10 @@ def _sent_before(key: form_keys.FormKey, draw: Draw) -> Response | None:
     return _to_receipt()
 
 
-def _give_back(key: form_keys.FormKey) -> None:
+def _give_back(key: form_keys.FormKey, claim: int) -> None:
     """Give ``key`` back after a failure; if even that fails, its row goes stale in time."""
     try:
-        form_keys.give_back(portal_extensions()["runtime"].sessions, key)
+        form_keys.give_back(portal_extensions()["runtime"].sessions, key, claim)
     except Exception as failure:
         current_app.logger.error("a form key could not be given back: %s", type(failure).__name__)
 

@@ -58,6 +58,7 @@ from portal.intake import (
     portal_extensions,
     require_proof,
     store_submission,
+    undo_submission,
 )
 from portal.models import PartKind, Submission
 from portal.receipts import BadReceiptError, parse_browser_receipt, receipt_index
@@ -266,7 +267,7 @@ def finish() -> tuple[Response, int]:
             leftovers = pending.mark_stored(sessions, store, draft, receipt, count)
         except pending.FinishedError:  # marked by another request after all: undo ours
             if stored is not None:
-                _undo(store, stored)
+                undo_submission(stored)
             raise
         for state in leftovers:  # the named ones are blobs now; the others are thrown away
             if state.key in held:
@@ -353,13 +354,3 @@ def _commit(
         raise
     # removes the blobs itself if it fails; the partial files are still there
     return store_submission(done, locator=locator, index=index)
-
-
-def _undo(store: BlobStore, submission: Submission) -> None:
-    """Remove a submission this request stored, its rows and its blobs (the partial files stay)."""
-    with portal_extensions()["sessions"].begin() as session:
-        row = session.get(Submission, submission.id)
-        if row is not None:
-            session.delete(row)
-    for part in submission.parts:
-        store.delete(part.blob)

@@ -650,6 +650,60 @@ def test_a_key_left_storing_by_a_dead_worker_is_taken_over_in_time(app: Flask) -
     assert not form_keys.spend(runtime, key, now=late + 1)  # and by one request only
 
 
+def test_a_request_whose_key_was_taken_over_cannot_mark_it_nor_give_it_back(
+    app: Flask,
+) -> None:
+    """The slow first store and the resend that took its key over never both keep a report."""
+    runtime, secret = _runtime(app), app.config["SECRET_KEY"]
+    key = _key(app, form_keys.issue(runtime, secret))
+    first = form_keys.spend(runtime, key, now=1_000_000)
+    late = 1_000_000 + form_keys.STALE_SECONDS + 1
+    second = form_keys.spend(runtime, key, now=late)
+    assert first is not None
+    assert second is not None
+    assert first != second
+    form_keys.give_back(runtime, key, first)  # the slow one fails: the taker's claim stands
+    assert form_keys.state(runtime, key, now=late) is form_keys.KeyState.STORING
+    form_keys.mark_stored(runtime, key, {"receipt": "r"}, second)
+    with pytest.raises(form_keys.LostKeyError):  # the slow one stored too: it must undo
+        form_keys.mark_stored(runtime, key, {"receipt": "s"}, first)
+    assert form_keys.take_receipt(runtime, key) == {"receipt": "r"}
+
+
+def test_a_store_overtaken_by_a_resend_keeps_one_report(
+    make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store slower than the stale limit: the resend takes over, and only one copy stays."""
+    from portal import plain_intake
+
+    app = make_app()
+    first_client, second_client = app.test_client(), app.test_client()
+    keys = plain_form(first_client)
+    cookie = first_client.get_cookie("csrf")
+    assert cookie is not None
+    second_client.set_cookie("csrf", cookie.value)  # the same browser, sending again
+    real_store = plain_intake.seal_and_store
+    overtaken = threading.Event()
+
+    def slow_then_overtaken(*args: Any, **kwargs: Any) -> Any:
+        stored = real_store(*args, **kwargs)
+        if not overtaken.is_set():  # the first request: the resend comes while it "stalls"
+            overtaken.set()
+            monkeypatch.setattr(form_keys, "STALE_SECONDS", -(10**9))  # its claim is stale now
+            resent = second_client.post(
+                "/submit-plain", data={**keys, **TYPED}, content_type="multipart/form-data"
+            )
+            assert resent.status_code == 303
+        return stored
+
+    monkeypatch.setattr(plain_intake, "seal_and_store", slow_then_overtaken)
+    answer = first_client.post(
+        "/submit-plain", data={**keys, **TYPED}, content_type="multipart/form-data"
+    )
+    assert answer.status_code == 303
+    assert submissions(app) == 1
+
+
 def test_the_budget_is_drawn_before_the_key_is_spent_and_not_for_a_resend(
     make_app: Callable[..., Flask],
 ) -> None:
