@@ -236,11 +236,6 @@ def state(sessions: sessionmaker[Session], key: FormKey, now: float | None = Non
         return KeyState.STORING
 
 
-def is_spent(sessions: sessionmaker[Session], key: FormKey) -> bool:
-    """Whether a report is stored, or being stored, with ``key``."""
-    return state(sessions, key) is not KeyState.FREE
-
-
 def give_back(sessions: sessionmaker[Session], key: FormKey, claim: int | None = None) -> None:
     """Unspend ``key``: the report it was spent for was not stored after all.
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import Any
 
 from flask import Response, render_template
@@ -43,15 +44,14 @@ KEYS = frozenset({"csrf_token", "once"})
 CATEGORIES = frozenset(value for value, _ in BY_NAME["category"].choices)
 
 
-def page_rules(config: Any) -> dict[str, Any]:
-    """The rules JSON for this portal's settings (portal/fields.py)."""
-    count, per_file, total = browser_attachment_limits(
-        config.max_upload_bytes, config.max_attachments
-    )
-    plain_file, plain_total, plain_form = plain_attachment_limits(
-        config.max_upload_bytes, config.max_plain_upload_bytes
-    )
-    return form_rules(
+@cache
+def _rules(
+    max_upload: int, max_attachments: int, max_plain_upload: int
+) -> tuple[dict[str, Any], Markup]:
+    """The rules and their JSON for the page, made once per set of limits (not per request)."""
+    count, per_file, total = browser_attachment_limits(max_upload, max_attachments)
+    plain_file, plain_total, plain_form = plain_attachment_limits(max_upload, max_plain_upload)
+    rules = form_rules(
         count,
         per_file,
         total,
@@ -59,6 +59,7 @@ def page_rules(config: Any) -> dict[str, Any]:
         plain_max_total_bytes=plain_total,
         plain_max_request_bytes=plain_form,
     )
+    return rules, _script_json(rules)
 
 
 def hidden_names(category: str, values: Mapping[str, Sequence[str]]) -> frozenset[str]:
@@ -94,7 +95,9 @@ def report_page(
     """
     values = values or {}
     config, cache = extensions["config"], extensions["directory"]
-    rules = page_rules(config)
+    rules, rules_json = _rules(
+        config.max_upload_bytes, config.max_attachments, config.max_plain_upload_bytes
+    )
     errors: dict[str, str] = {}
     listed: list[tuple[str | None, str]] = []
     for problem in problems:
@@ -121,7 +124,7 @@ def report_page(
         category_field=BY_NAME["category"],
         hidden_names=hidden_names(category, values),
         rules=rules,
-        rules_json=_script_json(rules),
+        rules_json=rules_json,
         limits=rules["attachments"],
         modules=module_graph("js/report-page.js"),
         organisation_key=str(cache.organisation) if cache is not None else "",

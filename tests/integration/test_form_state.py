@@ -297,7 +297,7 @@ def test_a_key_is_spent_once_and_can_be_given_back(app: Flask) -> None:
     runtime = app.extensions["portal"]["runtime"].sessions
     secret = app.config["SECRET_KEY"]
     key = form_keys.check(runtime, secret, form_keys.issue(runtime, secret))
-    assert not form_keys.is_spent(runtime, key)
+    assert form_keys.state(runtime, key) is form_keys.KeyState.FREE
     assert form_keys.spend(runtime, key)
     assert not form_keys.spend(runtime, key)
     form_keys.give_back(runtime, key)
@@ -306,7 +306,7 @@ def test_a_key_is_spent_once_and_can_be_given_back(app: Flask) -> None:
     later = datetime.now(UTC).date() + timedelta(days=form_keys.KEY_DAYS + 1)
     other = form_keys.check(runtime, secret, form_keys.issue(runtime, secret, today=later), later)
     assert form_keys.spend(runtime, other, today=later)
-    assert not form_keys.is_spent(runtime, key)
+    assert form_keys.state(runtime, key) is form_keys.KeyState.FREE
     with pytest.raises(form_keys.FormKeyError):
         form_keys.check(runtime, b"\x02" * 32, form_keys.issue(runtime, secret))
 
@@ -323,7 +323,9 @@ def test_a_spent_budget_keeps_every_value_and_the_key(
     assert scraped_keys(page.data.decode())["once"] == keys["once"]
     runtime = app.extensions["portal"]["runtime"].sessions
     key = form_keys.check(runtime, app.config["SECRET_KEY"], keys["once"])
-    assert not form_keys.is_spent(runtime, key)  # given back: it can still be sent
+    assert (
+        form_keys.state(runtime, key) is form_keys.KeyState.FREE
+    )  # given back: it can still be sent
     assert submissions(app) == 1
 
 
@@ -335,7 +337,7 @@ def test_a_failure_to_store_gives_the_key_back(app: Flask, client: FlaskClient) 
     assert_refilled(page, 500, TYPED, MESSAGES["failed"])
     runtime = app.extensions["portal"]["runtime"].sessions
     key = form_keys.check(runtime, app.config["SECRET_KEY"], keys["once"])
-    assert not form_keys.is_spent(runtime, key)
+    assert form_keys.state(runtime, key) is form_keys.KeyState.FREE
 
 
 def test_the_receipt_is_shown_once_and_a_reload_stores_nothing(
@@ -776,7 +778,7 @@ def test_files_over_the_stated_total_keep_every_value(
         assert (words_for_key in form.errors["attachments"]) == (key in expected), key
     assert MESSAGES["files_again"] in form.errors["attachments"]
     assert scraped_keys(page.data.decode())["once"] == keys["once"]
-    assert not form_keys.is_spent(_runtime(app), _key(app, keys["once"]))
+    assert form_keys.state(_runtime(app), _key(app, keys["once"])) is form_keys.KeyState.FREE
     assert submissions(app) == 0
 
 
@@ -828,7 +830,7 @@ def test_the_questions_follow_a_new_category_without_javascript_storing_nothing(
     assert "hidden" not in sections["attack"]  # the old one's, which hold values
     assert "hidden" in sections["cyber"]
     assert scraped_keys(html)["once"] == keys["once"]
-    assert not form_keys.is_spent(_runtime(app), _key(app, keys["once"]))
+    assert form_keys.state(_runtime(app), _key(app, keys["once"])) is form_keys.KeyState.FREE
     assert submissions(app) == 0
     # No budget was drawn: the hour's only send still goes through.
     valid = {**typed, "latitude": TYPED["latitude"]}
