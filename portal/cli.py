@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shutil
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -100,9 +101,21 @@ def _init_demo(data_dir: Path) -> None:
     print(f"demo passphrase: {passphrase_file} (demo only: never keep a passphrase by its key)")
     print(f"key directory: {directory} (serial {serial}, 2 reviewers, valid 90 days)")
     print(
-        "decrypt a stored part: python -m crypto decrypt "
+        f"decrypt a stored part: {command('python')} -m crypto decrypt "
         f"-i {demo}/reviewer-1.key --passphrase-file {passphrase_file} {data_dir}/blobs/NAME"
     )
+
+
+def command(name: str) -> str:
+    """How to type ``name`` (or this Python, for "python") so that it runs as printed.
+
+    The bare name when the shell finds this installation's own; otherwise its
+    path (``make run`` serves from .venv/, which is not on the PATH).
+    """
+    own = Path(sys.executable).parent / name
+    if name == "python":
+        return "python" if shutil.which("python") == sys.executable else sys.executable
+    return name if shutil.which(name) == str(own) else str(own)
 
 
 def _current_serial(path: Path, organisation: PublicKeyToken) -> int:
@@ -221,16 +234,17 @@ def cmd_serve(args: argparse.Namespace) -> None:
         print(
             "Demo mode. Open the URL, send a report, then read it as reviewer-1:\n"
             f"  ls {data_dir}/blobs\n"
-            f"  python -m crypto decrypt -i {demo}/reviewer-1.key "
+            f"  {command('python')} -m crypto decrypt -i {demo}/reviewer-1.key "
             f"--passphrase-file {demo}/passphrase {data_dir}/blobs/NAME\n"
             "or review it offline with the reviewer tool:\n"
-            f"  portal --data-dir {data_dir} export --out inbox.bundle\n"
-            f"  reviewer init --workspace {demo}/workspace --key {demo}/reviewer-1.key "
-            f"--passphrase-file {demo}/passphrase \\\n"
+            f"  {command('portal')} --data-dir {data_dir} export --out inbox.bundle\n"
+            f"  {command('reviewer')} init --workspace {demo}/workspace "
+            f"--key {demo}/reviewer-1.key --passphrase-file {demo}/passphrase \\\n"
             f"      --portal-key $(cat {data_dir}/portal-signing.pub)\n"
-            f"  reviewer import inbox.bundle --workspace {demo}/workspace "
+            f"  {command('reviewer')} import inbox.bundle --workspace {demo}/workspace "
             f"--passphrase-file {demo}/passphrase   # then list, show, triage, redact, forward\n"
-            "answer with `reviewer reply ID --message …` and `reviewer export-replies`;\n"
+            f"answer with `{command('reviewer')} reply ID --message …` and "
+            f"`{command('reviewer')} export-replies`;\n"
             "the reporter reads it at /followup with the receipt (README: the reporter comes back)"
         )
     sys.stdout.flush()
