@@ -13,7 +13,7 @@ from pathlib import Path
 
 from flask import Flask, request
 
-from portal.receipts import receipt_index
+from portal.storage.receipts import receipt_index
 
 STORE = Path(os.environ.get("BARE_STORE", "/tmp/bare-store"))
 STORE.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 
     python bench/intake_throughput.py [--seconds 15] [--clients 8]
 
-Starts the portal (`portal serve`, gunicorn with deploy/gunicorn.conf.py) on
+Starts the portal (`portal serve`, gunicorn with portal/deploy/gunicorn_conf.py) on
 a demo data directory, and the baselines from bench/_bare_app.py under the
 same gunicorn settings, all on loopback. Each client thread posts a 10 KB
 encrypted report (a real envelope to the demo reviewers) over a keep-alive
@@ -33,7 +33,7 @@ import uuid
 
 from bench._demo import ROOT, demo_portal
 from crypto.envelope import seal_bytes
-from portal.pow import solve
+from portal.web.pow import solve
 
 
 def free_port() -> int:

@@ -19,7 +19,7 @@ import secrets
 import time
 
 from bench._browser import bench_page
-from portal.pow import MAX_EXTRA_BITS, solve
+from portal.web.pow import MAX_EXTRA_BITS, solve
 
 
 def puzzles(count: int, bits: int) -> list[str]:

@@ -127,7 +127,7 @@ def floors(
     rtt = settings.rtt
     return {
         # a linked stylesheet blocks the first paint for one more round trip; the
-        # portal writes its stylesheet into the page (portal/styles.py)
+        # portal writes its stylesheet into the page (portal/web/styles.py)
         "paint": (
             (3 if styles else 2) * rtt + settings.transfer(html + styles),
             f"{'3 round trips (connect, page, stylesheet)' if styles else '2 round trips '}"

@@ -1,7 +1,7 @@
 """cso-envelope/v1: multi-recipient HPKE envelopes with a chunked AES-256-GCM payload.
 
 The format is specified in ``crypto/SPEC.md``; the browser implementation in
-``portal/static/js/`` reads and writes the same bytes. This package imports
+``portal/web/static/js/`` reads and writes the same bytes. This package imports
 nothing from the rest of the project and touches no files except in its CLI.
 """
 

@@ -1,6 +1,6 @@
 """The incident vocabulary: slug → label for every choice field of cso-incident/v1.
 
-This is the one list of choices: the report form (``portal/fields.py``)
+This is the one list of choices: the report form (``portal/web/fields.py``)
 offers exactly these, so a value a reporter picked passes unchanged from the
 portal through the reviewer tool into the shared database. This module
 imports nothing but the standard library, since the portal and the reviewer

@@ -2,6 +2,6 @@
 
 import sys
 
-from portal.cli import main
+from portal.cli.main import main
 
 sys.exit(main())

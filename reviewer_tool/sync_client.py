@@ -2,7 +2,7 @@
 
 This is the only module of the reviewer tool that opens network connections,
 and it holds no key that can decrypt anything: only a *sync key* that logs in
-(an Ed25519 challenge, portal/sync.py). Bundles are carried from here to the
+(an Ed25519 challenge, portal/web/sync.py). Bundles are carried from here to the
 air-gapped workstation and back on removable media. To reach an onion
 service, run it under ``torsocks``.
 """

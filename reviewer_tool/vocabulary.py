@@ -1,6 +1,6 @@
-"""The names a cso-report/v1 document may use (portal/FIELDS.md).
+"""The names a cso-report/v1 document may use (portal/web/FIELDS.md).
 
-The portal's form defines them (portal/fields.py); the reviewer tool keeps
+The portal's form defines them (portal/web/fields.py); the reviewer tool keeps
 its own copy rather than import the portal, and a test checks that the two
 agree. A report sealed in a browser can carry any JSON, so the importer
 refuses a report with any other name: a name is printed to the reviewer's

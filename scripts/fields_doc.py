@@ -1,11 +1,11 @@
-"""Write portal/FIELDS.md from portal/fields.py (a test checks they agree)."""
+"""Write portal/web/FIELDS.md from portal/web/fields.py (a test checks they agree)."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from portal.fields import FIELDS, SECTIONS, Kind
+from portal.web.fields import FIELDS, SECTIONS, Kind
 
 KIND_TEXT = {
     Kind.CHOICE: "one of the values",
@@ -24,10 +24,10 @@ def render() -> str:
     lines = [
         "# Report form fields",
         "",
-        "Generated from `portal/fields.py` by `scripts/fields_doc.py`; do not edit by hand.",
+        "Generated from `portal/web/fields.py` by `scripts/fields_doc.py`; do not edit by hand.",
         "",
         "These `name`s are a stable interface: the browser builds the report JSON",
-        "(`cso-report/v1`, see `portal/report.py`) from them, the no-JavaScript path",
+        "(`cso-report/v1`, see `portal/web/report.py`) from them, the no-JavaScript path",
         "posts them as form fields, and the reviewer tool reads them. `identity_*`",
         "fields go into the report's separate `identity` object, which only reviewers",
         "read and which is never forwarded. Attachments are the file field",
@@ -49,6 +49,6 @@ def render() -> str:
 
 
 if __name__ == "__main__":
-    target = Path(__file__).resolve().parent.parent / "portal" / "FIELDS.md"
+    target = Path(__file__).resolve().parent.parent / "portal" / "web" / "FIELDS.md"
     target.write_text(render(), encoding="utf-8")
     sys.stdout.write(f"wrote {target}\n")

@@ -94,7 +94,7 @@ class DemoPortal:
 @pytest.fixture(scope="session")
 def demo_template(tmp_path_factory: pytest.TempPathFactory) -> DemoPortal:
     """`portal init --demo` once per session (argon2id makes keys slow)."""
-    from portal.cli import main as portal_main
+    from portal.cli.main import main as portal_main
 
     data_dir = tmp_path_factory.mktemp("demo-template") / "var"
     assert portal_main(["--data-dir", str(data_dir), "init", "--demo"]) == 0
@@ -137,7 +137,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def demo(demo_template: DemoPortal, tmp_path: Path, database_url: str) -> DemoPortal:
     """A fresh copy of the demo data directory, with an empty database."""
-    from portal.db import upgrade
+    from portal.storage.db import upgrade
 
     data_dir = tmp_path / "var"
     shutil.copytree(
@@ -151,8 +151,8 @@ def demo(demo_template: DemoPortal, tmp_path: Path, database_url: str) -> DemoPo
 @pytest.fixture
 def make_app(demo: DemoPortal) -> Iterator[Callable[..., Flask]]:
     """Build portals over the demo data directory with extra settings; clean up after."""
-    from portal.app import create_app
     from portal.config import load_config
+    from portal.web.app import create_app
 
     made: list[Flask] = []
 
@@ -190,9 +190,9 @@ SIGNING_KEY = SigningKeyPair.generate()
 @pytest.fixture
 def sync_app(demo: DemoPortal) -> Iterator[Flask]:
     """The portal's sync API over the demo data directory, with "alice" enrolled."""
-    from portal.app import create_app
     from portal.config import load_config
-    from portal.models import ReviewerAccount
+    from portal.storage.models import ReviewerAccount
+    from portal.web.app import create_app
 
     config = load_config(demo.environ(PORTAL_TESTING="1"), data_dir=demo.data_dir)
     app = create_app(config, "sync")
@@ -234,7 +234,7 @@ def ceremony_key(data_dir: Path) -> str:
 
 def backup(data_dir: Path, out: Path, public_key: Path, *options: str) -> Path:
     """``portal backup`` (it needs only the public key); return the file it made."""
-    from portal.cli import main as portal_main
+    from portal.cli.main import main as portal_main
 
     assert portal_main(["--data-dir", str(data_dir), "backup", "--out", str(out),
                         "--to-key", str(public_key), *options]) == 0  # fmt: skip
@@ -255,7 +255,7 @@ def restore(
     ``ceremony`` is a folder with the organisation key and the newest key
     directory the ceremony signed.
     """
-    from portal.cli import main as portal_main
+    from portal.cli.main import main as portal_main
 
     return portal_main(["--data-dir", str(target), "restore", str(made), "--key", str(keys["key"]),
                         "--passphrase-file", str(keys["passphrase"]),

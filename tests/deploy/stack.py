@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from portal.cli import main as portal_main
+from portal.cli.main import main as portal_main
 from tests.conftest import ROOT, DemoPortal
 from tests.integration.portal_server import free_port
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from crypto.keyfile import KeyBundle
-from portal.assets import STATIC_DIR, asset_manifest_text
-from portal.cli import main as portal_main
+from portal.cli.main import main as portal_main
+from portal.deploy.assets import STATIC_DIR, asset_manifest_text
 from tests.deploy.stack import Stack
 
 

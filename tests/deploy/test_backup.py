@@ -20,11 +20,11 @@ from flask import Flask
 from sqlalchemy import select
 
 from crypto.envelope import inspect, open_bytes
-from portal.app import create_app
-from portal.backup import prune
-from portal.cli import main as portal_main
+from portal.cli.main import main as portal_main
 from portal.config import load_config
-from portal.models import Part, Submission
+from portal.deploy.backup import prune
+from portal.storage.models import Part, Submission
+from portal.web.app import create_app
 from tests.conftest import DemoPortal, backup, restore
 from tests.integration.portal_server import send_plain
 
@@ -123,7 +123,7 @@ def test_postgresql_round_trip(
     postgres_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from portal.db import upgrade
+    from portal.storage.db import upgrade
 
     source, target = databases(postgres_url, "backup_source", "backup_target")
     data_dir = tmp_path / "var"
@@ -157,7 +157,7 @@ def test_postgresql_backup_of_an_older_schema_restores_upgraded(
     from alembic.script import ScriptDirectory
     from sqlalchemy import create_engine, inspect, text
 
-    from portal.db import alembic_config, upgrade
+    from portal.storage.db import alembic_config, upgrade
 
     source, target = databases(postgres_url, "older_source", "older_target")
     upgrade(source, "0004")  # before the budgets left the database (0006)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from portal.cli import main as portal_main
-from portal.deploy_configs import UNITS, HostLayout, render
+from portal.cli.main import main as portal_main
+from portal.deploy.configs import UNITS, HostLayout, render
 from tests.conftest import DemoPortal
 from tests.deploy.stack import NGINX, Host, render_host, start_gunicorn, stop
 
@@ -128,8 +128,8 @@ def location_for(locations: dict[tuple[bool, str], str], path: str) -> str:
 
 def intake_rules(demo: DemoPortal, tmp_path: Path) -> list[tuple[str, set[str]]]:
     """Every route of the intake as a sample path, with the methods it takes."""
-    from portal.app import create_app
     from portal.config import load_config
+    from portal.web.app import create_app
 
     settings = demo.environ(PORTAL_RUNTIME_DIR=str(tmp_path / "runtime"))
     app = create_app(load_config(settings, data_dir=demo.data_dir))

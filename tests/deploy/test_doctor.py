@@ -19,9 +19,9 @@ import pytest
 
 from crypto.directory import sign_directory
 from crypto.keys import EncryptionKeyPair, SigningKeyPair
-from portal import host_checks
-from portal.cli import main as portal_main
-from portal.findings import Status
+from portal.cli.main import main as portal_main
+from portal.deploy import host_checks
+from portal.deploy.findings import Status
 from tests.deploy.stack import NGINX, Stack, stop, wake
 from tests.integration.portal_server import free_port
 

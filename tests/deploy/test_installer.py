@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from portal.deploy_configs import HostLayout, render
+from portal.deploy.configs import HostLayout, render
 from tests.conftest import ROOT
 
 PLAYBOOK = ROOT / "deploy" / "ansible" / "site.yml"

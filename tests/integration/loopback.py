@@ -1,7 +1,7 @@
 """A static file server on 127.0.0.1 for browser tests and benchmarks.
 
 It serves a few named pages plus the browser modules from
-portal/static/js/, all with the given Content-Security-Policy, and logs
+portal/web/static/js/, all with the given Content-Security-Policy, and logs
 nothing.
 """
 
@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-STATIC_JS = Path(__file__).resolve().parents[2] / "portal" / "static" / "js"
+STATIC_JS = Path(__file__).resolve().parents[2] / "portal" / "web" / "static" / "js"
 
 
 @contextmanager

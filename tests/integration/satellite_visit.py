@@ -22,7 +22,7 @@ from PIL import Image
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session, selectinload
 
-from portal.models import Submission
+from portal.storage.models import Submission
 
 CATEGORY = "piracy-or-armed-robbery"
 

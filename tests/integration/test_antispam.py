@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from portal import budget, pow
 from portal.config import Config, ConfigError, load_config
-from portal.runtime import RuntimeStore
+from portal.storage.runtime import RuntimeStore
+from portal.web import budget, pow
 
 BITS = 6
 

@@ -29,13 +29,13 @@ from urllib.parse import urlsplit
 import pytest
 from flask import Flask, Response
 
-from portal import compression, security
+from portal.web import compression, security
 from tests.conftest import ROOT, DemoPortal
 from tests.deploy.stack import render_host, running_stack, start_nginx, stop
 from tests.integration.portal_server import serve_portal
 
 CANARY = "CANARY-7a41-BREACH"
-STATIC = ROOT / "portal" / "static"
+STATIC = ROOT / "portal" / "web" / "static"
 
 
 class Answer:
@@ -72,7 +72,7 @@ def ask(url: str, path: str, method: str = "GET", body: bytes | None = None,
 
 def page_assets(page: str) -> list[str]:
     """The modules a page loads with JavaScript on (their same-origin paths), and the
-    stylesheet, which the page carries inline (portal/styles.py) but is still published."""
+    stylesheet, which the page carries inline (portal/web/styles.py) but is still published."""
     scripted = re.sub(r"<noscript>.*?</noscript>", "", page, flags=re.S)
     paths = re.findall(r'<(?:link rel="(?:stylesheet|modulepreload)"|script type="module")'
                        r'[^>]*?(?:href|src)="(/static/[^"]+)"', scripted)  # fmt: skip

@@ -27,8 +27,8 @@ from sqlalchemy import select
 from crypto import _base64url as base64url
 from crypto.envelope import open_bytes, seal_bytes
 from crypto.receipt import Receipt, derive
-from portal import receipts
-from portal.models import Reply, Submission
+from portal.storage import receipts
+from portal.storage.models import Reply, Submission
 from tests.conftest import DemoPortal
 from tests.integration.portal_server import send_plain
 from tests.integration.test_intake import (
@@ -156,8 +156,8 @@ def test_wrong_and_unknown_receipts_cost_the_same_work_and_time(
         checks[-1] += 1
         return real_index(locator, token)
 
-    monkeypatch.setattr("portal.followup.receipt_index", counted)
-    monkeypatch.setattr("portal.followup.verify_lookup_token", None)  # no report predates 0005
+    monkeypatch.setattr("portal.web.followup.receipt_index", counted)
+    monkeypatch.setattr("portal.web.followup.verify_lookup_token", None)  # no report predates 0005
 
     def ask(guess: Receipt) -> float:
         fields = browser_fields(client, guess)
@@ -282,7 +282,7 @@ def test_receipt_lookups_draw_on_a_global_budget(
         derived.append(typed)
         return derive(typed)
 
-    monkeypatch.setattr("portal.followup.derive", counted)
+    monkeypatch.setattr("portal.web.followup.derive", counted)
     page = client.post(
         "/followup", data={"csrf_token": csrf_token(client), "receipt": str(receipt)}
     )

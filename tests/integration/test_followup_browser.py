@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from crypto.keys import SigningKeyPair
-from portal.cli import main as portal
+from portal.cli.main import main as portal
 from reviewer_tool.cli import main as reviewer
 from tests.conftest import DemoPortal
 from tests.integration.chromium import chromium

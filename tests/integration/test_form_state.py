@@ -34,9 +34,9 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import stream_encode_multipart
 
-from portal import form_keys
-from portal.fields import BY_NAME, MESSAGES, MIB, message, plain_attachment_limits, size_text
-from portal.models import Submission
+from portal.storage.models import Submission
+from portal.web import form_keys
+from portal.web.fields import BY_NAME, MESSAGES, MIB, message, plain_attachment_limits, size_text
 from tests.conftest import DemoPortal
 from tests.integration.chromium import chromium
 from tests.integration.portal_server import form_keys as scraped_keys
@@ -516,7 +516,7 @@ class GatedStore:
     """``seal_and_store`` whose first call waits at a gate, then fails or goes on."""
 
     def __init__(self, *, fail_first: bool) -> None:
-        from portal import plain_intake
+        from portal.web import plain_intake
 
         self.real = plain_intake.seal_and_store
         self.fail_first = fail_first
@@ -557,7 +557,7 @@ def _waiting_for_storing() -> tuple[threading.Event, Callable[..., form_keys.Key
 def test_a_resend_while_the_first_send_is_storing_is_stored_if_that_fails(
     app: Flask, client: FlaskClient
 ) -> None:
-    from portal import plain_intake
+    from portal.web import plain_intake
 
     keys = plain_form(client)
     cookie = client.get_cookie("csrf").value
@@ -585,7 +585,7 @@ def test_a_resend_while_the_first_send_is_storing_is_stored_if_that_fails(
 def test_a_resend_while_the_first_send_is_storing_gets_the_receipt_it_stores(
     app: Flask, client: FlaskClient
 ) -> None:
-    from portal import plain_intake
+    from portal.web import plain_intake
 
     keys = plain_form(client)
     cookie = client.get_cookie("csrf").value
@@ -614,7 +614,7 @@ def test_a_resend_while_the_first_send_is_storing_gets_the_receipt_it_stores(
 def test_a_resend_while_the_first_send_is_still_storing_keeps_every_value(
     app: Flask, client: FlaskClient
 ) -> None:
-    from portal import plain_intake
+    from portal.web import plain_intake
 
     keys = plain_form(client)
     cookie = client.get_cookie("csrf").value
@@ -676,7 +676,7 @@ def test_a_store_overtaken_by_a_resend_keeps_one_report(
     make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A store slower than the stale limit: the resend takes over, and only one copy stays."""
-    from portal import plain_intake
+    from portal.web import plain_intake
 
     app = make_app()
     first_client, second_client = app.test_client(), app.test_client()
@@ -709,7 +709,7 @@ def test_a_store_overtaken_by_a_resend_keeps_one_report(
 def test_the_budget_is_drawn_before_the_key_is_spent_and_not_for_a_resend(
     make_app: Callable[..., Flask],
 ) -> None:
-    from portal import plain_intake
+    from portal.web import plain_intake
 
     app = make_app(PORTAL_PLAIN_PER_HOUR="1")
     client = app.test_client()

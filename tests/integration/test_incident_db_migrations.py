@@ -47,7 +47,7 @@ def test_models_match_the_migrations(database_url: str) -> None:
 
 def test_it_can_share_a_database_with_the_portal(database_url: str) -> None:
     """Its own version table: the portal's migrations and these do not collide."""
-    from portal.db import upgrade as upgrade_portal
+    from portal.storage.db import upgrade as upgrade_portal
 
     upgrade_portal(database_url)
     upgrade(database_url)

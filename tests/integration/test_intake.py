@@ -32,8 +32,8 @@ from werkzeug.test import stream_encode_multipart
 from crypto.envelope import open_bytes, seal_bytes
 from crypto.keys import EncryptionKeyPair
 from crypto.manifest import parse_manifest
-from portal.models import Base, Part, Submission
-from portal.pow import solve
+from portal.storage.models import Base, Part, Submission
+from portal.web.pow import solve
 from tests.conftest import DemoPortal
 from tests.integration.portal_server import plain_form, send_plain
 
@@ -468,7 +468,7 @@ def test_receipt_storage_keeps_only_locator_and_argon2id(
 ) -> None:
     """§14.3: the shown receipt works; only its locator and receipt index are kept."""
     from crypto.receipt import Receipt, derive
-    from portal.receipts import receipt_index
+    from portal.storage.receipts import receipt_index
 
     page = send_plain(client, {"category": "other", "narrative": "receipt test"})
     assert page.status_code == 200
@@ -521,7 +521,7 @@ def test_step_one_asks_the_category_and_carries_step_two_in_a_template(
 
 @pytest.mark.parametrize("category", ["stowaways", "piracy-or-armed-robbery", "cyber-incident"])
 def test_step_two_shows_only_the_category_s_questions(client: FlaskClient, category: str) -> None:
-    from portal.fields import FIELDS, SECTIONS
+    from portal.web.fields import FIELDS, SECTIONS
 
     answer = client.get("/", query_string={"category": category})
     assert answer.status_code == 200
@@ -565,8 +565,8 @@ def test_an_unknown_category_goes_back_to_step_one(client: FlaskClient, category
 
 
 def test_the_page_announces_its_modules_rules_and_modes(client: FlaskClient) -> None:
-    from portal.fields import form_rules
-    from portal.modules import module_graph, static_imports
+    from portal.web.fields import form_rules
+    from portal.web.modules import module_graph, static_imports
     from tests.conftest import ROOT
 
     response = client.get("/?category=other")
@@ -576,7 +576,7 @@ def test_the_page_announces_its_modules_rules_and_modes(client: FlaskClient) -> 
     graph = module_graph("js/report-page.js")
     assert preloads == list(graph)
     for i, module in enumerate(graph):  # every static import is listed, and before its importer
-        source = (ROOT / "portal" / "static" / module).read_text(encoding="utf-8")
+        source = (ROOT / "portal" / "web" / "static" / module).read_text(encoding="utf-8")
         for specifier in static_imports(source):
             assert (
                 posixpath.normpath(posixpath.join(posixpath.dirname(module), specifier))
@@ -585,8 +585,8 @@ def test_the_page_announces_its_modules_rules_and_modes(client: FlaskClient) -> 
     assert head.index("modulepreload") < head.index('<script type="module"')
     # the stylesheets are written into the page (one round trip less before the first paint),
     # byte for byte the published files, and allowed by the CSP by their hashes alone
-    nojs = (ROOT / "portal" / "static" / "css" / "nojs.css").read_text(encoding="utf-8")
-    css = (ROOT / "portal" / "static" / "css" / "portal.css").read_text(encoding="utf-8")
+    nojs = (ROOT / "portal" / "web" / "static" / "css" / "nojs.css").read_text(encoding="utf-8")
+    css = (ROOT / "portal" / "web" / "static" / "css" / "portal.css").read_text(encoding="utf-8")
     assert f"<noscript><style>{nojs}</style></noscript>" in head
     assert f"<style>{css}</style>" in head
     assert 'rel="stylesheet"' not in head
@@ -599,7 +599,7 @@ def test_the_page_announces_its_modules_rules_and_modes(client: FlaskClient) -> 
     rules = re.search(r'<script type="application/json" id="form-rules">(.*?)</script>', page)
     assert rules is not None
     config = client.application.extensions["portal"]["config"]
-    from portal.fields import browser_attachment_limits, plain_attachment_limits
+    from portal.web.fields import browser_attachment_limits, plain_attachment_limits
 
     plain_file, plain_total, plain_form = plain_attachment_limits(
         config.max_upload_bytes, config.max_plain_upload_bytes
@@ -623,7 +623,7 @@ def test_the_page_announces_its_modules_rules_and_modes(client: FlaskClient) -> 
 
 
 def test_every_control_has_its_error_slot(client: FlaskClient) -> None:
-    from portal.fields import FIELDS
+    from portal.web.fields import FIELDS
 
     page = client.get("/?category=other").data.decode()
     for field in FIELDS:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import create_engine, inspect, text
 
-from portal.db import downgrade, upgrade
+from portal.storage.db import downgrade, upgrade
 
 
 def _tables(url: str) -> set[str]:
@@ -77,7 +77,7 @@ def test_models_match_the_migrations(database_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from portal.models import Base
+    from portal.storage.models import Base
 
     upgrade(database_url)
     engine = create_engine(database_url)

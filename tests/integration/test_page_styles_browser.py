@@ -1,5 +1,5 @@
 """The inlined stylesheets apply in real Chromium, with and without JavaScript: the CSP's
-hashes match them, so the browser refuses nothing (portal/styles.py)."""
+hashes match them, so the browser refuses nothing (portal/web/styles.py)."""
 
 from __future__ import annotations
 

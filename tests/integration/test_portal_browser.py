@@ -1,6 +1,6 @@
 """A reporter in real headless Chromium, against the real portal under gunicorn.
 
-The portal runs as `portal serve` (gunicorn with deploy/gunicorn.conf.py),
+The portal runs as `portal serve` (gunicorn with portal/deploy/gunicorn_conf.py),
 with its own temporary directory and its log captured. The reporter fills
 the form with canary strings in the narrative and the identity section and
 attaches a phone-style JPEG carrying EXIF GPS and a camera serial.
@@ -33,8 +33,8 @@ from crypto.envelope import open_bytes
 from crypto.header import MAGIC
 from crypto.manifest import parse_manifest
 from crypto.receipt import Receipt, derive
-from portal.models import Submission
-from portal.receipts import receipt_index
+from portal.storage.models import Submission
+from portal.storage.receipts import receipt_index
 from tests.conftest import DemoPortal
 from tests.integration.chromium import chromium
 from tests.integration.portal_server import serve_portal
@@ -209,7 +209,7 @@ def test_reporter_without_javascript(
     }
     allowed_db = {"portal.sqlite3", "portal.sqlite3-journal"}
     for path in written:
-        # .blobs-spares holds the empty files a blob is taken from (portal/blobs.py)
+        # .blobs-spares holds the empty files a blob is taken from (portal/storage/blobs.py)
         stored = path.parts[0] in {"blobs", ".blobs-spares"}
         assert stored or path.name in allowed_db, f"unexpected file {path}"
     assert not any(str(p).startswith(str(server["tmp"])) for p in recorder.paths)

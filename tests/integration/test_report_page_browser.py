@@ -32,7 +32,7 @@ import requests
 from playwright import sync_api
 
 from crypto.envelope import open_bytes
-from portal import pow
+from portal.web import pow
 from tests.conftest import DemoPortal
 from tests.integration.chromium import CHROMIUM, FLAGS, chromium
 from tests.integration.portal_server import serve_portal

@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from portal.blobs import BlobStore
-from portal.cli_retention import summary
-from portal.db import make_engine, make_sessions, upgrade
-from portal.models import (
+from portal.cli.retention import summary
+from portal.storage.blobs import BlobStore
+from portal.storage.db import make_engine, make_sessions, upgrade
+from portal.storage.models import (
     InboxEntry,
     Part,
     PartKind,
@@ -29,7 +29,7 @@ from portal.models import (
     SyncChallenge,
     SyncSession,
 )
-from portal.retention import PurgeResult, RetentionError, purge
+from portal.storage.retention import PurgeResult, RetentionError, purge
 from tests.conftest import ROOT, DemoPortal
 
 TODAY = date(2026, 6, 1)

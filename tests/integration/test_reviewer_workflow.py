@@ -24,7 +24,7 @@ from crypto.batch import read_batch
 from crypto.envelope import open_bytes
 from crypto.keys import KeyKind, SigningKeyPair, parse_public_key
 from crypto.receipt import Receipt, derive
-from portal.models import InboxEntry, Reply, ReviewerAccount, Submission
+from portal.storage.models import InboxEntry, Reply, ReviewerAccount, Submission
 from reviewer_tool.cli import main as reviewer
 from tests.conftest import DemoPortal
 from tests.integration.portal_server import serve_portal, submit_plain
@@ -108,7 +108,7 @@ def test_report_to_signed_batch_and_back(
         run("pubkey", *ws)
         _, signing = capsys.readouterr().out.split()
         sync_key = json.loads((tmp_path / "sync.key").read_text())["public"]["signing"]
-        from portal.cli import main as portal
+        from portal.cli.main import main as portal
 
         assert portal(["--data-dir", str(demo.data_dir), "accounts", "add", "alice",
                        "--sync-key", sync_key, "--signing-key", signing]) == 0  # fmt: skip
@@ -202,7 +202,7 @@ def test_fully_offline_transfer_with_the_operator_commands(
 ) -> None:
     """`portal export` → removable media → `reviewer import` … → `portal import-replies`."""
     monkeypatch.setenv("DATABASE_URL", demo.database_url)
-    from portal.cli import main as portal
+    from portal.cli.main import main as portal
     from tests.integration.portal_server import send_plain
 
     client = make_app().test_client()

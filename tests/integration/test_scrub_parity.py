@@ -1,7 +1,7 @@
-"""portal/scrub.py and the browser's scrub.js clean photos to the same bytes.
+"""portal/web/scrub.py and the browser's scrub.js clean photos to the same bytes.
 
 A photo is cleaned in the browser (scrub.js) before it is encrypted, or on
-the server (portal.scrub) when the page runs without JavaScript. Neither may
+the server (portal.web.scrub) when the page runs without JavaScript. Neither may
 keep what the other removes, and a reviewer must not be able to tell which
 one ran. Real images made by Pillow, carrying the metadata phones write, go
 through both: the results must be byte-identical, or both must refuse. Pillow
@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from PIL import ExifTags, Image, ImageCms, ImageSequence
 from PIL.PngImagePlugin import PngInfo
 
-from portal.scrub import PNG_SIGNATURE, ScrubError, max_pieces, scrub, scrub_jpeg, scrub_png
+from portal.web.scrub import PNG_SIGNATURE, ScrubError, max_pieces, scrub, scrub_jpeg, scrub_png
 from tests.integration.node import run_node
 
 NODE_HELPER = Path(__file__).with_name("node_scrub.mjs")
@@ -66,7 +66,7 @@ def _node(*args: str | Path) -> subprocess.CompletedProcess[str]:
 
 
 def _python(kind: str, data: bytes) -> bytes | None:
-    """portal.scrub's result, or None if it refuses."""
+    """portal.web.scrub's result, or None if it refuses."""
     try:
         return PY_SCRUB[kind](data)
     except ScrubError:

@@ -19,12 +19,12 @@ from sqlalchemy import select, update
 from crypto.bundle import BundleWriter, open_bundle
 from crypto.envelope import seal_bytes
 from crypto.keys import EncryptionKeyPair, SigningKeyPair
-from portal.inbox import SyncError, import_replies, load_signing_key
-from portal.models import ReviewerAccount, SyncChallenge, SyncSession
-from portal.sync import login_message
+from portal.storage.inbox import SyncError, import_replies, load_signing_key
+from portal.storage.models import ReviewerAccount, SyncChallenge, SyncSession
+from portal.web.sync import login_message
 from tests.conftest import ROOT, SIGNING_KEY, SYNC_KEY, DemoPortal, b64
 
-OPENAPI = ROOT / "portal" / "sync-openapi.json"
+OPENAPI = ROOT / "portal" / "web" / "sync-openapi.json"
 
 
 def login(client: FlaskClient, key: SigningKeyPair = SYNC_KEY, label: str = "alice") -> Any:
@@ -263,7 +263,7 @@ def test_openapi_describes_exactly_the_routes(sync_app: Flask) -> None:
 
 def _stored_submissions(app: Flask, sizes: list[int]) -> None:
     """Submissions whose parts are blobs of the given sizes (the export never decrypts)."""
-    from portal.models import InboxEntry, Part, PartKind, Submission
+    from portal.storage.models import InboxEntry, Part, PartKind, Submission
 
     portal = app.extensions["portal"]
     with portal["sessions"].begin() as session:
@@ -283,7 +283,7 @@ def _stored_submissions(app: Flask, sizes: list[int]) -> None:
 def test_export_is_capped_in_bytes_and_carries_on(
     sync_app: Flask, demo: DemoPortal, tmp_path: Path
 ) -> None:
-    from portal.inbox import export_inbox
+    from portal.storage.inbox import export_inbox
 
     _stored_submissions(sync_app, [4000, 4000, 4000])
     portal = sync_app.extensions["portal"]
@@ -299,7 +299,7 @@ def test_export_refuses_a_blob_changed_since_it_arrived(
     sync_app: Flask, demo: DemoPortal, tmp_path: Path
 ) -> None:
     """crypto/SPEC.md §15.4: what leaves is what arrived."""
-    from portal.inbox import export_inbox
+    from portal.storage.inbox import export_inbox
 
     _stored_submissions(sync_app, [2000])
     portal = sync_app.extensions["portal"]

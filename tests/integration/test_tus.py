@@ -34,12 +34,12 @@ from tusclient import client as tus_client
 from tusclient.exceptions import TusCommunicationError, TusUploadFailed
 
 from crypto.envelope import open_bytes, seal_bytes
-from portal import pending
-from portal.db import upgrade
-from portal.models import Part, Submission
-from portal.pow import solve
-from portal.runtime import FILE_NAME
-from portal.tus import PIECE, Pace
+from portal.storage import pending
+from portal.storage.db import upgrade
+from portal.storage.models import Part, Submission
+from portal.storage.runtime import FILE_NAME
+from portal.web.pow import solve
+from portal.web.tus import PIECE, Pace
 from tests.conftest import DemoPortal
 from tests.integration.portal_server import serve_portal
 

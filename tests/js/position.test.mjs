@@ -1,4 +1,4 @@
-// position.js reads positions exactly as portal/position.py does: both pass
+// position.js reads positions exactly as portal/web/position.py does: both pass
 // tests/vectors/positions.json (hand-written, checked by neither parser).
 
 import assert from 'node:assert/strict';

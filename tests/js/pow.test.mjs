@@ -1,11 +1,11 @@
-// pow.js: the browser's proof of work must be the one portal/pow.py checks.
+// pow.js: the browser's proof of work must be the one portal/web/pow.py checks.
 
 import assert from 'node:assert/strict';
 import test from 'node:test';
 
 import { ProofInAdvance, leadingZeroBits, solvePuzzle } from '../../portal/static/js/pow.js';
 
-// Worked out by portal.pow.solve, which returns the first counter that works.
+// Worked out by portal.web.pow.solve, which returns the first counter that works.
 const PUZZLE = 'p1.submit.1900000000.10.00112233445566778899aabbccddeeff.0123456789abcdef0123456789abcdef';
 
 test('leading zero bits are counted across byte boundaries', () => {

@@ -1,6 +1,6 @@
-// rules.js gives the verdict portal/report.py gives, word for word, on a
+// rules.js gives the verdict portal/web/report.py gives, word for word, on a
 // table of cases: the server's own build_report runs (in Python) on the same
-// posted values, and the rules JSON is the one portal.fields.form_rules makes.
+// posted values, and the rules JSON is the one portal.web.fields.form_rules makes.
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -18,8 +18,8 @@ const MIB = 1024 * 1024;
 // Build the rules and judge each case with the server's code.
 const SERVER_SIDE = `
 import json, sys
-from portal.fields import browser_attachment_limits, form_rules
-from portal.report import InvalidReportError, build_report
+from portal.web.fields import browser_attachment_limits, form_rules
+from portal.web.report import InvalidReportError, build_report
 
 count, per_file, total = browser_attachment_limits(200 * 1024 * 1024, 10)
 rules = form_rules(count, per_file, total, plain_max_file_bytes=25 * 1024 * 1024,

@@ -1,6 +1,6 @@
 // scrub.js: which JPEG segments and PNG chunks survive, on small hand-built
 // files, and that damaged files are refused. Real images, and byte-for-byte
-// agreement with portal/scrub.py, are tested in
+// agreement with portal/web/scrub.py, are tested in
 // tests/integration/test_scrub_parity.py.
 
 import assert from 'node:assert/strict';

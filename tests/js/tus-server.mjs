@@ -18,7 +18,7 @@
 // It records every request's method (in the order they arrived), every
 // PATCH's starting offset and every body byte received.
 //
-// It also plays the portal's begin and finish (portal/resumable.py), enough
+// It also plays the portal's begin and finish (portal/web/resumable.py), enough
 // for report-send.js: GET /form-token, POST /submit/begin (form token,
 // proof, parts, total → 201 {draft}) and POST /submit/finish (every named
 // upload whole, in the draft → 200 {stored, parts}; repeated, or the same

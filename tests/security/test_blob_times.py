@@ -26,8 +26,8 @@ from werkzeug.test import EnvironBuilder
 
 from crypto.envelope import seal_bytes
 from crypto.keys import SigningKeyPair
-from portal.blobs import SPARE_FILES, BlobStore
-from portal.inbox import export_inbox
+from portal.storage.blobs import SPARE_FILES, BlobStore
+from portal.storage.inbox import export_inbox
 from tests.conftest import DemoPortal
 from tests.integration.portal_server import plain_form, send_plain
 from tests.integration.test_intake import RECEIPT_FIELDS, csrf_token, proof

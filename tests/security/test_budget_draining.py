@@ -30,7 +30,7 @@ from flask.testing import FlaskClient
 
 from crypto.envelope import seal_bytes
 from crypto.receipt import Receipt, derive
-from portal.scrub import ScrubError, scrub
+from portal.web.scrub import ScrubError, scrub
 from tests.conftest import DemoPortal
 from tests.integration.portal_server import plain_form, send_plain
 from tests.integration.test_intake import csrf_token, proof

@@ -33,11 +33,11 @@ from crypto.directory import read_directory, sign_directory
 from crypto.envelope import seal_bytes
 from crypto.keyfile import KeyBundle, decrypt_key_file
 from crypto.keys import KeyKind, SigningKeyPair, parse_public_key
-from portal import receipts
-from portal.app import create_app
-from portal.cli import main as portal_main
+from portal.cli.main import main as portal_main
 from portal.config import load_config
-from portal.sync import login_message
+from portal.storage import receipts
+from portal.web.app import create_app
+from portal.web.sync import login_message
 from tests.conftest import DemoPortal, b64, backup, ceremony_key, restore
 from tests.integration.portal_server import serve_portal
 
@@ -336,8 +336,8 @@ def attacker_dump(server: str, statements: list[str]) -> bytes:
     """
     from sqlalchemy import create_engine
 
-    from portal.backup import libpq_environment
-    from portal.db import upgrade
+    from portal.deploy.backup import libpq_environment
+    from portal.storage.db import upgrade
 
     source = new_database(server, "forged")
     upgrade(source)
@@ -384,7 +384,7 @@ def restore_dump(
 
 def schema_of(url: str) -> list[str]:
     """Every schema object of the database at ``url``, as ``pg_dump --schema-only`` prints it."""
-    from portal.backup import libpq_environment
+    from portal.deploy.backup import libpq_environment
 
     command = ["pg_dump", "--schema-only", "--no-owner", "--no-privileges"]
     printed = subprocess.run(command, env=libpq_environment(url), capture_output=True, check=True)
@@ -411,7 +411,7 @@ def role_settings(url: str) -> int:
 @pytest.fixture(scope="module")
 def made_here(postgres_url: str) -> dict[str, list[str]]:
     """The schema of an empty database, and of one this code's migrations made."""
-    from portal.db import upgrade
+    from portal.storage.db import upgrade
 
     empty, migrated = new_database(postgres_url, "empty"), new_database(postgres_url, "migrated")
     upgrade(migrated)

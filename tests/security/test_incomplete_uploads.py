@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from portal.blobs import BlobStore
-from portal.cli import main as portal_main
+from portal.cli.main import main as portal_main
+from portal.storage.blobs import BlobStore
 from tests.conftest import DemoPortal
 
 HOUR = 3600

@@ -1,6 +1,6 @@
 """A key directory whose serial only one implementation accepts (finding 10c).
 
-The browser (``portal/static/js/directory.js``) and Python (``crypto/directory.py``)
+The browser (``portal/web/static/js/directory.js``) and Python (``crypto/directory.py``)
 must accept exactly the same directories (SPEC §10.4): a serial written
 ``1.0`` or ``1e3`` is the number 1 or 1000 to ``JSON.parse`` but a float to
 Python. A signer that wrote one would have browsers and reviewer tools
@@ -76,7 +76,7 @@ def _directory(serial: str, *, payload_extra: str = "", document_extra: str = ""
 def _browser_verdicts(documents: list[str], tmp_path: Path) -> list[str]:
     node = shutil.which("node")
     assert node is not None, "make test installs Node.js"
-    module = (ROOT / "portal" / "static" / "js" / "directory.js").as_uri()
+    module = (ROOT / "portal" / "web" / "static" / "js" / "directory.js").as_uri()
     request = tmp_path / "directories.json"
     request.write_text(
         json.dumps({"signer": str(ORGANISATION.token), "now": NOW, "documents": documents})

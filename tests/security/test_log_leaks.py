@@ -140,7 +140,7 @@ def broken_tree(tmp_path: Path) -> Path:
         shutil.copytree(
             ROOT / package, tree / package, ignore=shutil.ignore_patterns("__pycache__")
         )
-    (tree / "portal" / "templates" / "error.html").unlink()
+    (tree / "portal" / "web" / "templates" / "error.html").unlink()
     return tree
 
 

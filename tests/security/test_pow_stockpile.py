@@ -19,7 +19,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from crypto.envelope import seal_bytes
-from portal.pow import leading_zero_bits, solve
+from portal.web.pow import leading_zero_bits, solve
 from tests.conftest import DemoPortal
 
 BASE_BITS = 8  # quick to solve in a test; the rule does not depend on the base

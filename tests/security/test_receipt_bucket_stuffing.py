@@ -28,8 +28,8 @@ from sqlalchemy import insert, select
 
 from crypto.envelope import seal_bytes
 from crypto.receipt import Receipt, ReceiptKeys, derive
-from portal import receipts
-from portal.models import InboxEntry, Submission
+from portal.storage import receipts
+from portal.storage.models import InboxEntry, Submission
 from tests.conftest import DemoPortal
 from tests.integration.test_intake import csrf_token, proof
 
@@ -214,7 +214,7 @@ def test_every_route_that_finds_a_report_draws_on_the_lookup_budget_first(
     ask = _asker(route, client, demo, argon2_work)
     assert ask(REAL).status == 200
     derived: list[object] = []
-    monkeypatch.setattr("portal.followup.derive", lambda *a: derived.append(a) or derive(*a))
+    monkeypatch.setattr("portal.web.followup.derive", lambda *a: derived.append(a) or derive(*a))
     refused = ask(REAL)
     assert refused.status == 429
     assert "Too many receipts" in refused.body

@@ -1,4 +1,4 @@
-"""Hostile use of resumable sending (``portal/resumable.py``, ``tus.py``, ``pending.py``).
+"""Hostile use of resumable sending (``portal/web/resumable.py``, ``tus.py``, ``pending.py``).
 
 Anyone may call these routes. Whatever they send, the portal must refuse
 junk at its first bytes and keep none of it, hold no more than its caps,
@@ -31,10 +31,10 @@ from werkzeug.test import TestResponse
 from crypto.envelope import open_bytes, seal_bytes, sealed_size
 from crypto.header import MAGIC
 from crypto.keys import EncryptionKeyPair
-from portal import pending
-from portal.models import Part, PartKind, Submission
-from portal.runtime import FILE_NAME
-from portal.tus import PIECE
+from portal.storage import pending
+from portal.storage.models import Part, PartKind, Submission
+from portal.storage.runtime import FILE_NAME
+from portal.web.tus import PIECE
 from tests.conftest import DemoPortal
 from tests.integration.test_intake import proof
 
@@ -826,7 +826,7 @@ def test_the_daily_purge_removes_expired_partial_uploads_without_the_runtime_sto
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from portal.cli import main as portal_main
+    from portal.cli.main import main as portal_main
 
     client = app.test_client()
     envelope = _envelope(demo)

@@ -1,6 +1,6 @@
 """Planting the runtime store where another local user controls it (finding 5, review).
 
-The runtime store (``portal/runtime.py``) holds the proof-of-work and budget
+The runtime store (``portal/storage/runtime.py``) holds the proof-of-work and budget
 state. Without ``XDG_RUNTIME_DIR`` or ``PORTAL_RUNTIME_DIR`` its directory
 has a predictable name in ``/dev/shm``, which every local user can write
 to. Whoever plants a symlink or a directory there, or points the portal at a
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from portal.app import create_app
 from portal.config import ConfigError, load_config
-from portal.runtime import RuntimeStore
+from portal.storage.runtime import RuntimeStore
+from portal.web.app import create_app
 from tests.conftest import DemoPortal
 
 NOBODY = 65534

@@ -19,9 +19,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from crypto.keys import SigningKeyPair
-from portal import sync as sync_module
-from portal.models import Base, ReviewerAccount
-from portal.sync import login_message
+from portal.storage.models import Base, ReviewerAccount
+from portal.web import sync as sync_module
+from portal.web.sync import login_message
 from tests.conftest import SYNC_KEY, b64
 
 CHALLENGE = "/reviewer-sync/v1/login/challenge"

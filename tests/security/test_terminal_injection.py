@@ -341,7 +341,7 @@ def test_no_reviewer_module_can_bypass_the_sanitiser() -> None:
 
 def test_import_vocabulary_is_the_portals_field_table() -> None:
     """The importer refuses names outside its vocabulary: it must be the form's own."""
-    from portal.fields import FIELDS
+    from portal.web.fields import FIELDS
     from reviewer_tool.vocabulary import IDENTITY_FIELDS, REPORT_FIELDS
 
     assert {f.name for f in FIELDS if f.section == "identity"} == IDENTITY_FIELDS
@@ -585,7 +585,7 @@ def test_sender_text_longer_than_the_form_allows_refuses_only_that_report(
 
 def test_import_limits_are_the_portals_field_table() -> None:
     """The importer refuses what the form could not produce: the same limits."""
-    from portal.fields import FIELDS, Kind
+    from portal.web.fields import FIELDS, Kind
     from reviewer_tool.vocabulary import LIST_LIMITS, MAX_LENGTH
 
     lists = {f.name: (len(f.choices), max(len(v) for v, _ in f.choices))

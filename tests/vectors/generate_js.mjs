@@ -1,4 +1,4 @@
-// Generate envelope-js.json with the browser implementation (portal/static/js/)
+// Generate envelope-js.json with the browser implementation (portal/web/static/js/)
 // under Node: `node tests/vectors/generate_js.mjs` from anywhere.
 //
 // Output is random (fresh keys and nonces), so regenerating changes the bytes
@@ -170,7 +170,7 @@ async function main() {
   const bob = await generateEncryptionKeyPair();
   const document = {
     schema: 'cso-envelope-vectors/v1',
-    source: 'tests/vectors/generate_js.mjs: the browser implementation in portal/static/js/, run under Node',
+    source: 'tests/vectors/generate_js.mjs: the browser implementation in portal/web/static/js/, run under Node',
     rationale:
       'Browser-made envelopes that the Python implementation must open, and one malformed envelope per MUST of '
       + 'SPEC §3-§7 that it must refuse with the named failure class; malformed cases are built with the real '

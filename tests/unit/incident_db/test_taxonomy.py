@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from incident_db.taxonomy import CREW, VOCABULARIES, slug
-from portal.fields import BY_NAME, FIELDS
+from portal.web.fields import BY_NAME, FIELDS
 from reviewer_tool.forwarding import FORM_TO_RECORD
 
 #: the form's choice fields and where forwarding puts them in a record

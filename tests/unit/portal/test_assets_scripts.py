@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from portal.assets import _page_findings, manifest_entries
-from portal.findings import Status
-from portal.security import CSP, csp_header
-from portal.styles import style_text
+from portal.deploy.assets import _page_findings, manifest_entries
+from portal.deploy.findings import Status
+from portal.web.security import CSP, csp_header
+from portal.web.styles import style_text
 from tests.integration.loopback import static_origin
 
 MODULE = '<script type="module" src="/static/js/report-page.js"></script>'
@@ -22,7 +22,7 @@ def _verdicts(tmp_path: Path, body: str) -> list[tuple[bool, str]]:
     page = tmp_path / "page.html"
     page.write_text(f"<!doctype html><html><head>{body}</head><body></body></html>")
     manifest = {"static/js/report-page.js": "0" * 64, **manifest_entries()}
-    with static_origin({"/": page}, csp_header()) as origin:
+    with static_origin({"/": page}, csp_header(CSP)) as origin:
         findings = _page_findings(origin, "/", manifest, None, None)
     return [(finding.status is Status.OK, finding.message) for finding in findings]
 
@@ -51,7 +51,7 @@ def _style_verdicts(tmp_path: Path, css: str) -> list[tuple[bool, str]]:
     page = tmp_path / "page.html"
     page.write_text(f"<!doctype html><html><head><style>{css}</style>{MODULE}</head></html>")
     manifest = {"static/js/report-page.js": "0" * 64, **manifest_entries()}
-    with static_origin({"/": page}, csp_header()) as origin:
+    with static_origin({"/": page}, csp_header(CSP)) as origin:
         findings = _page_findings(origin, "/", manifest, None, None)
     return [(finding.status is Status.OK, finding.message) for finding in findings]
 
@@ -117,7 +117,7 @@ def test_the_portals_own_policy_passes(tmp_path: Path) -> None:
     page = tmp_path / "page.html"
     page.write_text(f"<!doctype html><head>{MODULE}<style>{style_text('css/portal.css')}</style>")
     manifest = {"static/js/report-page.js": "0" * 64, **manifest_entries()}
-    with static_origin({"/": page}, csp_header()) as origin:
+    with static_origin({"/": page}, csp_header(CSP)) as origin:
         findings = _page_findings(origin, "/", manifest, None, None)
     assert all(f.status is Status.OK for f in findings), findings
 
@@ -130,7 +130,7 @@ def test_a_link_header_fails(tmp_path: Path) -> None:
         def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Security-Policy", csp_header())
+            self.send_header("Content-Security-Policy", csp_header(CSP))
             self.send_header("Link", "<https://evil.example/x.css>; rel=stylesheet")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()

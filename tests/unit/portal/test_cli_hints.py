@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from portal.cli import command
+from portal.cli.main import command
 
 
 @pytest.mark.parametrize("name", ["python", "portal", "reviewer"])

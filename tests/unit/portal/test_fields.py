@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from portal.fields import BY_NAME, FIELDS
+from portal.web.fields import BY_NAME, FIELDS
 from scripts.fields_doc import render
 from tests.conftest import ROOT
 
 
 def test_fields_doc_is_current() -> None:
-    assert (ROOT / "portal" / "FIELDS.md").read_text(encoding="utf-8") == render()
+    assert (ROOT / "portal" / "web" / "FIELDS.md").read_text(encoding="utf-8") == render()
 
 
 def test_required_names_exist() -> None:

@@ -11,12 +11,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.datastructures import Headers
 
-from portal.security import CACHE_ONLY, DOCUMENT_ONLY
+from portal.web.security import CACHE_ONLY, DOCUMENT_ONLY
 
 STATIC = ["/static/css/portal.css", "/static/js/envelope.js"]
 DOCUMENTS = ["/", "/keys/directory.json", "/nope"]
 PATHS = DOCUMENTS + STATIC
-JS = Path(__file__).resolve().parents[3] / "portal" / "static" / "js"
+JS = Path(__file__).resolve().parents[3] / "portal" / "web" / "static" / "js"
 
 
 def _headers(client: FlaskClient, path: str) -> Headers:

@@ -14,13 +14,13 @@ import pytest
 from tests.conftest import ROOT
 
 MODULES = [
-    "portal.plain_intake",
-    "portal.intake",
-    "portal.form_page",
-    "portal.form_keys",
-    "portal.request",
-    "portal.report",
-    "portal.fields",
+    "portal.web.plain_intake",
+    "portal.web.intake",
+    "portal.web.form_page",
+    "portal.web.form_keys",
+    "portal.web.request",
+    "portal.web.report",
+    "portal.web.fields",
 ]
 
 
@@ -39,5 +39,5 @@ def test_the_module_imports_first_and_alone(module: str) -> None:
 
 def test_the_intake_never_imports_the_no_javascript_path() -> None:
     """One direction only: plain_intake builds on intake, app.py brings both in."""
-    source = (ROOT / "portal" / "intake.py").read_text(encoding="utf-8")
+    source = (ROOT / "portal" / "web" / "intake.py").read_text(encoding="utf-8")
     assert "plain_intake" not in source.replace("``plain_intake.py``", "")

@@ -1,4 +1,4 @@
-"""The books behind resumable sending (``portal/pending.py``): bounds, expiry, files, locks.
+"""The books behind resumable sending (``portal/storage/pending.py``): bounds, expiry, files, locks.
 
 Driven directly over a real runtime store (SQLite in a private folder) and a
 real blob store, with a fixed ``day`` (and, for a draft's lapse, a fixed
@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from portal import pending
-from portal.blobs import BlobStore
-from portal.runtime import FILE_NAME, RuntimeStore
+from portal.storage import pending
+from portal.storage.blobs import BlobStore
+from portal.storage.runtime import FILE_NAME, RuntimeStore
 
 DAY = date(2026, 11, 20)
 DAY_NS = 86_400 * 10**9

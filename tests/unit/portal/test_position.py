@@ -1,6 +1,6 @@
 """Positions as seafarers write them: the shared vectors (tests/vectors/positions.json).
 
-The browser's reader (portal/static/js/position.js) is checked against the
+The browser's reader (portal/web/static/js/position.js) is checked against the
 same file under Node (tests/js/), so the two paths read every case alike.
 """
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from portal.position import PositionError, parse_coordinate, parse_position
+from portal.web.position import PositionError, parse_coordinate, parse_position
 from tests.conftest import load_vectors
 
 VECTORS = load_vectors("positions.json")

@@ -1,5 +1,5 @@
 """One set of rules for both paths: the rules JSON comes from the field table, and the
-server words every refusal with its messages (portal/fields.py, portal/report.py)."""
+server words every refusal with its messages (portal/web/fields.py, portal/web/report.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from crypto.envelope import seal_bytes
 from crypto.header import MAX_STANZAS
 from crypto.keys import EncryptionKeyPair
-from portal.fields import (
+from portal.web.fields import (
     BY_NAME,
     CONTENT_RULE,
     FIELDS,
@@ -26,8 +26,8 @@ from portal.fields import (
     sealed_size,
     size_text,
 )
-from portal.position import parse_coordinate
-from portal.report import InvalidReportError, build_report
+from portal.web.position import parse_coordinate
+from portal.web.report import InvalidReportError, build_report
 
 RULES = form_rules(10, 187 * MIB, 187 * MIB, plain_max_file_bytes=25 * MIB,
                    plain_max_total_bytes=200 * MIB)  # fmt: skip

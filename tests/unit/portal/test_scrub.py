@@ -8,7 +8,7 @@ import struct
 import pytest
 from PIL import Image
 
-from portal.scrub import ScrubError, scrub, scrub_jpeg
+from portal.web.scrub import ScrubError, scrub, scrub_jpeg
 
 
 def _jpeg(size: tuple[int, int] = (64, 64)) -> bytes:

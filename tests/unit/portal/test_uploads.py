@@ -8,8 +8,8 @@ import pytest
 
 from crypto.envelope import CHUNK_SIZE, seal_bytes, sealed_size
 from crypto.keys import EncryptionKeyPair
-from portal.blobs import BlobStore
-from portal.uploads import EnvelopeUpload, UploadRefusedError, payload_is_well_formed
+from portal.storage.blobs import BlobStore
+from portal.web.uploads import EnvelopeUpload, UploadRefusedError, payload_is_well_formed
 
 KEYS = [EncryptionKeyPair.generate() for _ in range(2)]
 RECIPIENTS = frozenset(k.public for k in KEYS)

@@ -1,0 +1,1 @@
+"""The operator's ``portal`` command and its subcommands (entry point: ``portal.cli.main``)."""

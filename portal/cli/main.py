@@ -1,0 +1,311 @@
+"""``portal``: the operator's command (init, serve, reviewers).
+
+Every subcommand takes ``--data-dir`` (default ``PORTAL_DATA_DIR``, else
+``./var``). Failures print one line on stderr and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from crypto.directory import MAX_VALIDITY, read_directory, sign_directory
+from crypto.errors import CryptoError
+from crypto.keyfile import KeyBundle, decrypt_key_file, encrypt_key_file
+from crypto.keys import KeyKind, PublicKeyToken, parse_public_key
+from portal.cli.deploy import ERRORS as DEPLOY_ERRORS
+from portal.cli.deploy import register as register_deploy_commands
+from portal.cli.retention import register as register_retention_commands
+from portal.cli.sync import ERRORS as SYNC_ERRORS
+from portal.cli.sync import register as register_sync_commands
+from portal.config import SECRET_FILE, ConfigError, environ_snapshot, load_config
+from portal.deploy.configs import GUNICORN_CONFIG
+from portal.storage.db import upgrade
+from portal.storage.inbox import create_signing_key
+from portal.web.reviewers import ORGANISATION_KEY_FILE
+
+DEMO_REVIEWERS = ("reviewer-1", "reviewer-2")
+
+
+class OperatorError(Exception):
+    """A problem the operator must fix; the message says how."""
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically with mode 0600."""
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temp, path)
+
+
+def cmd_init(args: argparse.Namespace) -> None:
+    """Create the data directory, the secret, the database; with --demo, demo keys."""
+    data_dir: Path = args.data_dir.resolve()
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    secret = data_dir / SECRET_FILE
+    if not secret.exists():
+        _write_private(secret, secrets.token_hex(32).encode() + b"\n")
+        print(f"secret key: {secret} (mode 0600)")
+    config = load_config(environ_snapshot(), data_dir=data_dir)
+    config.blob_dir.mkdir(mode=0o700, exist_ok=True)
+    upgrade(config.database_url)
+    print(f"database: {config.database_url.split('@')[-1]} (migrated to the latest schema)")
+    signer = create_signing_key(data_dir)
+    print(f"bundle-signing key: {signer.token} (reviewers pin this: reviewer init --portal-key)")
+    if args.demo:
+        _init_demo(data_dir)
+
+
+def _init_demo(data_dir: Path) -> None:
+    demo = data_dir / "demo"
+    demo.mkdir(mode=0o700, exist_ok=True)
+    passphrase_file = demo / "passphrase"
+    if not passphrase_file.exists():
+        _write_private(passphrase_file, secrets.token_urlsafe(18).encode() + b"\n")
+    passphrase = passphrase_file.read_bytes().strip()
+    org_file = demo / "organisation.key"
+    if not org_file.exists():
+        _write_private(org_file, encrypt_key_file(KeyBundle.new_organisation(), passphrase))
+    organisation = decrypt_key_file(org_file.read_bytes(), passphrase)
+    (data_dir / ORGANISATION_KEY_FILE).write_text(str(organisation.signing.token) + "\n")
+    reviewers = []
+    for label in DEMO_REVIEWERS:
+        path = demo / f"{label}.key"
+        if not path.exists():
+            _write_private(path, encrypt_key_file(KeyBundle.new_reviewer(), passphrase))
+        bundle = decrypt_key_file(path.read_bytes(), passphrase)
+        if bundle.encryption is None:
+            raise OperatorError(f"{path} is not a reviewer key file")
+        reviewers.append((label, bundle.encryption.token))
+    directory = data_dir / "key-directory.json"
+    serial = _current_serial(directory, organisation.signing.token) + 1
+    signed = sign_directory(
+        organisation.signing,
+        reviewers,
+        serial=serial,
+        issued_at=datetime.now(UTC),
+        valid_for=timedelta(days=90),
+    )
+    _write_private(directory, signed)
+    directory.chmod(0o644)
+    print(f"demo keys: {demo}/ (organisation.key, reviewer-1.key, reviewer-2.key)")
+    print(f"demo passphrase: {passphrase_file} (demo only: never keep a passphrase by its key)")
+    print(f"key directory: {directory} (serial {serial}, 2 reviewers, valid 90 days)")
+    print(
+        f"decrypt a stored part: {command('python')} -m crypto decrypt "
+        f"-i {demo}/reviewer-1.key --passphrase-file {passphrase_file} {data_dir}/blobs/NAME"
+    )
+
+
+def command(name: str) -> str:
+    """How to type ``name`` (or this Python, for "python") so that it runs as printed.
+
+    The bare name when the shell finds this installation's own; otherwise its
+    path (``make run`` serves from .venv/, which is not on the PATH).
+    """
+    own = Path(sys.executable).parent / name
+    if name == "python":
+        return "python" if shutil.which("python") == sys.executable else sys.executable
+    return name if shutil.which(name) == str(own) else str(own)
+
+
+def _current_serial(path: Path, organisation: PublicKeyToken) -> int:
+    if not path.exists():
+        return 0
+    try:
+        return read_directory(path.read_bytes(), organisation).serial
+    except CryptoError:
+        return 0
+
+
+def _organisation(args: argparse.Namespace) -> KeyBundle:
+    passphrase = _passphrase(args.passphrase_file)
+    bundle = decrypt_key_file(Path(args.org_key).read_bytes(), passphrase)
+    if bundle.kind != "organisation":
+        raise OperatorError("--org-key must be an organisation key file")
+    return bundle
+
+
+def _passphrase(path: str | None) -> bytes:
+    if path is None:
+        import getpass
+
+        if not sys.stdin.isatty():
+            raise OperatorError("no terminal to ask for a passphrase; use --passphrase-file")
+        return getpass.getpass("Organisation key passphrase: ").encode()
+    return Path(path).read_bytes().split(b"\n", 1)[0].rstrip(b"\r")
+
+
+def _resign(args: argparse.Namespace, change: str, token: PublicKeyToken | None) -> None:
+    data_dir: Path = args.data_dir.resolve()
+    organisation = _organisation(args)
+    path = data_dir / "key-directory.json"
+    entries: list[tuple[str, PublicKeyToken]] = []
+    serial = 0
+    if path.exists():
+        current = read_directory(path.read_bytes(), organisation.signing.token)
+        entries = [(r.label, r.encryption_key) for r in current.reviewers]
+        serial = current.serial
+    if change == "add" and token is not None:
+        if any(t == token or label == args.label for label, t in entries):
+            raise OperatorError("that reviewer or label is already in the directory")
+        entries.append((args.label, token))
+    else:
+        kept = [
+            (label, t) for label, t in entries if label != args.reviewer and str(t) != args.reviewer
+        ]
+        if len(kept) == len(entries):
+            raise OperatorError(f"no reviewer {args.reviewer!r} in the directory")
+        if not kept:
+            raise OperatorError("the last reviewer cannot be removed: nobody could read reports")
+        entries = kept
+    days = timedelta(days=args.valid_days)
+    if days > MAX_VALIDITY:
+        raise OperatorError("--valid-days is at most 92")
+    signed = sign_directory(
+        organisation.signing,
+        entries,
+        serial=serial + 1,
+        issued_at=datetime.now(UTC),
+        valid_for=days,
+    )
+    _write_private(path, signed)
+    path.chmod(0o644)
+    (data_dir / ORGANISATION_KEY_FILE).write_text(str(organisation.signing.token) + "\n")
+    print(
+        f"key directory re-signed: serial {serial + 1}, {len(entries)} reviewer(s),"
+        f" valid {args.valid_days} days"
+    )
+
+
+def cmd_reviewers_add(args: argparse.Namespace) -> None:
+    """Add a reviewer's encryption key and re-sign the directory."""
+    _resign(args, "add", parse_public_key(args.key, KeyKind.ENCRYPTION))
+
+
+def cmd_reviewers_remove(args: argparse.Namespace) -> None:
+    """Remove a reviewer (by label or key) and re-sign the directory."""
+    _resign(args, "remove", None)
+
+
+def cmd_reviewers_list(args: argparse.Namespace) -> None:
+    """Show the reviewers in the directory, with fingerprints."""
+    data_dir: Path = args.data_dir.resolve()
+    path = data_dir / "key-directory.json"
+    try:
+        organisation = parse_public_key(
+            (data_dir / ORGANISATION_KEY_FILE).read_text(), KeyKind.SIGNING
+        )
+        directory = read_directory(path.read_bytes(), organisation)
+    except FileNotFoundError as missing:
+        raise OperatorError(
+            f"{missing.filename} is missing: run `portal init` or `portal reviewers add`"
+        ) from None
+    state = "EXPIRED" if directory.expires_at <= datetime.now(UTC) else "valid"
+    print(f"serial {directory.serial}, {state} until {directory.expires_at:%Y-%m-%d %H:%M} UTC")
+    for reviewer in directory.reviewers:
+        print(f"{reviewer.label}\t{reviewer.encryption_key}\t{reviewer.encryption_key.fingerprint}")
+
+
+_WSGI = {"intake": "portal.web.wsgi:app", "sync": "portal.web.wsgi:sync_app"}
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    """Run the portal under gunicorn with portal/deploy/gunicorn_conf.py."""
+    data_dir: Path = args.data_dir.resolve()
+    load_config(environ_snapshot(), data_dir=data_dir)  # refuse to start if unsafe
+    os.environ["PORTAL_DATA_DIR"] = str(data_dir)
+    config_file = GUNICORN_CONFIG
+    if args.role == "sync":
+        print(f"reviewer sync API on http://{args.host}:{args.port}/reviewer-sync/v1/")
+    else:
+        print(f"CSO portal on http://{args.host}:{args.port}/ (data in {data_dir}); Ctrl-C stops")
+    demo = data_dir / "demo"
+    if demo.is_dir() and args.role == "intake":
+        print(
+            "Demo mode. Open the URL, send a report, then read it as reviewer-1:\n"
+            f"  ls {data_dir}/blobs\n"
+            f"  {command('python')} -m crypto decrypt -i {demo}/reviewer-1.key "
+            f"--passphrase-file {demo}/passphrase {data_dir}/blobs/NAME\n"
+            "or review it offline with the reviewer tool:\n"
+            f"  {command('portal')} --data-dir {data_dir} export --out inbox.bundle\n"
+            f"  {command('reviewer')} init --workspace {demo}/workspace "
+            f"--key {demo}/reviewer-1.key --passphrase-file {demo}/passphrase \\\n"
+            f"      --portal-key $(cat {data_dir}/portal-signing.pub)\n"
+            f"  {command('reviewer')} import inbox.bundle --workspace {demo}/workspace "
+            f"--passphrase-file {demo}/passphrase   # then list, show, triage, redact, forward\n"
+            f"answer with `{command('reviewer')} reply ID --message …` and "
+            f"`{command('reviewer')} export-replies`;\n"
+            "the reporter reads it at /followup with the receipt (README: the reporter comes back)"
+        )
+    sys.stdout.flush()
+    os.execvp(  # noqa: S606 - a fixed argument list, no shell
+        sys.executable,
+        [sys.executable, "-m", "gunicorn", "--config", str(config_file),
+         "--bind", f"{args.host}:{args.port}", _WSGI[args.role]],
+    )  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """One subcommand per operator task."""
+    parser = argparse.ArgumentParser(prog="portal", description="CSO portal operator tool")
+    default_dir = Path(os.environ.get("PORTAL_DATA_DIR", "./var"))
+    parser.add_argument("--data-dir", type=Path, default=default_dir)
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    init = verbs.add_parser("init", help="create the data directory, secret and database")
+    init.add_argument("--demo", action="store_true", help="also make demo keys and a directory")
+    init.set_defaults(run=cmd_init)
+    serve = verbs.add_parser("serve", help="run the portal with gunicorn")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--role", choices=sorted(_WSGI), default="intake", help="the public intake or the sync API"
+    )
+    serve.set_defaults(run=cmd_serve)
+    reviewers = verbs.add_parser("reviewers", help="manage the signed key directory")
+    actions = reviewers.add_subparsers(dest="action", required=True)
+    for name, run in (("add", cmd_reviewers_add), ("remove", cmd_reviewers_remove)):
+        action = actions.add_parser(name)
+        action.add_argument("--org-key", required=True, help="the organisation key file")
+        action.add_argument("--passphrase-file")
+        action.add_argument("--valid-days", type=int, default=90)
+        if name == "add":
+            action.add_argument("--label", required=True)
+            action.add_argument("key", help="the reviewer's csoenc1… public key")
+        else:
+            action.add_argument("reviewer", help="label or csoenc1… key")
+        action.set_defaults(run=run)
+    listing = actions.add_parser("list")
+    listing.set_defaults(run=cmd_reviewers_list)
+    register_sync_commands(verbs)
+    register_retention_commands(verbs)
+    register_deploy_commands(verbs)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one operator command."""
+    args = build_parser().parse_args(argv)
+    os.umask(0o077)  # everything the portal writes is private unless said otherwise
+    try:
+        args.run(args)
+    except (ConfigError, OperatorError, *SYNC_ERRORS, *DEPLOY_ERRORS) as error:
+        print(f"portal: error: {error}", file=sys.stderr)
+        return 2
+    except CryptoError as error:
+        print(f"portal: error: {error.diagnostics()}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"portal: error: {error.filename}: {error.strerror}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,1 @@
+"""Running a host: configs (templates inside), doctor, host checks, assets, backups."""

@@ -1,0 +1,1 @@
+"""Storage: tables and migrations, the blob store, the runtime store, retention, inbox bundles."""

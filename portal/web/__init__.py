@@ -1,0 +1,1 @@
+"""The web application: intake, follow-up, resumable sending, sync API, pages, scripts."""

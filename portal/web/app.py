@@ -1,0 +1,189 @@
+"""The application factory: ``create_app(config)``.
+
+Everything the portal needs is set up here from one :class:`Config`. Nothing
+about a reporter is logged: werkzeug's request log (which carries the client
+address) is silenced, the app logs no request data, and error pages say what
+went wrong without echoing input.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask, current_app, jsonify, request
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from portal.config import Config
+from portal.storage import pending
+from portal.storage.blobs import BlobStore
+from portal.storage.db import make_engine, make_sessions
+from portal.storage.runtime import RuntimeStore
+from portal.web import security
+from portal.web.request import PortalRequest
+from portal.web.reviewers import DirectoryCache, NoDirectoryError, pinned_organisation_key
+
+csrf = CSRFProtect()
+
+#: error pages in plain words; the status code picks the text
+_MESSAGES = {
+    400: "The request could not be understood.",
+    403: "This action is not allowed.",
+    404: "There is no such page.",
+    405: "That is not how this page is used.",
+    413: "The upload is larger than this portal accepts.",
+    429: "Too many reports are arriving right now. Please try again in a few minutes.",
+    503: "The portal cannot accept reports right now.",
+}
+
+
+ROLES = ("intake", "sync")
+#: public endpoints that scripts call and that answer in JSON, errors included
+JSON_PATHS = frozenset(
+    {"/followup/lookup", "/pow", "/form-token", "/submit/begin", "/submit/finish", "/uploads"}
+)
+#: the tus uploads (portal/web/tus.py), like the sync API: JSON too
+JSON_PREFIXES = ("/reviewer-sync/", "/uploads/")
+#: form posts made by scripts: an expired form token is answered in JSON, so that the
+#: page renews it in place (GET /form-token) and sends again, losing nothing typed
+SCRIPT_FORMS = frozenset({"/submit", "/submit/begin", "/submit/finish"})
+CSRF_MESSAGE = (
+    "This form has expired or was opened in another browser session. "
+    "Nothing was stored. Please reload the page and send it again."
+)
+
+
+def create_app(config: Config, role: str = "intake") -> Flask:
+    """Build the portal from ``config``: the public intake, or the reviewer sync API.
+
+    The intake also serves the sync API when ``PORTAL_SYNC=same``.
+    """
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}")
+    app = security.PortalFlask(__name__)  # a router that never redirects
+    app.request_class = PortalRequest
+    app.config.update(
+        SECRET_KEY=config.secret_key,
+        TESTING=config.testing,
+        MAX_CONTENT_LENGTH=config.max_upload_bytes + 1024 * 1024,
+        MAX_FORM_MEMORY_SIZE=256 * 1024,
+        MAX_FORM_PARTS=config.max_attachments + 200,
+        WTF_CSRF_TIME_LIMIT=config.csrf_time_limit,
+        WTF_CSRF_SSL_STRICT=config.https,
+        SESSION_COOKIE_NAME="csrf",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SECURE=config.https,
+        PERMANENT_SESSION_LIFETIME=config.csrf_time_limit,
+        TEMPLATES_AUTO_RELOAD=False,
+        PORTAL_ROLE=role,
+    )
+    _quiet_logs()
+    engine = make_engine(config.database_url)
+    app.extensions["portal"] = {
+        "config": config,
+        "engine": engine,
+        "sessions": make_sessions(engine),
+        # anti-abuse state that needs the time: off the data directory (runtime.py);
+        # the intake uses it, so an unsafe runtime directory stops it from starting
+        "runtime": RuntimeStore(config.runtime_dir, prepare=role == "intake"),
+        "directory": _directory_cache(config),
+    }
+    app.extensions["portal"]["blobs"] = _tidied_blobs(
+        config, app.extensions["portal"]["runtime"] if role == "intake" else None
+    )
+    csrf.init_app(app)
+    security.install(app, config)
+    from portal.web import plain_intake  # noqa: F401 - adds /submit-plain and /received to intake
+    from portal.web.followup import followup
+    from portal.web.intake import intake
+    from portal.web.resumable import drafts
+    from portal.web.sync import sync
+    from portal.web.tus import tus
+
+    csrf.exempt(sync)  # bearer tokens, never cookies: nothing for CSRF to ride on
+    csrf.exempt(tus)  # the upload id is the capability; begin and finish take the form token
+    if role == "intake":
+        app.register_blueprint(intake)
+        app.register_blueprint(followup)
+        app.register_blueprint(drafts)
+        app.register_blueprint(tus)
+    if role == "sync" or config.sync_mode == "same":
+        app.register_blueprint(sync)
+    _error_pages(app)
+    return app
+
+
+def _tidied_blobs(config: Config, runtime: RuntimeStore | None) -> BlobStore:
+    """The blob store, with what an interrupted upload left removed and the spares refilled.
+
+    A leftover counts as abandoned once nothing has been written to it for as
+    long as a form stays valid (PORTAL_CSRF_HOURS): an upload still going
+    writes to its file far more often than that. The intake also removes
+    expired resumable uploads and partial files that its runtime store no
+    longer knows (``pending.py``): after a restart, all of them.
+    """
+    store = BlobStore(config.blob_dir)
+    if runtime is not None:
+        pending.tidy(runtime.sessions, store, pending.today())
+    store.tidy(timedelta(seconds=config.csrf_time_limit))
+    return store
+
+
+def _directory_cache(config: Config) -> DirectoryCache | None:
+    try:
+        organisation = pinned_organisation_key(config.organisation_key, config.data_dir)
+    except NoDirectoryError:
+        return None  # intake answers 503 with the reason until the operator sets one
+    return DirectoryCache(config.directory_file, organisation)
+
+
+def _quiet_logs() -> None:
+    """Keep client addresses out of every log this process writes."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    logging.getLogger("werkzeug").disabled = True
+
+
+def _is_api() -> bool:
+    """Whether errors go out as JSON: anything the sync application or API answers."""
+    return (
+        current_app.config["PORTAL_ROLE"] == "sync"
+        or request.path.startswith(JSON_PREFIXES)
+        or request.path in JSON_PATHS
+    )
+
+
+def _error_pages(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def _csrf(error: CSRFError) -> Any:
+        if request.path in SCRIPT_FORMS:
+            return jsonify({"error": CSRF_MESSAGE, "renew_token": True}), 400
+        if request.path == "/submit-plain":
+            from portal.web.plain_intake import plain_form_after_error
+
+            return plain_form_after_error(CSRF_MESSAGE)  # the filled form again: nothing lost
+        message = (
+            "This form has expired or was opened in another browser session. "
+            "Nothing was stored. Please go back, reload the page and send it again."
+        )
+        return security.error_page(400, message)
+
+    @app.errorhandler(HTTPException)
+    def _http(error: HTTPException) -> Any:
+        status = error.code or 500
+        message = error.description if getattr(error, "portal_message", False) else None
+        if _is_api():
+            return jsonify({"error": message or _MESSAGES.get(status, "request refused")}), status
+        text = message or _MESSAGES.get(status, "The request could not be handled.")
+        return security.error_page(status, text)
+
+    @app.errorhandler(Exception)
+    def _crash(error: Exception) -> Any:
+        # Log the type only: messages can carry user input.
+        app.logger.error("internal error: %s", type(error).__name__)
+        if _is_api():
+            return jsonify({"error": "internal error"}), 500
+        text = "Something went wrong on our side. Nothing you sent was kept."
+        return security.error_page(500, text)
