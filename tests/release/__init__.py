@@ -1,0 +1,1 @@
+"""Release tests: the built sdist and wheel, installed and run away from the checkout."""
