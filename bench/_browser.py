@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from playwright.sync_api import Error as PlaywrightError
+
 from tests.integration.chromium import chromium
 from tests.integration.loopback import static_origin
 
@@ -28,6 +30,19 @@ def bench_page(html: str, script: str) -> Iterator[Any]:
         chromium(Path(profile)) as context,
     ):
         page = context.new_page()
+        problems: list[str] = []
+        page.on("console", lambda message: problems.append(f"console: {message.text}"))
+        page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+
+        def failed(response: Any) -> None:
+            if not response.ok:
+                problems.append(f"{response.status} for {response.url}")
+
+        page.on("response", failed)
         page.goto(origin + "/")
-        page.wait_for_selector("#ready:has-text('ready')", state="attached")
+        try:
+            page.wait_for_selector("#ready:has-text('ready')", state="attached", timeout=20_000)
+        except PlaywrightError:
+            raise SystemExit(f"{html}: the benchmark page never became ready:\n"
+                             + "\n".join(problems or ["(nothing reported)"])) from None  # fmt: skip
         yield page

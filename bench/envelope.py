@@ -1,6 +1,7 @@
 """Envelope throughput against raw AES-256-GCM over the same data, in one run.
 
-    python bench/envelope.py [--mib 256] [--repeat 3]
+    python bench/envelope.py [--mib 256] [--repeat 7]
+    python bench/envelope.py --smoke     # 8 MiB, 3 pairs
 
 Prints MB/s for sealing and opening an envelope (3 recipients) from and to
 in-memory streams, next to pyca's one-shot AES-256-GCM over the same bytes,
@@ -17,8 +18,13 @@ import argparse
 import io
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+if not __package__:  # run as `python bench/x.py`: import from the repository root, not bench/
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -92,7 +98,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mib", type=int, default=256)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--smoke", action="store_true", help="8 MiB, 3 pairs")
     args = parser.parse_args()
+    if args.smoke:
+        args.mib, args.repeat = 8, 3
     size = args.mib * 1024 * 1024
     data = os.urandom(size)
     keys = [EncryptionKeyPair.generate() for _ in range(3)]

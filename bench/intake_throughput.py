@@ -1,18 +1,23 @@
 """Encrypted submissions per second through gunicorn, against bare endpoints.
 
     python bench/intake_throughput.py [--seconds 15] [--clients 8]
+    python bench/intake_throughput.py --smoke     # 1.5 s per server, 2 clients
 
-Starts the portal (`portal serve`, gunicorn with portal/deploy/gunicorn_conf.py) on
-a demo data directory, and the baselines from bench/_bare_app.py under the
-same gunicorn settings, all on loopback. Each client thread posts a 10 KB
-encrypted report (a real envelope to the demo reviewers) over a keep-alive
-connection for a fixed time. Prints submissions per second for each and the
-ratios portal / baseline, measured in the same run.
+Starts the portal (`portal serve`, gunicorn with portal/deploy/gunicorn_conf.py)
+on a demo data directory, and the baselines from bench/_bare_app.py under the
+same gunicorn configuration, all on loopback. Each client thread posts a
+10 KB encrypted report (a real envelope to the demo reviewers) over a
+keep-alive connection for a fixed time. Prints submissions per second for
+each and the ratios portal / baseline, measured in the same run.
 
-Every portal submission fetches and spends a proof of work, as a browser
-does; the difficulty is set to one bit (and the load step out of reach), so
-what is measured is the portal's own work, not the client's hashing. A
-client that fails stops the benchmark with the reason.
+Every portal submission fetches a puzzle from /pow and spends its proof of
+work, as a browser does (the same puzzle format and rule as
+portal/web/static/js/pow.js, solved by portal.web.pow.solve). The
+difficulty is set to the least the portal accepts (PORTAL_POW_BITS=1, and
+the load step out of reach), and the output says so: what is measured is
+the portal's own work, not the client's hashing. Any client's failure, or
+a server that dies, ends the benchmark with exit status 1 and every reason;
+no rate is printed from a broken run.
 """
 
 from __future__ import annotations
@@ -23,37 +28,35 @@ import json
 import os
 import re
 import secrets
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
+from contextlib import ExitStack
+from pathlib import Path
 
-from bench._demo import ROOT, demo_portal
+if not __package__:  # run as `python bench/x.py`: import from the repository root, not bench/
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+from bench._demo import demo_portal
+from bench._serve import Server, free_port, portal_server, serve
 from crypto.envelope import seal_bytes
+from portal.deploy.configs import GUNICORN_CONFIG
 from portal.web.pow import solve
 
+#: the least difficulty portal/config.py accepts for PORTAL_POW_BITS
+POW_BITS = 1
+SETTINGS = {"PORTAL_WORKERS": "2", "PORTAL_THREADS": "8", "PORTAL_POW_BITS": str(POW_BITS),
+            "PORTAL_POW_BURST": "100000"}  # fmt: skip
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
-
-def wait_for(port: int) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"nothing listening on {port}")
+class ClientError(Exception):
+    """A request of the benchmark got an answer it should not have."""
 
 
 def multipart(fields: dict[str, str], report: bytes) -> tuple[bytes, str]:
+    """A multipart/form-data body with ``fields`` and ``report`` as the file part."""
     boundary = uuid.uuid4().hex
     parts = [
         f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
@@ -68,55 +71,69 @@ def multipart(fields: dict[str, str], report: bytes) -> tuple[bytes, str]:
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
-def client(port: int, report: bytes, until: float, counts: list[int], portal: bool) -> None:
+def form_session(connection: http.client.HTTPConnection) -> tuple[dict[str, str], str]:
+    """Open the form as a browser does: its cookie header and CSRF token."""
+    connection.request("GET", "/")
+    response = connection.getresponse()
+    page = response.read().decode()
+    if response.status != 200:
+        raise ClientError(f"GET / answered {response.status}")
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    if match is None:
+        raise ClientError("the form has no csrf_token field")
+    cookie = response.getheader("Set-Cookie", "").split(";", 1)[0]
+    return {"Cookie": cookie}, match.group(1)
+
+
+def fetch_proof(connection: http.client.HTTPConnection, headers: dict[str, str]) -> tuple[str, int]:
+    """A puzzle from GET /pow, solved (what a browser sends with its report), and its bits."""
+    connection.request("GET", "/pow?for=submit", headers=headers)
+    response = connection.getresponse()
+    text = response.read()
+    if response.status != 200:
+        raise ClientError(f"GET /pow answered {response.status}: {text[:200]!r}")
+    puzzle = json.loads(text)
+    bits = int(puzzle["bits"])
+    return solve(puzzle["puzzle"], bits), bits
+
+
+def client(port: int, report: bytes, until: float, portal: bool, bits: list[int]) -> int:
+    """Post reports until ``until`` (at least one); the number stored. Raises on any other answer."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     headers: dict[str, str] = {}
     fields: dict[str, str] = {}
     if portal:
-        connection.request("GET", "/")
-        response = connection.getresponse()
-        page = response.read().decode()
-        headers["Cookie"] = response.getheader("Set-Cookie", "").split(";", 1)[0]
-        match = re.search(r'name="csrf_token" value="([^"]+)"', page)
-        assert match is not None
-        fields = {"csrf_token": match.group(1), "receipt_locator": "0042",
+        headers, token = form_session(connection)
+        fields = {"csrf_token": token, "receipt_locator": "0042",
                   "receipt_token": secrets.token_hex(32)}  # fmt: skip
     done = 0
-    while time.monotonic() < until:
+    while not done or time.monotonic() < until:  # at least one, however slow the start
         if portal:
-            fields["proof"] = fetch_proof(connection, headers)
+            fields["proof"], asked = fetch_proof(connection, headers)
+            bits.append(asked)
         body, kind = multipart(fields, report)
         connection.request("POST", "/submit", body=body, headers={**headers, "Content-Type": kind})
         response = connection.getresponse()
         text = response.read()
         if response.status != 200:
-            raise RuntimeError(f"POST /submit answered {response.status}: {text[:200]!r}")
+            raise ClientError(f"POST /submit answered {response.status}: {text[:200]!r}")
         done += 1
-    counts.append(done)
     connection.close()
+    return done
 
 
-def fetch_proof(connection: http.client.HTTPConnection, headers: dict[str, str]) -> str:
-    """A puzzle from GET /pow, solved: what a browser sends with its report."""
-    connection.request("GET", "/pow?for=submit", headers=headers)
-    response = connection.getresponse()
-    text = response.read()
-    if response.status != 200:
-        raise RuntimeError(f"GET /pow answered {response.status}: {text[:200]!r}")
-    puzzle = json.loads(text)
-    return solve(puzzle["puzzle"], int(puzzle["bits"]))
-
-
-def measure(port: int, report: bytes, seconds: float, clients: int, portal: bool) -> float:
+def measure(server: Server, report: bytes, seconds: float, clients: int, portal: bool,
+            bits: list[int]) -> float:  # fmt: skip
+    """Submissions per second of ``clients`` threads for ``seconds``; exit 1 on any failure."""
     counts: list[int] = []
-    failures: list[BaseException] = []
+    failures: list[str] = []
     until = time.monotonic() + seconds
 
     def run() -> None:
         try:
-            client(port, report, until, counts, portal)
-        except BaseException as failure:  # a thread's exception ends only the thread
-            failures.append(failure)
+            counts.append(client(server.port, report, until, portal, bits))
+        except BaseException as failure:  # a thread's exception would end only the thread
+            failures.append(f"{type(failure).__name__}: {failure}")
 
     threads = [threading.Thread(target=run) for _ in range(clients)]
     start = time.monotonic()
@@ -124,47 +141,51 @@ def measure(port: int, report: bytes, seconds: float, clients: int, portal: bool
         thread.start()
     for thread in threads:
         thread.join()
+    elapsed = time.monotonic() - start
+    if not failures and sum(counts) == 0:
+        failures.append("no submission was stored in the time given")
     if failures:
-        raise SystemExit(f"a client failed: {failures[0]}")
-    return sum(counts) / (time.monotonic() - start)
+        state = "died" if server.process.poll() is not None else "is running"
+        raise SystemExit(f"intake_throughput: FAILED ({server.url}):\n" + "\n".join(failures)
+                         + f"\nthe server {state}; its log ends:\n{server.log_tail()}")  # fmt: skip
+    return sum(counts) / elapsed
 
 
 def main() -> None:
+    """Start the three servers, measure each in turn, print rates and ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--smoke", action="store_true", help="1.5 s per server, 2 clients")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    seconds, clients, warm_up = (1.5, 2, 0.5) if args.smoke else (args.seconds, args.clients, 2.0)
+    bits: list[int] = []
+    rates = {}
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         data_dir, recipients = demo_portal(tmp)
         report = seal_bytes(os.urandom(10_000), recipients)
-        env = dict(os.environ, PORTAL_WORKERS="2", PORTAL_THREADS="8", BARE_STORE=f"{tmp}/bare",
-                   PORTAL_POW_BITS="1", PORTAL_POW_BURST="100000",
-                   PORTAL_RUNTIME_DIR=f"{tmp}/run")  # fmt: skip
-        config = str(ROOT / "deploy" / "gunicorn.conf.py")
-        servers = {}
-        ports = {}
-        for name in ("portal", "bare", "bare_argon2"):
-            ports[name] = free_port()
-            if name == "portal":
-                command = [sys.executable, "-m", "portal", "--data-dir", str(data_dir), "serve",
-                           "--port", str(ports[name])]  # fmt: skip
-            else:
-                command = [sys.executable, "-m", "gunicorn", "--config", config, "--bind",
-                           f"127.0.0.1:{ports[name]}", f"bench._bare_app:{name}"]  # fmt: skip
-            servers[name] = subprocess.Popen(command, cwd=ROOT, env=env,
-                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-        try:
-            rates = {}
-            for name, port in ports.items():
-                wait_for(port)
-                measure(port, report, 2, args.clients, name == "portal")  # warm up
-                rates[name] = measure(port, report, args.seconds, args.clients, name == "portal")
-        finally:
-            for server in servers.values():
-                server.terminate()
-                server.wait(timeout=30)
-    print(f"10 KB encrypted report, {args.clients} clients, {args.seconds:.0f} s each, gunicorn "
+        servers = {"portal": stack.enter_context(
+            portal_server(data_dir, Path(tmp) / "portal.log", SETTINGS, wait=False))}  # fmt: skip
+        env = {**os.environ, **SETTINGS, "BARE_STORE": f"{tmp}/bare"}
+        for name in ("bare", "bare_argon2"):
+            port = free_port()
+            command = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG),
+                       "--bind", f"127.0.0.1:{port}", f"bench._bare_app:{name}"]  # fmt: skip
+            servers[name] = stack.enter_context(
+                serve(command, port, Path(tmp) / f"{name}.log", env, wait=False)
+            )
+        for server in servers.values():  # started together, waited for once
+            server.wait_until_listening()
+        for name, server in servers.items():
+            measure(server, report, warm_up, clients, name == "portal", [])
+            rates[name] = measure(server, report, seconds, clients, name == "portal", bits)
+    if set(bits) != {POW_BITS}:
+        raise SystemExit(f"intake_throughput: FAILED: puzzles asked for {sorted(set(bits))} bits, "
+                         f"not the {POW_BITS} set")  # fmt: skip
+    print(f"10 KB encrypted report, {clients} clients, {seconds:g} s each, gunicorn "
           "2 workers x 8 threads, loopback")  # fmt: skip
+    print(f"proof of work: PORTAL_POW_BITS={POW_BITS} (the least the portal accepts), fetched "
+          "from /pow and solved for every portal submission")  # fmt: skip
     for name, rate in rates.items():
         print(f"{name:12s} {rate:8.1f} submissions/s")
     print(f"ratio portal / bare endpoint:          {rates['portal'] / rates['bare']:.2f}")

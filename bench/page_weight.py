@@ -1,6 +1,6 @@
 """What a first visit to the report form really costs: requests, round trips, bytes on the wire.
 
-    python -m bench.page_weight
+    python -m bench.page_weight [--smoke]
 
 Starts `portal serve` (gunicorn, as an operator runs it) over a demo data
 directory, then visits the form as Chromium does with JavaScript on: the
@@ -19,17 +19,23 @@ Prints each request, the totals, the ratio of compressed to uncompressed
 bytes, the ratio to the 60 KB budget, and the round trips a browser needs
 before the form can encrypt. Fails (exit 1) on any error answer, on a
 compressible response sent uncompressed to a client that offered gzip, or
-on a module the page did not announce.
+on a module the page did not announce. The visit is small: ``--smoke`` (for
+`make bench-smoke`) is the same run as the full one.
 """
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import http.client
 import re
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+if not __package__:  # run as `python bench/x.py`: import from the repository root, not bench/
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from bench._demo import demo_portal
 from bench._serve import portal_serve
@@ -156,6 +162,9 @@ def visit(meter: Meter) -> list[Fetched]:
 
 def main() -> None:
     """Measure, print, and fail loudly if the measurement is not honest."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="the same run: it is small already")
+    parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data_dir, _ = demo_portal(tmp)
         with portal_serve(data_dir, Path(tmp) / "serve.log") as url:

@@ -1,6 +1,7 @@
 """`reviewer import` of 10,000 small reports against a raw decrypt loop over the same envelopes.
 
     python -m bench.reviewer_import [--reports 10000] [--repeat 3]
+    python -m bench.reviewer_import --smoke     # 300 reports, 2 pairs
 
 The baseline opens every report envelope of the bundle in memory and parses
 its JSON: the least any importer must do. The measured run is the real
@@ -17,8 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import tempfile
 from pathlib import Path
+
+if not __package__:  # run as `python bench/x.py`: import from the repository root, not bench/
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from bench.envelope import paired
 from crypto.bundle import open_bundle
@@ -37,7 +42,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reports", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true", help="300 reports, 2 pairs")
     args = parser.parse_args()
+    if args.smoke:
+        args.reports, args.repeat = 300, 2
     root = Path(tempfile.mkdtemp(prefix="bench-import-"))
     try:
         keys = KeyBundle.new_reviewer()

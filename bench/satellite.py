@@ -38,6 +38,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+if not __package__:  # run as `python bench/x.py`: import from the repository root, not bench/
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
 from bench._demo import demo_portal
 from bench._serve import portal_serve
 from bench.page_weight import AT_START, PER_HOST, Failure, Fetched, Meter, visit

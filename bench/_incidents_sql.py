@@ -1,4 +1,4 @@
-"""Hand-written SQL computing a brief's counts: the baseline of bench/incident_db.py."""
+"""Hand-written SQL computing a brief's counts: the baseline of bench/incidents.py."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Synthetic incidents for bench/incident_db.py: realistic shape, made up content.
+"""Synthetic incidents for bench/incidents.py: realistic shape, made up content.
 
 Incidents cluster at 20,000 anchorages whose popularity follows a
 flattened Zipf law (busy ones with over ten thousand incidents, a long

@@ -1,7 +1,8 @@
 """The incident database with a million synthetic incidents, on SQLite and PostgreSQL.
 
-    python -m bench.incident_db [--incidents 1000000] [--batch 50000] [--repeat 5]
-                                [--postgres auto|none|URL]
+    python -m bench.incidents [--incidents 1000000] [--batch 50000] [--repeat 5]
+                               [--postgres auto|none|URL]
+    python -m bench.incidents --smoke     # 3,000 incidents in batches of 1,500
 
 For each database: ingests signed reviewer batches (signature, parsing,
 duplicate checks, writing, corroboration) and prints records per second,
@@ -12,7 +13,8 @@ checks at all. Then times a brief for the busiest anchorage and for a
 charts, against hand-written SQL that computes the same counts; baseline
 and brief runs alternate and the ratio (raw time / brief time; 1.0 means as
 fast as raw SQL) is the median of the pairs. ``--postgres auto`` starts a
-throw-away server from Debian's binaries, as the tests do.
+throw-away server from Debian's binaries, as the tests do, and fails if it
+cannot; ``--postgres none`` leaves PostgreSQL out.
 """
 
 from __future__ import annotations
@@ -22,16 +24,21 @@ import contextlib
 import datetime as dt
 import os
 import secrets
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
+
+if not __package__:  # run as `python bench/x.py`: import from the repository root, not bench/
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from sqlalchemy import Engine, create_engine, text
 
+from bench._incidents_data import Generator
+from bench._incidents_sql import raw_counts
 from bench.envelope import paired
-from bench.incident_db_data import Generator
-from bench.incident_db_sql import raw_counts
 from crypto.batch import read_batch, sign_batch
 from crypto.keys import SigningKeyPair
 from incident_db.brief import Selection, make_brief
@@ -182,10 +189,8 @@ def databases(kind: str, postgres: str, folder: str) -> Iterator[tuple[str, str]
     try:
         server = postgres_server()
         url = server.__enter__()
-    except RuntimeError as error:
-        print(f"PostgreSQL skipped: {error}")
-        yield None
-        return
+    except RuntimeError as error:  # asked for and missing is a failure; --postgres none skips
+        raise SystemExit(f"incidents: FAILED: no PostgreSQL server ({error})") from None
     try:
         yield _fresh(url, "bench_incidents"), _fresh(url, "bench_scratch")
     finally:
@@ -217,7 +222,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--postgres", default="auto", help="auto, none, or a server URL")
+    parser.add_argument("--smoke", action="store_true",
+                        help="3,000 incidents in batches of 1,500, 2 pairs")  # fmt: skip
     args = parser.parse_args()
+    if args.smoke:
+        args.incidents, args.batch, args.repeat = 3_000, 1_500, 2
     signer = SigningKeyPair.generate()
     batches = timed(f"made {args.incidents:,} synthetic incidents in signed batches",
                     lambda: make_batches(args.incidents, args.batch, signer))  # fmt: skip
