@@ -14,10 +14,12 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from shlex import quote
+from typing import Any
 
 from crypto.directory import MAX_VALIDITY, read_directory, sign_directory
 from crypto.errors import CryptoError
-from crypto.keyfile import KeyBundle, decrypt_key_file, encrypt_key_file
+from crypto.keyfile import KeyBundle, decrypt_key_file, encrypt_key_file, read_public_tokens
 from crypto.keys import KeyKind, PublicKeyToken, parse_public_key
 from portal.cli.deploy import ERRORS as DEPLOY_ERRORS
 from portal.cli.deploy import register as register_deploy_commands
@@ -64,6 +66,7 @@ def cmd_init(args: argparse.Namespace) -> None:
     print(f"bundle-signing key: {signer.token} (reviewers pin this: reviewer init --portal-key)")
     if args.demo:
         _init_demo(data_dir)
+    print(f"next: {command('portal')} --data-dir {quote(str(data_dir))} serve")
 
 
 def _init_demo(data_dir: Path) -> None:
@@ -101,9 +104,13 @@ def _init_demo(data_dir: Path) -> None:
     print(f"demo keys: {demo}/ (organisation.key, reviewer-1.key, reviewer-2.key)")
     print(f"demo passphrase: {passphrase_file} (demo only: never keep a passphrase by its key)")
     print(f"key directory: {directory} (serial {serial}, 2 reviewers, valid 90 days)")
+    for label in DEMO_REVIEWERS:
+        sync_key = demo / f"{label}-sync.key"
+        if not sync_key.exists():
+            _write_private(sync_key, encrypt_key_file(KeyBundle.new_sync(), passphrase))
     print(
-        f"decrypt a stored part: {command('python')} -m crypto decrypt "
-        f"-i {demo}/reviewer-1.key --passphrase-file {passphrase_file} {data_dir}/blobs/NAME"
+        f"demo sync keys: {demo}/ (reviewer-1-sync.key, reviewer-2-sync.key: what a "
+        "transfer machine logs in with; `portal serve` shows how to enrol one)"
     )
 
 
@@ -230,24 +237,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
         print(f"reviewer sync API on http://{args.host}:{args.port}/reviewer-sync/v1/")
     else:
         print(f"CSO portal on http://{args.host}:{args.port}/ (data in {data_dir}); Ctrl-C stops")
-    demo = data_dir / "demo"
-    if demo.is_dir() and args.role == "intake":
-        print(
-            "Demo mode. Open the URL, send a report, then read it as reviewer-1:\n"
-            f"  ls {data_dir}/blobs\n"
-            f"  {command('python')} -m crypto decrypt -i {demo}/reviewer-1.key "
-            f"--passphrase-file {demo}/passphrase {data_dir}/blobs/NAME\n"
-            "or review it offline with the reviewer tool:\n"
-            f"  {command('portal')} --data-dir {data_dir} export --out inbox.bundle\n"
-            f"  {command('reviewer')} init --workspace {demo}/workspace "
-            f"--key {demo}/reviewer-1.key --passphrase-file {demo}/passphrase \\\n"
-            f"      --portal-key $(cat {data_dir}/portal-signing.pub)\n"
-            f"  {command('reviewer')} import inbox.bundle --workspace {demo}/workspace "
-            f"--passphrase-file {demo}/passphrase   # then list, show, triage, redact, forward\n"
-            f"answer with `{command('reviewer')} reply ID --message …` and "
-            f"`{command('reviewer')} export-replies`;\n"
-            "the reporter reads it at /followup with the receipt (README: the reporter comes back)"
-        )
+    if (data_dir / "demo").is_dir() and args.role == "intake":
+        print("\n".join(demo_hints(data_dir, f"http://{args.host}:{args.port}")))
     sys.stdout.flush()
     os.execvp(  # noqa: S606 - a fixed argument list, no shell
         sys.executable,
@@ -256,12 +247,100 @@ def cmd_serve(args: argparse.Namespace) -> None:
     )  # fmt: skip
 
 
+def demo_hints(data_dir: Path, url: str) -> list[str]:
+    """A demo report's round trip, each step a command to type as printed.
+
+    Paths are absolute and programs named so that they run from any
+    directory in a shell that has not activated the virtualenv. ``ID`` and
+    ``RECEIPT`` stand for what an earlier step printed.
+    """
+    demo = data_dir / "demo"
+    data, blobs = quote(str(data_dir)), quote(str(data_dir / "blobs"))
+    python, portal, reviewer = command("python"), command("portal"), command("reviewer")
+    passphrase = quote(str(demo / "passphrase"))
+    key = quote(str(demo / "reviewer-1.key"))
+    inbox, replies = quote(str(demo / "inbox.bundle")), quote(str(demo / "replies.bundle"))
+    ws = f"--workspace {quote(str(demo / 'workspace'))} --passphrase-file {passphrase}"
+    portal_key = (data_dir / "portal-signing.pub").read_text().strip()
+    script = Path(__file__).resolve().parents[2] / "scripts" / "demo.py"
+    send = f"{python} {quote(str(script))}" if script.is_file() else None
+    enrol = _demo_enrolment(demo)
+    lines = [
+        "Demo mode: a report's round trip, each command to be typed as printed",
+        f" 1. open {url}/ in a browser, send a report and keep the receipt it shows",
+        *([f"    (or send a sample one: {send} send {url}/)"] if send else []),
+        " 2. read what was stored, as reviewer-1 (NAME: a file in the listing):",
+        f"    ls {blobs}",
+        f"    {python} -m crypto decrypt -i {key} --passphrase-file {passphrase} {blobs}/NAME",
+        " 3. export the inbox, as the operator:",
+        f"    {portal} --data-dir {data} export --out {inbox}",
+        " 4. make reviewer-1's workspace (once), pinning the portal's bundle key:",
+        f"    {reviewer} init --key {key} --portal-key {portal_key} {ws}",
+        " 5. import the inbox and list the reports:",
+        f"    {reviewer} import {inbox} {ws}",
+        f"    {reviewer} list {ws}",
+        " 6. read one and answer it (ID: from the list; triage, redact, forward take the same"
+        " options):",
+        f"    {reviewer} show ID {ws}",
+        f"    {reviewer} reply ID --message 'Thank you. Which berth were you at?' {ws}",
+        " 7. carry the replies back; the first time, enrol reviewer-1 so that the portal"
+        " trusts its signature:",
+        f"    {reviewer} export-replies --out {replies} --force {ws}",
+        *([f"    {portal} --data-dir {data} {enrol}"] if enrol else []),
+        f"    {portal} --data-dir {data} import-replies {replies}",
+        f" 8. the reporter reads the reply at {url}/followup with the receipt",
+        *([f"    (or: {send} followup {url}/ RECEIPT)"] if send else []),
+    ]
+    if not enrol:
+        lines.append(
+            f"note: this demo has no sync key for reviewer-1 yet; run `{portal} --data-dir {data}"
+            " init --demo` once more (it keeps everything else) to see how to enrol reviewer-1"
+        )
+    return lines
+
+
+def _demo_enrolment(demo: Path) -> str | None:
+    """``accounts add`` for reviewer-1 with its demo keys; None if the demo has no sync key.
+
+    The public keys are read as the key files list them, without the passphrase.
+    """
+    try:
+        sync_key = read_public_tokens((demo / "reviewer-1-sync.key").read_bytes())["signing"]
+        signing_key = read_public_tokens((demo / "reviewer-1.key").read_bytes())["signing"]
+    except (OSError, KeyError, CryptoError):
+        return None
+    return f"accounts add reviewer-1 --sync-key {sync_key} --signing-key {signing_key}"
+
+
+DATA_DIR_HELP = "the data directory (default: $PORTAL_DATA_DIR, else ./var)"
+
+
+def _global_options() -> argparse.ArgumentParser:
+    """``--data-dir`` for a subcommand: set only when given there, so it wins then.
+
+    A new parser each time: a subcommand with its own ``--data-dir`` (the host
+    path of ``deploy-configs``) replaces the option in its copy only.
+    """
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS, help=DATA_DIR_HELP)
+    return options
+
+
+class _SubcommandParser(argparse.ArgumentParser):
+    """A subcommand's parser (at any depth): it takes the global options as well."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs["parents"] = [*kwargs.get("parents", ()), _global_options()]
+        kwargs.setdefault("conflict_handler", "resolve")
+        super().__init__(**kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """One subcommand per operator task."""
+    """One subcommand per operator task; ``--data-dir`` goes before or after it."""
     parser = argparse.ArgumentParser(prog="portal", description="CSO portal operator tool")
     default_dir = Path(os.environ.get("PORTAL_DATA_DIR", "./var"))
-    parser.add_argument("--data-dir", type=Path, default=default_dir)
-    verbs = parser.add_subparsers(dest="verb", required=True)
+    parser.add_argument("--data-dir", type=Path, default=default_dir, help=DATA_DIR_HELP)
+    verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_SubcommandParser)
     init = verbs.add_parser("init", help="create the data directory, secret and database")
     init.add_argument("--demo", action="store_true", help="also make demo keys and a directory")
     init.set_defaults(run=cmd_init)
