@@ -195,7 +195,10 @@ def _verified_payload(manifest: bytes, trusted: Collection[PublicKeyToken]) -> d
 
 
 def _check_payload(payload: dict[str, Any]) -> None:
-    if payload.get("schema") != PAYLOAD_SCHEMA or payload.get("kind") not in KINDS:
+    kind = payload.get("kind")
+    # a signed payload may still hold any JSON type: check it is text before the set
+    # lookup, which raises TypeError for a list or an object (unhashable)
+    if payload.get("schema") != PAYLOAD_SCHEMA or not isinstance(kind, str) or kind not in KINDS:
         raise BundleError("bundle manifest payload has the wrong schema")
     if not isinstance(payload.get("bundle_id"), str) or not _ID.fullmatch(payload["bundle_id"]):
         raise BundleError("bundle id is malformed")
