@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,9 @@ from crypto.keys import KeyKind, PublicKeyToken, parse_public_key
 SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
 MIN_SECRET_BYTES = 32
 MIB = 1024 * 1024
+DEFAULT_DATA_DIR = "./var"
+#: C0 controls, DEL and C1 controls: a terminal acts on them when a path is printed
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class ConfigError(Exception):
@@ -126,9 +130,24 @@ def _check_secret(raw: bytes, where: str) -> bytes:
     return secret
 
 
+def data_dir_setting(environ: Mapping[str, str]) -> Path:
+    """``PORTAL_DATA_DIR``, else ``./var``; an empty value counts as unset, never as ``.``."""
+    return Path(environ.get("PORTAL_DATA_DIR") or DEFAULT_DATA_DIR)
+
+
+def check_data_dir(path: Path) -> Path:
+    """``path``, unless its name holds control characters (which would reach terminals raw)."""
+    if CONTROL_CHARACTERS.search(str(path)):
+        raise ConfigError(
+            f"the data directory {str(path)!r} has control characters in its name: choose another"
+        )
+    return path
+
+
 def load_config(environ: Mapping[str, str], *, data_dir: Path | None = None) -> Config:
     """Read every setting from ``environ``; raise :class:`ConfigError` if unsafe."""
-    root = Path(data_dir or environ.get("PORTAL_DATA_DIR", "./var")).resolve()
+    # checked as given too: a NUL byte would stop resolve() with a traceback
+    root = check_data_dir(check_data_dir(Path(data_dir or data_dir_setting(environ))).resolve())
     if "PORTAL_SECRET_KEY" in environ:
         secret = _check_secret(environ["PORTAL_SECRET_KEY"].encode(), "PORTAL_SECRET_KEY")
     else:

@@ -65,6 +65,8 @@ SAMPLE_FORM = {
     "narrative": "Four robbers boarded via the anchor chain and took paint from the forecastle.",
 }
 RECEIPT = re.compile(r"\b\d{4}(?:[ -]?\d{4}){5}\b")
+#: C0 controls but the newline, DEL and C1 controls: a terminal would act on them
+CONTROLS = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 
 
 def _browser() -> urllib.request.OpenerDirector:
@@ -91,12 +93,19 @@ def _post(browser: urllib.request.OpenerDirector, url: str, fields: dict[str, st
         return str(error.read().decode())
 
 
+def _clean(text: str) -> str:
+    """``text`` without control characters (but newlines): what a server sends is not trusted."""
+    return CONTROLS.sub("", text)
+
+
 def _text(page: str) -> list[str]:
-    """The visible lines of a page's main part."""
-    main = page.split("<main", 1)[-1].split("</main>", 1)[0]
+    """The visible lines of a page's main part, without control characters."""
+    found = re.search(r"<main\b[^>]*>(.*?)(?:</main>|$)", page, flags=re.S)
+    main = found.group(1) if found else page
     main = re.sub(r"<(script|style|form)\b.*?</\1>", "", main, flags=re.S)
-    lines = (html.unescape(re.sub(r"<[^>]+>", " ", line)) for line in main.split("\n"))
-    return [" ".join(line.split()) for line in lines if line.strip(" \t<>") and line.strip()]
+    visible = html.unescape(re.sub(r"<[^>]+>", " ", main))
+    visible = _clean(re.sub(r"[\t\r\f]", " ", visible))  # HTML's white space stays a space
+    return [" ".join(line.split()) for line in visible.split("\n") if line.strip()]
 
 
 def _base(url: str) -> str:
@@ -159,7 +168,8 @@ def main() -> None:
         else:
             walk_through()
     except urllib.error.URLError as error:
-        sys.exit(f"demo.py: cannot reach the portal: {error.reason} (is `make run` running?)")
+        reason = _clean(str(error.reason))  # an HTTP error's reason phrase is the server's text
+        sys.exit(f"demo.py: cannot reach the portal: {reason} (is `make run` running?)")
 
 
 def walk_through() -> None:

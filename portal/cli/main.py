@@ -1,15 +1,17 @@
 """``portal``: the operator's command (init, serve, reviewers).
 
 Every subcommand takes ``--data-dir`` (default ``PORTAL_DATA_DIR``, else
-``./var``). Failures print one line on stderr and exit non-zero.
+``./var``), before or after its name but not both ways with different values.
+``deploy-configs --data-dir`` is another option: the data directory on the
+host the files are for. Failures print one line on stderr and exit non-zero.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import secrets
-import shutil
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -19,14 +21,22 @@ from typing import Any
 
 from crypto.directory import MAX_VALIDITY, read_directory, sign_directory
 from crypto.errors import CryptoError
-from crypto.keyfile import KeyBundle, decrypt_key_file, encrypt_key_file, read_public_tokens
+from crypto.keyfile import KeyBundle, decrypt_key_file, encrypt_key_file
 from crypto.keys import KeyKind, PublicKeyToken, parse_public_key
 from portal.cli.deploy import ERRORS as DEPLOY_ERRORS
 from portal.cli.deploy import register as register_deploy_commands
+from portal.cli.hints import command, demo_hints
 from portal.cli.retention import register as register_retention_commands
 from portal.cli.sync import ERRORS as SYNC_ERRORS
 from portal.cli.sync import register as register_sync_commands
-from portal.config import SECRET_FILE, ConfigError, environ_snapshot, load_config
+from portal.config import (
+    SECRET_FILE,
+    ConfigError,
+    check_data_dir,
+    data_dir_setting,
+    environ_snapshot,
+    load_config,
+)
 from portal.deploy.configs import GUNICORN_CONFIG
 from portal.storage.db import upgrade
 from portal.storage.inbox import create_signing_key
@@ -52,16 +62,16 @@ def _write_private(path: Path, data: bytes) -> None:
 
 def cmd_init(args: argparse.Namespace) -> None:
     """Create the data directory, the secret, the database; with --demo, demo keys."""
-    data_dir: Path = args.data_dir.resolve()
+    data_dir = check_data_dir(args.data_dir.resolve())  # before anything is written
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     secret = data_dir / SECRET_FILE
     if not secret.exists():
         _write_private(secret, secrets.token_hex(32).encode() + b"\n")
-        print(f"secret key: {secret} (mode 0600)")
+        print(f"secret key: {quote(str(secret))} (mode 0600)")
     config = load_config(environ_snapshot(), data_dir=data_dir)
     config.blob_dir.mkdir(mode=0o700, exist_ok=True)
     upgrade(config.database_url)
-    print(f"database: {config.database_url.split('@')[-1]} (migrated to the latest schema)")
+    print(f"database: {quote(config.database_url.split('@')[-1])} (migrated to the latest schema)")
     signer = create_signing_key(data_dir)
     print(f"bundle-signing key: {signer.token} (reviewers pin this: reviewer init --portal-key)")
     if args.demo:
@@ -101,29 +111,20 @@ def _init_demo(data_dir: Path) -> None:
     )
     _write_private(directory, signed)
     directory.chmod(0o644)
-    print(f"demo keys: {demo}/ (organisation.key, reviewer-1.key, reviewer-2.key)")
-    print(f"demo passphrase: {passphrase_file} (demo only: never keep a passphrase by its key)")
-    print(f"key directory: {directory} (serial {serial}, 2 reviewers, valid 90 days)")
+    print(f"demo keys: {quote(f'{demo}/')} (organisation.key, reviewer-1.key, reviewer-2.key)")
+    print(
+        f"demo passphrase: {quote(str(passphrase_file))}"
+        " (demo only: never keep a passphrase by its key)"
+    )
+    print(f"key directory: {quote(str(directory))} (serial {serial}, 2 reviewers, valid 90 days)")
     for label in DEMO_REVIEWERS:
         sync_key = demo / f"{label}-sync.key"
         if not sync_key.exists():
             _write_private(sync_key, encrypt_key_file(KeyBundle.new_sync(), passphrase))
     print(
-        f"demo sync keys: {demo}/ (reviewer-1-sync.key, reviewer-2-sync.key: what a "
+        f"demo sync keys: {quote(f'{demo}/')} (reviewer-1-sync.key, reviewer-2-sync.key: what a "
         "transfer machine logs in with; `portal serve` shows how to enrol one)"
     )
-
-
-def command(name: str) -> str:
-    """How to type ``name`` (or this Python, for "python") so that it runs as printed.
-
-    The bare name when the shell finds this installation's own; otherwise its
-    path (``make run`` serves from .venv/, which is not on the PATH).
-    """
-    own = Path(sys.executable).parent / name
-    if name == "python":
-        return "python" if shutil.which("python") == sys.executable else sys.executable
-    return name if shutil.which(name) == str(own) else str(own)
 
 
 def _current_serial(path: Path, organisation: PublicKeyToken) -> int:
@@ -236,7 +237,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
     if args.role == "sync":
         print(f"reviewer sync API on http://{args.host}:{args.port}/reviewer-sync/v1/")
     else:
-        print(f"CSO portal on http://{args.host}:{args.port}/ (data in {data_dir}); Ctrl-C stops")
+        print(
+            f"CSO portal on http://{args.host}:{args.port}/ (data in {quote(str(data_dir))});"
+            " Ctrl-C stops"
+        )
     if (data_dir / "demo").is_dir() and args.role == "intake":
         print("\n".join(demo_hints(data_dir, f"http://{args.host}:{args.port}")))
     sys.stdout.flush()
@@ -247,83 +251,68 @@ def cmd_serve(args: argparse.Namespace) -> None:
     )  # fmt: skip
 
 
-def demo_hints(data_dir: Path, url: str) -> list[str]:
-    """A demo report's round trip, each step a command to type as printed.
-
-    Paths are absolute and programs named so that they run from any
-    directory in a shell that has not activated the virtualenv. ``ID`` and
-    ``RECEIPT`` stand for what an earlier step printed.
-    """
-    demo = data_dir / "demo"
-    data, blobs = quote(str(data_dir)), quote(str(data_dir / "blobs"))
-    python, portal, reviewer = command("python"), command("portal"), command("reviewer")
-    passphrase = quote(str(demo / "passphrase"))
-    key = quote(str(demo / "reviewer-1.key"))
-    inbox, replies = quote(str(demo / "inbox.bundle")), quote(str(demo / "replies.bundle"))
-    ws = f"--workspace {quote(str(demo / 'workspace'))} --passphrase-file {passphrase}"
-    portal_key = (data_dir / "portal-signing.pub").read_text().strip()
-    script = Path(__file__).resolve().parents[2] / "scripts" / "demo.py"
-    send = f"{python} {quote(str(script))}" if script.is_file() else None
-    enrol = _demo_enrolment(demo)
-    lines = [
-        "Demo mode: a report's round trip, each command to be typed as printed",
-        f" 1. open {url}/ in a browser, send a report and keep the receipt it shows",
-        *([f"    (or send a sample one: {send} send {url}/)"] if send else []),
-        " 2. read what was stored, as reviewer-1 (NAME: a file in the listing):",
-        f"    ls {blobs}",
-        f"    {python} -m crypto decrypt -i {key} --passphrase-file {passphrase} {blobs}/NAME",
-        " 3. export the inbox, as the operator:",
-        f"    {portal} --data-dir {data} export --out {inbox}",
-        " 4. make reviewer-1's workspace (once), pinning the portal's bundle key:",
-        f"    {reviewer} init --key {key} --portal-key {portal_key} {ws}",
-        " 5. import the inbox and list the reports:",
-        f"    {reviewer} import {inbox} {ws}",
-        f"    {reviewer} list {ws}",
-        " 6. read one and answer it (ID: from the list; triage, redact, forward take the same"
-        " options):",
-        f"    {reviewer} show ID {ws}",
-        f"    {reviewer} reply ID --message 'Thank you. Which berth were you at?' {ws}",
-        " 7. carry the replies back; the first time, enrol reviewer-1 so that the portal"
-        " trusts its signature:",
-        f"    {reviewer} export-replies --out {replies} --force {ws}",
-        *([f"    {portal} --data-dir {data} {enrol}"] if enrol else []),
-        f"    {portal} --data-dir {data} import-replies {replies}",
-        f" 8. the reporter reads the reply at {url}/followup with the receipt",
-        *([f"    (or: {send} followup {url}/ RECEIPT)"] if send else []),
-    ]
-    if not enrol:
-        lines.append(
-            f"note: this demo has no sync key for reviewer-1 yet; run `{portal} --data-dir {data}"
-            " init --demo` once more (it keeps everything else) to see how to enrol reviewer-1"
-        )
-    return lines
-
-
-def _demo_enrolment(demo: Path) -> str | None:
-    """``accounts add`` for reviewer-1 with its demo keys; None if the demo has no sync key.
-
-    The public keys are read as the key files list them, without the passphrase.
-    """
-    try:
-        sync_key = read_public_tokens((demo / "reviewer-1-sync.key").read_bytes())["signing"]
-        signing_key = read_public_tokens((demo / "reviewer-1.key").read_bytes())["signing"]
-    except (OSError, KeyError, CryptoError):
-        return None
-    return f"accounts add reviewer-1 --sync-key {sync_key} --signing-key {signing_key}"
-
-
 DATA_DIR_HELP = "the data directory (default: $PORTAL_DATA_DIR, else ./var)"
+#: each place ``--data-dir`` may be given stores it under a name of its own with this
+#: prefix, so that one given after the subcommand does not hide one given before it
+GIVEN_DATA_DIR = "given_data_dir_"
+_places = itertools.count()
+
+
+def _add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        dest=f"{GIVEN_DATA_DIR}{next(_places)}",
+        metavar="DATA_DIR",
+        default=argparse.SUPPRESS,
+        help=DATA_DIR_HELP,
+    )
 
 
 def _global_options() -> argparse.ArgumentParser:
-    """``--data-dir`` for a subcommand: set only when given there, so it wins then.
+    """``--data-dir`` for a subcommand, recorded only when given there.
 
     A new parser each time: a subcommand with its own ``--data-dir`` (the host
     path of ``deploy-configs``) replaces the option in its copy only.
     """
     options = argparse.ArgumentParser(add_help=False)
-    options.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS, help=DATA_DIR_HELP)
+    _add_data_dir(options)
     return options
+
+
+def settle_data_dir(given: list[str], environ: dict[str, str]) -> Path:
+    """The data directory from every ``--data-dir`` given, else the environment's.
+
+    An empty value (an unset shell variable, most likely) is refused rather
+    than taken as the current directory; so are two different values.
+    """
+    if any(not value for value in given):
+        raise ConfigError("--data-dir is empty (an unset variable?): name a directory")
+    distinct = list(dict.fromkeys(Path(value) for value in given))
+    if len(distinct) > 1:
+        first, second = (str(path) for path in distinct[:2])
+        raise ConfigError(
+            f"--data-dir is given as {first!r} and as {second!r}: give it once,"
+            " before or after the subcommand"
+        )
+    return check_data_dir(distinct[0] if distinct else data_dir_setting(environ))
+
+
+class _PortalParser(argparse.ArgumentParser):
+    """The top-level parser: it settles ``data_dir`` from every ``--data-dir`` given."""
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        given = [key for key in vars(parsed) if key.startswith(GIVEN_DATA_DIR)]
+        values = [getattr(parsed, key) for key in given]
+        for key in given:
+            delattr(parsed, key)
+        try:
+            parsed.data_dir = settle_data_dir(values, environ_snapshot())
+        except ConfigError as error:
+            self.exit(2, f"{self.prog}: error: {error}\n")
+        return parsed, extras
 
 
 class _SubcommandParser(argparse.ArgumentParser):
@@ -337,9 +326,8 @@ class _SubcommandParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """One subcommand per operator task; ``--data-dir`` goes before or after it."""
-    parser = argparse.ArgumentParser(prog="portal", description="CSO portal operator tool")
-    default_dir = Path(os.environ.get("PORTAL_DATA_DIR", "./var"))
-    parser.add_argument("--data-dir", type=Path, default=default_dir, help=DATA_DIR_HELP)
+    parser = _PortalParser(prog="portal", description="CSO portal operator tool")
+    _add_data_dir(parser)
     verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_SubcommandParser)
     init = verbs.add_parser("init", help="create the data directory, secret and database")
     init.add_argument("--demo", action="store_true", help="also make demo keys and a directory")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import stat
 import subprocess
@@ -143,3 +144,136 @@ def test_the_demo_round_trip_runs_as_printed(demo_template: DemoPortal, tmp_path
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def portal_in(cwd: Path, *args: str | Path, **environ: str) -> subprocess.CompletedProcess[str]:
+    """`python -m portal ARGS` run from ``cwd``, with ``environ`` over this process's."""
+    return subprocess.run(
+        [sys.executable, "-m", "portal", *map(str, args)], cwd=cwd,
+        env={**os.environ, **environ}, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+
+
+def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.startswith("portal: error:"), done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    return done.stderr
+
+
+def test_an_empty_data_dir_is_never_the_current_directory(tmp_path: Path) -> None:
+    here = tmp_path / "here"
+    here.mkdir()
+    for args in (
+        ("--data-dir", "", "init"),
+        ("init", "--data-dir="),
+        ("--data-dir", "", "purge"),
+        ("backup", "--out", "out", "--to-key", "k", "--data-dir", ""),
+    ):
+        assert "--data-dir is empty" in one_line_error(portal_in(here, *args)), args
+        assert list(here.iterdir()) == [], args  # nothing written into the current directory
+    done = portal_in(here, "init", PORTAL_DATA_DIR="")  # an empty variable counts as unset
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in here.iterdir()) == ["var"]
+    assert (here / "var" / "secret_key").is_file()
+
+
+def test_the_data_dir_given_twice_differently_is_refused(tmp_path: Path) -> None:
+    error = one_line_error(portal_in(tmp_path, "--data-dir", "a", "serve", "--data-dir", "b"))
+    assert "'a'" in error
+    assert "'b'" in error
+    one_line_error(portal_in(tmp_path, "--data-dir", "a", "reviewers", "list", "--data-dir", "b"))
+    assert list(tmp_path.iterdir()) == []
+    # deploy-configs --data-dir names the data directory on the target host: no conflict
+    out = tmp_path / "out"
+    done = portal_in(
+        tmp_path, "--data-dir", "a", "deploy-configs", "--out", out, "--data-dir", "/srv/cso-x"
+    )
+    assert done.returncode == 0, done.stderr
+    rendered = "".join(p.read_text() for p in out.rglob("*") if p.is_file())
+    assert "PORTAL_DATA_DIR=/srv/cso-x" in rendered
+
+
+def test_a_data_dir_with_control_characters_is_refused(tmp_path: Path) -> None:
+    for name in ("v\x1b]0;HACKED\x07", "v\x1b[2J", "v\x7f", "v\u009b2J", "v\nline2"):
+        error = one_line_error(portal_in(tmp_path, "--data-dir", tmp_path / name, "init"))
+        assert "control characters" in error
+        assert not any(ch in error for ch in "\x1b\x07\x7f\u009b")
+        error = one_line_error(portal_in(tmp_path, "init", PORTAL_DATA_DIR=str(tmp_path / name)))
+        assert "control characters" in error
+    assert list(tmp_path.iterdir()) == []
+    odd = tmp_path / "odd\x1bdir"  # the current directory itself, with ./var
+    odd.mkdir()
+    assert "control characters" in one_line_error(portal_in(odd, "init"))
+    assert list(odd.iterdir()) == []
+
+
+def test_every_printed_path_is_shell_quoted(demo_template: DemoPortal, tmp_path: Path) -> None:
+    data_dir = tmp_path / "h x'$(touch PWNED)`touch PWNED2`;ls"
+    shutil.copytree(demo_template.data_dir, data_dir)
+    (data_dir / "secret_key").unlink()  # printed again when made again
+    done = portal_in(tmp_path, "--data-dir", data_dir, "init", "--demo")
+    assert done.returncode == 0, done.stderr
+    expected = {
+        "secret key": f"{data_dir}/secret_key",
+        "database": f"sqlite:///{data_dir}/portal.sqlite3",
+        "demo keys": f"{data_dir}/demo/",
+        "demo passphrase": f"{data_dir}/demo/passphrase",
+        "key directory": f"{data_dir}/key-directory.json",
+        "demo sync keys": f"{data_dir}/demo/",
+    }
+    printed = dict(line.split(": ", 1) for line in done.stdout.splitlines())
+    for label, path in expected.items():
+        if label != "database" or "DATABASE_URL" not in os.environ:
+            assert shlex.split(printed[label])[0] == path, printed[label]
+    shell_env = {**os.environ, "PATH": "/usr/bin:/bin"}
+    listing = printed["next"].removesuffix(" serve") + " reviewers list"
+    ran = subprocess.run(["/bin/sh", "-c", listing], cwd=tmp_path, env=shell_env,
+                         capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert "reviewer-1" in ran.stdout
+    port = free_port()
+    with (tmp_path / "serve.out").open("wb") as out, (tmp_path / "serve.log").open("wb") as log:
+        server = subprocess.Popen(
+            ["/bin/sh", "-c", f"exec {printed['next']} --port {port}"],
+            cwd=tmp_path, env=shell_env, stdout=out, stderr=log,
+        )  # fmt: skip
+    try:
+        wait_until_listening(port, server, tmp_path / "serve.log")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    banner = (tmp_path / "serve.out").read_text().splitlines()[0]
+    shown = re.fullmatch(r"CSO portal on \S+ \(data in (.+)\); Ctrl-C stops", banner)
+    assert shown is not None, banner
+    assert shlex.split(shown.group(1)) == [str(data_dir)]
+    assert not list(tmp_path.glob("PWNED*"))  # no printed line ran what the name holds
+
+
+def test_hints_run_from_a_virtualenv_with_a_space_in_its_path(tmp_path: Path) -> None:
+    """A virtualenv at ``my venv/``: the printed ``next:`` line still runs as printed."""
+    venv = Path(sys.prefix)
+    spaced = tmp_path / "my venv"
+    (spaced / "bin").mkdir(parents=True)
+    (spaced / "pyvenv.cfg").write_bytes((venv / "pyvenv.cfg").read_bytes())
+    lib = f"lib/python{sys.version_info.major}.{sys.version_info.minor}"
+    (spaced / lib).mkdir(parents=True)
+    (spaced / lib / "site-packages").symlink_to(venv / lib / "site-packages")
+    (spaced / "bin" / "python").symlink_to(Path(sys.executable).resolve())
+    (spaced / "bin" / "portal").symlink_to(venv / "bin" / "portal")
+    env = {**os.environ, "PATH": "/usr/bin:/bin"}
+    env.pop("DATABASE_URL", None)
+    data_dir = tmp_path / "var"
+    done = subprocess.run(
+        [spaced / "bin" / "python", "-m", "portal", "--data-dir", data_dir, "init"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (serve_line,) = [line for line in done.stdout.splitlines() if line.startswith("next: ")]
+    assert serve_line.startswith(f"next: '{spaced}/bin/portal' --data-dir ")
+    ran = subprocess.run(
+        ["/bin/sh", "-c", serve_line.removeprefix("next: ") + " --help"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert "--role" in ran.stdout
