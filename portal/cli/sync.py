@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +21,10 @@ from portal.config import environ_snapshot, load_config
 from portal.storage.blobs import BlobStore
 from portal.storage.db import make_engine, make_sessions
 from portal.storage.inbox import SyncError, export_inbox, import_replies, load_signing_key
-from portal.storage.models import ReviewerAccount
+from portal.storage.models import ACCOUNT_LABEL, ReviewerAccount
 
 #: a sync account's label (also what a restore accepts from the enrolment record)
-LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+LABEL = ACCOUNT_LABEL  # one rule for enrolment, restore and the sync API
 
 
 class AccountError(Exception):

@@ -17,6 +17,7 @@ here but in the volatile runtime store (``runtime.py``).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from enum import Enum
 
 from sqlalchemy import Date, DateTime, ForeignKey, Integer, String, UniqueConstraint
@@ -96,6 +97,12 @@ class InboxEntry(Base):
     # the day a reviewer first acknowledged a bundle holding it (a purge waits for it)
     acknowledged_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     submission: Mapped[Submission] = relationship(back_populates="inbox")
+
+
+#: what a sync account's label may be: enrolment (``portal accounts add``), a restore and
+#: the sync API's login all hold to it, so a label never carries NUL, a lone surrogate or
+#: anything else that one database stores and another refuses
+ACCOUNT_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 class ReviewerAccount(Base):

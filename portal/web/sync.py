@@ -19,7 +19,14 @@ operator (``portal accounts list``). Every refusal, for a wrong key, an
 unknown account or a spent challenge, is the same 401, and a wrong key costs
 the same work whether or not the account exists: the same reads, the same
 signature check (against a decoy key), and the same writes in one
-transaction.
+transaction. An account that is not a label enrolment could have made
+(``ACCOUNT_LABEL``) is a malformed request, a 400 before the database sees
+it: JSON can carry NUL and lone surrogates, which PostgreSQL refuses.
+
+The OpenAPI document beside this module (``sync-openapi.json``) lists every
+status these routes, the fault handlers in ``app.py`` and gunicorn in front
+can give; tests/reliability/test_contract.py holds the two together with
+schemathesis.
 
 With ``PORTAL_SYNC=separate`` (the default) these routes exist only in the
 ``sync`` application (``portal serve --role sync``), which deploy puts behind
@@ -53,7 +60,7 @@ from portal.storage.inbox import (
     import_replies,
     load_signing_key,
 )
-from portal.storage.models import ReviewerAccount, SyncChallenge, SyncSession
+from portal.storage.models import ACCOUNT_LABEL, ReviewerAccount, SyncChallenge, SyncSession
 
 PREFIX = "/reviewer-sync/v1"
 LOGIN_CONTEXT = b"cso-portal sync login v1\n"
@@ -61,7 +68,10 @@ CHALLENGE_CONTEXT = b"cso-portal sync challenge v1\n"
 CHALLENGE_LIFETIME = timedelta(minutes=1)
 SESSION_LIFETIME = timedelta(minutes=10)
 MAX_JSON_BYTES = 4096
-MAX_LABEL_LENGTH = 64
+#: the largest cursor the API takes (``since``, ``cursor``): the largest inbox sequence
+#: number the database can hold (a 32-bit INTEGER); PostgreSQL refuses to compare the
+#: column with anything larger
+MAX_CURSOR = 2**31 - 1
 #: a challenge: nonce, expiry (seconds since the epoch, big-endian), HMAC-SHA256 tag
 _NONCE_BYTES, _EXPIRY_BYTES, _TAG_BYTES = 16, 8, 32
 CHALLENGE_BYTES = _NONCE_BYTES + _EXPIRY_BYTES + _TAG_BYTES
@@ -105,14 +115,17 @@ def _json_body() -> dict[str, Any]:
     return body
 
 
-def _label_bytes(label: Any) -> bytes | None:
-    """The account label as UTF-8, or None if it is not a label at all."""
-    if not isinstance(label, str) or not 0 < len(label) <= MAX_LABEL_LENGTH:
-        return None
-    try:
-        return label.encode("utf-8")  # a lone surrogate from JSON cannot be signed
-    except UnicodeEncodeError:
-        return None
+def _label_bytes(label: Any) -> bytes:
+    """The account label as bytes; 400 unless it is a label enrolment could have made.
+
+    Checked before anything reaches the database: JSON can carry NUL and lone
+    surrogates, which PostgreSQL refuses in text and UTF-8 cannot encode.
+    """
+    if not isinstance(label, str) or not ACCOUNT_LABEL.fullmatch(label):
+        raise ApiError(
+            400, "account must be a label of 1 to 64 letters, digits, dots, dashes or underscores"
+        )
+    return label.encode("ascii")
 
 
 def _challenge_tag(label: bytes, body: bytes) -> bytes:
@@ -150,8 +163,6 @@ def _day_after(moment: datetime) -> datetime:
 def challenge() -> Response:
     """Issue a one-time challenge; the same answer whether or not the account exists."""
     label = _label_bytes(_json_body().get("account"))
-    if label is None:
-        raise ApiError(400, f"account must be a label of 1 to {MAX_LABEL_LENGTH} characters")
     value = issue_challenge(label, _now())
     return jsonify(
         {"challenge": value.hex(), "expires_in": int(CHALLENGE_LIFETIME.total_seconds())}
@@ -171,9 +182,9 @@ def login() -> Response:
     """Exchange a signed challenge for a short-lived bearer token."""
     body = _json_body()
     label, value = body.get("account"), body.get("challenge")
-    refused = ApiError(401, "login refused")  # one answer for every failure
-    label_bytes = _label_bytes(label)
-    if label_bytes is None or not isinstance(value, str) or len(value) != 2 * CHALLENGE_BYTES:
+    label_bytes = _label_bytes(label)  # a malformed label is a malformed request: 400
+    refused = ApiError(401, "login refused")  # one answer for every failed login
+    if not isinstance(value, str) or len(value) != 2 * CHALLENGE_BYTES:
         raise refused
     try:
         challenge_bytes = bytes.fromhex(value)
@@ -270,8 +281,8 @@ def inbox() -> Response:
         since = _account(session).acknowledged_cursor
     raw = request.args.get("since")
     if raw is not None:
-        if not raw.isascii() or not raw.isdigit() or len(raw) > 15:
-            raise ApiError(400, "since must be a cursor (a whole number)")
+        if not raw.isascii() or not raw.isdigit() or len(raw) > 15 or int(raw) > MAX_CURSOR:
+            raise ApiError(400, f"since must be a cursor (a whole number up to {MAX_CURSOR})")
         since = int(raw)
     spool = tempfile.TemporaryFile(dir=portal["config"].data_dir)
     try:
@@ -295,14 +306,17 @@ def inbox() -> Response:
 def ack() -> Response:
     """Record that the reviewer imported everything up to ``cursor``."""
     cursor = _json_body().get("cursor")
-    if not isinstance(cursor, int) or isinstance(cursor, bool):
-        raise ApiError(400, "cursor must be a whole number")
+    if isinstance(cursor, float) and cursor.is_integer():
+        cursor = int(cursor)  # JSON has one kind of number: 433.0 is the integer 433
+    if not isinstance(cursor, int) or isinstance(cursor, bool) or not 0 <= cursor <= MAX_CURSOR:
+        raise ApiError(400, f"cursor must be a whole number from 0 to {MAX_CURSOR}")
     with _portal()["sessions"].begin() as session:
         account = _account(session)
         try:
             mark = acknowledge(session, account, cursor)
         except SyncError as error:
-            raise ApiError(400, str(error)) from None
+            # well formed, but ahead of this portal's inbox: a conflict with its state
+            raise ApiError(409, str(error)) from None
     return jsonify({"acknowledged_cursor": mark})
 
 

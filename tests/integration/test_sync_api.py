@@ -169,8 +169,10 @@ def test_empty_inbox_is_a_valid_signed_bundle(
 
 
 @pytest.mark.parametrize(
-    ("query", "status"), [("?since=abc", 400), ("?since=-1", 400), ("?since=0", 200)]
-)
+    ("query", "status"),
+    [("?since=abc", 400), ("?since=-1", 400), ("?since=0", 200),
+     ("?since=2147483647", 200), ("?since=2147483648", 400), ("?since=" + "9" * 5000, 400)],
+)  # fmt: skip
 def test_inbox_cursor_is_checked(sync_app: Flask, query: str, status: int) -> None:
     client = sync_app.test_client()
     with client.get(f"/reviewer-sync/v1/inbox{query}", headers=bearer(client)) as response:
@@ -181,17 +183,75 @@ def test_ack_beyond_the_newest_submission_is_refused(sync_app: Flask) -> None:
     client = sync_app.test_client()
     headers = bearer(client)
     response = client.post("/reviewer-sync/v1/inbox/ack", json={"cursor": 5}, headers=headers)
+    assert response.status_code == 409  # well formed, but ahead of the portal's inbox
+    for bad in (True, -1, 2**31, 10**20, "1", 0.5, 1e300):
+        answer = client.post("/reviewer-sync/v1/inbox/ack", json={"cursor": bad}, headers=headers)
+        assert answer.status_code == 400
+    for good in (0, 0.0):  # JSON Schema's "integer" takes 0.0 too
+        answer = client.post("/reviewer-sync/v1/inbox/ack", json={"cursor": good}, headers=headers)
+        assert answer.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "account",
+    ["\ud800", "a\ud800b", "a\x00b", "", "x" * 65, " alice", "alice\n", "ålice", 5, None],
+)
+@pytest.mark.parametrize("path", ["/login/challenge", "/login"])
+def test_an_account_that_is_not_a_label_is_refused_before_the_database(
+    sync_app: Flask, path: str, account: Any
+) -> None:
+    """NUL and lone surrogates once gave 500s (PostgreSQL refuses NUL; UTF-8 cannot encode
+    a surrogate): any account that enrolment could not have made is a 400, and stores nothing."""
+    client = sync_app.test_client()
+    body = {"account": account, "challenge": "0" * 112, "signature": b64(b"x" * 64)}
+    response = client.post(f"/reviewer-sync/v1{path}", json=body)
     assert response.status_code == 400
-    assert (
-        client.post(
-            "/reviewer-sync/v1/inbox/ack", json={"cursor": True}, headers=headers
-        ).status_code
-        == 400
+    assert "letters, digits" in response.get_json()["error"]
+    with sync_app.extensions["portal"]["sessions"]() as session:
+        assert session.scalars(select(SyncChallenge)).all() == []
+        assert session.scalars(select(ReviewerAccount.failures)).one() == 0
+    assert login(client).status_code == 200  # and the database is still fine
+
+
+def test_a_method_the_api_does_not_take_is_405_with_allow(sync_app: Flask) -> None:
+    response = sync_app.test_client().delete("/reviewer-sync/v1/inbox")
+    assert response.status_code == 405
+    assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
+    assert response.get_json() == {"error": "That is not how this page is used."}
+
+
+def _bundle_with_payload(signer: SigningKeyPair, payload: dict[str, Any]) -> bytes:
+    """A correctly signed bundle around any manifest payload (crypto/SPEC.md section 15)."""
+    from crypto.bundle import END, MAGIC, SCHEMA, SIGNING_CONTEXT
+
+    payload_bytes = json.dumps(payload, separators=(",", ":")).encode()
+    manifest = json.dumps(
+        {"schema": SCHEMA, "signer": str(signer.token), "payload": b64(payload_bytes),
+         "signature": b64(signer.sign(SIGNING_CONTEXT + payload_bytes))},
+        separators=(",", ":"),
+    ).encode()  # fmt: skip
+    return MAGIC + manifest + len(manifest).to_bytes(8, "big") + END
+
+
+@pytest.mark.parametrize(
+    ("kind", "status"),
+    [([], 400), ({}, 400), (None, 400), (1, 400), ("outbox", 400), ("replies", 200)],
+)
+def test_a_signed_replies_bundle_of_no_known_kind_is_refused(
+    sync_app: Flask, kind: Any, status: int
+) -> None:
+    """A signed manifest whose kind is not a string once raised TypeError (a 500)."""
+    client = sync_app.test_client()
+    payload = {"schema": "cso-bundle-payload/v1", "kind": kind, "bundle_id": "1" * 32,
+               "created_at": "2026-01-01T00:00:00Z", "items": [], "acknowledges": []}  # fmt: skip
+    response = client.post(
+        "/reviewer-sync/v1/replies",
+        data=_bundle_with_payload(SIGNING_KEY, payload),
+        headers=bearer(client),
     )
-    assert (
-        client.post("/reviewer-sync/v1/inbox/ack", json={"cursor": 0}, headers=headers).status_code
-        == 200
-    )
+    assert response.status_code == status, response.get_json()
+    if status == 400:
+        assert "nothing was imported" in response.get_json()["error"]
 
 
 def _replies_bundle(signer: SigningKeyPair, submission: str = "0" * 32) -> bytes:
