@@ -286,9 +286,10 @@ def _verification(value: Any) -> Verification:
         raise RecordError("verification: must have exactly status and grade")
     if value["status"] != "confirmed":
         raise RecordError("verification.status: a batch carries only confirmed incidents")
-    if value["grade"] not in _GRADES:
+    grade = value["grade"]
+    if not isinstance(grade, str) or grade not in _GRADES:  # a list is not hashable
         raise RecordError("verification.grade: must be an Admiralty grade, A1 to F6")
-    return Verification("confirmed", value["grade"])
+    return Verification("confirmed", grade)
 
 
 def _links(value: Any) -> tuple[Link, ...]:
@@ -298,11 +299,12 @@ def _links(value: Any) -> tuple[Link, ...]:
     for item in value:
         if not isinstance(item, dict) or set(item) != {"relation", "id"}:
             raise RecordError("links: each link has exactly relation and id")
-        if item["relation"] not in LINK_RELATIONS:
-            raise RecordError(f"links: relation {item['relation']!r} is not one of its values")
+        relation = item["relation"]
+        if not isinstance(relation, str) or relation not in LINK_RELATIONS:
+            raise RecordError(f"links: relation {relation!r} is not one of its values")
         if not isinstance(item["id"], str) or not _ID.fullmatch(item["id"]):
             raise RecordError("links: id must be 32 lower-case hexadecimal digits")
-        links.append(Link(item["relation"], item["id"]))
+        links.append(Link(relation, item["id"]))
     if len(set(links)) != len(links):
         raise RecordError("links: a link is repeated")
     return tuple(links)
