@@ -28,7 +28,14 @@ from crypto._streams import fill, write_all
 from crypto.errors import PayloadError
 from crypto.header import Header, build_header, header_length, open_header, read_header
 from crypto.keys import EncryptionKeyPair
-from crypto.padding import PAD_MARKER, PaddingStripper, padded_length, padding_for
+from crypto.padding import (
+    MIN_PADDED_LENGTH,
+    PAD_MARKER,
+    PaddingStripper,
+    padded_length,
+    padding_for,
+    padme,
+)
 
 CHUNK_SIZE = 64 * 1024
 TAG_LENGTH = 16
@@ -225,3 +232,18 @@ def sealed_size(data_length: int, recipient_count: int) -> int:
     padded = padded_length(data_length)
     chunks = -(-padded // CHUNK_SIZE)
     return header_length(recipient_count) + padded + chunks * TAG_LENGTH
+
+
+def payload_is_well_formed(payload_length: int) -> bool:
+    """Whether a sealed payload (SPEC §5) can be ``payload_length`` bytes long.
+
+    Checks the sizes alone, without a key: the chunking, the tags and the
+    Padmé padding fix which lengths a writer can produce. The portal refuses
+    any other length before it stores anything.
+    """
+    if payload_length <= TAG_LENGTH:
+        return False
+    chunks = -(-payload_length // SEALED_CHUNK_SIZE)
+    last = payload_length - (chunks - 1) * SEALED_CHUNK_SIZE
+    padded = payload_length - chunks * TAG_LENGTH
+    return last > TAG_LENGTH and padded >= MIN_PADDED_LENGTH and padme(padded) == padded

@@ -18,32 +18,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from crypto import cli as crypto_cli
 from crypto.errors import CryptoError
-from reviewer_tool.config import load_config
+from reviewer_tool import cli_forward, cli_keys, cli_queue, cli_reply, cli_show
 from reviewer_tool.errors import ReviewerError
 from reviewer_tool.terminal import prepare_streams, report_crash, say
-from reviewer_tool.workspace import Workspace
 
 Handler = Callable[[argparse.Namespace], int | None]
-
-
-def read_passphrase(args: argparse.Namespace, *, confirm: bool = False) -> bytes:
-    """The passphrase from ``--passphrase-file`` (first line) or typed at the terminal."""
-    try:
-        return crypto_cli.read_passphrase(args.passphrase_file, confirm=confirm)
-    except crypto_cli.UsageError as error:
-        raise ReviewerError(str(error)) from None
-
-
-def workspace_dir(args: argparse.Namespace) -> Path:
-    """The workspace the command works on."""
-    return Path(args.workspace) if args.workspace else load_config().workspace
-
-
-def open_workspace(args: argparse.Namespace) -> Workspace:
-    """Unlock the workspace with the passphrase."""
-    return Workspace.open(workspace_dir(args), read_passphrase(args))
 
 
 def _common() -> argparse.ArgumentParser:
@@ -55,8 +35,6 @@ def _common() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     """One subcommand per reviewer task; each module adds its own."""
-    from reviewer_tool import cli_forward, cli_keys, cli_queue, cli_reply, cli_show
-
     parser = argparse.ArgumentParser(
         prog="reviewer",
         description="Offline review of encrypted CSO portal reports",

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from crypto.batch import sign_batch
-from reviewer_tool.cli import open_workspace
 from reviewer_tool.cli_queue import write_new_file
 from reviewer_tool.errors import ReviewerError
 from reviewer_tool.forwarding import (
@@ -38,6 +37,7 @@ from reviewer_tool.redaction import (
     detect_identifiers,
     redact_text,
 )
+from reviewer_tool.session import open_workspace
 from reviewer_tool.terminal import GUTTER, ask, json_text, printable, quoted, say, say_text
 from reviewer_tool.workspace import Followup, Item, Workspace
 

@@ -9,8 +9,8 @@ from typing import Any
 from crypto.errors import CryptoError
 from crypto.keyfile import KeyBundle, decrypt_key_file
 from crypto.keys import KeyKind, parse_public_key
-from reviewer_tool.cli import read_passphrase, workspace_dir
 from reviewer_tool.errors import ReviewerError
+from reviewer_tool.session import read_passphrase, workspace_dir
 from reviewer_tool.terminal import say
 from reviewer_tool.workspace import Workspace
 

@@ -15,9 +15,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from reviewer_tool.cli import open_workspace
 from reviewer_tool.errors import ReviewerError
 from reviewer_tool.importer import import_bundle, submission_count, verify
+from reviewer_tool.session import open_workspace
 from reviewer_tool.terminal import json_text, printable, render, say
 from reviewer_tool.workspace import Followup, Item, Workspace
 

@@ -31,8 +31,8 @@ from crypto.bundle import BundleWriter
 from crypto.envelope import seal_bytes
 from crypto.errors import KeyFormatError
 from crypto.keys import KeyKind, parse_public_key
-from reviewer_tool.cli import open_workspace
 from reviewer_tool.errors import ReviewerError
+from reviewer_tool.session import open_workspace
 from reviewer_tool.terminal import say
 from reviewer_tool.workspace import Followup, Item, Workspace
 

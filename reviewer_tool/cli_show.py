@@ -19,8 +19,8 @@ import argparse
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from reviewer_tool.cli import open_workspace
 from reviewer_tool.followups import conversation
+from reviewer_tool.session import open_workspace
 from reviewer_tool.terminal import GUTTER, json_text, printable, say, say_text
 from reviewer_tool.workspace import Followup, Item
 

@@ -21,8 +21,8 @@ from typing import Any
 
 from crypto.errors import CryptoError
 from crypto.keyfile import KeyBundle, decrypt_key_file, encrypt_key_file
-from reviewer_tool.cli import read_passphrase
 from reviewer_tool.errors import ReviewerError
+from reviewer_tool.session import read_passphrase
 from reviewer_tool.terminal import say
 
 LOGIN_CONTEXT = b"cso-portal sync login v1\n"

@@ -9,7 +9,10 @@ from __future__ import annotations
 from flask import Response, current_app, render_template
 
 #: said instead of an error page that could not be made
-LAST_RESORT = "Something went wrong on our side. Nothing you sent was kept.\n"
+LAST_RESORT = (
+    "Something went wrong on our side, and what you sent may or may not have been kept. "
+    "Please try again later.\n"
+)
 
 
 def error_page(status: int, message: str, template: str = "error.html") -> Response:

@@ -9,6 +9,7 @@ or :mod:`portal.deploy.backup`; failures raise one of :data:`ERRORS`, which
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -61,6 +62,9 @@ def cmd_doctor(args: argparse.Namespace) -> None:
         journal=not args.no_journal,
         onion_address=onion,
         organisation_key=parse_public_key(org, KeyKind.SIGNING) if org else None,
+        # the database the portal uses, as installed (else as this shell says): the
+        # storage check must not compare the blobs with an unused SQLite file
+        database_url=settings.get("DATABASE_URL") or os.environ.get("DATABASE_URL") or None,
     )
     _report(doctor.run(options), "check(s) failed; each FAIL line says the fix")
 
@@ -186,7 +190,7 @@ def register(verbs: Any) -> None:
         "--env-file",
         type=Path,
         default=Path("/etc/cso-portal/portal.env"),
-        help="the portal's settings as installed (for the onion address)",
+        help="the portal's settings as installed (onion address, DATABASE_URL)",
     )
     check.set_defaults(run=cmd_doctor)
 

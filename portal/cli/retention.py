@@ -1,7 +1,8 @@
 """``portal purge``: delete the conversations past the retention period.
 
 It also removes what unfinished uploads left behind: resumable uploads past
-their expiry day (``pending.py``) and abandoned one-shot uploads (``blobs.py``).
+their expiry day (``pending_cleanup.py``) and abandoned one-shot uploads (``blob_locks.py``),
+and what crashes left: blobs no row names (``reconcile.py``).
 
 Meant to run daily from a timer (``portal --data-dir D purge``): it is
 idempotent, prints one line of counts and nothing that names a report, and
@@ -17,9 +18,10 @@ from datetime import timedelta
 from typing import Any, NoReturn
 
 from portal.config import environ_snapshot, load_config
-from portal.storage import pending
+from portal.storage import pending, pending_cleanup
 from portal.storage.blobs import BlobStore
 from portal.storage.db import make_engine, make_sessions
+from portal.storage.reconcile import reconcile
 from portal.storage.retention import (
     MAX_DAYS,
     MIN_DAYS,
@@ -38,15 +40,23 @@ def cmd_purge(args: argparse.Namespace) -> None:
     engine = make_engine(config.database_url)
     blobs = BlobStore(config.blob_dir)
     try:
-        result = purge(engine, make_sessions(engine), blobs, days, dry_run=args.dry_run)
+        sessions = make_sessions(engine)
+        result = purge(engine, sessions, blobs, days, dry_run=args.dry_run)
+        # reconcile.py: blobs no row names and uploads whose writer died (crashes)
+        found = reconcile(sessions, blobs, dry_run=args.dry_run)
     finally:
         engine.dispose()
     line = summary(result, days)
+    if found.orphan_blobs or found.stale_temps:
+        verb = "would remove" if args.dry_run else "removed"
+        line += f"; after crashes: {verb} {found.line()}"
+    if found.missing_blobs:
+        line += f"; {found.missing_blobs} stored part(s) have lost their blob file: see doctor"
     if not args.dry_run:
-        # pending.py: resumable uploads past their expiry day (by their file
+        # pending_cleanup.py: resumable uploads past their expiry day (by their file
         # names: this process does not see the intake's runtime store)
-        expired = pending.purge_files(blobs, pending.today())
-        # blobs.py: uploads abandoned for longer than a form stays valid, the
+        expired = pending_cleanup.purge_files(blobs, pending.today())
+        # blobs.py with blob_locks.py: uploads abandoned for longer than a form stays valid, the
         # file times of past days, and the spare files for the day ahead
         abandoned = blobs.tidy(timedelta(seconds=config.csrf_time_limit))
         if abandoned:

@@ -41,7 +41,7 @@ from crypto.envelope import Sealer
 from crypto.errors import CryptoError
 from crypto.keys import KeyKind, parse_public_key
 from portal.config import SECRET_FILE, environ_snapshot, load_config
-from portal.storage.blobs import open_quietly, sync_directory
+from portal.storage.disk import open_quietly, sync_directory
 
 SCHEMA = "cso-portal-backup/v1"
 _NAME = re.compile(r"cso-portal-backup-\d{8}T\d{6}Z\.tar\.cso")
@@ -156,7 +156,12 @@ def _snapshot_sqlite(path: Path) -> bytes:
     copy = sqlite3.connect(":memory:")
     try:
         source.backup(copy)
-        return copy.serialize()
+        image = bytearray(copy.serialize())
+        # The live file runs in WAL mode and the backup API copies that mark (header
+        # bytes 18 and 19, the file format versions: 2 is WAL). The copy has no log,
+        # so it says rollback journal (1), the only mode a restore accepts.
+        image[18:20] = b"\x01\x01"
+        return bytes(image)
     finally:
         source.close()
         copy.close()

@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
 )
 
-from portal.web.fields import MIB, plain_attachment_limits
+from portal.web.attachment_limits import MIB, plain_attachment_limits
 
 DEPLOY_DIR = Path(__file__).resolve().parent  # the templates ship inside the package
 TEMPLATES = DEPLOY_DIR / "templates"

@@ -5,7 +5,8 @@ Each check returns :class:`~portal.deploy.findings.Finding` objects: ``ok``,
 what SECURITY.md says), each with its fix. From outside, over the portal's
 URL: the response headers and the TLS set-up (this module). From inside, on
 the host: tor's configuration, the logs, permissions, the key directory, the
-clock, disk and swap (:mod:`portal.deploy.host_checks`).
+clock, disk and swap, and whether blobs and database rows agree
+(:mod:`portal.deploy.host_checks`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class DoctorOptions:
     journal: bool = True
     onion_address: str | None = None
     organisation_key: PublicKeyToken | None = None
+    #: the portal's DATABASE_URL; None for the SQLite file in the data directory
+    database_url: str | None = None
 
 
 def run(options: DoctorOptions) -> list[Finding]:
@@ -53,6 +56,7 @@ def run(options: DoctorOptions) -> list[Finding]:
     findings += host_checks.check_directory(options.data_dir, options.organisation_key)
     findings += host_checks.check_clock(options.data_dir)
     findings += host_checks.check_disk(options.data_dir)
+    findings += host_checks.check_storage(options.data_dir, options.database_url)
     findings += host_checks.check_swap()
     return findings
 

@@ -2,7 +2,8 @@
 
 tor's configuration, log files and the journal (no client address anywhere),
 permissions of the data directory and its keys, the signed key directory,
-the clock, free disk and swap. Nothing printed repeats a secret or an
+the clock, free disk and swap, and whether the blobs and the database agree
+(what crashes leave behind). Nothing printed repeats a secret or an
 address: a log line with an address is reported by file and line number.
 """
 
@@ -18,10 +19,15 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from crypto.directory import verify_directory
 from crypto.errors import CryptoError
 from crypto.keys import PublicKeyToken
 from portal.deploy.findings import Finding, fail, ok, warn
+from portal.storage.blobs import BlobStore
+from portal.storage.db import make_engine, make_sessions
+from portal.storage.reconcile import reconcile
 from portal.web.reviewers import NoDirectoryError, pinned_organisation_key
 
 DEFAULT_LOGS = (Path("/var/log/nginx"), Path("/var/log/tor"), Path("/var/log/cso-portal"))
@@ -286,6 +292,51 @@ def check_disk(data_dir: Path) -> list[Finding]:
     if share < 0.10:
         return [warn("disk", free, fix)]
     return [ok("disk", free)]
+
+
+def check_storage(data_dir: Path, database_url: str | None = None) -> list[Finding]:
+    """The blob directory and the database agree: no orphan blob, no lost one, no leftover.
+
+    Counts only (``reconcile`` in dry-run mode): ``portal purge`` and every
+    start of the portal remove orphans and leftovers; nothing brings a lost
+    blob back but a backup.
+    """
+    database = data_dir / "portal.sqlite3"
+    if database_url is None and not database.exists():
+        return [ok("storage", "no database yet: nothing to compare")]
+    blob_dir = data_dir / "blobs"
+    if not blob_dir.is_dir():
+        return [ok("storage", "no blob directory yet: nothing to compare")]
+    engine = make_engine(database_url or f"sqlite:///{database}")
+    try:
+        found = reconcile(make_sessions(engine), BlobStore(blob_dir), wait=2.0, dry_run=True)
+    except SQLAlchemyError as error:
+        fix = "check DATABASE_URL in the environment file and that the database runs"
+        return [fail("storage", f"cannot read the database: {type(error).__name__}", fix)]
+    finally:
+        engine.dispose()
+    findings = []
+    if found.missing_blobs:
+        findings.append(
+            fail(
+                "storage",
+                f"{found.missing_blobs} stored part(s) have no blob file: those reports are lost",
+                "restore the blob directory from the latest backup (portal restore)",
+            )
+        )
+    if found.orphan_blobs or found.stale_temps:
+        findings.append(
+            warn(
+                "storage",
+                f"left by crashed workers: {found.line()}",
+                "run `portal purge` (or restart the intake): both remove them",
+            )
+        )
+    elif not found.checked_orphans:
+        findings.append(
+            warn("storage", "stores in progress held the blob directory", "run doctor again")
+        )
+    return findings or [ok("storage", "every blob has its row and every row its blob")]
 
 
 def check_swap(swaps: Path = Path("/proc/swaps")) -> list[Finding]:

@@ -35,47 +35,41 @@ are days like a blob's and it joins every restamp; when its submission is
 stored it becomes a blob by a second hard link (:meth:`BlobStore.adopt`),
 so the blob keeps the spare's birth time, and the partial name is then
 unlinked.
+
+Crashes (``portal/storage/reconcile.py``) are told apart from work in
+progress by locks, not by guessing from file times (``blob_locks.py``); a
+blob being written is a locked ``.incoming-*`` file (``blob_writer.py``);
+the spare pool is ``blob_spares.py``, and the helpers for dates, quiet reads
+and fsync are in ``disk.py``.
 """
 
 from __future__ import annotations
 
 import atexit
-import hashlib
+import fcntl
 import os
 import secrets
 import threading
 import time
 import weakref
 from collections.abc import Collection, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO
 
-_TEMP_PREFIX = ".incoming-"
+from portal.storage import blob_locks, blob_spares
+from portal.storage.blob_locks import TEMP_PREFIX, BlobGuard
+from portal.storage.blob_writer import PendingBlob
+from portal.storage.disk import day_start_ns, open_quietly, sync_directory
+
 #: empty files made ahead of time; enough for a busy day of full-size reports
 SPARE_FILES = 256
 #: below this many the restamp after a commit refills the pool (SECURITY.md "Blob file times")
 LOW_SPARES = 64
-_DAY_NS = 86_400 * 10**9
-_NO_ATIME = getattr(os, "O_NOATIME", 0)  # Linux; elsewhere reads update the access time
 #: seconds a stored blob may keep a change time of its own before the restamp
 #: (SECURITY.md "Blob file times"); a restamp costs one pass over the day's blobs
 RESTAMP_AFTER = 30.0
-
-
-def day_start_ns(moment_ns: int) -> int:
-    """The start of the UTC day holding ``moment_ns`` (nanoseconds since the epoch)."""
-    return moment_ns - moment_ns % _DAY_NS
-
-
-def open_quietly(path: Path) -> BinaryIO:
-    """Open ``path`` for reading without setting its access time to the time of the read."""
-    try:
-        fd = os.open(path, os.O_RDONLY | _NO_ATIME)
-    except PermissionError:  # O_NOATIME needs the file's owner; someone else may read
-        fd = os.open(path, os.O_RDONLY)
-    return os.fdopen(fd, "rb")
 
 
 def _is_blob_name(name: str) -> bool:
@@ -145,27 +139,30 @@ class BlobStore:
         self.refill_spares()
         return removed
 
-    def clean_incomplete(self, stale_after: timedelta) -> int:
-        """Remove temporary files nobody has written to for ``stale_after``; return how many.
+    def clean_incomplete(self, stale_after: timedelta, *, dry_run: bool = False) -> int:
+        """Remove temporary files left by dead writers; return how many (would go).
 
-        An upload in progress writes to its file as its bytes arrive, so its
-        modification time stays recent; one that has not moved for longer
-        than a form stays valid was left by a crash or a dropped connection.
+        A temporary file is a leftover when no process holds its lock (a
+        writer holds it from before the file takes its name until after it
+        is renamed or given back) and nothing has been written to it for
+        ``stale_after``. With ``dry_run`` nothing is removed.
         """
         cutoff = time.time_ns() - int(stale_after.total_seconds() * 10**9)
         removed = 0
-        for leftover in self.root.glob(f"{_TEMP_PREFIX}*"):
-            try:
-                if leftover.lstat().st_mtime_ns >= cutoff:
-                    continue
-                leftover.unlink()
-            except FileNotFoundError:
-                continue  # committed or aborted meanwhile
-            removed += 1
-        if removed:
+        # fresh files are made among the spares before they take their name here
+        leftovers = [*self.root.glob(f"{TEMP_PREFIX}*"), *self.spares.glob(f"{TEMP_PREFIX}*")]
+        for leftover in leftovers:
+            if blob_locks.remove_if_abandoned(leftover, cutoff, dry_run=dry_run):
+                removed += 1
+        if removed and not dry_run:
             self.stamp_directories()
             sync_directory(self.root)
         return removed
+
+    def blob_names(self) -> set[str]:
+        """The names of every stored blob (temporary files and other names left out)."""
+        with os.scandir(self.root) as entries:
+            return {e.name for e in entries if _is_blob_name(e.name)}
 
     def restamp(self, days: Collection[int] | None = None) -> None:
         """Set each blob's times to its day again, so all share the change time of now.
@@ -243,67 +240,42 @@ class BlobStore:
                 continue
 
     def spare_count(self) -> int:
-        """How many spare files are left."""
-        try:
-            return len(os.listdir(self.spares))
-        except FileNotFoundError:
-            return 0
+        """How many spare files are left (``blob_spares.py``)."""
+        return blob_spares.count(self.spares)
 
     def refill_spares(self, count: int = SPARE_FILES) -> None:
         """Make empty spare files until there are ``count``, dated to the start of today."""
-        self.spares.mkdir(mode=0o700, exist_ok=True)
-        today = day_start_ns(time.time_ns())
-        for _ in range(count - len(os.listdir(self.spares))):
-            fd = os.open(
-                self.spares / secrets.token_hex(16), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600
-            )
-            try:
-                os.utime(fd, ns=(today, today))
-            finally:
-                os.close(fd)
+        blob_spares.refill(self.spares, count)
         self.stamp_directories()
         sync_directory(self.spares)
 
     def claim_file(self, temp: Path) -> tuple[int, bool]:
-        """Open a new temporary file at ``temp``: a spare moved there, or a fresh file.
+        """Open a new temporary file at ``temp``, locked; and whether it is a spare.
 
-        Returns the open descriptor and whether the file is a spare. A spare
-        is picked at random, so inode numbers do not follow arrival. Its
-        modification time is set to now before it moves, so that a clean-up
-        never takes a starting upload for a stale one. Of two processes after
-        the same spare, only one rename succeeds.
+        See :func:`blob_spares.claim <portal.storage.blob_spares.claim>`.
         """
-        try:
-            names = os.listdir(self.spares)
-        except FileNotFoundError:
-            names = []
-        while names:
-            spare = self.spares / names.pop(secrets.randbelow(len(names)))
-            try:
-                fd = os.open(spare, os.O_WRONLY | os.O_NOFOLLOW)
-            except FileNotFoundError:
-                continue
-            try:
-                os.utime(fd)
-                os.rename(spare, temp)
-            except OSError:
-                os.close(fd)
-                continue
-            os.ftruncate(fd, 0)  # spares are empty; this makes sure of it
-            return fd, True
-        # none left: a fresh file, whose birth time is now (SECURITY.md says so)
-        return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), False
+        return blob_spares.claim(self.spares, temp)
+
+    def guard(self) -> BlobGuard:
+        """A shared lock that keeps the reconcile away until :meth:`BlobGuard.release`.
+
+        Taken before the first blob of a submission is committed and released
+        once its row is committed (or its blobs removed): while any is held,
+        :meth:`exclusive` waits, so a blob between the two steps is never taken
+        for an orphan.
+        """
+        return BlobGuard(self.root, fcntl.LOCK_SH)
+
+    def exclusive(self, wait: float) -> AbstractContextManager[bool]:
+        """Hold the blob directory's lock alone for the block; yields False if not had in time.
+
+        See :func:`blob_locks.exclusive <portal.storage.blob_locks.exclusive>`.
+        """
+        return blob_locks.exclusive(self.root, wait)
 
     def give_back(self, temp: Path) -> None:
-        """Return the spare claimed at ``temp`` to the pool, emptied and dated to the day.
-
-        Its birth time is still the spare's, so the pool loses nothing by an
-        upload that was not kept. It goes back under a new random name.
-        """
-        today = day_start_ns(time.time_ns())
-        os.truncate(temp, 0)
-        os.utime(temp, ns=(today, today))
-        os.rename(temp, self.spares / secrets.token_hex(16))
+        """Return the spare claimed at ``temp`` to the pool, emptied and dated to the day."""
+        blob_spares.give_back(self.spares, temp)
         self.stamp_directories()
 
     def claim_partial(self, name: str) -> bool:
@@ -394,76 +366,3 @@ def _flush_if_alive(store: weakref.ref[BlobStore]) -> None:
         alive.flush()
     except FileNotFoundError:
         return  # the blob directory itself is gone: nothing left to date
-
-
-def sync_directory(path: Path) -> None:
-    """fsync a directory, so that files created, renamed or unlinked in it stay so."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-class PendingBlob:
-    """A blob being written: a private temporary file until committed."""
-
-    def __init__(self, store: BlobStore) -> None:
-        self.store = store
-        self.name = secrets.token_hex(16)
-        self._temp = store.root / f"{_TEMP_PREFIX}{self.name}"
-        fd, self._spare = store.claim_file(self._temp)
-        self.stream: BinaryIO = os.fdopen(fd, "wb")
-        self._ended = False  # committed or aborted: the temporary file is no longer ours
-        self.size = 0
-        # crypto/SPEC.md §15.4: the hash is taken as the bytes arrive and later
-        # signed in inbox bundles, so no reviewer can swap another's payload.
-        self._digest = hashlib.sha256()
-
-    def write(self, data: bytes | bytearray | memoryview) -> int:
-        """Append ciphertext."""
-        self.size += len(data)
-        self._digest.update(data)
-        return self.stream.write(data)
-
-    @property
-    def sha256(self) -> str:
-        """Hex SHA-256 of everything written so far."""
-        return self._digest.hexdigest()
-
-    def commit(self) -> str:
-        """Date to the day, flush, fsync and rename into place; return the blob name."""
-        self.stream.flush()
-        today = day_start_ns(time.time_ns())
-        os.utime(self.stream.fileno(), ns=(today, today))
-        os.fsync(self.stream.fileno())
-        self.stream.close()
-        os.replace(self._temp, self.store.path(self.name))
-        self._ended = True
-        self.store.stamp_directories()
-        sync_directory(self.store.root)
-        self.store.restamp_soon(today)
-        return self.name
-
-    def abort(self) -> None:
-        """Throw the partial blob away; a spare goes back to the pool. Safe to repeat.
-
-        A fresh file (the pool was empty) is unlinked instead: its birth time
-        is this upload's arrival, which no later blob should carry.
-        """
-        if self._ended:
-            return
-        self._ended = True
-        with suppress(OSError):  # a full disk: the bytes are being thrown away anyway
-            self.stream.close()  # its buffer is written now, and emptied below
-        if self._spare:
-            try:
-                self.store.give_back(self._temp)
-                return
-            except OSError:
-                pass  # gone, or cannot go back: it must not stay here either
-        try:
-            self._temp.unlink()
-        except FileNotFoundError:
-            return
-        self.store.stamp_directories()

@@ -24,12 +24,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from crypto.bundle import Bundle, BundleWriter, open_bundle
+from crypto.envelope import payload_is_well_formed
 from crypto.errors import BundleError, HeaderError
 from crypto.header import read_header
 from crypto.keys import KeyKind, PublicKeyToken, SigningKeyPair, parse_public_key
 from portal.storage.blobs import BlobStore
 from portal.storage.models import InboxEntry, Reply, ReviewerAccount, Submission
-from portal.web.uploads import payload_is_well_formed
 
 SIGNING_KEY_FILE = "portal-signing.key"
 SIGNING_PUBLIC_FILE = "portal-signing.pub"
@@ -177,7 +177,8 @@ def _check_reply_entry(meta: Any) -> tuple[str, str, str | None]:
         raise SyncError("a reply id is malformed")
     if not isinstance(submission, str) or not _HEX32.fullmatch(submission):
         raise SyncError("a reply's submission id is malformed")
-    if status is not None and status not in STATUSES:
+    # a list or an object is not hashable: test the type before the set
+    if status is not None and (not isinstance(status, str) or status not in STATUSES):
         raise SyncError("a reply's status is not one of received, under-review, closed")
     return reply_id, submission, status
 
@@ -200,7 +201,13 @@ def import_replies(
     *,
     only_from: ReviewerAccount | None = None,
 ) -> RepliesResult:
-    """Verify a replies bundle, then store every new reply in one transaction."""
+    """Verify a replies bundle, then store every new reply in one transaction.
+
+    The reply blobs are written first, under the blob directory's guard
+    (``portal/storage/blobs.py``), which is let go only once their rows are
+    committed or the blobs removed again: a portal worker starting meanwhile
+    does not take them for the orphans of a crash.
+    """
     with sessions() as session:
         signers = enrolled_signers(session)
         if only_from is not None:
@@ -215,6 +222,9 @@ def import_replies(
         checked = [(item, *_check_reply_entry(dict(item.meta))) for item in bundle.items]
         written: list[str] = []
         counts = {"imported": 0, "already": 0, "unknown": 0}
+        # from the first reply blob until the rows naming them are committed (or
+        # the blobs removed), the reconcile must not take them for orphans
+        guard = blobs.guard()
         try:
             for item, reply_id, submission_id, status in checked:
                 if session.scalar(select(Reply.id).where(Reply.reply_id == reply_id)):
@@ -252,6 +262,8 @@ def import_replies(
             for name in written:
                 blobs.delete(name)
             raise
+        finally:
+            guard.release()
     return RepliesResult(**counts, acknowledged_cursor=mark)
 
 

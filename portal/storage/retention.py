@@ -26,7 +26,8 @@ from sqlalchemy import ColumnElement, Engine, Select, delete, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from portal.storage.blobs import BlobStore, sync_directory
+from portal.storage.blobs import BlobStore
+from portal.storage.disk import sync_directory
 from portal.storage.models import (
     InboxEntry,
     Part,

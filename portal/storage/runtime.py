@@ -1,14 +1,15 @@
 """The runtime store: anti-abuse state that needs the time, kept out of the data directory.
 
 Proof of work must know which puzzles were spent and how many in the last
-hour; the global budgets must know their level and when they were last
-drawn on. Both need times finer than a day, and SECURITY.md promises that
-nothing in the data directory or the main database dates a submission more
-finely than its day. So this state lives in a small SQLite file in a
-runtime directory on tmpfs (``PORTAL_RUNTIME_DIR``; in deployment systemd's
-``RuntimeDirectory=``), shared by every gunicorn worker and thread in WAL
-mode, and gone when the service stops or the host reboots. It is never
-backed up and never migrated: its tables are made on first use.
+hour, and which a send is using right now; the global budgets must know
+their level and when they were last drawn on. Both need times finer than a
+day, and SECURITY.md promises that nothing in the data directory or the main
+database dates a submission more finely than its day. So this state lives in
+a small SQLite file in a runtime directory on tmpfs (``PORTAL_RUNTIME_DIR``;
+in deployment systemd's ``RuntimeDirectory=``), shared by every gunicorn
+worker and thread in WAL mode, and gone when the service stops or the host
+reboots. It is never backed up and never migrated: its tables are made on
+first use (a new table is made in an existing file too).
 
 Its directory may have a predictable name in ``/dev/shm``, where every local
 user can write, so it is never reached through a symbolic link, and the
@@ -41,9 +42,8 @@ import secrets
 import stat
 import threading
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import Boolean, Date, Engine, Float, Integer, String, event, select
+from sqlalchemy import Boolean, Date, Engine, Float, Integer, String, select
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.schema import CreateIndex, CreateTable
@@ -75,6 +75,24 @@ class SpentPuzzle(RuntimeBase):
 
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the puzzle
     expires_at: Mapped[int] = mapped_column(Integer, index=True)  # seconds since the epoch
+
+
+class ProofHold(RuntimeBase):
+    """A proof of work being used right now: reserved before anything it pays for is stored.
+
+    Made by an atomic insert, so that of the sends racing with one proof
+    only one goes on to store anything (``pow.py``). It becomes a spent
+    puzzle once that is stored, and is removed if the send fails; one left
+    by a process that died is taken over at once, and any other lapses at
+    ``until``, a few minutes on.
+    """
+
+    __tablename__ = "proof_hold"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the puzzle
+    holder: Mapped[str] = mapped_column(String(32))  # random, the holding request's own
+    pid: Mapped[int] = mapped_column(Integer)  # the process that holds it
+    until: Mapped[int] = mapped_column(Integer, index=True)  # seconds since the epoch
 
 
 class RateBudget(RuntimeBase):
@@ -177,14 +195,11 @@ def epoch(session: Session) -> bytes:
 def _open(directory: Path) -> Engine:
     """Check or make the private directory, then the file, its tables and its epoch."""
     private_directory(directory)
-    engine = make_engine(f"sqlite:///{directory / FILE_NAME}")
-
-    @event.listens_for(engine, "connect")
-    def _wal(connection: Any, _record: Any) -> None:
-        cursor = connection.cursor()
-        cursor.execute("PRAGMA journal_mode = WAL")  # readers and one writer, across workers
-        cursor.execute("PRAGMA busy_timeout = 5000")
-        cursor.close()
+    # WAL, so readers and the one writer across workers never block each other,
+    # and the busy timeout of db.py; on tmpfs and volatile by design, so commits
+    # need no fsync. Every write here is one short transaction that starts with
+    # its write, with the hashing and file work done before it (pow.py, budget.py).
+    engine = make_engine(f"sqlite:///{directory / FILE_NAME}", durable=False)
 
     # Every worker may get here at once: each statement is safe to repeat.
     with engine.begin() as connection:

@@ -14,14 +14,26 @@ from typing import Any
 
 from flask import Flask, current_app, jsonify, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from werkzeug.exceptions import HTTPException
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from portal.config import Config
-from portal.storage import pending
+from portal.storage import pending, pending_cleanup
 from portal.storage.blobs import BlobStore
 from portal.storage.db import make_engine, make_sessions
+from portal.storage.disk import is_disk_full
+from portal.storage.reconcile import reconcile
 from portal.storage.runtime import RuntimeStore
 from portal.web import security
+from portal.web.faults import (
+    DATABASE_DOWN,
+    DISK_FULL,
+    RETRY_AFTER,
+    DatabaseDownError,
+    StorageFullError,
+    database_disk_full,
+    database_unreachable,
+)
 from portal.web.request import PortalRequest
 from portal.web.reviewers import DirectoryCache, NoDirectoryError, pinned_organisation_key
 
@@ -94,6 +106,7 @@ def create_app(config: Config, role: str = "intake") -> Flask:
     app.extensions["portal"]["blobs"] = _tidied_blobs(
         config, app.extensions["portal"]["runtime"] if role == "intake" else None
     )
+    reconcile_at_start(app.extensions["portal"]["sessions"], app.extensions["portal"]["blobs"])
     csrf.init_app(app)
     security.install(app, config)
     from portal.web import plain_intake  # noqa: F401 - adds /submit-plain and /received to intake
@@ -113,6 +126,7 @@ def create_app(config: Config, role: str = "intake") -> Flask:
     if role == "sync" or config.sync_mode == "same":
         app.register_blueprint(sync)
     _error_pages(app)
+    _fault_pages(app)
     return app
 
 
@@ -127,9 +141,33 @@ def _tidied_blobs(config: Config, runtime: RuntimeStore | None) -> BlobStore:
     """
     store = BlobStore(config.blob_dir)
     if runtime is not None:
-        pending.tidy(runtime.sessions, store, pending.today())
+        pending_cleanup.tidy(runtime.sessions, store, pending.today())
     store.tidy(timedelta(seconds=config.csrf_time_limit))
     return store
+
+
+def reconcile_at_start(sessions: Any, store: BlobStore) -> None:
+    """Remove what crashed workers left: orphan blobs and unfinished uploads.
+
+    Every worker runs this as it starts (a worker killed and replaced, too);
+    the locks in ``portal/storage/blob_locks.py`` make that safe beside workers
+    already serving. A database that cannot be reached must not stop the
+    worker from starting (it answers 503 until the database is back): the
+    orphans are then left for the next start or the daily purge.
+    """
+    try:
+        found = reconcile(sessions, store)
+    except (SQLAlchemyError, OSError) as failure:
+        logging.getLogger(__name__).warning(
+            "start-up reconcile skipped: %s", type(failure).__name__
+        )
+        return
+    if found.orphan_blobs or found.stale_temps:
+        logging.getLogger(__name__).warning("start-up reconcile removed %s", found.line())
+    if found.missing_blobs:
+        logging.getLogger(__name__).error(
+            "%d stored part(s) have lost their blob file", found.missing_blobs
+        )
 
 
 def _directory_cache(config: Config) -> DirectoryCache | None:
@@ -155,6 +193,16 @@ def _is_api() -> bool:
     )
 
 
+#: the page of an unexpected failure. It may come after a commit, so it must not
+#: say nothing was kept; a report sent again from the same page is stored once
+#: (``intake.stored_before``, the no-JavaScript form's one-time key)
+INTERNAL_ERROR = (
+    "Something went wrong on our side, and what you sent may or may not have been kept. "
+    "If you were sending a report, go back and send it again: a report sent again from "
+    "the same page is stored only once."
+)
+
+
 def _error_pages(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def _csrf(error: CSRFError) -> Any:
@@ -175,9 +223,15 @@ def _error_pages(app: Flask) -> None:
         status = error.code or 500
         message = error.description if getattr(error, "portal_message", False) else None
         if _is_api():
-            return jsonify({"error": message or _MESSAGES.get(status, "request refused")}), status
-        text = message or _MESSAGES.get(status, "The request could not be handled.")
-        return security.error_page(status, text)
+            answer = jsonify({"error": message or _MESSAGES.get(status, "request refused")})
+            answer.status_code = status
+        else:
+            text = message or _MESSAGES.get(status, "The request could not be handled.")
+            answer = security.error_page(status, text)
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            # RFC 9110 section 15.5.6: a 405 MUST list the methods the resource takes
+            answer.headers["Allow"] = ", ".join(sorted(error.valid_methods))
+        return answer
 
     @app.errorhandler(Exception)
     def _crash(error: Exception) -> Any:
@@ -185,5 +239,50 @@ def _error_pages(app: Flask) -> None:
         app.logger.error("internal error: %s", type(error).__name__)
         if _is_api():
             return jsonify({"error": "internal error"}), 500
-        text = "Something went wrong on our side. Nothing you sent was kept."
+        text = INTERNAL_ERROR
         return security.error_page(500, text)
+
+
+def _fault_answer(status: int, text: str, retry_after: int | None = None) -> Any:
+    """An answer for a fault of the host, not the request, in the style of ``_error_pages``."""
+    answer = jsonify({"error": text}) if _is_api() else security.error_page(status, text)
+    answer.status_code = status
+    if retry_after is not None:
+        answer.headers["Retry-After"] = str(retry_after)
+    return answer
+
+
+def _fault_pages(app: Flask) -> None:
+    """507 on a full disk and 503 with ``Retry-After`` while the database is unreachable."""
+
+    def crash(error: Exception) -> Any:
+        app.logger.error("internal error: %s", type(error).__name__)
+        if _is_api():
+            return jsonify({"error": "internal error"}), 500
+        text = INTERNAL_ERROR
+        return security.error_page(500, text)
+
+    @app.errorhandler(DatabaseDownError)
+    def _database_down(error: DatabaseDownError) -> Any:
+        return _fault_answer(503, DATABASE_DOWN, RETRY_AFTER)
+
+    @app.errorhandler(StorageFullError)
+    def _storage_full(error: StorageFullError) -> Any:
+        return _fault_answer(507, DISK_FULL)
+
+    @app.errorhandler(DBAPIError)
+    def _database(error: DBAPIError) -> Any:
+        if database_disk_full(error):
+            app.logger.error("the database's disk is full")
+            return _fault_answer(507, DISK_FULL)
+        if database_unreachable(error):
+            app.logger.error("the database cannot be reached: %s", type(error).__name__)
+            return _fault_answer(503, DATABASE_DOWN, RETRY_AFTER)
+        return crash(error)
+
+    @app.errorhandler(OSError)
+    def _os(error: OSError) -> Any:
+        if is_disk_full(error):
+            app.logger.error("the data directory's disk is full")
+            return _fault_answer(507, DISK_FULL)
+        return crash(error)

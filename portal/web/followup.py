@@ -54,22 +54,27 @@ from portal.storage.receipts import (
     receipt_index,
     verify_lookup_token,
 )
-from portal.web import budget
-from portal.web.intake import (
+from portal.web import budget, pow
+from portal.web.intake_checks import (
+    PROOF_REFUSED,
     RefusedError,
     budget_unless_refused,
-    check_all,
+    checked_proof,
     current_directory,
+    portal_extensions,
+    proof_held,
+    require_budget,
+    settle_proof,
+)
+from portal.web.intake_store import (
+    check_all,
     envelope_part,
     finish_all,
-    plain_attachments,
-    portal_extensions,
-    require_budget,
-    require_proof,
-    scrub_attachments,
     seal_and_store,
     store_submission,
+    undo_submission,
 )
+from portal.web.plain_attachments import plain_attachments, scrub_attachments
 
 followup = Blueprint("followup", __name__)
 
@@ -279,7 +284,15 @@ def _thread_for_message(locator: str, token: bytes) -> Submission:
 
 @followup.post("/followup/send")
 def followup_send() -> Response:
-    """JavaScript: store an encrypted follow-up message and its attachments."""
+    """JavaScript: store an encrypted follow-up message and its attachments.
+
+    As for a report (``intake.submit_encrypted``), the proof of work is
+    checked first, held before the lookup and anything is written, and
+    spent only once the message is stored: of sends racing with one proof
+    only one stores anything, a send that failed on the portal's side can
+    be sent again with the same proof, and a proof that stored a message is
+    refused after that.
+    """
     current_directory()
     locator, token = _browser_receipt()
     messages = request.files.getlist("message")
@@ -291,9 +304,15 @@ def followup_send() -> Response:
     uploads = [(PartKind.REPORT, envelope_part(messages[0]))]
     uploads += [(PartKind.ATTACHMENT, envelope_part(a)) for a in attachments]
     check_all(uploads)  # a truncated envelope spends neither the proof nor a lookup
-    require_proof("followup")
-    report = _thread_for_message(locator, token)
-    stored = store_submission(finish_all(uploads), thread_id=report.id)
+    ticket = checked_proof("followup")
+    with proof_held(ticket) as held:  # before the lookup: a loser of a race spends none
+        report = _thread_for_message(locator, token)
+        stored = store_submission(finish_all(uploads), thread_id=report.id)
+    try:
+        settle_proof(held)
+    except pow.SpentError:  # held too long: another send took the proof over and spent it
+        undo_submission(stored)
+        raise RefusedError(PROOF_REFUSED) from None
     return jsonify({"stored": True, "parts": len(stored.parts)})
 
 

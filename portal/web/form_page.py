@@ -25,15 +25,9 @@ from flask import Response, render_template
 from markupsafe import Markup
 
 from portal.web import form_keys
-from portal.web.fields import (
-    BY_NAME,
-    FIELDS,
-    MESSAGES,
-    SECTIONS,
-    browser_attachment_limits,
-    form_rules,
-    plain_attachment_limits,
-)
+from portal.web.attachment_limits import browser_attachment_limits, plain_attachment_limits
+from portal.web.field_rules import MESSAGES, form_rules
+from portal.web.fields import BY_NAME, FIELDS, SECTIONS
 from portal.web.modules import module_graph
 from portal.web.report import InvalidReportError, filled
 

@@ -28,26 +28,29 @@ from typing import Any
 
 from flask import Response, current_app, render_template, request
 from flask import session as cookie_session
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import ServiceUnavailable
 
 from crypto.manifest import AttachmentEntry
 from crypto.receipt import Receipt, derive
+from portal.storage.disk import is_disk_full
 from portal.storage.models import PartKind
 from portal.storage.receipts import receipt_index
 from portal.web import budget, form_keys
-from portal.web.fields import MESSAGES
-from portal.web.form_page import NO_COMPRESS, refilled_form, typed_values
-from portal.web.intake import (
-    BusyError,
-    current_directory,
-    intake,
-    plain_files,
-    portal_extensions,
-    require_budget,
-    scrub_files,
-    seal_and_store,
-    undo_submission,
+from portal.web.faults import (
+    DATABASE_DOWN,
+    DISK_FULL,
+    RETRY_AFTER,
+    StorageFullError,
+    database_disk_full,
+    database_unreachable,
 )
+from portal.web.field_rules import MESSAGES
+from portal.web.form_page import NO_COMPRESS, refilled_form, typed_values
+from portal.web.intake import intake
+from portal.web.intake_checks import BusyError, current_directory, portal_extensions, require_budget
+from portal.web.intake_store import seal_and_store, undo_submission
+from portal.web.plain_attachments import plain_files, scrub_files
 from portal.web.report import InvalidReportError, build_report, encode_report
 
 #: how long a resend waits for the first send of the same form, still storing, to end:
@@ -146,7 +149,7 @@ def _store(
         if not isinstance(failure, Exception):
             raise
         current_app.logger.error("a report could not be stored: %s", type(failure).__name__)
-        return draw([], MESSAGES["failed"], 500)
+        return _fault_draw(failure, draw)
     shown = {
         "receipt": str(receipt),
         "parts": len(stored.parts),
@@ -165,6 +168,23 @@ def _store(
         return _receipt_page(shown)  # nothing else could show it: here it is, this once
     cookie_session[form_keys.SESSION_FIELD] = form_keys.seal_for_session(config.secret_key, key)
     return _to_receipt()
+
+
+def _fault_draw(failure: Exception, draw: Draw) -> Response:
+    """The filled form after a failed store: 507 on a full disk, 503 if the database is down.
+
+    Nothing was kept in either case (``intake_store.store_submission`` removes the
+    blobs unless the row is there), so the form says so and can be sent again.
+    """
+    if isinstance(failure, StorageFullError) or is_disk_full(failure):
+        return draw([], DISK_FULL, 507)
+    if isinstance(failure, DBAPIError) and database_disk_full(failure):
+        return draw([], DISK_FULL, 507)
+    if isinstance(failure, DBAPIError) and database_unreachable(failure):
+        answer = draw([], DATABASE_DOWN, 503)
+        answer.headers["Retry-After"] = str(RETRY_AFTER)
+        return answer
+    return draw([], MESSAGES["failed"], 500)
 
 
 def _sent_before(key: form_keys.FormKey, draw: Draw) -> Response | None:

@@ -19,7 +19,8 @@ from datetime import datetime
 from typing import Any
 
 from crypto.manifest import AttachmentEntry, manifest_json
-from portal.web.fields import BY_NAME, FIELDS, PAIRS, Field, Kind, message
+from portal.web.field_rules import PAIRS, message
+from portal.web.fields import BY_NAME, FIELDS, Field, Kind
 from portal.web.position import PositionError, parse_coordinate, parse_position
 
 SCHEMA = "cso-report/v1"
@@ -31,7 +32,7 @@ class InvalidReportError(Exception):
     ``field`` is the name of the field at fault, or None for a rule about the
     whole form (the content rule). ``problems`` lists every problem found in
     the same form, this one first, so that a page can mark them all at once.
-    ``key`` names the message template in :data:`portal.web.fields.MESSAGES`.
+    ``key`` names the message template in :data:`portal.web.field_rules.MESSAGES`.
     """
 
     def __init__(self, text: str, field: str | None = None, key: str = "") -> None:

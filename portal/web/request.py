@@ -15,7 +15,7 @@ disk. Here no file part ever goes to a temporary file:
   limit is dropped as it arrives, so that the form can be drawn again,
   filled, saying which limit it broke. That form may be larger than its
   files' stated total, by the headroom of
-  :func:`~portal.web.fields.plain_attachment_limits`, before it is refused
+  :func:`~portal.web.attachment_limits.plain_attachment_limits`, before it is refused
   unread;
 * anywhere else a file part is refused.
 
@@ -37,7 +37,7 @@ from flask import Request, current_app
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, ServiceUnavailable
 
 from crypto.manifest import MAX_ATTACHMENTS
-from portal.web.fields import plain_attachment_limits, size_text
+from portal.web.attachment_limits import plain_attachment_limits, size_text
 from portal.web.uploads import EnvelopeUpload
 
 ENCRYPTED_PATHS = frozenset({"/submit", "/followup/send"})

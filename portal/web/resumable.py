@@ -5,8 +5,8 @@ steps, so that a satellite link that drops for minutes, or a reset
 connection, costs only the bytes in flight:
 
 * ``POST /submit/begin`` (form token, proof of work, ``parts``, ``total``)
-  draws on the global begin budget, spends the proof and opens a draft
-  (``pending.py``) → 201 ``{"draft", "expires"}``. ``parts`` and ``total``
+  draws on the global begin budget, holds the proof while it opens a draft
+  (``pending.py``), then spends it → 201 ``{"draft", "expires"}``. ``parts`` and ``total``
   are checked against the limits, and nothing is reserved: only bytes that
   arrive count against the pending space. After this nothing can expire
   during a long upload but the draft itself, at the start (00:00 UTC) of
@@ -37,7 +37,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from datetime import UTC, date, datetime
 from email.utils import format_datetime
 from pathlib import Path
@@ -45,23 +45,32 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 from flask_wtf.csrf import generate_csrf  # type: ignore[import-untyped]
-from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from crypto.manifest import MAX_ATTACHMENTS
 from portal.config import MIB, Config
-from portal.storage import pending
-from portal.storage.blobs import BlobStore, open_quietly
+from portal.storage import pending, pending_cleanup, pending_drafts, pending_locks, pending_uploads
+from portal.storage.blobs import BlobStore
+from portal.storage.disk import is_disk_full, open_quietly
 from portal.storage.models import PartKind, Submission
 from portal.storage.receipts import BadReceiptError, parse_browser_receipt, receipt_index
-from portal.web.intake import (
+from portal.web.faults import StorageFullError
+from portal.web.intake_checks import (
     budget_unless_refused,
+    checked_proof,
     current_directory,
     portal_extensions,
-    require_proof,
+    proof_held,
+    settle_proof,
+)
+from portal.web.intake_store import (
+    hold_blob_guard,
+    release_blob_guard,
     store_submission,
+    stored_before,
     undo_submission,
 )
+from portal.web.pow import SpentError
 from portal.web.uploads import UploadRefusedError, check_stored_envelope
 
 drafts = Blueprint("drafts", __name__)
@@ -165,7 +174,12 @@ def _form_count(name: str, high: int, too_many: str) -> int:
 
 @drafts.post("/submit/begin")
 def begin() -> tuple[Response, int]:
-    """Spend the proof of work and open a draft for ``parts`` envelopes of ``total`` bytes."""
+    """Spend the proof of work on a new draft for ``parts`` envelopes of ``total`` bytes.
+
+    The proof is held while the draft opens and spent once it has: of
+    begins racing with one proof only one opens a draft, and one that fails
+    leaves the proof good for the retry.
+    """
     current_directory()
     limits = pending.Limits.of(portal_config())
     attachments = limits.max_parts - 1
@@ -179,13 +193,17 @@ def begin() -> tuple[Response, int]:
         f" portal accepts ({limits.max_total // MIB} MiB).",
     )
     sessions, store, day = places()
-    pending.expire(sessions, store, day, lock_folder())
-    if not pending.has_room(sessions, limits, day):  # before the proof is spent
+    pending_cleanup.expire(sessions, store, day, lock_folder())
+    if not pending_drafts.has_room(sessions, limits, day):  # before the proof is spent
         raise pending.FullError(pending.FULL)
     per_hour = portal_config().begins_per_hour
-    with budget_unless_refused(BEGIN_BUDGET, per_hour, BUSY_BEGIN):  # a bad proof costs none
-        require_proof("submit")
-    draft_id, expires = pending.open_draft(sessions, limits, day)
+    # a bad proof, or one another send holds, costs no budget; a draft that
+    # fails to open gives the proof back
+    with budget_unless_refused(BEGIN_BUDGET, per_hour, BUSY_BEGIN):
+        with proof_held(checked_proof("submit")) as held:
+            draft_id, expires = pending_drafts.open_draft(sessions, limits, day)
+    with suppress(SpentError):  # only if the hold lapsed meanwhile: the draft costs nothing
+        settle_proof(held)
     return jsonify({"draft": draft_id, "expires": expires.isoformat()}), 201
 
 
@@ -234,23 +252,24 @@ def finish() -> tuple[Response, int]:
     receipt = _receipt_key(locator, token)
     sessions, store, day = places()
     draft_id = request.form.get("draft", "")
-    draft = pending.find_draft(sessions, draft_id, day)
+    draft = pending_drafts.find_draft(sessions, draft_id, day)
     if draft.receipt is not None:
         return _finished(draft, receipt)
-    with pending.draft_lock(lock_folder(), draft.key, LOCK_WAIT), ExitStack() as locks:
-        draft = pending.find_draft(sessions, draft_id, day)  # again, now that it is ours
+    with pending_locks.draft_lock(lock_folder(), draft.key, LOCK_WAIT), ExitStack() as locks:
+        draft = pending_drafts.find_draft(sessions, draft_id, day)  # again, now that it is ours
         if draft.receipt is not None:
             return _finished(draft, receipt)
-        known = pending.uploads_of(sessions, store, draft)
+        known = pending_uploads.uploads_of(sessions, store, draft)
         if any(key not in known for key in keys):
             raise Refusal(
                 400, "Nothing was stored: an upload named here is not part of this draft."
             )
         try:
-            held = {s.key for s in pending.lock_all(locks, list(known.values()), LOCK_WAIT)}
+            held = {s.key for s in pending_locks.lock_all(locks, list(known.values()), LOCK_WAIT)}
         except pending.LockedError:
             raise pending.LockedError(STILL_ARRIVING) from None
-        known = pending.uploads_of(sessions, store, draft)  # as they are, now nobody can write
+        # as they are, now that nobody can write
+        known = pending_uploads.uploads_of(sessions, store, draft)
         parts = [known[key] for key in keys if key in known and key in held]
         if len(parts) != len(keys):
             raise pending.UnknownError(pending.UNKNOWN)
@@ -258,13 +277,13 @@ def finish() -> tuple[Response, int]:
         checked = [_checked(sessions, store, part, directory.recipients, n) for n, part in
                    enumerate(parts)]  # fmt: skip
         index = receipt_index(locator, token)
-        count = _stored_before(index, [digest for _, digest in checked])
+        count = stored_before(index, [digest for _, digest in checked])
         stored = None
         if count is None:
             stored = _commit(store, parts, checked, locator, index)
             count = len(stored.parts)
         try:
-            leftovers = pending.mark_stored(sessions, store, draft, receipt, count)
+            leftovers = pending_drafts.mark_stored(sessions, store, draft, receipt, count)
         except pending.FinishedError:  # marked by another request after all: undo ours
             if stored is not None:
                 undo_submission(stored)
@@ -278,7 +297,7 @@ def finish() -> tuple[Response, int]:
 def _require_whole(parts: list[pending.UploadState]) -> None:
     """409 unless every part has arrived whole (they stay, and can be resumed).
 
-    Whole, they hold no more than a report may (``pending.grant`` saw to
+    Whole, they hold no more than a report may (``pending_uploads.grant`` saw to
     it); checked here again, as the bound a stored report keeps to.
     """
     most = portal_config().max_upload_bytes
@@ -310,29 +329,9 @@ def _checked(
         with open_quietly(part.path) as source:
             return check_stored_envelope(source, recipients)
     except UploadRefusedError as error:
-        pending.drop(sessions, store, part)
+        pending_uploads.drop(sessions, store, part)
         what = "the report" if number == 0 else f"attachment {number}"
         raise Refusal(400, f"Nothing was stored: {what}: {error}.") from None
-
-
-def _stored_before(index: str, digests: list[str]) -> int | None:
-    """How many parts this very submission has if it is stored already, else None.
-
-    A finish that stored the submission and then failed before it could
-    mark its draft (a crash between the two stores) must not store it
-    again when asked a second time: the same receipt and the same
-    ciphertext, part for part, mean the same submission.
-    """
-    with portal_extensions()["sessions"]() as session:
-        candidates = session.scalars(
-            select(Submission).where(
-                Submission.receipt_index == index, Submission.thread_id.is_(None)
-            )
-        )
-        for submission in candidates:
-            if [part.sha256 for part in submission.parts] == digests:
-                return len(digests)
-    return None
 
 
 def _commit(
@@ -342,15 +341,25 @@ def _commit(
     locator: str,
     index: str,
 ) -> Submission:
-    """Make every part a blob and record the submission; on failure no blob stays."""
+    """Make every part a blob and record the submission; on failure no blob stays.
+
+    The blob guard is held from before the first blob until the row is
+    committed (``store_submission`` releases it), so a reconcile never takes
+    these blobs for orphans. A crash between the two leaves orphans (and
+    the partial files, from which the finish can be asked again).
+    """
+    hold_blob_guard()
     done: list[tuple[PartKind, str, int, str]] = []
     try:
         for number, (part, (size, digest)) in enumerate(zip(parts, checked, strict=True)):
             kind = PartKind.REPORT if number == 0 else PartKind.ATTACHMENT
             done.append((kind, store.adopt(part.path), size, digest))
-    except BaseException:
+    except BaseException as error:
         for _, name, _, _ in done:
             store.delete(name)
+        release_blob_guard()
+        if is_disk_full(error):
+            raise StorageFullError() from None
         raise
     # removes the blobs itself if it fails; the partial files are still there
     return store_submission(done, locator=locator, index=index)

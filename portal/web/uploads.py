@@ -25,11 +25,11 @@ from __future__ import annotations
 import hashlib
 from typing import BinaryIO, NoReturn
 
-from crypto.envelope import SEALED_CHUNK_SIZE, TAG_LENGTH
+from crypto.envelope import payload_is_well_formed
 from crypto.errors import HeaderError
 from crypto.header import MAGIC, MAX_STANZAS, header_length, parse_header
-from crypto.padding import MIN_PADDED_LENGTH, padme
-from portal.storage.blobs import BlobStore, PendingBlob
+from portal.storage.blob_writer import PendingBlob
+from portal.storage.blobs import BlobStore
 
 _FIXED = len(MAGIC) + 32 + 2
 _READ_PIECE = 1024 * 1024
@@ -37,16 +37,6 @@ _READ_PIECE = 1024 * 1024
 
 class UploadRefusedError(Exception):
     """An uploaded part is not acceptable; the message is safe to show."""
-
-
-def payload_is_well_formed(payload_length: int) -> bool:
-    """Whether a payload of this many bytes can be a valid sealed payload."""
-    if payload_length <= TAG_LENGTH:
-        return False
-    chunks = -(-payload_length // SEALED_CHUNK_SIZE)
-    last = payload_length - (chunks - 1) * SEALED_CHUNK_SIZE
-    padded = payload_length - chunks * TAG_LENGTH
-    return last > TAG_LENGTH and padded >= MIN_PADDED_LENGTH and padme(padded) == padded
 
 
 def envelope_length_is_possible(length: int, recipient_count: int) -> bool:

@@ -20,31 +20,8 @@ Each text is folded once per command (:func:`_prepare`) and all values' forms
 are looked up together (:func:`_occurrences`): a report naming thousands of
 numbers must not cost numbers times text length.
 
-Other ways of writing the same value are folded too, because a reporter's
-keyboard, a copy and paste or a sender who wants a name kept produces them:
-
-- every Unicode digit becomes its ASCII digit (Arabic-Indic, Persian,
-  Devanagari, Thai, Myanmar, circled and dingbat digits: all that
-  ``unicodedata.digit`` knows), so "٩٠٧٤٧٢٩" and "❾⓿❼❹❼❷❾" are "9074729";
-- every non-ASCII letter becomes its UTS #39 confusable skeleton (ICU's
-  data, through PyICU), so "Mary Ann" written with Cyrillic M, a, y and A
-  (U+041C, U+0430, U+0443, U+0410) is "Mary Ann"; a lower-case skeleton is
-  preferred where it is ASCII, so that Cyrillic I (U+0406) meets "i" and
-  Cyrillic M (U+041C) still meets "m". Latin small capitals, which ICU does
-  not map, become their letter ("ᴍᴀʀʏ ᴀɴɴ" is "mary ann");
-- the ASCII look-alikes ICU's confusables list (zero for O; one, capital I
-  and lower-case L for one another) match each other: "C0SMIC LEADER",
-  "lvan" and "9Vl234" meet "Cosmic Leader", "Ivan" and "9V1234". Text and
-  values are compared twice more, each time through the same one-for-one
-  projection (:func:`_look_alike`): with 0 and 1 as o and l, and with
-  capital I as l as well, before case folding, since lower-case i is not
-  confusable with l ("Thailand" must not meet "Halia"). Such a look-alike
-  match must be whole words of four or more characters, between separators:
-  inside words and beside digits, l for I and 1 matched ordinary text
-  ("vessel managed" holds "lman", "04:45S - 011" reads "Sol I");
-- characters that render as nothing (format characters, Hangul fillers,
-  variation selectors: crypto/characters.py) are dropped without counting
-  as a separator, so "Mary\u3164Ann" is "maryann".
+How a text is folded, and which other ways of writing a value (other scripts'
+digits, confusable letters, look-alikes) fold alike, is in ``_folding.py``.
 
 A value written backwards displays forwards only inside a bidi override,
 and a record may not hold one (redact drops every format character, forward
@@ -62,11 +39,17 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import lru_cache
 
-import icu
-
-from crypto.characters import default_ignorable
+from reviewer_tool.redaction._folding import (
+    Folded,
+    Form,
+    capital_i_as_l,
+    fold,
+    form_of,
+    look_alike,
+    spaceless,
+)
 
 # Prefixes written before ship names (motor vessel, motor tanker, motor ship, motor
 # yacht, steam ship, fishing vessel); "M/V", "M.V." and "Mv" all fold to "mv".
@@ -98,122 +81,11 @@ _COMMON_NAME_WORDS = frozenset(
 #: Roman numerals written after a ship's name ("Ocean Star II" is "Ocean Star 2")
 _ROMAN = ("i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x")
 _SAINTS = {"saint": "st", "st": "saint", "sainte": "ste", "ste": "sainte"}
-#: first word of the Unicode name of characters of scripts written without spaces
-_SPACELESS_SCRIPTS = frozenset(
-    {"CJK", "HIRAGANA", "KATAKANA", "HALFWIDTH", "THAI", "LAO", "KHMER", "MYANMAR",
-     "TIBETAN", "JAVANESE", "BALINESE", "IDEOGRAPHIC", "YI"}
-)  # fmt: skip
 #: above this many forms of one length, occurrences are found in one pass
 _FIND_EACH = 16
 _ADDRESS = re.compile(r"[\w.+-]+@[\w.-]+|(?i:\bhttps?://|\bwww\.)[^\s<>\"'()\[\]]+")
 
 _LABELLED_NUMBER = re.compile(r"^(?:imo|mmsi|tel|phone|fax|mobile)(?:no|nr|number)?(\d{7,15})$")
-
-
-@dataclass(frozen=True)
-class Folded:
-    """A folded string and, per folded character, where it came from in the original."""
-
-    chars: str
-    origin: tuple[int, ...]
-    gap_before: tuple[bool, ...]  # a separator stood between this character and the last
-
-    def starts_word(self, i: int) -> bool:
-        """Whether a match may begin at folded index ``i``."""
-        return i == 0 or self.gap_before[i] or self._kinds_differ(i)
-
-    def separated(self, i: int, j: int) -> bool:
-        """Whether folded ``[i:j]`` has a separator (or an end of the text) on each side."""
-        return (i == 0 or self.gap_before[i]) and (j == len(self.chars) or self.gap_before[j])
-
-    def ends_word(self, j: int) -> bool:
-        """Whether a match may end just before folded index ``j``."""
-        return j == len(self.chars) or self.gap_before[j] or self._kinds_differ(j)
-
-    def _kinds_differ(self, i: int) -> bool:
-        """Whether a word boundary falls before folded ``i`` with no separator: between
-        letters and digits, or next to a script written without spaces ("船Cosmic")."""
-        before, after = self.chars[i - 1], self.chars[i]
-        return before.isdigit() != after.isdigit() or _spaceless(before) or _spaceless(after)
-
-
-@dataclass(frozen=True)
-class Form:
-    """One folded form of a value, and where the value had a separator (offsets)."""
-
-    chars: str
-    gaps: frozenset[int]
-
-
-@cache
-def _spoof_checker() -> icu.SpoofChecker:
-    return icu.SpoofChecker()
-
-
-_SMALL_CAPITAL = re.compile(r"LATIN LETTER SMALL CAPITAL ([A-Z])")
-#: ASCII digits ICU's confusables data merges with letters (after folding)
-_LOOK_ALIKE = str.maketrans({"0": "o", "1": "l"})
-
-
-@lru_cache(maxsize=4096)
-def _fold_char(ch: str) -> str:
-    """One character's folded form, before combining marks and separators are dropped."""
-    digit = unicodedata.digit(ch, None)
-    if digit is not None:
-        return str(digit)
-    if unicodedata.category(ch) == "Cf" or default_ignorable(ch):
-        return ""
-    out = []
-    for part in unicodedata.normalize("NFKD", ch):
-        if part.isascii() or unicodedata.combining(part):
-            out.append(part.casefold())
-            continue
-        small = _SMALL_CAPITAL.fullmatch(unicodedata.name(part, ""))
-        if small:
-            out.append(small.group(1).casefold())
-            continue
-        lower = _spoof_checker().getSkeleton(0, part.casefold())
-        if not lower.isascii():
-            lower = _spoof_checker().getSkeleton(0, part).casefold()
-        out.append(unicodedata.normalize("NFKD", lower.casefold()))
-    return "".join(out)
-
-
-def _look_alike(folded: str) -> str:
-    """``folded`` with look-alike digits merged into letters, one character for one."""
-    return folded.translate(_LOOK_ALIKE)
-
-
-def _capital_i_as_l(text: str) -> str:
-    """``text`` with capital I written as l, one character for one (see above)."""
-    return text.replace("I", "l")
-
-
-def fold(text: str) -> Folded:
-    """Fold ``text`` for matching, remembering each character's origin."""
-    chars: list[str] = []
-    origin: list[int] = []
-    gaps: list[bool] = []
-    pending_gap = False
-    for index, ch in enumerate(text):
-        for part in _fold_char(ch):
-            if unicodedata.combining(part):
-                continue  # an accent is not a separator: "Leão" is one word
-            if not part.isalnum():
-                pending_gap = True
-                continue
-            chars.append(part)
-            origin.append(index)
-            gaps.append(pending_gap)
-            pending_gap = False
-    return Folded("".join(chars), tuple(origin), tuple(gaps))
-
-
-def _form(folded: Folded, start: int = 0) -> Form:
-    """``folded.chars[start:]`` with the places where the value had a separator."""
-    chars = folded.chars[start:]
-    gaps = frozenset(i - start for i in range(start + 1, len(folded.chars)) if folded.gap_before[i])
-    return Form(chars, gaps)
 
 
 def _words(value: str) -> list[str]:
@@ -273,13 +145,13 @@ def _value_forms(value: str) -> dict[str, Form]:
     for written in sorted(_rewritten(value)):
         folded = fold(written)
         base = folded.chars
-        add(_form(folded))
+        add(form_of(folded))
         for prefix in VESSEL_PREFIXES:
             # "MV Cosmic Leader" may be written "Cosmic Leader"; the reverse is handled
             # when matching, by widening a match over a prefix that precedes it.
             n = len(prefix)
             if base.startswith(prefix) and len(base) > n and folded.gap_before[n]:
-                add(_form(folded, n))
+                add(form_of(folded, n))
         labelled = _LABELLED_NUMBER.match(base)
         if labelled:
             add(Form(labelled.group(1), frozenset()))  # "IMO 9074729" is also "9074729"
@@ -315,7 +187,7 @@ class _Prepared:
 def _prepare(text: str) -> _Prepared:
     """Fold ``text`` once per command: every field is checked against several lists."""
     folded = fold(text)
-    alike = (_look_alike(folded.chars), _look_alike(fold(_capital_i_as_l(text)).chars))
+    alike = (look_alike(folded.chars), look_alike(fold(capital_i_as_l(text)).chars))
     addresses = tuple(m.span() for m in _ADDRESS.finditer(text))
     return _Prepared(folded, alike, addresses)
 
@@ -337,7 +209,7 @@ def tagged_spans(text: str, values: Sequence[str]) -> list[tuple[int, int, int]]
         for form in forms.values():
             exact.setdefault(form.chars, []).append((form, index, address))
             if len(form.chars) >= SUBSTRING_MINIMUM:
-                projected = Form(_look_alike(form.chars), form.gaps)
+                projected = Form(look_alike(form.chars), form.gaps)
                 alike.setdefault(projected.chars, []).append((projected, index))
             if len(form.chars) >= REVERSED_MINIMUM:
                 backwards = Form(
@@ -345,9 +217,9 @@ def tagged_spans(text: str, values: Sequence[str]) -> list[tuple[int, int, int]]
                 )
                 if backwards.chars not in forms:
                     exact.setdefault(backwards.chars, []).append((backwards, -1 - index, False))
-        for form in _value_forms(_capital_i_as_l(value)).values():
+        for form in _value_forms(capital_i_as_l(value)).values():
             if len(form.chars) >= SUBSTRING_MINIMUM:
-                projected = Form(_look_alike(form.chars), form.gaps)
+                projected = Form(look_alike(form.chars), form.gaps)
                 alike.setdefault(projected.chars, []).append((projected, index))
     found: set[tuple[int, int, int]] = set()
     for start, end, chars in _occurrences(folded.chars, exact):
@@ -400,7 +272,7 @@ def _anywhere(form: Form, address: bool) -> bool:
     """
     if len(form.chars) < SUBSTRING_MINIMUM:
         return False
-    return address or any(c.isdigit() for c in form.chars) or any(map(_spaceless, form.chars))
+    return address or any(c.isdigit() for c in form.chars) or any(map(spaceless, form.chars))
 
 
 def _in_address(prepared: _Prepared, start: int, end: int) -> bool:
@@ -408,12 +280,6 @@ def _in_address(prepared: _Prepared, start: int, end: int) -> bool:
     where names run together: "ops@cosmicleadershipping.com"."""
     first, last = prepared.folded.origin[start], prepared.folded.origin[end - 1]
     return any(a <= first and last < b for a, b in prepared.addresses)
-
-
-@lru_cache(maxsize=4096)
-def _spaceless(ch: str) -> bool:
-    """Whether ``ch`` belongs to a script written without spaces between words."""
-    return unicodedata.name(ch, "").split(" ", 1)[0] in _SPACELESS_SCRIPTS
 
 
 def _occurrences(seen: str, forms: Iterable[str]) -> Iterator[tuple[int, int, str]]:

@@ -16,12 +16,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import Session
 
 from crypto.directory import sign_directory
 from crypto.keys import EncryptionKeyPair, SigningKeyPair
 from portal.cli.main import main as portal_main
 from portal.deploy import host_checks
 from portal.deploy.findings import Status
+from tests.conftest import DemoPortal
 from tests.deploy.stack import NGINX, Stack, stop, wake
 from tests.integration.portal_server import free_port
 
@@ -222,3 +224,43 @@ def test_onion_auth_keys_are_in_tors_format(tmp_path: Path) -> None:
     assert (
         portal_main(["onion-auth", "bob", "--onion", "not-an-onion", "--out", str(tmp_path)]) == 2
     )
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_doctor_compares_the_blobs_with_the_configured_database(
+    demo: DemoPortal, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The storage check reads the DATABASE_URL of the environment file, not a SQLite file.
+
+    The data directory holds no SQLite database here, so a doctor that looked
+    only there would find "nothing to compare" and miss a lost blob.
+    """
+    from sqlalchemy import create_engine
+
+    from portal.storage.blobs import BlobStore
+    from portal.storage.models import InboxEntry, Part, PartKind, Submission
+
+    assert not (demo.data_dir / "portal.sqlite3").exists()
+    store = BlobStore(demo.data_dir / "blobs")
+    with store.writer() as orphan:  # a blob no row names, as a crash would leave it
+        orphan.write(b"ciphertext")
+    engine = create_engine(demo.database_url)
+    with Session(engine) as session, session.begin():
+        session.add(
+            Submission(
+                id="a" * 32, received_on=datetime.now(UTC).date(), receipt_locator="0000",
+                receipt_hash="", inbox=InboxEntry(),
+                parts=[Part(position=0, kind=PartKind.REPORT, blob="b" * 32, size=10)],
+            )
+        )  # fmt: skip
+    engine.dispose()
+    env_file = tmp_path / "portal.env"
+    env_file.write_text(f"DATABASE_URL={demo.database_url}\n")
+    portal_main([
+        "--data-dir", str(demo.data_dir), "doctor", "--torrc", str(tmp_path / "torrc"),
+        "--log", str(tmp_path), "--no-journal", "--env-file", str(env_file),
+    ])  # fmt: skip
+    output = capsys.readouterr().out
+    storage = [line for line in output.splitlines() if "storage" in line]
+    assert any("1 stored part(s) have no blob file" in line for line in storage), output
+    assert any("1 orphan blob(s)" in line for line in storage), output

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +15,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.config import Config, ConfigError, load_config
-from portal.storage.runtime import RuntimeStore
+from portal.storage.runtime import ProofHold, RuntimeStore
 from portal.web import budget, pow
 
 BITS = 6
@@ -84,6 +86,61 @@ def test_forged_expired_and_weak_proofs_are_refused(
         with pytest.raises(pow.ProofError, match="malformed"):
             pow.spend(sessions, config, "submit", junk)
     pow.spend(sessions, config, "submit", proof)  # none of that spent the real one
+
+
+def test_a_held_proof_is_refused_to_others_until_spent_or_given_back(
+    sessions: sessionmaker[Session], config: Config
+) -> None:
+    proof = fresh(sessions, config)
+    ticket = pow.check(sessions, config, "submit", proof)
+    first = pow.hold(sessions, ticket)
+    with pytest.raises(pow.HeldError):
+        pow.hold(sessions, pow.check(sessions, config, "submit", proof))
+    pow.release(sessions, first)  # its send failed: the retry may use the proof
+    second = pow.hold(sessions, ticket)
+    pow.release(sessions, first)  # a stale give-back frees nobody else's hold
+    with pytest.raises(pow.HeldError):
+        pow.hold(sessions, ticket)
+    pow.settle(sessions, second)
+    with pytest.raises(pow.SpentError):
+        pow.check(sessions, config, "submit", proof)
+    with pytest.raises(pow.SpentError):
+        pow.hold(sessions, ticket)
+
+
+def test_a_hold_lapses_and_one_taken_over_is_not_spent_twice(
+    sessions: sessionmaker[Session], config: Config
+) -> None:
+    ticket = pow.check(sessions, config, "submit", fresh(sessions, config))
+    stuck = pow.hold(sessions, ticket)
+    almost = datetime.now(UTC).replace(tzinfo=None) + pow.HOLD - timedelta(seconds=5)
+    with pytest.raises(pow.HeldError):
+        pow.hold(sessions, ticket, now=almost)
+    later = almost + timedelta(seconds=10)
+    taker = pow.hold(sessions, ticket, now=later)
+    pow.settle(sessions, taker, now=later)
+    with pytest.raises(pow.SpentError):  # the stuck send must undo what it stored
+        pow.settle(sessions, stuck, now=later)
+
+
+def test_a_hold_of_a_dead_process_is_taken_over_at_once(
+    sessions: sessionmaker[Session], config: Config, tmp_path: Path
+) -> None:
+    ticket = pow.check(sessions, config, "submit", fresh(sessions, config))
+    script = (
+        "import sys; from pathlib import Path; from portal.storage.runtime import RuntimeStore;"
+        " from portal.web import pow;"
+        " pow.hold(RuntimeStore(Path(sys.argv[1])).sessions, pow.Ticket(sys.argv[2],"
+        " int(sys.argv[3])))"
+    )
+    subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "runtime"), ticket.digest,
+         str(ticket.expires)],
+        check=True, timeout=60,
+    )  # fmt: skip
+    with sessions() as session:
+        assert session.get(ProofHold, ticket.digest) is not None  # left behind
+    pow.settle(sessions, pow.hold(sessions, ticket))
 
 
 def test_puzzles_from_before_the_runtime_store_was_lost_are_void(

@@ -36,7 +36,9 @@ from werkzeug.test import stream_encode_multipart
 
 from portal.storage.models import Submission
 from portal.web import form_keys
-from portal.web.fields import BY_NAME, MESSAGES, MIB, message, plain_attachment_limits, size_text
+from portal.web.attachment_limits import MIB, plain_attachment_limits, size_text
+from portal.web.field_rules import MESSAGES, message
+from portal.web.fields import BY_NAME
 from tests.conftest import DemoPortal
 from tests.integration.chromium import chromium
 from tests.integration.portal_server import form_keys as scraped_keys

@@ -565,7 +565,7 @@ def test_an_unknown_category_goes_back_to_step_one(client: FlaskClient, category
 
 
 def test_the_page_announces_its_modules_rules_and_modes(client: FlaskClient) -> None:
-    from portal.web.fields import form_rules
+    from portal.web.field_rules import form_rules
     from portal.web.modules import module_graph, static_imports
     from tests.conftest import ROOT
 
@@ -599,7 +599,7 @@ def test_the_page_announces_its_modules_rules_and_modes(client: FlaskClient) -> 
     rules = re.search(r'<script type="application/json" id="form-rules">(.*?)</script>', page)
     assert rules is not None
     config = client.application.extensions["portal"]["config"]
-    from portal.web.fields import browser_attachment_limits, plain_attachment_limits
+    from portal.web.attachment_limits import browser_attachment_limits, plain_attachment_limits
 
     plain_file, plain_total, plain_form = plain_attachment_limits(
         config.max_upload_bytes, config.max_plain_upload_bytes

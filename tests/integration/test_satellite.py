@@ -9,7 +9,9 @@ figures, then:
 
 * a link cut for 30 s in the middle of an upload: exactly one submission
   arrives, the report decrypts, and less than 10 % of the bytes are sent
-  twice; while the link is down, the page says so;
+  twice; while the link is down, the page says so. Also through `portal
+  serve` alone (gunicorn on TCP, whose read rules end a silent request after
+  15 s, but leave a tus PATCH to the portal's own upload pace);
 * a connection reset in the middle of an upload: the upload resumes from the
   last byte the portal acknowledged, not from zero;
 * a send pressed while the scripts are still loading never reaches the
@@ -22,6 +24,7 @@ import http.client
 import json
 import shutil
 import socket
+import statistics
 import struct
 import tempfile
 import threading
@@ -35,9 +38,11 @@ import pytest
 
 from crypto.envelope import open_bytes
 from portal.config import load_config
+from portal.storage.db import upgrade
 from tests.conftest import DemoPortal
 from tests.deploy.stack import running_stack
 from tests.integration.chromium import chromium
+from tests.integration.portal_server import serve_portal
 from tests.integration.satellite_visit import (
     CATEGORY,
     MARKS,
@@ -56,6 +61,8 @@ PHOTO = 400 * 1024  # about six seconds of upload at RATE
 RESET_RATE = 128_000
 RESET_PHOTO = 200 * 1024
 PLAIN_POST = b"POST /submit-plain "
+#: round trips timed on the bare link
+PINGS = 6
 
 # --- the shaper itself ------------------------------------------------------------------
 
@@ -118,22 +125,24 @@ def test_the_link_delays_each_way_and_holds_its_rate() -> None:
         loopback_server(b"x" * size) as (address, _),
         Shaper(address, rate=256_000, delay=0.2) as link,
     ):
-        connection = socket.create_connection(("127.0.0.1", link.port), timeout=10)
-        trips = [ping(connection) for _ in range(4)]
-        assert 0.8 <= trips[0] < 0.86, trips  # the first also waits for the TCP handshake
-        assert all(0.4 <= trip < 0.46 for trip in trips[1:]), trips
-        started = time.monotonic()
-        connection.sendall(b"GET")
-        got = b""
-        while data := connection.recv(65536):
-            got += data
-        elapsed = time.monotonic() - started
-        connection.close()
+        with socket.create_connection(("127.0.0.1", link.port), timeout=10) as connection:
+            trips = [ping(connection) for _ in range(PINGS)]
+            started = time.monotonic()
+            connection.sendall(b"GET")
+            got = b""
+            while data := connection.recv(65536):
+                got += data
+            elapsed = time.monotonic() - started
+        assert trips[0] >= 0.8, trips  # the first also waits for the TCP handshake
+        # never faster than the delay; a busy machine may hold up one trip now and then,
+        # a link that added delay of its own would slow them all
+        assert all(trip >= 0.4 for trip in trips[1:]), trips
+        assert statistics.median(trips[1:]) < 0.46, trips
         floor = size * 8 / 256_000 + 0.4  # the transfer at the rate, plus a round trip
         assert floor <= elapsed < floor * 1.1, elapsed
         assert len(got) == size
-        assert link.bytes_down == size + 4 * 4
-        assert link.bytes_up == len(b"GET") + 4 * 4
+        assert link.bytes_down == size + PINGS * 4
+        assert link.bytes_up == len(b"GET") + PINGS * 4
 
 
 def test_the_link_holds_few_bytes_of_its_own() -> None:
@@ -260,6 +269,24 @@ def portal(demo_template: DemoPortal) -> Iterator[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
+def served(
+    demo_template: DemoPortal, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    """`portal serve` alone, as `make run` starts it: gunicorn on TCP, no nginx in front."""
+    root = tmp_path_factory.mktemp("served")
+    data_dir = root / "var"
+    shutil.copytree(
+        demo_template.data_dir, data_dir, ignore=shutil.ignore_patterns("*.sqlite3", "blobs")
+    )
+    (data_dir / "blobs").mkdir(mode=0o700)
+    database_url = f"sqlite:///{data_dir / 'portal.sqlite3'}"
+    upgrade(database_url)
+    demo = DemoPortal(data_dir, demo_template.reviewers, demo_template.passphrase, database_url)
+    with serve_portal(demo, root) as server:
+        yield {"url": server["url"], "demo": demo, "database_url": database_url}
+
+
+@pytest.fixture(scope="module")
 def photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A photo that does not compress, so every byte of it must cross the link."""
     return jpeg_photo(tmp_path_factory.mktemp("photo") / "IMG_0042.jpg", PHOTO)
@@ -335,9 +362,11 @@ def check_one_report_arrived(portal: dict[str, Any], before: int) -> int:
     return sum(path.stat().st_size for path in parts)
 
 
+@pytest.mark.parametrize("stack", ["portal", "served"], ids=["nginx", "portal-serve"])
 def test_a_link_cut_for_30_s_mid_upload_costs_little_and_is_told(
-    portal: dict[str, Any], photo: Path, tmp_path: Path
+    stack: str, request: pytest.FixtureRequest, photo: Path, tmp_path: Path
 ) -> None:
+    portal = request.getfixturevalue(stack)
     before = len(reports(portal))
     with reporter(portal, tmp_path) as (page, shaper):
         sent_before = send_with_photo(page, shaper, photo)

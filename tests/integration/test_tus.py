@@ -39,7 +39,8 @@ from portal.storage.db import upgrade
 from portal.storage.models import Part, Submission
 from portal.storage.runtime import FILE_NAME
 from portal.web.pow import solve
-from portal.web.tus import PIECE, Pace
+from portal.web.tus_patch import PIECE
+from portal.web.upload_pace import Pace
 from tests.conftest import DemoPortal
 from tests.integration.portal_server import serve_portal
 

@@ -31,10 +31,10 @@ from werkzeug.test import TestResponse
 from crypto.envelope import open_bytes, seal_bytes, sealed_size
 from crypto.header import MAGIC
 from crypto.keys import EncryptionKeyPair
-from portal.storage import pending
+from portal.storage import pending, pending_locks
 from portal.storage.models import Part, PartKind, Submission
 from portal.storage.runtime import FILE_NAME
-from portal.web.tus import PIECE
+from portal.web.tus_patch import PIECE
 from tests.conftest import DemoPortal
 from tests.integration.test_intake import proof
 
@@ -691,7 +691,7 @@ def test_no_upload_is_made_while_a_finish_holds_its_draft(app: Flask, demo: Demo
     client = app.test_client()
     draft = _draft(client)
     locks = app.extensions["portal"]["runtime"].locks
-    with pending.draft_lock(locks, pending.key_of(draft), wait=0):  # a finish under way
+    with pending_locks.draft_lock(locks, pending.key_of(draft), wait=0):  # a finish under way
         answer = _create(client, draft, len(_envelope(demo)))
     assert answer.status_code == 423
     assert _rows(app, "pending_upload") == []

@@ -21,6 +21,11 @@ MODULES = [
     "portal.web.request",
     "portal.web.report",
     "portal.web.fields",
+    "portal.web.field_rules",
+    "portal.web.attachment_limits",
+    "portal.web.intake_checks",
+    "portal.web.intake_store",
+    "portal.web.plain_attachments",
 ]
 
 

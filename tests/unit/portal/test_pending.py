@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from portal.storage import pending
+from portal.storage import pending, pending_cleanup, pending_drafts, pending_locks, pending_uploads
 from portal.storage.blobs import BlobStore
 from portal.storage.runtime import FILE_NAME, RuntimeStore
 
@@ -56,7 +56,7 @@ def _rows(runtime: RuntimeStore, table: str) -> list[tuple[object, ...]]:
 def test_a_draft_is_known_by_a_hash_of_its_id_and_expires_two_days_on(
     runtime: RuntimeStore, sessions: sessionmaker[Session]
 ) -> None:
-    draft_id, expires = pending.open_draft(sessions, LIMITS, DAY)
+    draft_id, expires = pending_drafts.open_draft(sessions, LIMITS, DAY)
     assert pending.is_id(draft_id)
     assert expires == DAY + timedelta(days=2)
     ((key, expires_on, lapses_at, receipt, parts),) = _rows(runtime, "draft")
@@ -64,24 +64,24 @@ def test_a_draft_is_known_by_a_hash_of_its_id_and_expires_two_days_on(
     assert (key, expires_on, receipt, parts) == (
         pending.key_of(draft_id), "2026-11-22", None, None)  # fmt: skip
     assert abs(lapses_at - (time.time() + pending.FIRST_BYTE_SECONDS)) < 60
-    assert pending.find_draft(sessions, draft_id, DAY + timedelta(days=1)).key == key
+    assert pending_drafts.find_draft(sessions, draft_id, DAY + timedelta(days=1)).key == key
     with pytest.raises(pending.ExpiredError):
-        pending.find_draft(sessions, draft_id, DAY + timedelta(days=2))
+        pending_drafts.find_draft(sessions, draft_id, DAY + timedelta(days=2))
     with pytest.raises(pending.UnknownError):
-        pending.find_draft(sessions, "0" * 32, DAY)
+        pending_drafts.find_draft(sessions, "0" * 32, DAY)
     with pytest.raises(pending.UnknownError):
-        pending.find_draft(sessions, "not an id", DAY)
+        pending_drafts.find_draft(sessions, "not an id", DAY)
 
 
 def _holding(
     sessions: sessionmaker[Session], blobs: BlobStore, draft: str, size: int
 ) -> pending.UploadState:
     """An upload of ``draft`` whose file holds ``size`` bytes, counted as a PATCH would."""
-    upload, _ = pending.add_upload(sessions, blobs, LIMITS, draft, size, DAY)
-    state = pending.find_upload(sessions, blobs, upload, DAY)
-    assert pending.grant(sessions, LIMITS, state, 0, need=1) == size
+    upload, _ = pending_uploads.add_upload(sessions, blobs, LIMITS, draft, size, DAY)
+    state = pending_uploads.find_upload(sessions, blobs, upload, DAY)
+    assert pending_uploads.grant(sessions, LIMITS, state, 0, need=1) == size
     state.path.write_bytes(b"x" * size)
-    pending.settle(sessions, state, size)
+    pending_uploads.settle(sessions, state, size)
     return state
 
 
@@ -89,31 +89,33 @@ def test_declaring_a_total_reserves_nothing_only_stored_bytes_count(
     sessions: sessionmaker[Session], blobs: BlobStore
 ) -> None:
     for _ in range(3):  # three drafts, with full-size uploads: more than 2500 bytes
-        draft, _ = pending.open_draft(sessions, LIMITS, DAY)
-        pending.add_upload(sessions, blobs, LIMITS, draft, 1000, DAY)
-    assert pending.has_room(sessions, LIMITS, DAY)
-    pending.open_draft(sessions, LIMITS, DAY)  # never refused for the above
+        draft, _ = pending_drafts.open_draft(sessions, LIMITS, DAY)
+        pending_uploads.add_upload(sessions, blobs, LIMITS, draft, 1000, DAY)
+    assert pending_drafts.has_room(sessions, LIMITS, DAY)
+    pending_drafts.open_draft(sessions, LIMITS, DAY)  # never refused for the above
 
 
 def test_the_bytes_stored_in_partial_files_are_capped(
     sessions: sessionmaker[Session], blobs: BlobStore
 ) -> None:
-    first, second, third = (pending.open_draft(sessions, LIMITS, DAY)[0] for _ in "abc")
+    first, second, third = (pending_drafts.open_draft(sessions, LIMITS, DAY)[0] for _ in "abc")
     _holding(sessions, blobs, first, 1000)
     _holding(sessions, blobs, second, 1000)
-    upload, _ = pending.add_upload(sessions, blobs, LIMITS, third, 1000, DAY)
-    state = pending.find_upload(sessions, blobs, upload, DAY)
-    assert pending.grant(sessions, LIMITS, state, 0, need=1) == 500  # what is left
+    upload, _ = pending_uploads.add_upload(sessions, blobs, LIMITS, third, 1000, DAY)
+    state = pending_uploads.find_upload(sessions, blobs, upload, DAY)
+    assert pending_uploads.grant(sessions, LIMITS, state, 0, need=1) == 500  # what is left
     state.path.write_bytes(b"x" * 500)
     with pytest.raises(pending.FullError, match="What has arrived is kept"):
-        pending.grant(sessions, LIMITS, state, 500, need=1)
-    assert not pending.has_room(sessions, LIMITS, DAY)
+        pending_uploads.grant(sessions, LIMITS, state, 500, need=1)
+    assert not pending_drafts.has_room(sessions, LIMITS, DAY)
     with pytest.raises(pending.FullError):
-        pending.open_draft(sessions, LIMITS, DAY)
+        pending_drafts.open_draft(sessions, LIMITS, DAY)
     # a stored draft holds nothing any more: its uploads are blobs or gone
-    pending.mark_stored(sessions, blobs, pending.find_draft(sessions, first, DAY), "r", 1)
-    assert pending.grant(sessions, LIMITS, state, 500, need=1) == 1000
-    assert pending.has_room(sessions, LIMITS, DAY)
+    pending_drafts.mark_stored(
+        sessions, blobs, pending_drafts.find_draft(sessions, first, DAY), "r", 1
+    )
+    assert pending_uploads.grant(sessions, LIMITS, state, 500, need=1) == 1000
+    assert pending_drafts.has_room(sessions, LIMITS, DAY)
 
 
 def test_a_patch_is_granted_room_a_little_ahead_of_what_it_has_stored(
@@ -123,36 +125,36 @@ def test_a_patch_is_granted_room_a_little_ahead_of_what_it_has_stored(
     limits = replace(LIMITS, max_total=10 * room, pending_bytes=room)
     states = []
     for _ in "ab":
-        draft, _ = pending.open_draft(sessions, limits, DAY)
-        upload, _ = pending.add_upload(sessions, blobs, limits, draft, 10 * room, DAY)
-        states.append(pending.find_upload(sessions, blobs, upload, DAY))
+        draft, _ = pending_drafts.open_draft(sessions, limits, DAY)
+        upload, _ = pending_uploads.add_upload(sessions, blobs, limits, draft, 10 * room, DAY)
+        states.append(pending_uploads.find_upload(sessions, blobs, upload, DAY))
     mine, theirs = states
-    assert pending.grant(sessions, limits, mine, 0, need=1) == pending.GRANT
-    assert pending.grant(sessions, limits, mine, 5000, need=0) == 5000 + pending.GRANT
+    assert pending_uploads.grant(sessions, limits, mine, 0, need=1) == pending.GRANT
+    assert pending_uploads.grant(sessions, limits, mine, 5000, need=0) == 5000 + pending.GRANT
     # while it is granted, others have that much less room
-    assert pending.grant(sessions, limits, theirs, 0, need=1) == pending.GRANT - 5000
-    pending.settle(sessions, mine, 5000)  # the PATCH ended: only its bytes count now
-    assert pending.grant(sessions, limits, theirs, 0, need=1) == pending.GRANT
+    assert pending_uploads.grant(sessions, limits, theirs, 0, need=1) == pending.GRANT - 5000
+    pending_uploads.settle(sessions, mine, 5000)  # the PATCH ended: only its bytes count now
+    assert pending_uploads.grant(sessions, limits, theirs, 0, need=1) == pending.GRANT
 
 
 def test_a_drafts_uploads_hold_no_more_than_a_report_may(
     sessions: sessionmaker[Session], blobs: BlobStore
 ) -> None:
-    draft, _ = pending.open_draft(sessions, LIMITS, DAY)
+    draft, _ = pending_drafts.open_draft(sessions, LIMITS, DAY)
     _holding(sessions, blobs, draft, 700)
-    upload, _ = pending.add_upload(sessions, blobs, LIMITS, draft, 600, DAY)
-    state = pending.find_upload(sessions, blobs, upload, DAY)
-    assert pending.grant(sessions, LIMITS, state, 0, need=1) == 300
+    upload, _ = pending_uploads.add_upload(sessions, blobs, LIMITS, draft, 600, DAY)
+    state = pending_uploads.find_upload(sessions, blobs, upload, DAY)
+    assert pending_uploads.grant(sessions, LIMITS, state, 0, need=1) == 300
     state.path.write_bytes(b"x" * 300)
     with pytest.raises(pending.OverLimitError, match="larger than this portal accepts"):
-        pending.grant(sessions, LIMITS, state, 300, need=1)
+        pending_uploads.grant(sessions, LIMITS, state, 300, need=1)
 
 
 def test_the_number_of_open_drafts_is_capped(sessions: sessionmaker[Session]) -> None:
     for _ in range(LIMITS.pending_drafts):
-        pending.open_draft(sessions, LIMITS, DAY)
+        pending_drafts.open_draft(sessions, LIMITS, DAY)
     with pytest.raises(pending.FullError):
-        pending.open_draft(sessions, LIMITS, DAY)
+        pending_drafts.open_draft(sessions, LIMITS, DAY)
 
 
 def test_a_draft_nothing_arrives_for_lapses_and_frees_its_place(
@@ -160,19 +162,19 @@ def test_a_draft_nothing_arrives_for_lapses_and_frees_its_place(
 ) -> None:
     began = int(time.time())
     later = began + pending.FIRST_BYTE_SECONDS
-    idle = [pending.open_draft(sessions, LIMITS, DAY, now=began)[0] for _ in range(3)]
-    used, _ = pending.open_draft(sessions, LIMITS, DAY, now=began)
-    assert not pending.has_room(sessions, LIMITS, DAY, now=began)  # four of four
-    empty, _ = pending.add_upload(sessions, blobs, LIMITS, idle[0], 100, DAY, now=began)
-    path = pending.find_upload(sessions, blobs, empty, DAY, now=began).path
+    idle = [pending_drafts.open_draft(sessions, LIMITS, DAY, now=began)[0] for _ in range(3)]
+    used, _ = pending_drafts.open_draft(sessions, LIMITS, DAY, now=began)
+    assert not pending_drafts.has_room(sessions, LIMITS, DAY, now=began)  # four of four
+    empty, _ = pending_uploads.add_upload(sessions, blobs, LIMITS, idle[0], 100, DAY, now=began)
+    path = pending_uploads.find_upload(sessions, blobs, empty, DAY, now=began).path
     _holding(sessions, blobs, used, 100)  # its first bytes: it no longer lapses
     with pytest.raises(pending.ExpiredError, match="within 30 minutes"):
-        pending.find_draft(sessions, idle[1], DAY, now=later)
+        pending_drafts.find_draft(sessions, idle[1], DAY, now=later)
     with pytest.raises(pending.ExpiredError, match="within 30 minutes"):
-        pending.add_upload(sessions, blobs, LIMITS, idle[2], 100, DAY, now=later)
-    assert pending.find_draft(sessions, used, DAY, now=later).receipt is None
-    assert pending.has_room(sessions, LIMITS, DAY, now=later)
-    assert pending.expire(sessions, blobs, DAY, now=later) == 1  # the empty upload
+        pending_uploads.add_upload(sessions, blobs, LIMITS, idle[2], 100, DAY, now=later)
+    assert pending_drafts.find_draft(sessions, used, DAY, now=later).receipt is None
+    assert pending_drafts.has_room(sessions, LIMITS, DAY, now=later)
+    assert pending_cleanup.expire(sessions, blobs, DAY, now=later) == 1  # the empty upload
     assert not path.exists()
     assert [row[0] for row in _rows(runtime, "draft")] == [pending.key_of(used)]
 
@@ -180,35 +182,43 @@ def test_a_draft_nothing_arrives_for_lapses_and_frees_its_place(
 def test_a_draft_takes_uploads_up_to_its_own_limits_and_two_spare_ones(
     sessions: sessionmaker[Session], blobs: BlobStore
 ) -> None:
-    draft, _ = pending.open_draft(sessions, LIMITS, DAY)
+    draft, _ = pending_drafts.open_draft(sessions, LIMITS, DAY)
     with pytest.raises(pending.OverLimitError, match="larger"):
-        pending.add_upload(sessions, blobs, LIMITS, draft, 1001, DAY)
+        pending_uploads.add_upload(sessions, blobs, LIMITS, draft, 1001, DAY)
     made = [
-        pending.find_upload(
-            sessions, blobs, pending.add_upload(sessions, blobs, LIMITS, draft, 200, DAY)[0], DAY
+        pending_uploads.find_upload(
+            sessions,
+            blobs,
+            pending_uploads.add_upload(sessions, blobs, LIMITS, draft, 200, DAY)[0],
+            DAY,
         )
         for _ in range(LIMITS.max_parts + pending.SPARE_UPLOADS)
     ]
     for state in made:
         state.path.write_bytes(b"x")  # each holds a byte: none is thrown away
     with pytest.raises(pending.OverLimitError, match="at most 3 parts"):
-        pending.add_upload(sessions, blobs, LIMITS, draft, 1, DAY)
+        pending_uploads.add_upload(sessions, blobs, LIMITS, draft, 1, DAY)
 
 
 def test_a_full_draft_throws_away_uploads_made_again_after_a_lost_answer(
     sessions: sessionmaker[Session], blobs: BlobStore
 ) -> None:
-    draft, _ = pending.open_draft(sessions, LIMITS, DAY)
+    draft, _ = pending_drafts.open_draft(sessions, LIMITS, DAY)
     made = [
-        pending.find_upload(
-            sessions, blobs, pending.add_upload(sessions, blobs, LIMITS, draft, 200, DAY)[0], DAY
+        pending_uploads.find_upload(
+            sessions,
+            blobs,
+            pending_uploads.add_upload(sessions, blobs, LIMITS, draft, 200, DAY)[0],
+            DAY,
         )
         for _ in range(LIMITS.max_parts + pending.SPARE_UPLOADS)
     ]
     made[0].path.write_bytes(b"x")  # a part being sent
-    with pending.locked(made[1].path, wait=0):  # a PATCH just starting on another
-        upload, _ = pending.add_upload(sessions, blobs, LIMITS, draft, 200, DAY)
-    kept = pending.uploads_of(sessions, blobs, pending.find_draft(sessions, draft, DAY))
+    with pending_locks.locked(made[1].path, wait=0):  # a PATCH just starting on another
+        upload, _ = pending_uploads.add_upload(sessions, blobs, LIMITS, draft, 200, DAY)
+    kept = pending_uploads.uploads_of(
+        sessions, blobs, pending_drafts.find_draft(sessions, draft, DAY)
+    )
     assert set(kept) == {made[0].key, made[1].key, pending.key_of(upload)}
     assert all(not state.path.exists() for state in made[2:])
 
@@ -216,15 +226,17 @@ def test_a_full_draft_throws_away_uploads_made_again_after_a_lost_answer(
 def test_uploads_are_refused_for_drafts_that_cannot_take_them(
     sessions: sessionmaker[Session], blobs: BlobStore
 ) -> None:
-    draft, _ = pending.open_draft(sessions, LIMITS, DAY)
+    draft, _ = pending_drafts.open_draft(sessions, LIMITS, DAY)
     with pytest.raises(pending.UnknownError):
-        pending.add_upload(sessions, blobs, LIMITS, "f" * 32, 10, DAY)
+        pending_uploads.add_upload(sessions, blobs, LIMITS, "f" * 32, 10, DAY)
     with pytest.raises(pending.ExpiredError):
-        pending.add_upload(sessions, blobs, LIMITS, draft, 10, DAY + timedelta(days=2))
-    pending.mark_stored(sessions, blobs, pending.find_draft(sessions, draft, DAY), "r", 1)
+        pending_uploads.add_upload(sessions, blobs, LIMITS, draft, 10, DAY + timedelta(days=2))
+    pending_drafts.mark_stored(
+        sessions, blobs, pending_drafts.find_draft(sessions, draft, DAY), "r", 1
+    )
     with pytest.raises(pending.FinishedError):
-        pending.add_upload(sessions, blobs, LIMITS, draft, 10, DAY)
-    assert pending.purge_files(blobs, DAY + timedelta(days=30)) == 0  # nothing was made
+        pending_uploads.add_upload(sessions, blobs, LIMITS, draft, 10, DAY)
+    assert pending_cleanup.purge_files(blobs, DAY + timedelta(days=30)) == 0  # nothing was made
 
 
 def test_a_partial_file_is_a_spare_named_for_its_expiry_day_and_dated_to_the_day(
@@ -232,9 +244,9 @@ def test_a_partial_file_is_a_spare_named_for_its_expiry_day_and_dated_to_the_day
 ) -> None:
     spares = set(os.listdir(blobs.spares))
     inodes = {os.stat(blobs.spares / name).st_ino for name in spares}
-    draft, _ = pending.open_draft(sessions, LIMITS, DAY)
-    upload, expires = pending.add_upload(sessions, blobs, LIMITS, draft, 100, DAY)
-    state = pending.find_upload(sessions, blobs, upload, DAY)
+    draft, _ = pending_drafts.open_draft(sessions, LIMITS, DAY)
+    upload, expires = pending_uploads.add_upload(sessions, blobs, LIMITS, draft, 100, DAY)
+    state = pending_uploads.find_upload(sessions, blobs, upload, DAY)
     assert state.path.parent == blobs.partial
     assert state.path.name.startswith(f"{expires:%Y%m%d}-")
     assert upload not in state.path.name
@@ -250,12 +262,12 @@ def test_with_no_spares_left_a_fresh_file_is_made_and_never_given_back(
     sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:
     store = BlobStore(tmp_path / "empty" / "blobs")
-    draft, _ = pending.open_draft(sessions, LIMITS, DAY)
-    upload, _ = pending.add_upload(sessions, store, LIMITS, draft, 100, DAY)
-    state = pending.find_upload(sessions, store, upload, DAY)
+    draft, _ = pending_drafts.open_draft(sessions, LIMITS, DAY)
+    upload, _ = pending_uploads.add_upload(sessions, store, LIMITS, draft, 100, DAY)
+    state = pending_uploads.find_upload(sessions, store, upload, DAY)
     assert not state.spare
     state.path.write_bytes(b"ciphertext")
-    pending.drop(sessions, store, state)
+    pending_uploads.drop(sessions, store, state)
     assert not state.path.exists()
     assert store.spare_count() == 0  # its birth time is the upload's: not for a later blob
 
@@ -263,36 +275,36 @@ def test_with_no_spares_left_a_fresh_file_is_made_and_never_given_back(
 def test_dropping_gives_a_spare_back_empty_but_never_empties_a_stored_blob(
     sessions: sessionmaker[Session], blobs: BlobStore
 ) -> None:
-    draft, _ = pending.open_draft(sessions, LIMITS, DAY)
-    first, _ = pending.add_upload(sessions, blobs, LIMITS, draft, 100, DAY)
-    second, _ = pending.add_upload(sessions, blobs, LIMITS, draft, 100, DAY)
-    given, kept = (pending.find_upload(sessions, blobs, i, DAY) for i in (first, second))
+    draft, _ = pending_drafts.open_draft(sessions, LIMITS, DAY)
+    first, _ = pending_uploads.add_upload(sessions, blobs, LIMITS, draft, 100, DAY)
+    second, _ = pending_uploads.add_upload(sessions, blobs, LIMITS, draft, 100, DAY)
+    given, kept = (pending_uploads.find_upload(sessions, blobs, i, DAY) for i in (first, second))
     for state in (given, kept):
         state.path.write_bytes(b"ciphertext")
     spares = blobs.spare_count()
-    pending.drop(sessions, blobs, given)
+    pending_uploads.drop(sessions, blobs, given)
     assert blobs.spare_count() == spares + 1
     assert all((blobs.spares / n).stat().st_size == 0 for n in os.listdir(blobs.spares))
     name = blobs.adopt(kept.path)
-    pending.drop(sessions, blobs, kept)
+    pending_uploads.drop(sessions, blobs, kept)
     assert not kept.path.exists()
     assert blobs.read(name) == b"ciphertext"
     assert blobs.spare_count() == spares + 1
     with pytest.raises(pending.UnknownError):
-        pending.find_upload(sessions, blobs, second, DAY)
+        pending_uploads.find_upload(sessions, blobs, second, DAY)
 
 
 def test_an_unproven_checksummed_patch_does_not_count_as_stored(
     sessions: sessionmaker[Session], blobs: BlobStore
 ) -> None:
-    draft, _ = pending.open_draft(sessions, LIMITS, DAY)
-    upload, _ = pending.add_upload(sessions, blobs, LIMITS, draft, 100, DAY)
-    state = pending.find_upload(sessions, blobs, upload, DAY)
+    draft, _ = pending_drafts.open_draft(sessions, LIMITS, DAY)
+    upload, _ = pending_uploads.add_upload(sessions, blobs, LIMITS, draft, 100, DAY)
+    state = pending_uploads.find_upload(sessions, blobs, upload, DAY)
     state.path.write_bytes(b"x" * 40)
-    pending.set_checksum_from(sessions, state, 25)
-    assert pending.find_upload(sessions, blobs, upload, DAY).offset() == 25
-    pending.set_checksum_from(sessions, state, None)
-    assert pending.find_upload(sessions, blobs, upload, DAY).offset() == 40
+    pending_uploads.set_checksum_from(sessions, state, 25)
+    assert pending_uploads.find_upload(sessions, blobs, upload, DAY).offset() == 25
+    pending_uploads.set_checksum_from(sessions, state, None)
+    assert pending_uploads.find_upload(sessions, blobs, upload, DAY).offset() == 40
     state.path.unlink()
     with pytest.raises(pending.UnknownError):
         state.offset()
@@ -301,28 +313,28 @@ def test_an_unproven_checksummed_patch_does_not_count_as_stored(
 def test_an_expired_upload_is_removed_when_asked_for(
     sessions: sessionmaker[Session], blobs: BlobStore, runtime: RuntimeStore
 ) -> None:
-    draft, expires = pending.open_draft(sessions, LIMITS, DAY)
-    upload, _ = pending.add_upload(sessions, blobs, LIMITS, draft, 100, DAY)
-    state = pending.find_upload(sessions, blobs, upload, expires - timedelta(days=1))
+    draft, expires = pending_drafts.open_draft(sessions, LIMITS, DAY)
+    upload, _ = pending_uploads.add_upload(sessions, blobs, LIMITS, draft, 100, DAY)
+    state = pending_uploads.find_upload(sessions, blobs, upload, expires - timedelta(days=1))
     with pytest.raises(pending.ExpiredError):
-        pending.find_upload(sessions, blobs, upload, expires)
+        pending_uploads.find_upload(sessions, blobs, upload, expires)
     assert not state.path.exists()
     assert _rows(runtime, "pending_upload") == []
-    assert pending.expire(sessions, blobs, expires) == 0
+    assert pending_cleanup.expire(sessions, blobs, expires) == 0
     assert _rows(runtime, "draft") == []  # nothing left to come for it
 
 
 def test_one_request_at_a_time_holds_an_upload(
     sessions: sessionmaker[Session], blobs: BlobStore
 ) -> None:
-    draft, _ = pending.open_draft(sessions, LIMITS, DAY)
-    upload, _ = pending.add_upload(sessions, blobs, LIMITS, draft, 100, DAY)
-    state = pending.find_upload(sessions, blobs, upload, DAY)
+    draft, _ = pending_drafts.open_draft(sessions, LIMITS, DAY)
+    upload, _ = pending_uploads.add_upload(sessions, blobs, LIMITS, draft, 100, DAY)
+    state = pending_uploads.find_upload(sessions, blobs, upload, DAY)
     state.path.write_bytes(b"ciphertext")
     released = threading.Event()
 
     def hold() -> None:
-        with pending.locked(state.path, wait=0):
+        with pending_locks.locked(state.path, wait=0):
             released.wait(5)
 
     holder = threading.Thread(target=hold)
@@ -330,42 +342,42 @@ def test_one_request_at_a_time_holds_an_upload(
     time.sleep(0.2)
     started = time.monotonic()
     with pytest.raises(pending.LockedError):
-        with pending.locked(state.path, wait=0.3):
+        with pending_locks.locked(state.path, wait=0.3):
             pass
     assert time.monotonic() - started >= 0.3  # it waited for the older one first
-    assert not pending.drop_if_free(sessions, blobs, state)  # in use: nothing is removed
+    assert not pending_uploads.drop_if_free(sessions, blobs, state)  # in use: nothing is removed
     assert state.path.exists()
     threading.Timer(0.2, released.set).start()
-    with pending.locked(state.path, wait=3) as fd:  # the older one let go meanwhile
-        pending.drop(sessions, blobs, state)
+    with pending_locks.locked(state.path, wait=3) as fd:  # the older one let go meanwhile
+        pending_uploads.drop(sessions, blobs, state)
         assert os.fstat(fd).st_size == 0  # given back to the pool, emptied
     assert not state.path.exists()
     holder.join()
     with pytest.raises(pending.UnknownError):
-        with pending.locked(state.path, wait=0):
+        with pending_locks.locked(state.path, wait=0):
             pass
 
 
 def test_a_waiting_request_notices_that_the_file_was_removed_meanwhile(
     sessions: sessionmaker[Session], blobs: BlobStore
 ) -> None:
-    draft, _ = pending.open_draft(sessions, LIMITS, DAY)
-    upload, _ = pending.add_upload(sessions, blobs, LIMITS, draft, 100, DAY)
-    state = pending.find_upload(sessions, blobs, upload, DAY)
+    draft, _ = pending_drafts.open_draft(sessions, LIMITS, DAY)
+    upload, _ = pending_uploads.add_upload(sessions, blobs, LIMITS, draft, 100, DAY)
+    state = pending_uploads.find_upload(sessions, blobs, upload, DAY)
     outcome: list[BaseException] = []
 
     def wait_then_try() -> None:
         try:
-            with pending.locked(state.path, wait=3):
+            with pending_locks.locked(state.path, wait=3):
                 pass
         except pending.PendingError as error:
             outcome.append(error)
 
-    with pending.locked(state.path, wait=0):
+    with pending_locks.locked(state.path, wait=0):
         waiter = threading.Thread(target=wait_then_try)
         waiter.start()
         time.sleep(0.2)
-        pending.drop(sessions, blobs, state)  # back to the pool, under another name
+        pending_uploads.drop(sessions, blobs, state)  # back to the pool, under another name
     waiter.join()
     assert [type(e) for e in outcome] == [pending.UnknownError]
 
@@ -373,20 +385,22 @@ def test_a_waiting_request_notices_that_the_file_was_removed_meanwhile(
 def test_start_up_tidy_removes_orphans_and_expired_uploads_but_not_live_or_busy_ones(
     sessions: sessionmaker[Session], blobs: BlobStore, runtime: RuntimeStore
 ) -> None:
-    live_draft, _ = pending.open_draft(sessions, LIMITS, DAY)
-    live, _ = pending.add_upload(sessions, blobs, LIMITS, live_draft, 100, DAY)
-    old_draft, _ = pending.open_draft(sessions, LIMITS, DAY - timedelta(days=2))
-    old, _ = pending.add_upload(sessions, blobs, LIMITS, old_draft, 100, DAY - timedelta(days=2))
-    old_path = pending.find_upload(sessions, blobs, old, DAY - timedelta(days=1)).path
+    live_draft, _ = pending_drafts.open_draft(sessions, LIMITS, DAY)
+    live, _ = pending_uploads.add_upload(sessions, blobs, LIMITS, live_draft, 100, DAY)
+    old_draft, _ = pending_drafts.open_draft(sessions, LIMITS, DAY - timedelta(days=2))
+    old, _ = pending_uploads.add_upload(
+        sessions, blobs, LIMITS, old_draft, 100, DAY - timedelta(days=2)
+    )
+    old_path = pending_uploads.find_upload(sessions, blobs, old, DAY - timedelta(days=1)).path
     orphans = [blobs.partial / f"20261121-{i:032x}" for i in range(2)]
     for orphan in orphans:  # what a lost runtime store leaves
         orphan.write_bytes(b"ciphertext")
-    with pending.locked(orphans[1], wait=0):  # a request still using it
-        assert pending.tidy(sessions, blobs, DAY) == 2
+    with pending_locks.locked(orphans[1], wait=0):  # a request still using it
+        assert pending_cleanup.tidy(sessions, blobs, DAY) == 2
     assert not old_path.exists()
     assert not orphans[0].exists()
     assert orphans[1].exists()
-    assert pending.find_upload(sessions, blobs, live, DAY).offset() == 0
+    assert pending_uploads.find_upload(sessions, blobs, live, DAY).offset() == 0
     assert len(_rows(runtime, "pending_upload")) == 1
     assert len(_rows(runtime, "draft")) == 1
 
@@ -394,34 +408,38 @@ def test_start_up_tidy_removes_orphans_and_expired_uploads_but_not_live_or_busy_
 def test_the_daily_purge_goes_by_the_expiry_day_in_the_name_alone(
     sessions: sessionmaker[Session], blobs: BlobStore, tmp_path: Path
 ) -> None:
-    draft, expires = pending.open_draft(sessions, LIMITS, DAY)
-    upload, _ = pending.add_upload(sessions, blobs, LIMITS, draft, 100, DAY)
-    path = pending.find_upload(sessions, blobs, upload, DAY).path
+    draft, expires = pending_drafts.open_draft(sessions, LIMITS, DAY)
+    upload, _ = pending_uploads.add_upload(sessions, blobs, LIMITS, draft, 100, DAY)
+    path = pending_uploads.find_upload(sessions, blobs, upload, DAY).path
     junk = blobs.partial / "not-ours"
     junk.write_bytes(b"x")
     (blobs.partial / "a-folder").mkdir()
     # the purge runs in another process, which has no runtime store at all
     store = BlobStore(blobs.root)
-    assert pending.purge_files(store, expires - timedelta(days=1)) == 1
+    assert pending_cleanup.purge_files(store, expires - timedelta(days=1)) == 1
     assert path.exists()
     assert not junk.exists()
-    with pending.locked(path, wait=0):
-        assert pending.purge_files(store, expires) == 0  # in use: the next run takes it
-    assert pending.purge_files(store, expires) == 1
+    with pending_locks.locked(path, wait=0):
+        assert pending_cleanup.purge_files(store, expires) == 0  # in use: the next run takes it
+    assert pending_cleanup.purge_files(store, expires) == 1
     assert not path.exists()
 
 
 def test_stored_drafts_forget_their_uploads_and_keep_only_a_receipt_hash(
     sessions: sessionmaker[Session], blobs: BlobStore, runtime: RuntimeStore
 ) -> None:
-    draft_id, _ = pending.open_draft(sessions, LIMITS, DAY)
-    uploads = [pending.add_upload(sessions, blobs, LIMITS, draft_id, 100, DAY)[0] for _ in "ab"]
-    draft = pending.find_draft(sessions, draft_id, DAY)
-    assert set(pending.uploads_of(sessions, blobs, draft)) == {pending.key_of(u) for u in uploads}
-    left = pending.mark_stored(sessions, blobs, draft, "ab" * 32, 2)
+    draft_id, _ = pending_drafts.open_draft(sessions, LIMITS, DAY)
+    uploads = [
+        pending_uploads.add_upload(sessions, blobs, LIMITS, draft_id, 100, DAY)[0] for _ in "ab"
+    ]
+    draft = pending_drafts.find_draft(sessions, draft_id, DAY)
+    assert set(pending_uploads.uploads_of(sessions, blobs, draft)) == {
+        pending.key_of(u) for u in uploads
+    }
+    left = pending_drafts.mark_stored(sessions, blobs, draft, "ab" * 32, 2)
     assert {state.key for state in left} == {pending.key_of(u) for u in uploads}
     assert _rows(runtime, "pending_upload") == []
-    stored = pending.find_draft(sessions, draft_id, DAY)
+    stored = pending_drafts.find_draft(sessions, draft_id, DAY)
     assert (stored.receipt, stored.stored_parts) == ("ab" * 32, 2)
     assert replace(stored, receipt=None, stored_parts=None) == draft
 
@@ -429,26 +447,26 @@ def test_stored_drafts_forget_their_uploads_and_keep_only_a_receipt_hash(
 def test_a_draft_is_marked_stored_once_and_a_second_mark_changes_nothing(
     sessions: sessionmaker[Session], blobs: BlobStore, runtime: RuntimeStore
 ) -> None:
-    draft_id, _ = pending.open_draft(sessions, LIMITS, DAY)
-    draft = pending.find_draft(sessions, draft_id, DAY)
-    pending.add_upload(sessions, blobs, LIMITS, draft_id, 100, DAY)
-    assert len(pending.mark_stored(sessions, blobs, draft, "ab" * 32, 1)) == 1
+    draft_id, _ = pending_drafts.open_draft(sessions, LIMITS, DAY)
+    draft = pending_drafts.find_draft(sessions, draft_id, DAY)
+    pending_uploads.add_upload(sessions, blobs, LIMITS, draft_id, 100, DAY)
+    assert len(pending_drafts.mark_stored(sessions, blobs, draft, "ab" * 32, 1)) == 1
     with pytest.raises(pending.FinishedError):
-        pending.mark_stored(sessions, blobs, draft, "cd" * 32, 3)  # a finish that lost
-    stored = pending.find_draft(sessions, draft_id, DAY)
+        pending_drafts.mark_stored(sessions, blobs, draft, "cd" * 32, 3)  # a finish that lost
+    stored = pending_drafts.find_draft(sessions, draft_id, DAY)
     assert (stored.receipt, stored.stored_parts) == ("ab" * 32, 1)
 
 
 def test_runtime_rows_hold_days_never_times(
     sessions: sessionmaker[Session], blobs: BlobStore, runtime: RuntimeStore
 ) -> None:
-    draft, _ = pending.open_draft(sessions, LIMITS, pending.today())
+    draft, _ = pending_drafts.open_draft(sessions, LIMITS, pending.today())
     for _ in range(2):
-        upload, _ = pending.add_upload(sessions, blobs, LIMITS, draft, 200, pending.today())
-        state = pending.find_upload(sessions, blobs, upload, pending.today())
-        pending.set_checksum_from(sessions, state, 0)
+        upload, _ = pending_uploads.add_upload(sessions, blobs, LIMITS, draft, 200, pending.today())
+        state = pending_uploads.find_upload(sessions, blobs, upload, pending.today())
+        pending_uploads.set_checksum_from(sessions, state, 0)
     state.path.write_bytes(b"x" * 10)
-    pending.settle(sessions, state, 10)  # its first bytes: the lapse time goes
+    pending_uploads.settle(sessions, state, 10)  # its first bytes: the lapse time goes
     now = time.time()
     for table in ("draft", "pending_upload"):
         for row in _rows(runtime, table):
@@ -484,10 +502,10 @@ def test_one_request_at_a_time_holds_a_draft(tmp_path: Path) -> None:
     key = pending.key_of("a" * 32)
 
     def other() -> None:
-        with pending.draft_lock(folder, key, wait=0.2):
+        with pending_locks.draft_lock(folder, key, wait=0.2):
             pass
 
-    with pending.draft_lock(folder, key, wait=0):
+    with pending_locks.draft_lock(folder, key, wait=0):
         errors = _try_in_thread(other)
     assert [type(e) for e in errors] == [pending.LockedError]
     assert _try_in_thread(other) == []  # let go: free again
@@ -500,16 +518,16 @@ def test_at_most_two_patches_send_to_one_draft_at_once(tmp_path: Path) -> None:
     mine, theirs = pending.key_of("a" * 32), pending.key_of("b" * 32)
 
     def third() -> None:
-        with pending.patch_slot(folder, mine, wait=0.2):
+        with pending_locks.patch_slot(folder, mine, wait=0.2):
             pass
 
     def elsewhere() -> None:
-        with pending.patch_slot(folder, theirs, wait=0):
+        with pending_locks.patch_slot(folder, theirs, wait=0):
             pass
 
     with ExitStack() as stack:
         for _ in range(pending.PATCHES_PER_DRAFT):
-            stack.enter_context(pending.patch_slot(folder, mine, wait=0))
+            stack.enter_context(pending_locks.patch_slot(folder, mine, wait=0))
         assert [type(e) for e in _try_in_thread(third)] == [pending.LockedError]
         assert _try_in_thread(elsewhere) == []  # another draft is not held up
     assert _try_in_thread(third) == []
@@ -518,21 +536,21 @@ def test_at_most_two_patches_send_to_one_draft_at_once(tmp_path: Path) -> None:
 def test_lock_files_of_drafts_that_are_gone_are_removed_unless_held(
     sessions: sessionmaker[Session], blobs: BlobStore, runtime: RuntimeStore
 ) -> None:
-    live, _ = pending.open_draft(sessions, LIMITS, DAY)
-    gone, expires = pending.open_draft(sessions, LIMITS, DAY - timedelta(days=2))
+    live, _ = pending_drafts.open_draft(sessions, LIMITS, DAY)
+    gone, expires = pending_drafts.open_draft(sessions, LIMITS, DAY - timedelta(days=2))
     held = pending.key_of(gone)
     for draft in (live, gone):
-        with pending.draft_lock(runtime.locks, pending.key_of(draft), wait=0):
+        with pending_locks.draft_lock(runtime.locks, pending.key_of(draft), wait=0):
             pass
-        with pending.patch_slot(runtime.locks, pending.key_of(draft), wait=0):
+        with pending_locks.patch_slot(runtime.locks, pending.key_of(draft), wait=0):
             pass
     (runtime.locks / "not-ours").write_bytes(b"")
-    with pending.draft_lock(runtime.locks, held, wait=0):  # a request still has it
-        pending.expire(sessions, blobs, DAY, runtime.locks)
+    with pending_locks.draft_lock(runtime.locks, held, wait=0):  # a request still has it
+        pending_cleanup.expire(sessions, blobs, DAY, runtime.locks)
         assert sorted(os.listdir(runtime.locks)) == sorted(
             [pending.key_of(live), f"{pending.key_of(live)}.0", held]
         )
-    pending.expire(sessions, blobs, DAY, runtime.locks)
+    pending_cleanup.expire(sessions, blobs, DAY, runtime.locks)
     assert sorted(os.listdir(runtime.locks)) == [
         pending.key_of(live), f"{pending.key_of(live)}.0"]  # fmt: skip
     assert expires <= DAY
@@ -541,23 +559,26 @@ def test_lock_files_of_drafts_that_are_gone_are_removed_unless_held(
 def test_all_of_a_drafts_uploads_are_locked_or_none(
     sessions: sessionmaker[Session], blobs: BlobStore
 ) -> None:
-    draft, _ = pending.open_draft(sessions, LIMITS, DAY)
+    draft, _ = pending_drafts.open_draft(sessions, LIMITS, DAY)
     states = [
-        pending.find_upload(
-            sessions, blobs, pending.add_upload(sessions, blobs, LIMITS, draft, 100, DAY)[0], DAY
+        pending_uploads.find_upload(
+            sessions,
+            blobs,
+            pending_uploads.add_upload(sessions, blobs, LIMITS, draft, 100, DAY)[0],
+            DAY,
         )
         for _ in range(3)
     ]
     states[2].path.unlink()  # removed meanwhile: left out, not an error
     with ExitStack() as stack:
-        assert pending.lock_all(stack, states, wait=0) == sorted(
+        assert pending_locks.lock_all(stack, states, wait=0) == sorted(
             states[:2], key=lambda s: s.path.name
         )
-        assert not pending.drop_if_free(sessions, blobs, states[0])  # held
-    with pending.locked(states[1].path, wait=0), ExitStack() as stack:
+        assert not pending_uploads.drop_if_free(sessions, blobs, states[0])  # held
+    with pending_locks.locked(states[1].path, wait=0), ExitStack() as stack:
         started = time.monotonic()
         with pytest.raises(pending.LockedError):
-            pending.lock_all(stack, states, wait=0.3)  # a PATCH still writes to one
+            pending_locks.lock_all(stack, states, wait=0.3)  # a PATCH still writes to one
         assert time.monotonic() - started < 1
 
 
@@ -569,9 +590,9 @@ def test_a_new_partial_file_asks_for_a_restamp_so_its_change_time_dates_nothing(
 ) -> None:
     store = BlobStore(tmp_path / "data" / "blobs", restamp_after=3600)
     store.refill_spares(4)
-    draft, _ = pending.open_draft(sessions, LIMITS, DAY)
-    upload, _ = pending.add_upload(sessions, store, LIMITS, draft, 100, DAY)
-    path = pending.find_upload(sessions, store, upload, DAY).path
+    draft, _ = pending_drafts.open_draft(sessions, LIMITS, DAY)
+    upload, _ = pending_uploads.add_upload(sessions, store, LIMITS, draft, 100, DAY)
+    path = pending_uploads.find_upload(sessions, store, upload, DAY).path
     claimed = path.stat().st_ctime_ns  # the moment the upload was made
     time.sleep(0.05)
     store.flush()  # the restamp that was asked for runs now (the timer, in an hour)

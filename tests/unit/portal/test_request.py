@@ -7,7 +7,7 @@ from unittest import mock
 import pytest
 from flask import Flask
 
-from portal.web.fields import MIB, PLAIN_HEADROOM, plain_attachment_limits
+from portal.web.attachment_limits import MIB, PLAIN_HEADROOM, plain_attachment_limits
 from portal.web.request import MemoryPool, MemoryUpload, UploadTooLargeError
 
 CHUNK = b"\x01" * 1000

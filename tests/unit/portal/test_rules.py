@@ -1,5 +1,5 @@
 """One set of rules for both paths: the rules JSON comes from the field table, and the
-server words every refusal with its messages (portal/web/fields.py, portal/web/report.py)."""
+server words every refusal with its messages (portal/web/field_rules.py, portal/web/report.py)."""
 
 from __future__ import annotations
 
@@ -12,20 +12,9 @@ import pytest
 from crypto.envelope import seal_bytes
 from crypto.header import MAX_STANZAS
 from crypto.keys import EncryptionKeyPair
-from portal.web.fields import (
-    BY_NAME,
-    CONTENT_RULE,
-    FIELDS,
-    MESSAGES,
-    MIB,
-    PAIRS,
-    Kind,
-    browser_attachment_limits,
-    form_rules,
-    message,
-    sealed_size,
-    size_text,
-)
+from portal.web.attachment_limits import MIB, browser_attachment_limits, sealed_size, size_text
+from portal.web.field_rules import CONTENT_RULE, MESSAGES, PAIRS, form_rules, message
+from portal.web.fields import BY_NAME, FIELDS, Kind
 from portal.web.position import parse_coordinate
 from portal.web.report import InvalidReportError, build_report
 

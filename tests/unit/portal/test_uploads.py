@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from crypto.envelope import CHUNK_SIZE, seal_bytes, sealed_size
+from crypto.envelope import CHUNK_SIZE, payload_is_well_formed, seal_bytes, sealed_size
 from crypto.keys import EncryptionKeyPair
 from portal.storage.blobs import BlobStore
-from portal.web.uploads import EnvelopeUpload, UploadRefusedError, payload_is_well_formed
+from portal.web.uploads import EnvelopeUpload, UploadRefusedError
 
 KEYS = [EncryptionKeyPair.generate() for _ in range(2)]
 RECIPIENTS = frozenset(k.public for k in KEYS)

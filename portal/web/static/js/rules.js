@@ -1,7 +1,7 @@
 // The report form's rules, checked in the browser exactly as the server
 // checks them (portal/web/report.py), from the rules JSON the page embeds
 // (<script type="application/json" id="form-rules">, made by
-// portal.web.fields.form_rules from the one field table): the same fields, the
+// portal.web.field_rules.form_rules from the one field table): the same fields, the
 // same limits, the same words. There is no second list here.
 //
 // Values come in as the form would post them: for each field name, the
@@ -21,7 +21,7 @@ export function formatMessage(rules, key, values = {}) {
   return rules.messages[key].replace(/\{(\w+)\}/g, (_, name) => String(values[name]));
 }
 
-// The placeholders a message about field `rule` may use (portal.web.fields.message).
+// The placeholders a message about field `rule` may use (portal.web.field_rules.message).
 function fieldValues(rule) {
   const { label, min, max, max_length: maxLength, example } = rule;
   return { label, min, max, max_length: maxLength, example };

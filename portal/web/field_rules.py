@@ -1,0 +1,146 @@
+"""The rules both paths check: the messages, the pairs, and the rules JSON.
+
+The server (``portal/web/report.py``, ``portal/web/intake.py``) words every
+refusal with these templates, and the page embeds them, with the field table
+(``fields.py``), as the rules JSON (:func:`form_rules`) that the browser checks
+with: one source, no second list. A ``{name}`` in a template is filled from
+the field's own entry in the rules (``label``, ``min``, ``max``,
+``max_length``, ``example``), from the other field of a pair (``other``), or
+from the attachment limits (``max_count``; ``limit``, a figure in whole MiB
+like "25 MiB"; ``index``, a file's number from 1).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from portal.web.attachment_limits import size_text
+from portal.web.fields import FIELDS, Field, Kind
+
+CONTENT_RULE = "Describe what happened, or fill in at least one detail besides the category."
+MESSAGES: dict[str, str] = {
+    "required": "{label}: please choose one",
+    "choice": "{label}: not one of the listed choices",
+    "one_value": "{label}: give one value only",
+    "count": "{label}: a whole number from 0 to 9999",
+    "coordinate": (
+        "{label}: write it like {example}, or in decimal degrees from {min} to {max}; "
+        "never more than {max}°"
+    ),
+    "local_time": "{label}: a date and time like 2026-11-21T02:10",
+    "one_line": "{label}: one line only",
+    "too_long": "{label}: at most {max_length} characters",
+    "bad_chars": (
+        "{label}: contains characters that cannot be part of a text "
+        "(control characters or damaged encoding)"
+    ),
+    "order": "{label}: cannot be less than “{other}”",
+    "content": "Nothing to send yet. " + CONTENT_RULE,
+    "too_many_files": "Attachments: at most {max_count} files",
+    "file_too_large": "Attachments: file {index} is larger than {limit}, the most allowed",
+    "total_too_large": "Attachments: together they are larger than {limit}, the most allowed",
+    "damaged_image": "Attachments: file {index} looks like a damaged image",
+    "files_again": (
+        "Files cannot be kept after an error: please choose your attachments again before sending."
+    ),
+    "form_expired": (
+        "This form had expired or was opened in another browser session. Nothing was stored. "
+        "Everything you typed is still below: choose any files again and send it again."
+    ),
+    "busy": (
+        "Too many reports are arriving without JavaScript right now. Nothing was stored. "
+        "Everything you typed is still below: please send it again in a few minutes."
+    ),
+    "unavailable": (
+        "The portal cannot accept reports right now. Nothing was stored. "
+        "Everything you typed is still below: please send it again later."
+    ),
+    "failed": (
+        "Something went wrong on our side. Nothing was stored. "
+        "Everything you typed is still below: please send it again later."
+    ),
+    "not_stored": "Nothing was stored. Please correct what is marked and send it again.",
+    "still_storing": (
+        "Your report is still being stored. Please wait a moment, then send it again: it will "
+        "not be stored twice. Everything you typed is still below."
+    ),
+    "updated": (
+        "The questions below are now those for the kind of incident you chose. "
+        "Nothing has been sent yet."
+    ),
+}
+#: (lower, upper): the first may not be above the second
+PAIRS: tuple[tuple[str, str], ...] = (("perpetrators_min", "perpetrators_max"),)
+
+
+def form_rules(
+    max_attachments: int,
+    max_file_bytes: int,
+    max_total_bytes: int,
+    *,
+    plain_max_file_bytes: int,
+    plain_max_total_bytes: int,
+    plain_max_request_bytes: int | None = None,
+) -> dict[str, Any]:
+    """The rules JSON the report page embeds (``<script id="form-rules">``).
+
+    ``max_*`` are the browser's limits on plaintext files
+    (:func:`browser_attachment_limits`), ``plain_*`` the no-JavaScript
+    path's (:func:`plain_attachment_limits`: per file, all files, and the
+    whole form, when given). Each limit comes with its ``*_text``, the
+    figure a message's ``{limit}`` names.
+    """
+    limits = {
+        "max_file_bytes": max_file_bytes,
+        "max_total_bytes": max_total_bytes,
+        "plain_max_file_bytes": plain_max_file_bytes,
+        "plain_max_total_bytes": plain_max_total_bytes,
+    }
+    if plain_max_request_bytes is not None:
+        limits["plain_max_request_bytes"] = plain_max_request_bytes
+    return {
+        "fields": [_field_rule(f) for f in FIELDS],
+        "messages": dict(MESSAGES),
+        "pairs": [list(pair) for pair in PAIRS],
+        "content_rule": CONTENT_RULE,
+        "attachments": {
+            "max_count": max_attachments,
+            **limits,
+            **{key.replace("_bytes", "_text"): size_text(value) for key, value in limits.items()},
+        },
+    }
+
+
+def _field_rule(f: Field) -> dict[str, Any]:
+    low, high = field_range(f)
+    return {
+        "name": f.name,
+        "label": f.name_in_messages,
+        "kind": f.kind.value,
+        "section": f.section,
+        "categories": list(f.categories),
+        "required": f.required,
+        "max_length": f.max_length,
+        "choices": [value for value, _ in f.choices],
+        "min": low,
+        "max": high,
+        "example": f.extra.get("example"),
+    }
+
+
+def field_range(f: Field) -> tuple[int | None, int | None]:
+    """The lowest and highest number ``f`` takes, if it takes a number."""
+    if f.kind is Kind.COUNT:
+        return 0, 9999
+    if f.kind is Kind.COORDINATE:
+        return int(f.extra["min"]), int(f.extra["max"])
+    return None, None
+
+
+def message(key: str, f: Field | None = None, **values: Any) -> str:
+    """The text of message ``key``, about field ``f`` if any (see :data:`MESSAGES`)."""
+    if f is not None:
+        low, high = field_range(f)
+        values = {"label": f.name_in_messages, "max_length": f.max_length, "min": low,
+                  "max": high, "example": f.extra.get("example"), **values}  # fmt: skip
+    return MESSAGES[key].format(**values)
