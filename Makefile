@@ -5,16 +5,19 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .PHONY: run demo test lint typecheck test-js test-py bench-smoke system bench clean lock dist \
-	test-release
+	test-release test-host
 
-# Every dependency comes from the hash-pinned lock (requirements/README.md); the
-# project itself goes in afterwards, editable and without dependencies, because pip
-# cannot check a hash of a local checkout.
-$(STAMP): pyproject.toml requirements/runtime.txt requirements/dev.txt
+# Every dependency comes from the hash-pinned locks (requirements/README.md): first
+# pip, setuptools and wheel (build.txt), so that PyICU builds with those and pip
+# fetches no unpinned build backend; then the rest. The project itself goes in
+# last, editable and without dependencies, because pip cannot check a hash of a
+# local checkout.
+$(STAMP): pyproject.toml requirements/build.txt requirements/runtime.txt requirements/dev.txt
 	bash scripts/install-system-deps.sh --build
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.txt
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/build.txt
+	$(BIN)/python -m pip install --quiet --require-hashes --no-build-isolation \
+		-r requirements/dev.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
@@ -30,18 +33,37 @@ $(LOCK_TOOL)/bin/uv: requirements/tools.txt
 	$(LOCK_TOOL)/bin/python -m pip install --quiet --require-hashes -r requirements/tools.txt
 	touch $@
 
+# build.txt: pip, setuptools and wheel, installed first everywhere; runtime.txt: a
+# portal host; reviewer.txt: a reviewer's workstation (the reviewer extra, PyICU);
+# dev.txt: everything, for make run and make test. Each agrees with the ones before.
 lock: $(LOCK_TOOL)/bin/uv
+	$(UV_COMPILE) requirements/build.in -o requirements/build.txt
 	$(UV_COMPILE) pyproject.toml -o requirements/runtime.txt
-	$(UV_COMPILE) pyproject.toml --extra dev -c requirements/runtime.txt -o requirements/dev.txt
+	$(UV_COMPILE) pyproject.toml --extra reviewer -c requirements/runtime.txt \
+		-o requirements/reviewer.txt
+	$(UV_COMPILE) pyproject.toml --extra dev --extra reviewer -c requirements/runtime.txt \
+		-c requirements/build.txt -o requirements/dev.txt
 
-# The sdist, and the wheel built from it, in dist/.
+# The sdist, and the wheel built from it, in dist/: built from the committed files
+# only (git archive HEAD), so nothing untracked or uncommitted in the checkout (a
+# key, a .env, a data directory, an editor's backup) can ship.
+RELEASE_SRC := build/release-src
 dist: $(STAMP)
-	rm -rf dist
-	$(BIN)/python -m build --no-isolation --outdir dist .
+	rm -rf dist $(RELEASE_SRC) $(RELEASE_SRC).tar
+	mkdir -p $(RELEASE_SRC)
+	git archive --format=tar -o $(RELEASE_SRC).tar HEAD
+	tar -xf $(RELEASE_SRC).tar -C $(RELEASE_SRC)
+	$(BIN)/python -m build --no-isolation --outdir dist $(RELEASE_SRC)
+	@git diff --quiet HEAD -- . || echo "dist: built from commit $$(git rev-parse --short HEAD);" \
+		"uncommitted changes in the checkout are not in it"
 
 # Build the wheel, install it into a fresh venv outside the checkout and run it.
 test-release: $(STAMP)
 	$(BIN)/pytest -q tests/release
+
+# The installer on a booted Debian 12 under qemu (tests/host/; root, slow).
+test-host: $(STAMP)
+	bash scripts/host-test.sh
 
 system:
 	bash scripts/install-system-deps.sh

@@ -4,11 +4,20 @@
 set -euo pipefail
 
 # With --build, only what `pip install` needs to build the project's own
-# dependencies (`make run` needs no browser or database server).
+# dependencies (`make run` needs no browser or database server). With --host,
+# also what the booted-host test needs (tests/host/: a Debian 12 image made by
+# debootstrap, booted under qemu, reached over SSH).
 build_only=0
 if [ "${1:-}" = "--build" ]; then build_only=1; fi
 
 need=()
+if [ "${1:-}" = "--host" ]; then
+  command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+  command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
+  command -v qemu-img >/dev/null 2>&1 || need+=(qemu-utils)
+  command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
+  command -v mke2fs >/dev/null 2>&1 || need+=(e2fsprogs)
+fi
 # PyICU (the reviewer tool's confusable skeletons) builds against ICU.
 if ! pkg-config --exists icu-i18n 2>/dev/null; then need+=(libicu-dev pkg-config); fi
 if ! command -v g++ >/dev/null 2>&1; then need+=(g++); fi

@@ -5,7 +5,7 @@ the server at the moment of submission. Anyone can check that a live portal
 serves exactly the published code:
 
 * ``portal asset-manifest`` prints ``SHA-256  static/PATH`` for every file
-  under ``portal/static`` (the format of ``sha256sum``); a release publishes
+  under ``portal/web/static`` (the format of ``sha256sum``); a release publishes
   that list beside its source.
 * ``portal verify-assets --url URL [--manifest FILE]`` fetches every listed
   file from the live portal and compares; it also reads the pages that load

@@ -49,6 +49,10 @@ class DatabaseDownError(ServiceUnavailable):
     description = DATABASE_DOWN
 
 
+#: SQLite's primary result codes that pass: busy, locked, I/O error, cannot open, lock protocol
+_SQLITE_TRANSIENT = frozenset({5, 6, 10, 14, 15})
+
+
 def database_disk_full(error: DBAPIError) -> bool:
     """Whether the database refused a write for want of disk space."""
     original = error.orig
@@ -60,9 +64,13 @@ def database_disk_full(error: DBAPIError) -> bool:
 def database_unreachable(error: DBAPIError) -> bool:
     """Whether ``error`` says the database is down or the connection to it was lost.
 
-    SQLite's operational errors (a locked or unreadable file) count too: like
-    a server that is down, they pass, and the answer is to send again.
+    SQLite's errors of a locked, busy or unreadable file count too: like a
+    server that is down, they pass, and the answer is to send again. Its other
+    operational errors (a table missing, say) do not pass: they are faults.
     """
+    code = getattr(error.orig, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in _SQLITE_TRANSIENT
     return isinstance(error, (OperationalError, InterfaceError)) or bool(
         error.connection_invalidated
     )

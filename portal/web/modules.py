@@ -7,7 +7,7 @@ browser ask for all of them at once, right after the HTML.
 
 Only static imports count (``import … from './x.js'``, ``import './x.js'``,
 ``export … from './x.js'``); a dynamic ``import()`` is left to load when it
-is needed. Specifiers must be relative and stay inside ``portal/static``:
+is needed. Specifiers must be relative and stay inside ``portal/web/static``:
 the portal serves no third-party script, so anything else is a mistake here
 and fails loudly rather than being left out of the list.
 """
@@ -33,9 +33,9 @@ class ModuleGraphError(ValueError):
 
 @functools.cache
 def module_graph(entry: str) -> tuple[str, ...]:
-    """Every module ``entry`` (a path under portal/static) reaches, dependencies first.
+    """Every module ``entry`` (a path under portal/web/static) reaches, dependencies first.
 
-    Paths are relative to portal/static, as ``url_for('static', filename=…)``
+    Paths are relative to portal/web/static, as ``url_for('static', filename=…)``
     takes them; ``entry`` itself comes last. Read once per process: the
     static files do not change while the portal runs.
     """
@@ -59,14 +59,14 @@ def static_imports(source: str) -> list[str]:
 
 
 def _resolve(importer: PurePosixPath, specifier: str) -> PurePosixPath:
-    """The module ``specifier`` names, as a path under portal/static."""
+    """The module ``specifier`` names, as a path under portal/web/static."""
     if not specifier.startswith(("./", "../")):
         raise ModuleGraphError(f"{importer} imports {specifier!r}: only relative imports")
     parts: list[str] = []
     for part in (*importer.parent.parts, *PurePosixPath(specifier).parts):
         if part == "..":
             if not parts:
-                raise ModuleGraphError(f"{importer} imports {specifier!r}, outside portal/static")
+                raise ModuleGraphError(f"{importer} imports {specifier!r}, outside static/")
             parts.pop()
         elif part != ".":
             parts.append(part)

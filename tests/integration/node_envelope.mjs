@@ -5,8 +5,8 @@
 // to OUT. On failure prints the failure class on stderr, removes OUT, exits 1.
 import { openAsBlob } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
-import { fromHex } from '../../portal/static/js/bytes.js';
-import { openEnvelope, sealEnvelope } from '../../portal/static/js/envelope.js';
+import { fromHex } from '../../portal/web/static/js/bytes.js';
+import { openEnvelope, sealEnvelope } from '../../portal/web/static/js/envelope.js';
 
 const [verb, input, output, ...keys] = process.argv.slice(2);
 const source = await openAsBlob(input);

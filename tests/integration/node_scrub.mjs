@@ -10,7 +10,7 @@
 // not caught, so it can never pass for a refusal.
 import { openAsBlob } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
-import { ScrubError, scrubFile, scrubJpeg, scrubPng } from '../../portal/static/js/scrub.js';
+import { ScrubError, scrubFile, scrubJpeg, scrubPng } from '../../portal/web/static/js/scrub.js';
 
 const [kind, ...args] = process.argv.slice(2);
 

@@ -50,7 +50,8 @@ def serve_portal(
     server_tmp = workdir / f"{role}-tmp"
     server_tmp.mkdir()
     log = workdir / f"{role}.log"
-    env = dict(os.environ, TMPDIR=str(server_tmp), PORTAL_WORKERS="1", PORTAL_THREADS="4")
+    # 6 threads: two may read request bodies at once (a third), as tus tests need
+    env = dict(os.environ, TMPDIR=str(server_tmp), PORTAL_WORKERS="1", PORTAL_THREADS="6")
     env.update(demo.environ(**{"PORTAL_POW_BITS": "6", **settings}))
     with log.open("wb") as log_file:
         process = subprocess.Popen(

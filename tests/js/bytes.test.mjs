@@ -6,7 +6,7 @@ import test from 'node:test';
 import {
   concatBytes, equalBytes, fromBase32, fromBase64, fromBase64Url, fromHex, readUintBE,
   toBase32, toBase64, toBase64Url, toHex, u16be, uintBE, utf8Decode, utf8Encode,
-} from '../../portal/static/js/bytes.js';
+} from '../../portal/web/static/js/bytes.js';
 
 const ascii = (s) => utf8Encode(s);
 

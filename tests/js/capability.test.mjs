@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 
-import { encryptionCapability } from '../../portal/static/js/capability.js';
+import { encryptionCapability } from '../../portal/web/static/js/capability.js';
 
 // WebCrypto as Node has it, except that `names` are unknown algorithms.
 function without(...names) {

@@ -4,10 +4,10 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 
-import { concatBytes, toBase64Url, utf8Encode } from '../../portal/static/js/bytes.js';
-import { SIGNING_CONTEXT, verifyDirectory } from '../../portal/static/js/directory.js';
-import { DirectoryError, KeyFormatError } from '../../portal/static/js/errors.js';
-import { formatPublicKey, generateEncryptionKeyPair, parsePublicKey } from '../../portal/static/js/keys.js';
+import { concatBytes, toBase64Url, utf8Encode } from '../../portal/web/static/js/bytes.js';
+import { SIGNING_CONTEXT, verifyDirectory } from '../../portal/web/static/js/directory.js';
+import { DirectoryError, KeyFormatError } from '../../portal/web/static/js/errors.js';
+import { formatPublicKey, generateEncryptionKeyPair, parsePublicKey } from '../../portal/web/static/js/keys.js';
 import { loadVectors } from './support.mjs';
 
 const subtle = globalThis.crypto.subtle;

@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 
-import { fromBase64, fromHex } from '../../portal/static/js/bytes.js';
-import { EnvelopeError } from '../../portal/static/js/errors.js';
-import { openToBytes } from '../../portal/static/js/envelope.js';
+import { fromBase64, fromHex } from '../../portal/web/static/js/bytes.js';
+import { EnvelopeError } from '../../portal/web/static/js/errors.js';
+import { openToBytes } from '../../portal/web/static/js/envelope.js';
 import { loadVectors, sha256Hex } from './support.mjs';
 
 const CLASSES = ['success', 'header failure', 'no match', 'MAC failure', 'payload failure'];

@@ -4,14 +4,14 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 
-import { concatBytes, toHex } from '../../portal/static/js/bytes.js';
+import { concatBytes, toHex } from '../../portal/web/static/js/bytes.js';
 import {
   CHUNK_SIZE, MAGIC, SEAL_BATCH_CHUNKS, SEALED_CHUNK_SIZE, assembleHeader, buildHeader, headerLength, openEnvelope,
   openToBytes, readHeader, sealChunk, sealEnvelope, sealStanza, sealToBlob, sealToBytes, sealedSize,
-} from '../../portal/static/js/envelope.js';
-import { EnvelopeError, KeyFormatError } from '../../portal/static/js/errors.js';
-import { generateEncryptionKeyPair } from '../../portal/static/js/keys.js';
-import { paddedLength } from '../../portal/static/js/padding.js';
+} from '../../portal/web/static/js/envelope.js';
+import { EnvelopeError, KeyFormatError } from '../../portal/web/static/js/errors.js';
+import { generateEncryptionKeyPair } from '../../portal/web/static/js/keys.js';
+import { paddedLength } from '../../portal/web/static/js/padding.js';
 import { RecordingBlob, pattern, rejectsWithClass } from './support.mjs';
 
 const people = await Promise.all([1, 2, 3, 4].map(() => generateEncryptionKeyPair()));

@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 
-import { fromHex, toHex, utf8Encode } from '../../portal/static/js/bytes.js';
-import { hkdf, hkdfExpand, hkdfExtract, hmacSha256 } from '../../portal/static/js/hkdf.js';
+import { fromHex, toHex, utf8Encode } from '../../portal/web/static/js/bytes.js';
+import { hkdf, hkdfExpand, hkdfExtract, hmacSha256 } from '../../portal/web/static/js/hkdf.js';
 
 test('RFC 5869 A.1 (test case 1)', async () => {
   const ikm = new Uint8Array(22).fill(0x0b);

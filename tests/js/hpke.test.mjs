@@ -3,11 +3,11 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 
-import { fromHex, toHex, uintBE } from '../../portal/static/js/bytes.js';
-import { CryptoError } from '../../portal/static/js/errors.js';
+import { fromHex, toHex, uintBE } from '../../portal/web/static/js/bytes.js';
+import { CryptoError } from '../../portal/web/static/js/errors.js';
 import {
   decap, deriveKeyPair, encap, openBase, publicKeyFromPrivate, sealBase, setupBaseR, setupBaseS,
-} from '../../portal/static/js/hpke.js';
+} from '../../portal/web/static/js/hpke.js';
 import { loadVectors } from './support.mjs';
 
 const file = loadVectors('hpke-rfc9180.json');

@@ -3,10 +3,10 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 
-import { fromHex, toHex } from '../../portal/static/js/bytes.js';
-import { KeyFormatError } from '../../portal/static/js/errors.js';
-import { publicKeyFromPrivate } from '../../portal/static/js/hpke.js';
-import { fingerprint, formatPublicKey, generateEncryptionKeyPair, parsePublicKey } from '../../portal/static/js/keys.js';
+import { fromHex, toHex } from '../../portal/web/static/js/bytes.js';
+import { KeyFormatError } from '../../portal/web/static/js/errors.js';
+import { publicKeyFromPrivate } from '../../portal/web/static/js/hpke.js';
+import { fingerprint, formatPublicKey, generateEncryptionKeyPair, parsePublicKey } from '../../portal/web/static/js/keys.js';
 import { loadVectors } from './support.mjs';
 
 const KEY = fromHex('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f');

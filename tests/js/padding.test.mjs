@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 
-import { EnvelopeError } from '../../portal/static/js/errors.js';
-import { PaddingStripper, padme, paddedLength } from '../../portal/static/js/padding.js';
+import { EnvelopeError } from '../../portal/web/static/js/errors.js';
+import { PaddingStripper, padme, paddedLength } from '../../portal/web/static/js/padding.js';
 import { pattern } from './support.mjs';
 
 // Padmé written the way the spec states it, with BigInt bit operations.

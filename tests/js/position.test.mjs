@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 
-import { parseCoordinate, parsePosition } from '../../portal/static/js/position.js';
+import { parseCoordinate, parsePosition } from '../../portal/web/static/js/position.js';
 import { loadVectors } from './support.mjs';
 
 const vectors = loadVectors('positions.json');

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 
-import { ProofInAdvance, leadingZeroBits, solvePuzzle } from '../../portal/static/js/pow.js';
+import { ProofInAdvance, leadingZeroBits, solvePuzzle } from '../../portal/web/static/js/pow.js';
 
 // Worked out by portal.web.pow.solve, which returns the first counter that works.
 const PUZZLE = 'p1.submit.1900000000.10.00112233445566778899aabbccddeeff.0123456789abcdef0123456789abcdef';

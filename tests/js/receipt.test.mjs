@@ -3,9 +3,9 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 
-import { toHex } from '../../portal/static/js/bytes.js';
-import { formatPublicKey } from '../../portal/static/js/keys.js';
-import { deriveReceiptKeys, formatReceipt, generateReceipt, parseReceipt } from '../../portal/static/js/receipt.js';
+import { toHex } from '../../portal/web/static/js/bytes.js';
+import { formatPublicKey } from '../../portal/web/static/js/keys.js';
+import { deriveReceiptKeys, formatReceipt, generateReceipt, parseReceipt } from '../../portal/web/static/js/receipt.js';
 import { loadVectors } from './support.mjs';
 
 test('§14.1 receipts are 24 digits, spread evenly', () => {

@@ -11,8 +11,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import test from 'node:test';
 
-import { deriveReceiptKeys, formatReceipt, generateReceipt } from '../../portal/static/js/receipt.js';
-import { Attempt, Refused, sendReport } from '../../portal/static/js/report-send.js';
+import { deriveReceiptKeys, formatReceipt, generateReceipt } from '../../portal/web/static/js/receipt.js';
+import { Attempt, Refused, sendReport } from '../../portal/web/static/js/report-send.js';
 import { startTusServer } from './tus-server.mjs';
 
 const TIMING = {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import test from 'node:test';
 
-import { ResumableUpload, UploadError, retryAfterMs } from '../../portal/static/js/resumable.js';
+import { ResumableUpload, UploadError, retryAfterMs } from '../../portal/web/static/js/resumable.js';
 import { startTusServer } from './tus-server.mjs';
 
 const SIZE = 256 * 1024;

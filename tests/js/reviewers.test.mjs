@@ -3,10 +3,10 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 
-import { joinBytes, utf8Encode } from '../../portal/static/js/bytes.js';
-import { openToBytes, readHeader } from '../../portal/static/js/envelope.js';
-import { DirectoryError } from '../../portal/static/js/errors.js';
-import { sealForReviewers } from '../../portal/static/js/reviewers.js';
+import { joinBytes, utf8Encode } from '../../portal/web/static/js/bytes.js';
+import { openToBytes, readHeader } from '../../portal/web/static/js/envelope.js';
+import { DirectoryError } from '../../portal/web/static/js/errors.js';
+import { sealForReviewers } from '../../portal/web/static/js/reviewers.js';
 import { loadVectors } from './support.mjs';
 
 const vectors = loadVectors('directory-py.json');

@@ -1,6 +1,6 @@
 // rules.js gives the verdict portal/web/report.py gives, word for word, on a
 // table of cases: the server's own build_report runs (in Python) on the same
-// posted values, and the rules JSON is the one portal.web.fields.form_rules makes.
+// posted values, and the rules JSON is the one portal.web.field_rules.form_rules makes.
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import test from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { checkFiles, checkReport, formatMessage, hasContent } from '../../portal/static/js/rules.js';
+import { checkFiles, checkReport, formatMessage, hasContent } from '../../portal/web/static/js/rules.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const VENV_PYTHON = `${ROOT}.venv/bin/python`;
@@ -18,7 +18,8 @@ const MIB = 1024 * 1024;
 // Build the rules and judge each case with the server's code.
 const SERVER_SIDE = `
 import json, sys
-from portal.web.fields import browser_attachment_limits, form_rules
+from portal.web.attachment_limits import browser_attachment_limits
+from portal.web.field_rules import form_rules
 from portal.web.report import InvalidReportError, build_report
 
 count, per_file, total = browser_attachment_limits(200 * 1024 * 1024, 10)

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 
-import { concatBytes, joinBytes, utf8Encode } from '../../portal/static/js/bytes.js';
-import { ScrubError, scrubFile, scrubJpeg, scrubPng, sniff } from '../../portal/static/js/scrub.js';
+import { concatBytes, joinBytes, utf8Encode } from '../../portal/web/static/js/bytes.js';
+import { ScrubError, scrubFile, scrubJpeg, scrubPng, sniff } from '../../portal/web/static/js/scrub.js';
 import { RecordingBlob } from './support.mjs';
 
 const bytes = (...values) => Uint8Array.from(values);

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import test from 'node:test';
 
-import { toHex, utf8Encode } from '../../portal/static/js/bytes.js';
-import { Sha256, sha256Blob } from '../../portal/static/js/sha256.js';
+import { toHex, utf8Encode } from '../../portal/web/static/js/bytes.js';
+import { Sha256, sha256Blob } from '../../portal/web/static/js/sha256.js';
 import { RecordingBlob } from './support.mjs';
 
 const hexOf = (bytes) => toHex(new Sha256().update(bytes).digest());

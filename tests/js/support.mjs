@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 
-import { EnvelopeError } from '../../portal/static/js/errors.js';
+import { EnvelopeError } from '../../portal/web/static/js/errors.js';
 
 export const VECTORS = new URL('../vectors/', import.meta.url);
 

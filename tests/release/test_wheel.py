@@ -1,13 +1,16 @@
 """A release installs whole: the wheel alone is enough to run every command.
 
-The checkout's files (as git sees them: tracked, plus new files not ignored) are
-copied to a temporary directory and built there, so nothing stale in the
-checkout's build/ can slip into the wheel. The sdist, and the wheel built from
-it, must carry the same files as a wheel built straight from the source. The
-wheel then goes into a new venv outside the checkout, its dependencies from the
-runtime lock with hashes required, and the commands run from a directory
-outside the checkout with PYTHONPATH unset: whatever the wheel forgot to carry
-fails here, not on a server.
+The checkout's files (as the next commit has them: tracked, plus new files not
+ignored) are copied to a temporary directory and built there
+(tests/release/build.py), so nothing stale in the checkout's build/ can slip
+into the wheel. The sdist, and the wheel built from it, must carry the same
+files as a wheel built straight from the source. The wheel then goes into a new
+venv outside the checkout, the way a portal host gets it: pip, setuptools and
+wheel from requirements/build.txt, then the runtime lock, hashes required,
+wheels only, no build isolation; and the commands run from a directory outside
+the checkout with PYTHONPATH unset: whatever the wheel forgot to carry fails
+here, not on a server. ``make dist`` itself is run on a clone of the checkout
+with untracked secrets dropped into the package folders: none may ship.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tarfile
 import time
 import urllib.request
@@ -31,14 +33,18 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-CHECKOUT = Path(__file__).resolve().parents[2]
+from tests.release.build import CHECKOUT, build, copy_sources, run
+
 #: the import packages the wheel carries, and nothing else
 PACKAGES = ("crypto", "incident_db", "portal", "reviewer_tool", "web_hardening")
-#: MANIFEST.in's global-exclude, as file name suffixes and names
-EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".pyd", ".so", "~", ".swp", ".orig", ".rej")
-EXCLUDED_NAMES = (".DS_Store",)
+#: MANIFEST.in's global-exclude and prune, as file name suffixes, names and folders
+EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".pyd", ".so", "~", ".swp", ".orig", ".rej", ".key",
+                     ".pem", ".bak")  # fmt: skip
+EXCLUDED_NAMES = (".DS_Store", ".env")
+EXCLUDED_FOLDERS = ("__pycache__", "var")
 FEED = CHECKOUT.parent / "shared" / "data" / "crime-at-sea" / "pirate_attacks.csv"
 RUNTIME_LOCK = CHECKOUT / "requirements" / "runtime.txt"
+BUILD_LOCK = CHECKOUT / "requirements" / "build.txt"
 #: files the code opens at run time; the whole-tree comparison covers the rest
 RUNTIME_FILES = (
     "crypto/SPEC.md",
@@ -60,30 +66,12 @@ RUNTIME_FILES = (
 )
 
 
-def run(argv: list[str | Path], **options: object) -> subprocess.CompletedProcess[str]:
-    """Run a command to completion and fail the test with its output if it fails."""
-    done = subprocess.run(
-        [str(part) for part in argv], capture_output=True, text=True, timeout=300, **options
-    )
-    assert done.returncode == 0, f"{argv} exited {done.returncode}\n{done.stdout}\n{done.stderr}"
-    return done
-
-
-def source_files() -> list[str]:
-    """The checkout's files as git sees them: tracked or new, not ignored, not deleted."""
-    git = shutil.which("git")
-    assert git, "git is needed to list the checkout's files"
-    listed = run([git, "-C", CHECKOUT, "ls-files", "-z", "--cached", "--others",
-                  "--exclude-standard"]).stdout  # fmt: skip
-    return sorted({name for name in listed.split("\0") if name and (CHECKOUT / name).is_file()})
-
-
 def shipped(name: str) -> bool:
     """Whether a checkout file belongs in the wheel (MANIFEST.in and the package list)."""
     path = PurePosixPath(name)
     return (
         path.parts[0] in PACKAGES
-        and "__pycache__" not in path.parts
+        and not set(path.parts[1:-1]) & set(EXCLUDED_FOLDERS)
         and not path.name.endswith(EXCLUDED_SUFFIXES)
         and path.name not in EXCLUDED_NAMES
     )
@@ -110,15 +98,9 @@ def release(tmp_path_factory: pytest.TempPathFactory) -> Release:
     """Build a wheel from a copy of the checkout, then the sdist and a wheel from it."""
     root = tmp_path_factory.mktemp("release")
     source = root / "source"
-    sources = source_files()
-    for name in sources:
-        target = source / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(CHECKOUT / name, target)
-    build = [sys.executable, "-m", "build", "--no-isolation"]
-    run([*build, "--wheel", "--outdir", root / "direct", source])
-    # Without --sdist or --wheel, build makes the sdist, then the wheel from it.
-    run([*build, "--outdir", root / "dist", source])
+    sources = copy_sources(source)
+    build(source, root / "direct", wheel_only=True)
+    build(source, root / "dist")
     (sdist,) = (root / "dist").glob("*.tar.gz")
     (wheel,) = (root / "dist").glob("*.whl")
     (direct_wheel,) = (root / "direct").glob("*.whl")
@@ -161,14 +143,17 @@ class Installed:
 
 @pytest.fixture(scope="module")
 def installed(release: Release, tmp_path_factory: pytest.TempPathFactory) -> Installed:
-    """Install the runtime lock (hashes required), then the wheel alone, into a new venv."""
+    """Install the build lock, then the runtime lock, then the wheel alone, into a new
+    venv, as the installer does on a portal host: hashes required, wheels only."""
     root = tmp_path_factory.mktemp("installed")
     assert not root.resolve().is_relative_to(CHECKOUT)
     venv.create(root / "venv", with_pip=True)
     python = root / "venv" / "bin" / "python"
     pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    locked = [*pip, "--require-hashes", "--only-binary=:all:"]
+    run([*locked, "-r", BUILD_LOCK], cwd=root)
     # --no-compile: byte-compiling numpy, matplotlib and the rest would double the time
-    run([*pip, "--no-compile", "--require-hashes", "-r", RUNTIME_LOCK], cwd=root)
+    run([*locked, "--no-compile", "--no-build-isolation", "-r", RUNTIME_LOCK], cwd=root)
     run([*pip, "--no-deps", release.wheel], cwd=root)
     purelib = run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                   cwd=root).stdout.strip()  # fmt: skip
@@ -340,3 +325,85 @@ def test_reviewer_runs_from_the_wheel(installed: Installed, data_dir: Path) -> N
                          demo / "passphrase", "--portal-key", portal_key)  # fmt: skip
     assert "workspace created:" in done.stdout
     assert "csoenc1" in done.stdout
+
+
+def test_without_the_reviewer_extra_the_confusable_check_stops_with_one_line(
+    installed: Installed,
+) -> None:
+    """A portal host's install has no PyICU: the reviewer's identity check on a name
+    written in Cyrillic look-alikes fails with the fix, never runs weaker."""
+    text = installed.workdir / "cyrillic.txt"
+    text.write_text("Crew member \u041c\u0430ry Ann was hurt\n", encoding="utf-8")
+    done = subprocess.run(
+        [installed.bin / "reviewer", "detect", text, "--identity", "Mary Ann"],
+        capture_output=True, text=True, timeout=120, cwd=installed.workdir, env=installed.env,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout == ""
+    assert done.stderr == (
+        "reviewer: error: the confusable check needs PyICU: pip install 'cso-portal[reviewer]'\n"
+    )
+    # Plain ASCII needs no skeletons: the same check runs and finds the name.
+    text.write_text("Crew member Mary Ann was hurt\n", encoding="utf-8")
+    found = installed.run("reviewer", "detect", text, "--identity", "Mary Ann").stdout
+    assert '"text": "Mary Ann"' in found
+
+
+#: untracked files an operator or a developer may leave in package folders
+LEFT_BEHIND = (
+    "portal/web/static/demo-reviewer.key",
+    "portal/web/static/notes.txt",
+    "portal/.env",
+    "portal/var/secret_key",
+    "portal/web/app.py.bak",
+    "reviewer_tool/ca.pem",
+)
+#: the same kinds of file, committed by mistake: MANIFEST.in keeps them out
+COMMITTED_BY_MISTAKE = (
+    "portal/web/static/committed.key",
+    "portal/web/.env",
+    "portal/var/portal.sqlite3",
+    "incident_db/var/incidents.sqlite3",
+    "crypto/envelope.py.bak",
+    "web_hardening/server.pem",
+)
+
+
+def test_make_dist_ships_only_committed_files(tmp_path: Path) -> None:
+    """`make dist` (this checkout's Makefile) on a clone: untracked files in the
+    package folders stay out, and so do committed keys, .env files, data
+    directories and backups."""
+    git = shutil.which("git")
+    make = shutil.which("make")
+    assert git, "git is needed"
+    assert make, "make is needed"
+    clone = tmp_path / "clone"
+    run([git, "clone", "--quiet", "--no-hardlinks", CHECKOUT, clone])
+    identity = ["-c", "user.name=release test", "-c", "user.email=release@test.invalid"]
+    # The packaging files as they stand in the checkout, committed in the clone
+    # together with the mistakes.
+    for name in ("MANIFEST.in", "pyproject.toml"):
+        shutil.copy2(CHECKOUT / name, clone / name)
+    for name in COMMITTED_BY_MISTAKE:
+        (clone / name).parent.mkdir(parents=True, exist_ok=True)
+        (clone / name).write_text("secret\n")
+    run([git, "-C", clone, "add", "-f", "MANIFEST.in", "pyproject.toml", *COMMITTED_BY_MISTAKE])
+    run([git, "-C", clone, *identity, "commit", "--quiet", "-m", "mistakes"])
+    for name in LEFT_BEHIND:
+        (clone / name).parent.mkdir(parents=True, exist_ok=True)
+        (clone / name).write_text("secret\n")
+    # This venv's tools (its stamp counts as made), the clone as the directory.
+    venv_bin = Path(os.environ.get("VIRTUAL_ENV", CHECKOUT / ".venv")) / "bin"
+    run([make, "--no-print-directory", "-C", clone, "-f", CHECKOUT / "Makefile",
+         "-o", ".venv/.installed", f"BIN={venv_bin}", "dist"])  # fmt: skip
+    (wheel,) = (clone / "dist").glob("cso_portal-*.whl")
+    (sdist,) = (clone / "dist").glob("cso_portal-*.tar.gz")
+    names = wheel_names(wheel)
+    with tarfile.open(sdist) as archive:
+        top = f"{sdist.name.removesuffix('.tar.gz')}/"
+        in_sdist = {member.name.removeprefix(top) for member in archive.getmembers()}
+    for name in (*LEFT_BEHIND, *COMMITTED_BY_MISTAKE):
+        assert name not in names, f"{name} is in the wheel"
+        assert name not in in_sdist, f"{name} is in the sdist"
+    assert "portal/web/static/js/report-page.js" in names
+    assert "portal/web/app.py" in names

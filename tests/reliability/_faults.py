@@ -105,7 +105,9 @@ def serve(demo: DemoPortal, workdir: Path, name: str, **settings: str) -> Server
     """Start ``portal serve`` with two workers over ``demo``'s data directory."""
     port = free_port()
     log = workdir / f"{name}.log"
-    env = dict(os.environ, PORTAL_WORKERS="2", PORTAL_THREADS="8")
+    # 20 threads: a third of them (6) may read bodies at once on TCP, more than the
+    # uploads one worker may be handed here, so no send is turned away with a 503
+    env = dict(os.environ, PORTAL_WORKERS="2", PORTAL_THREADS="20")
     env.update(demo.environ(**{"PORTAL_POW_BITS": "4", "PORTAL_POW_BURST": "100000",
                                "PORTAL_PLAIN_PER_HOUR": "100000", **settings}))  # fmt: skip
     with log.open("ab") as log_file:

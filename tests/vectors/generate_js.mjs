@@ -10,12 +10,12 @@
 
 import { writeFileSync } from 'node:fs';
 
-import { concatBytes, randomBytes, toBase64, toHex } from '../../portal/static/js/bytes.js';
+import { concatBytes, randomBytes, toBase64, toHex } from '../../portal/web/static/js/bytes.js';
 import {
   CHUNK_SIZE, assembleHeader, deriveKeys, sealChunk, sealStanza, sealToBytes,
-} from '../../portal/static/js/envelope.js';
-import { generateEncryptionKeyPair } from '../../portal/static/js/keys.js';
-import { paddedLength } from '../../portal/static/js/padding.js';
+} from '../../portal/web/static/js/envelope.js';
+import { generateEncryptionKeyPair } from '../../portal/web/static/js/keys.js';
+import { paddedLength } from '../../portal/web/static/js/padding.js';
 
 const OUTPUT = new URL('envelope-js.json', import.meta.url);
 
