@@ -37,7 +37,12 @@ _SKEW = timedelta(minutes=5)
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
 _IPV6 = re.compile(r"(?<![0-9A-Za-z:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![0-9A-Za-z:])")
 #: a server announcing where it listens is not a client address
-_BIND_LINE = re.compile(r"(?i)listening at|listener on|listening on")
+_BIND_LINE = re.compile(
+    r"(?i)listening at|listener on|listening on|listener connection \(ready\) on"
+)
+#: tor naming a relay by its fingerprint ("host <40 hex> at ADDRESS:PORT"): a relay's
+#: public address, never a visitor's
+_TOR_RELAY = re.compile(r"\bhost [0-9A-F]{40} at ")
 
 
 def parse_torrc(text: str) -> list[tuple[str, str]]:
@@ -128,7 +133,7 @@ def _service_findings(
 def find_addresses(text: str) -> Iterator[int]:
     """Line numbers (from 1) of lines that hold an IP address."""
     for number, line in enumerate(text.splitlines(), start=1):
-        if _BIND_LINE.search(line):
+        if _BIND_LINE.search(line) or _TOR_RELAY.search(line):
             continue
         if any(_is_address(token, 4) for token in _IPV4.findall(line)) or any(
             _is_address(token, 6) for token in _IPV6.findall(line)

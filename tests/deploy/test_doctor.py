@@ -128,6 +128,17 @@ def test_addresses_in_logs_are_found_and_not_repeated(tmp_path: Path) -> None:
     assert "203.0.113.9" not in finding.line()
 
 
+def test_tor_naming_its_own_listener_or_a_relay_is_not_a_client_address() -> None:
+    relay = "0123456789ABCDEF0123456789ABCDEF01234567"
+    journal = (
+        "Opened Socks listener connection (ready) on 127.0.0.1:9050\n"
+        f"Problem bootstrapping. Stuck at 5%: (conn) host {relay} at 204.13.164.118:443\n"
+        "GET / from 203.0.113.9\n"
+        f"host {relay.lower()} at 198.51.100.4:443 is not tor's spelling\n"
+    )
+    assert list(host_checks.find_addresses(journal)) == [3, 4]
+
+
 def test_unencrypted_swap_fails(tmp_path: Path) -> None:
     swaps = tmp_path / "swaps"
     swaps.write_text("Filename Type Size Used Priority\n/dev/sda2 partition 1048572 0 -2\n")
