@@ -34,6 +34,8 @@ from portal.web.report import build_report, encode_report
 
 SMALL_REPORT = 10 * 1024  # bytes of narrative in a report sent alone
 ATTACHMENT = 1024 * 1024  # bytes of the attachment every other report carries
+#: times a reporter sends again after a worker said it is reading as many bodies as it may
+BUSY_RETRIES = 10
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -56,6 +58,8 @@ class LoadResult:
     sequence_times: list[float] = field(default_factory=list)
     #: seconds the POST /submit alone took
     post_times: list[float] = field(default_factory=list)
+    #: 503s with Retry-After from a worker at its limit of bodies read at once (sent again)
+    busy: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def summary(self) -> str:
@@ -63,7 +67,8 @@ class LoadResult:
         rate = len(self.accepted) / self.seconds if self.seconds else 0.0
         return (
             f"{len(self.accepted)} accepted in {self.seconds:.1f} s ({rate:.1f}/s), "
-            f"{len(self.errors)} errors; POST p50 {_quantile(self.post_times, 0.5):.3f} s "
+            f"{len(self.errors)} errors, {self.busy} busy answers sent again; "
+            f"POST p50 {_quantile(self.post_times, 0.5):.3f} s "
             f"p99 {_quantile(self.post_times, 0.99):.3f} s; whole sequence p50 "
             f"{_quantile(self.sequence_times, 0.5):.3f} s "
             f"p99 {_quantile(self.sequence_times, 0.99):.3f} s"
@@ -129,6 +134,13 @@ def _reporter(
                 }
                 posted = time.monotonic()
                 answer = session.post(f"{url}/submit", data=data, files=files, timeout=120)
+                for _ in range(BUSY_RETRIES):  # as the browser does: a busy worker says when
+                    if answer.status_code != 503 or "Retry-After" not in answer.headers:
+                        break
+                    with result._lock:
+                        result.busy += 1
+                    time.sleep(min(float(answer.headers["Retry-After"]), 5.0))
+                    answer = session.post(f"{url}/submit", data=data, files=files, timeout=120)
                 done = time.monotonic()
                 if answer.status_code != 200 or answer.json().get("stored") is not True:
                     raise AssertionError(f"/submit: {answer.status_code} {_text(answer.text)}")

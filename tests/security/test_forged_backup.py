@@ -152,11 +152,30 @@ def genuine_members(victim: Path) -> list[Member]:
     The organisation key and the directory are public (browsers fetch them);
     the database is any portal's; the signing key is the attacker's own.
     """
-    members = [_file("database/portal.sqlite3", (victim / "portal.sqlite3").read_bytes())]
+    members = [_file("database/portal.sqlite3", _database_image(victim / "portal.sqlite3"))]
     for name in ("key-directory.json", "organisation.pub", "portal-signing.key",
                  "portal-signing.pub"):  # fmt: skip
         members.append(_file(f"data/{name}", (victim / name).read_bytes()))
     return members
+
+
+def _database_image(path: Path) -> bytes:
+    """The victim's database as one file, the way any SQLite tool copies it.
+
+    The portal runs SQLite in WAL mode, so the file alone may lack recent pages
+    and its header says WAL; the backup API gathers both, and a copy without
+    its log says rollback journal (header bytes 18 and 19), as a backup must.
+    """
+    source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    copy = sqlite3.connect(":memory:")
+    try:
+        source.backup(copy)
+        image = bytearray(copy.serialize())
+    finally:
+        copy.close()
+        source.close()
+    image[18:20] = b"\x01\x01"
+    return bytes(image)
 
 
 def seal_members(
@@ -221,7 +240,7 @@ def test_a_backup_with_a_harmful_tar_member_restores_nothing(
 
 def _database_with(victim: Path, tmp_path: Path, statements: str) -> bytes:
     path = tmp_path / "forged.sqlite3"
-    shutil.copy(victim / "portal.sqlite3", path)
+    path.write_bytes(_database_image(victim / "portal.sqlite3"))
     connection = sqlite3.connect(path)
     connection.executescript(statements)
     connection.close()
