@@ -13,6 +13,8 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask, current_app, jsonify, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
@@ -41,13 +43,13 @@ csrf = CSRFProtect()
 
 #: error pages in plain words; the status code picks the text
 _MESSAGES = {
-    400: "The request could not be understood.",
-    403: "This action is not allowed.",
-    404: "There is no such page.",
-    405: "That is not how this page is used.",
-    413: "The upload is larger than this portal accepts.",
-    429: "Too many reports are arriving right now. Please try again in a few minutes.",
-    503: "The portal cannot accept reports right now.",
+    400: _l("The request could not be understood."),
+    403: _l("This action is not allowed."),
+    404: _l("There is no such page."),
+    405: _l("That is not how this page is used."),
+    413: _l("The upload is larger than this portal accepts."),
+    429: _l("Too many reports are arriving right now. Please try again in a few minutes."),
+    503: _l("The portal cannot accept reports right now."),
 }
 
 
@@ -61,7 +63,7 @@ JSON_PREFIXES = ("/reviewer-sync/", "/uploads/")
 #: form posts made by scripts: an expired form token is answered in JSON, so that the
 #: page renews it in place (GET /form-token) and sends again, losing nothing typed
 SCRIPT_FORMS = frozenset({"/submit", "/submit/begin", "/submit/finish"})
-CSRF_MESSAGE = (
+CSRF_MESSAGE = _l(
     "This form has expired or was opened in another browser session. "
     "Nothing was stored. Please reload the page and send it again."
 )
@@ -125,6 +127,10 @@ def create_app(config: Config, role: str = "intake") -> Flask:
         app.register_blueprint(tus)
     if role == "sync" or config.sync_mode == "same":
         app.register_blueprint(sync)
+    from portal.web import i18n
+
+    # after the blueprints: it adds /<code>/ to the report form
+    i18n.install(app, pages=role == "intake")
     _error_pages(app)
     _fault_pages(app)
     return app
@@ -196,7 +202,7 @@ def _is_api() -> bool:
 #: the page of an unexpected failure. It may come after a commit, so it must not
 #: say nothing was kept; a report sent again from the same page is stored once
 #: (``intake.stored_before``, the no-JavaScript form's one-time key)
-INTERNAL_ERROR = (
+INTERNAL_ERROR = _l(
     "Something went wrong on our side, and what you sent may or may not have been kept. "
     "If you were sending a report, go back and send it again: a report sent again from "
     "the same page is stored only once."
@@ -207,12 +213,12 @@ def _error_pages(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def _csrf(error: CSRFError) -> Any:
         if request.path in SCRIPT_FORMS:
-            return jsonify({"error": CSRF_MESSAGE, "renew_token": True}), 400
+            return jsonify({"error": str(CSRF_MESSAGE), "renew_token": True}), 400
         if request.path == "/submit-plain":
             from portal.web.plain_intake import plain_form_after_error
 
             return plain_form_after_error(CSRF_MESSAGE)  # the filled form again: nothing lost
-        message = (
+        message = _(
             "This form has expired or was opened in another browser session. "
             "Nothing was stored. Please go back, reload the page and send it again."
         )
@@ -223,11 +229,13 @@ def _error_pages(app: Flask) -> None:
         status = error.code or 500
         message = error.description if getattr(error, "portal_message", False) else None
         if _is_api():
-            answer = jsonify({"error": message or _MESSAGES.get(status, "request refused")})
+            answer = jsonify(
+                {"error": str(message or _MESSAGES.get(status) or _("request refused"))}
+            )
             answer.status_code = status
         else:
-            text = message or _MESSAGES.get(status, "The request could not be handled.")
-            answer = security.error_page(status, text)
+            text = message or _MESSAGES.get(status) or _("The request could not be handled.")
+            answer = security.error_page(status, str(text))
         if isinstance(error, MethodNotAllowed) and error.valid_methods:
             # RFC 9110 section 15.5.6: a 405 MUST list the methods the resource takes
             answer.headers["Allow"] = ", ".join(sorted(error.valid_methods))
@@ -238,13 +246,16 @@ def _error_pages(app: Flask) -> None:
         # Log the type only: messages can carry user input.
         app.logger.error("internal error: %s", type(error).__name__)
         if _is_api():
-            return jsonify({"error": "internal error"}), 500
-        text = INTERNAL_ERROR
-        return security.error_page(500, text)
+            return jsonify({"error": _("internal error")}), 500
+        return security.error_page(500, str(INTERNAL_ERROR))
 
 
-def _fault_answer(status: int, text: str, retry_after: int | None = None) -> Any:
-    """An answer for a fault of the host, not the request, in the style of ``_error_pages``."""
+def _fault_answer(status: int, text: Any, retry_after: int | None = None) -> Any:
+    """An answer for a fault of the host, not the request, in the style of ``_error_pages``.
+
+    ``text`` may be a lazy translation: it is read now, in the request's language.
+    """
+    text = str(text)
     answer = jsonify({"error": text}) if _is_api() else security.error_page(status, text)
     answer.status_code = status
     if retry_after is not None:
@@ -258,9 +269,8 @@ def _fault_pages(app: Flask) -> None:
     def crash(error: Exception) -> Any:
         app.logger.error("internal error: %s", type(error).__name__)
         if _is_api():
-            return jsonify({"error": "internal error"}), 500
-        text = INTERNAL_ERROR
-        return security.error_page(500, text)
+            return jsonify({"error": _("internal error")}), 500
+        return security.error_page(500, str(INTERNAL_ERROR))
 
     @app.errorhandler(DatabaseDownError)
     def _database_down(error: DatabaseDownError) -> Any:

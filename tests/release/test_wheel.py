@@ -111,6 +111,10 @@ def test_wheel_carries_every_package_file_and_nothing_else(release: Release) -> 
     """Each file under the packages is in the wheel; tests, bench and scripts are not."""
     names = wheel_names(release.wheel)
     expected = {name for name in release.sources if shipped(name)}
+    # the message catalogs ship compiled beside their sources (setup.py's build step)
+    catalogs = {name[: -len(".po")] + ".mo" for name in expected if name.endswith(".po")}
+    assert len(catalogs) >= 22, "expected two compiled catalogs for each translated language"
+    expected |= catalogs
     assert sorted(expected - names) == [], "files the wheel forgot"
     assert sorted(names - expected) == [], "files in the wheel that are not in the packages"
     assert set(RUNTIME_FILES) <= names
@@ -241,6 +245,14 @@ def test_portal_serve_answers_the_form_and_the_key_directory(
         status, script = fetch(f"{base}/static/js/report-page.js")
         assert status == 200
         assert script == (installed.purelib / "portal/web/static/js/report-page.js").read_bytes()
+        # the compiled catalogs work from the wheel: a page and the browser's messages
+        status, arabic = fetch(f"{base}/?lang=ar")
+        assert status == 200
+        assert b'<html lang="ar" dir="rtl">' in arabic
+        assert "الإبلاغ".encode() in arabic
+        status, messages = fetch(f"{base}/i18n/ar.json")
+        assert status == 200
+        assert len(json.loads(messages)) > 50
     finally:
         server.send_signal(signal.SIGTERM)
         try:

@@ -1,0 +1,255 @@
+"""The reporter's language: which one a page is in, and how it stays chosen.
+
+Most seafarers are not native English speakers, and a frightened rating
+should be able to report in their own language. The pages, the messages the
+server writes and the messages the browser writes all come from one set of
+gettext catalogs (``portal/web/translations/<locale>/LC_MESSAGES/``):
+``messages`` for the server, ``js`` for the browser, which fetches its part
+as a small JSON object (``/i18n/<code>.json``).
+
+How a request's language is chosen, first match wins:
+
+1. the address: ``?lang=<code>`` on any page, or ``/<code>/`` as a way into
+   the report form (a link a CSO can hand out to a crew);
+2. the browser's ``Accept-Language`` header (a guess; Tor Browser always
+   says English, which is why every page has a language picker).
+
+There is no cookie: an explicit choice travels in the links, form actions
+and redirects the portal writes (``url_for`` adds ``lang``), so it lasts
+exactly as long as the reporter follows the portal's own links. A language
+asked for that the portal does not ship gives English, and the page says so.
+
+The language never reaches a log. The report document records its code
+(``language``), so the reviewers know what the narrative is written in.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from babel.support import Translations
+from flask import Flask, Response, abort, g, request, url_for
+from flask_babel import Babel
+
+#: where the catalogs live, in the usual gettext layout (Weblate reads it as it is)
+TRANSLATIONS = Path(__file__).resolve().parent / "translations"
+
+
+@dataclass(frozen=True)
+class Language:
+    """One shipped language."""
+
+    code: str  #: BCP 47, as in the address and the report document
+    locale: str  #: Babel's locale identifier, also the catalog's folder
+    name: str  #: its name in its own script, for the picker
+    english: str  #: its name in English, for the README and the reviewers
+    direction: str = "ltr"
+
+
+#: the shipped languages, in the picker's order: English first, then by the
+#: size of the crews who speak them (BIMCO/ICS manpower), then the rest
+SHIPPED: tuple[Language, ...] = (
+    Language("en", "en", "English", "English"),
+    Language("tl", "fil", "Tagalog", "Filipino (Tagalog)"),
+    Language("zh-Hans", "zh_Hans", "简体中文", "Chinese (Simplified)"),
+    Language("id", "id", "Bahasa Indonesia", "Indonesian"),
+    Language("ru", "ru", "Русский", "Russian"),
+    Language("uk", "uk", "Українська", "Ukrainian"),
+    Language("hi", "hi", "हिन्दी", "Hindi"),
+    Language("vi", "vi", "Tiếng Việt", "Vietnamese"),
+    Language("my", "my", "မြန်မာ", "Burmese"),
+    Language("ar", "ar", "العربية", "Arabic", "rtl"),
+    Language("fr", "fr", "Français", "French"),
+    Language("es", "es", "Español", "Spanish"),
+)
+ENGLISH = SHIPPED[0]
+BY_CODE = {language.code: language for language in SHIPPED}
+
+#: primary subtags (lower case) of what browsers send, beyond the codes themselves
+_ALIASES = {"fil": "tl", "zh": "zh-Hans", "in": "id", "my": "my", "bur": "my"}
+#: Chinese written in traditional characters: not shipped, so not Simplified either
+_TRADITIONAL = re.compile(r"^zh-(hant|tw|hk|mo)\b")
+
+#: shown in English when the language asked for is not shipped
+NOT_SHIPPED = (
+    "This page is not yet available in the language you asked for, so it is shown "
+    "in English. You can pick another language above."
+)
+
+
+def language_for(tag: str) -> Language | None:
+    """The shipped language a BCP 47 tag asks for, or None."""
+    tag = tag.strip().replace("_", "-").lower()
+    if not tag or len(tag) > 35:
+        return None
+    for language in SHIPPED:
+        if tag == language.code.lower():
+            return language
+    if _TRADITIONAL.match(tag):
+        return None
+    primary = tag.split("-", 1)[0]
+    code = _ALIASES.get(primary, primary)
+    return BY_CODE.get(code)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A request's language, and how it was chosen."""
+
+    language: Language
+    explicit: bool  #: asked for in the address: links carry it on
+    notice: str | None = None  #: why the page is in English, when it is
+
+
+def choose(asked: str | None, accept: list[tuple[str, float]]) -> Choice:
+    """The language of a request from its ``lang`` (address) and ``Accept-Language``."""
+    if asked is not None:
+        language = language_for(asked)
+        if language is None:
+            return Choice(ENGLISH, False, NOT_SHIPPED)
+        return Choice(language, True)
+    other_than_english = False
+    for tag, quality in accept:
+        if quality <= 0 or tag == "*":
+            continue
+        language = language_for(tag)
+        if language is not None:
+            return Choice(language, False)
+        other_than_english = True
+    return Choice(ENGLISH, False, NOT_SHIPPED if other_than_english else None)
+
+
+def current() -> Language:
+    """The language of the request being served (English outside a request)."""
+    choice = g.get("language_choice")
+    return choice.language if choice is not None else ENGLISH
+
+
+@functools.cache
+def browser_catalog(code: str) -> bytes:
+    """The browser's messages in ``code``: a JSON object from msgid to translation.
+
+    Read once from the compiled ``js`` catalog. English, and a language whose
+    catalog is missing, is ``{}``: the browser then shows its English msgids.
+    """
+    language = BY_CODE[code]
+    messages: dict[str, str] = {}
+    if language is not ENGLISH:
+        catalog = Translations.load(str(TRANSLATIONS), [language.locale], domain="js")
+        for key, value in getattr(catalog, "_catalog", {}).items():
+            if isinstance(key, str) and key and value:
+                messages[key] = value
+    return json.dumps(messages, ensure_ascii=False, sort_keys=True).encode()
+
+
+def _entry_codes() -> str:
+    return ", ".join(f"'{language.code}'" for language in SHIPPED)
+
+
+def install(app: Flask, *, pages: bool = True) -> None:
+    """Choose each request's language, keep an explicit choice in links, serve the catalogs.
+
+    Without ``pages`` (the reviewers' sync API, which speaks to programs) the
+    application answers in English only and serves no catalog.
+    """
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS)
+    app.config["BABEL_DEFAULT_LOCALE"] = "en"
+    Babel(app, locale_selector=lambda: current().locale)
+    if not pages:
+        return
+
+    @app.url_value_preprocessor
+    def _entry(endpoint: str | None, values: dict[str, Any] | None) -> None:
+        entry = values.pop("lang_path", None) if values else None
+        asked = request.args.get("lang", entry)
+        accept = [(tag, quality) for tag, quality in request.accept_languages]
+        choice = choose(asked, accept)
+        g.language_choice = choice
+        g.lang_code = choice.language.code
+
+    @app.url_defaults
+    def _keep(endpoint: str, values: dict[str, Any]) -> None:
+        choice = g.get("language_choice")
+        if choice is None or not choice.explicit or endpoint == "static":
+            return
+        if endpoint == "i18n_catalog" or "lang_path" in values:
+            return
+        values.setdefault("lang", choice.language.code)
+
+    @app.context_processor
+    def _page() -> dict[str, Any]:
+        choice = g.get("language_choice") or Choice(ENGLISH, False)
+        return {
+            "page_lang": choice.language.code,
+            "page_dir": choice.language.direction,
+            "language_links": language_links(choice.language),
+            "language_notice": choice.notice,
+            "lang_explicit": choice.explicit,
+            "messages_url": url_for("i18n_catalog", code=choice.language.code),
+        }
+
+    @app.after_request
+    def _vary(response: Response) -> Response:
+        # the same address can answer in another language for another browser
+        response.vary.add("Accept-Language")
+        return response
+
+    def catalog(code: str) -> Response:
+        if code not in BY_CODE:
+            abort(404)
+        return Response(browser_catalog(code), mimetype="application/json")
+
+    app.add_url_rule("/i18n/<code>.json", "i18n_catalog", catalog, methods=["GET"])
+    if "intake.form" in app.view_functions:
+        app.add_url_rule(
+            f"/<any({_entry_codes()}):lang_path>/",
+            "intake.form",
+            methods=["GET"],
+        )
+
+
+@dataclass(frozen=True)
+class LanguageLink:
+    """One entry of the picker."""
+
+    code: str
+    name: str
+    href: str
+    current: bool
+    dir: str
+
+
+def language_links(shown: Language) -> list[LanguageLink]:
+    """The picker: this page in every shipped language.
+
+    A page that came from a GET links to itself with the other ``lang`` (and
+    the rest of its address kept, such as the chosen category); a page that
+    answered a POST cannot be fetched again, so it links to the report form.
+    """
+    endpoint = request.endpoint if request.method == "GET" else None
+    arguments: dict[str, str] = {}
+    if endpoint in (None, "static", "i18n_catalog") or request.view_args:
+        endpoint = "intake.form"
+    elif endpoint == "intake.form":
+        # the one thing of the address worth keeping: a category the form knows.
+        # Nothing else is copied, so no link ever echoes what someone typed there.
+        from portal.web.fields import ALL
+
+        category = request.args.get("category")
+        if category in ALL:
+            arguments["category"] = category
+    links = []
+    for language in SHIPPED:
+        try:
+            href = url_for(endpoint, **{**arguments, "lang": language.code})
+        except Exception:
+            href = url_for("intake.form", lang=language.code)
+        links.append(
+            LanguageLink(language.code, language.name, href, language is shown, language.direction)
+        )
+    return links
