@@ -84,8 +84,28 @@ _ID = re.compile(r"[0-9a-f]{32}")
 _KEY_LABEL = b"cso-portal pending v1\n"
 
 
+def N_(message: str) -> str:  # noqa: N802 (gettext's name for a no-op marker)
+    """Mark ``message`` for the translation catalogs, leaving it as it is.
+
+    Storage does not translate (it runs without Flask); the web layer does,
+    when it answers with a :class:`PendingError` (``resumable.pending_refusal``).
+    ``scripts/catalogs.py`` extracts the messages marked so.
+    """
+    return message
+
+
 class PendingError(Exception):
-    """A draft or upload cannot be used as asked; the message is safe to show."""
+    """A draft or upload cannot be used as asked; the message is safe to show.
+
+    ``message`` is an English sentence whose numbers are ``%(name)s``
+    placeholders, filled from ``values``; ``str()`` is that sentence filled in.
+    The web layer translates ``message`` first, then fills it in.
+    """
+
+    def __init__(self, message: str, **values: object) -> None:
+        super().__init__(str(message) % values if values else message)
+        self.message = message
+        self.values = values
 
 
 class UnknownError(PendingError):
@@ -94,6 +114,11 @@ class UnknownError(PendingError):
 
 class ExpiredError(PendingError):
     """The draft or upload has expired, or lapsed before its first byte."""
+
+    @classmethod
+    def lapsed(cls) -> ExpiredError:
+        """The refusal of a draft that received no byte in time (:data:`LAPSED`)."""
+        return cls(LAPSED, minutes=FIRST_BYTE_SECONDS // 60)
 
 
 class FinishedError(PendingError):
@@ -112,27 +137,32 @@ class LockedError(PendingError):
     """Another request is using the upload, or the draft."""
 
 
-UNKNOWN = "The portal does not know this upload: it was removed or has expired."
-EXPIRED = (
+UNKNOWN = N_("The portal does not know this upload: it was removed or has expired.")
+EXPIRED = N_(
     "This upload has expired: unfinished uploads are kept until the start of the second"
     " day (UTC) after they began. Nothing was stored."
 )
-LAPSED = (
-    f"Nothing arrived for this report within {FIRST_BYTE_SECONDS // 60} minutes of its"
+#: filled with ``minutes`` (:meth:`ExpiredError.lapsed`)
+LAPSED = N_(
+    "Nothing arrived for this report within %(minutes)s minutes of its"
     " start, so the portal let it go. Nothing was stored: please send it again."
 )
-FULL = (
+FULL = N_(
     "The portal is holding as many unfinished reports as it can right now. Nothing was"
     " stored. Room is made as other reports finish, and at the latest as unfinished ones"
     " expire (within two days): please try again later."
 )
-NO_SPACE = (
+NO_SPACE = N_(
     "The portal has no room just now for more unfinished uploads. What has arrived is"
     " kept, and sending can go on from there once there is room: as other reports finish,"
     " and at the latest as unfinished ones expire (within two days)."
 )
-LOCKED = "An earlier request is still sending to this upload; ask for its offset and resume."
-BUSY_DRAFT = "Other parts of this report are being sent or stored right now; ask again in a moment."
+LOCKED = N_("An earlier request is still sending to this upload; ask for its offset and resume.")
+BUSY_DRAFT = N_(
+    "Other parts of this report are being sent or stored right now; ask again in a moment."
+)
+UNKNOWN_DRAFT = N_("The portal does not know this draft: it was removed or has expired.")
+STORED_ALREADY = N_("This report has been stored already.")
 
 
 @dataclass(frozen=True)

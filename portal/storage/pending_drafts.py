@@ -20,7 +20,8 @@ from portal.storage.pending import (
     EXPIRED,
     FIRST_BYTE_SECONDS,
     FULL,
-    LAPSED,
+    STORED_ALREADY,
+    UNKNOWN_DRAFT,
     DraftState,
     ExpiredError,
     FinishedError,
@@ -91,11 +92,11 @@ def draft_row(session: Session, draft_id: str, day: date, now: int) -> Draft:
     """Draft ``draft_id``'s record; :class:`UnknownError` or :class:`ExpiredError` if unusable."""
     row = session.get(Draft, pending.key_of(draft_id)) if pending.is_id(draft_id) else None
     if row is None:
-        raise UnknownError("The portal does not know this draft: it was removed or has expired.")
+        raise UnknownError(UNKNOWN_DRAFT)
     if row.expires_on <= day:
         raise ExpiredError(EXPIRED)
     if pending.has_lapsed(row, now):
-        raise ExpiredError(LAPSED)
+        raise ExpiredError.lapsed()
     return row
 
 
@@ -129,7 +130,7 @@ def mark_stored(
             .values(receipt=receipt, stored_parts=parts, lapses_at=None)
         )
         if marked.rowcount != 1:  # type: ignore[attr-defined]
-            raise FinishedError("This report has been stored already.")  # rolls back
+            raise FinishedError(STORED_ALREADY)  # rolls back
         rows = session.scalars(select(PendingUpload).where(PendingUpload.draft == draft.key)).all()
         states = [pending.upload_state(row, store) for row in rows]
         session.execute(delete(PendingUpload).where(PendingUpload.draft == draft.key))

@@ -20,9 +20,10 @@ from portal.storage.blobs import BlobStore
 from portal.storage.pending import (
     EXPIRED,
     GRANT,
-    LAPSED,
+    N_,
     NO_SPACE,
     SPARE_UPLOADS,
+    STORED_ALREADY,
     UNKNOWN,
     DraftState,
     ExpiredError,
@@ -36,7 +37,14 @@ from portal.storage.pending import (
 )
 from portal.storage.runtime import Draft, PendingUpload
 
-_TOO_LARGE = "The report and its attachments together are larger than this portal accepts ({} MiB)."
+#: filled with ``size``, whole MiB
+_TOO_LARGE = N_(
+    "The report and its attachments together are larger than this portal accepts (%(size)s MiB)."
+)
+#: filled with ``parts`` and ``attachments``
+_TOO_MANY_PARTS = N_(
+    "A report has at most %(parts)s parts: the report and %(attachments)s attachments."
+)
 
 
 class _NoMorePartsError(OverLimitError):
@@ -99,16 +107,15 @@ def _record_upload(
     with pending.writing(sessions) as session:
         draft = pending_drafts.draft_row(session, draft_id, day, pending.seconds_now(now))
         if draft.receipt is not None:
-            raise FinishedError("This report has been stored already.")
+            raise FinishedError(STORED_ALREADY)
         if length > limits.max_total:
-            raise OverLimitError(_TOO_LARGE.format(limits.max_total // MIB))
+            raise OverLimitError(_TOO_LARGE, size=limits.max_total // MIB)
         count = session.scalar(
             select(func.count()).select_from(PendingUpload).where(PendingUpload.draft == draft.key)
         )
         if (count or 0) >= limits.max_parts + SPARE_UPLOADS:
             raise _NoMorePartsError(
-                f"A report has at most {limits.max_parts} parts: the report and"
-                f" {limits.max_parts - 1} attachments."
+                _TOO_MANY_PARTS, parts=limits.max_parts, attachments=limits.max_parts - 1
             )
         name = f"{draft.expires_on:%Y%m%d}-{secrets.token_hex(16)}"
         session.add(
@@ -160,7 +167,7 @@ def find_upload(
         raise UnknownError(UNKNOWN)
     if state.expires_on <= day or lapsed:
         drop_if_free(sessions, store, state)
-        raise ExpiredError(EXPIRED if state.expires_on <= day else LAPSED)
+        raise ExpiredError(EXPIRED) if state.expires_on <= day else ExpiredError.lapsed()
     return state
 
 
@@ -229,7 +236,7 @@ def grant(
             draft.lapses_at = None
     if end < min(stored + need, state.length):
         if draft_room < stored + need:
-            raise OverLimitError(_TOO_LARGE.format(limits.max_total // MIB))
+            raise OverLimitError(_TOO_LARGE, size=limits.max_total // MIB)
         raise FullError(NO_SPACE)
     return end
 

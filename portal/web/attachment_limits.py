@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from flask_babel import gettext, ngettext
+
 from crypto.envelope import CHUNK_SIZE, TAG_LENGTH
 from crypto.header import MAX_STANZAS, header_length
 from crypto.manifest import MAX_ATTACHMENTS
@@ -93,9 +95,16 @@ def _round_down(length: int) -> int:
 
 
 def size_text(length: int) -> str:
-    """A limit as the page and the messages state it: "25 MiB", "512 KiB"."""
+    """A limit as the page and the messages state it: "25 MiB", "512 KiB".
+
+    In the request's language: the unit's place, its spacing and its script
+    are the translator's to choose.
+    """
     if length >= MIB and length % MIB == 0:
-        return f"{length // MIB} MiB"
+        # Translators: a size limit in mebibytes, such as "25 MiB"; the unit's
+        # symbol may be written in your script (e.g. Russian "МиБ")
+        return gettext("%(size)s MiB", size=length // MIB)
     if length % KIB == 0:
-        return f"{length // KIB} KiB"
-    return f"{length} bytes"
+        # Translators: a size limit in kibibytes, such as "512 KiB"
+        return gettext("%(size)s KiB", size=length // KIB)
+    return ngettext("%(num)s byte", "%(num)s bytes", length)

@@ -14,6 +14,7 @@ is told the truth about what was kept (``app.py`` installs the answers):
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
@@ -21,11 +22,11 @@ from werkzeug.exceptions import HTTPException, ServiceUnavailable
 ROOM_MARGIN = 2 * 1024 * 1024
 #: seconds a browser is asked to wait while the database cannot be reached
 RETRY_AFTER = 30
-DISK_FULL = (
+DISK_FULL = _l(
     "Nothing was stored: the portal has no storage space left. Please try again later;"
     " your browser still holds what you wrote if you go back."
 )
-DATABASE_DOWN = (
+DATABASE_DOWN = _l(
     "The portal cannot reach its database right now, so it cannot take reports. Please try"
     " again in a few minutes: a report sent again is not stored twice."
 )

@@ -12,63 +12,99 @@ like "25 MiB"; ``index``, a file's number from 1).
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from portal.web.attachment_limits import size_text
-from portal.web.fields import FIELDS, Field, Kind
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 
-CONTENT_RULE = "Describe what happened, or fill in at least one detail besides the category."
-MESSAGES: dict[str, str] = {
-    "required": "{label}: please choose one",
-    "choice": "{label}: not one of the listed choices",
-    "one_value": "{label}: give one value only",
-    "count": "{label}: a whole number from 0 to 9999",
-    "coordinate": (
-        "{label}: write it like {example}, or in decimal degrees from {min} to {max}; "
-        "never more than {max}°"
-    ),
-    "local_time": "{label}: a date and time like 2026-11-21T02:10",
-    "one_line": "{label}: one line only",
-    "too_long": "{label}: at most {max_length} characters",
-    "bad_chars": (
-        "{label}: contains characters that cannot be part of a text "
-        "(control characters or damaged encoding)"
-    ),
-    "order": "{label}: cannot be less than “{other}”",
-    "content": "Nothing to send yet. " + CONTENT_RULE,
-    "too_many_files": "Attachments: at most {max_count} files",
-    "file_too_large": "Attachments: file {index} is larger than {limit}, the most allowed",
-    "total_too_large": "Attachments: together they are larger than {limit}, the most allowed",
-    "damaged_image": "Attachments: file {index} looks like a damaged image",
-    "files_again": (
-        "Files cannot be kept after an error: please choose your attachments again before sending."
-    ),
-    "form_expired": (
-        "This form had expired or was opened in another browser session. Nothing was stored. "
-        "Everything you typed is still below: choose any files again and send it again."
-    ),
-    "busy": (
-        "Too many reports are arriving without JavaScript right now. Nothing was stored. "
-        "Everything you typed is still below: please send it again in a few minutes."
-    ),
-    "unavailable": (
-        "The portal cannot accept reports right now. Nothing was stored. "
-        "Everything you typed is still below: please send it again later."
-    ),
-    "failed": (
-        "Something went wrong on our side. Nothing was stored. "
-        "Everything you typed is still below: please send it again later."
-    ),
-    "not_stored": "Nothing was stored. Please correct what is marked and send it again.",
-    "still_storing": (
-        "Your report is still being stored. Please wait a moment, then send it again: it will "
-        "not be stored twice. Everything you typed is still below."
-    ),
-    "updated": (
-        "The questions below are now those for the kind of incident you chose. "
-        "Nothing has been sent yet."
-    ),
-}
+from portal.web.attachment_limits import size_text
+from portal.web.fields import FIELDS, Field, Kind, Words
+
+CONTENT_RULE = _l("Describe what happened, or fill in at least one detail besides the category.")
+
+
+class Templates(Mapping[str, str]):
+    """Message templates that are read in the request's language as they are looked up.
+
+    Each lookup gives a plain ``str``: in the page's language during a
+    request, in English outside one (a test, ``scripts/fields_doc.py``).
+    """
+
+    def __init__(self, texts: Mapping[str, Words]) -> None:
+        self._texts = dict(texts)
+
+    def __getitem__(self, key: str) -> str:
+        return str(self._texts[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._texts)
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+
+#: a ``{name}`` is left as it is (the translator keeps it), for the browser fills
+#: these templates from the rules JSON too
+MESSAGES = Templates(
+    {
+        "required": _l("{label}: please choose one"),
+        "choice": _l("{label}: not one of the listed choices"),
+        "one_value": _l("{label}: give one value only"),
+        "count": _l("{label}: a whole number from 0 to 9999"),
+        "coordinate": _l(
+            "{label}: write it like {example}, or in decimal degrees from {min} to {max}; "
+            "never more than {max}°"
+        ),
+        "local_time": _l("{label}: a date and time like 2026-11-21T02:10"),
+        "one_line": _l("{label}: one line only"),
+        "too_long": _l("{label}: at most {max_length} characters"),
+        "bad_chars": _l(
+            "{label}: contains characters that cannot be part of a text "
+            "(control characters or damaged encoding)"
+        ),
+        "order": _l("{label}: cannot be less than “{other}”"),
+        "content": _l(
+            "Nothing to send yet. "
+            "Describe what happened, or fill in at least one detail besides the category."
+        ),
+        "too_many_files": _l("Attachments: at most {max_count} files"),
+        "file_too_large": _l("Attachments: file {index} is larger than {limit}, the most allowed"),
+        "total_too_large": _l(
+            "Attachments: together they are larger than {limit}, the most allowed"
+        ),
+        "damaged_image": _l("Attachments: file {index} looks like a damaged image"),
+        "files_again": _l(
+            "Files cannot be kept after an error: "
+            "please choose your attachments again before sending."
+        ),
+        "form_expired": _l(
+            "This form had expired or was opened in another browser session. Nothing was stored. "
+            "Everything you typed is still below: choose any files again and send it again."
+        ),
+        "busy": _l(
+            "Too many reports are arriving without JavaScript right now. Nothing was stored. "
+            "Everything you typed is still below: please send it again in a few minutes."
+        ),
+        "unavailable": _l(
+            "The portal cannot accept reports right now. Nothing was stored. "
+            "Everything you typed is still below: please send it again later."
+        ),
+        "failed": _l(
+            "Something went wrong on our side. Nothing was stored. "
+            "Everything you typed is still below: please send it again later."
+        ),
+        "not_stored": _l("Nothing was stored. Please correct what is marked and send it again."),
+        "still_storing": _l(
+            "Your report is still being stored. Please wait a moment, then send it again: it will "
+            "not be stored twice. Everything you typed is still below."
+        ),
+        "updated": _l(
+            "The questions below are now those for the kind of incident you chose. "
+            "Nothing has been sent yet."
+        ),
+    }
+)
 #: (lower, upper): the first may not be above the second
 PAIRS: tuple[tuple[str, str], ...] = (("perpetrators_min", "perpetrators_max"),)
 
@@ -88,7 +124,9 @@ def form_rules(
     (:func:`browser_attachment_limits`), ``plain_*`` the no-JavaScript
     path's (:func:`plain_attachment_limits`: per file, all files, and the
     whole form, when given). Each limit comes with its ``*_text``, the
-    figure a message's ``{limit}`` names.
+    figure a message's ``{limit}`` names. Every word is read in the
+    request's language (in English outside a request), so the rules are
+    plain JSON, made per language.
     """
     limits = {
         "max_file_bytes": max_file_bytes,
@@ -102,7 +140,7 @@ def form_rules(
         "fields": [_field_rule(f) for f in FIELDS],
         "messages": dict(MESSAGES),
         "pairs": [list(pair) for pair in PAIRS],
-        "content_rule": CONTENT_RULE,
+        "content_rule": str(CONTENT_RULE),
         "attachments": {
             "max_count": max_attachments,
             **limits,
@@ -115,7 +153,7 @@ def _field_rule(f: Field) -> dict[str, Any]:
     low, high = field_range(f)
     return {
         "name": f.name,
-        "label": f.name_in_messages,
+        "label": str(f.name_in_messages),
         "kind": f.kind.value,
         "section": f.section,
         "categories": list(f.categories),
@@ -124,8 +162,13 @@ def _field_rule(f: Field) -> dict[str, Any]:
         "choices": [value for value, _ in f.choices],
         "min": low,
         "max": high,
-        "example": f.extra.get("example"),
+        "example": _words(f.extra.get("example")),
     }
+
+
+def _words(text: Words | None) -> str | None:
+    """A lazy translation read now, in the request's language."""
+    return None if text is None else str(text)
 
 
 def field_range(f: Field) -> tuple[int | None, int | None]:
@@ -138,9 +181,15 @@ def field_range(f: Field) -> tuple[int | None, int | None]:
 
 
 def message(key: str, f: Field | None = None, **values: Any) -> str:
-    """The text of message ``key``, about field ``f`` if any (see :data:`MESSAGES`)."""
+    """The text of message ``key``, about field ``f`` if any (see :data:`MESSAGES`).
+
+    In the request's language: the template and the field's words are both
+    read now. A word among ``values`` may be a lazy translation too.
+    """
     if f is not None:
         low, high = field_range(f)
         values = {"label": f.name_in_messages, "max_length": f.max_length, "min": low,
                   "max": high, "example": f.extra.get("example"), **values}  # fmt: skip
-    return MESSAGES[key].format(**values)
+    words = {name: str(value) if isinstance(value, LazyString) else value
+             for name, value in values.items()}  # fmt: skip
+    return MESSAGES[key].format(**words)

@@ -7,13 +7,18 @@ the same JSON on the server, and the reviewer tool reads it. Choices follow
 
 This module is the table, data only; ``field_rules.py`` words the messages
 and builds the rules JSON from it, and ``attachment_limits.py`` sizes the
-attachments.
+attachments. Labels, help texts and section titles are lazy translations
+(Flask-Babel): each is read in the page's language as it is drawn, and in
+English outside a request (``scripts/fields_doc.py``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 
 from incident_db.taxonomy import VOCABULARIES
 
@@ -31,14 +36,20 @@ class Kind(Enum):
     UTC_OFFSET = "utc_offset"  # ±HH:MM
 
 
-def _vocabulary(record_field: str) -> tuple[tuple[str, str], ...]:
+#: words a reporter reads: a lazy translation (in the page's language once drawn), or plain
+Words = str | LazyString
+
+
+def _vocabulary(record_field: str) -> tuple[tuple[str, Words], ...]:
     """(value, label) pairs of a choice field, from the one incident vocabulary.
 
     The form offers exactly what the shared database accepts
     (``incident_db/taxonomy.py``, which imports nothing but the standard
-    library), so a reporter's choice passes unchanged to the database.
+    library), so a reporter's choice passes unchanged to the database. The
+    value (the slug) never changes; the label is translated as it is drawn
+    (the catalog template takes every vocabulary label, see ``i18n.py``).
     """
-    return tuple(VOCABULARIES[record_field].items())
+    return tuple((value, _l(label)) for value, label in VOCABULARIES[record_field].items())
 
 
 CATEGORIES = _vocabulary("category")
@@ -57,94 +68,105 @@ class Field:
     """One form field."""
 
     name: str
-    label: str
+    label: Words
     kind: Kind
     section: str
     categories: tuple[str, ...] = ALL
-    choices: tuple[tuple[str, str], ...] = ()
+    choices: tuple[tuple[str, Words], ...] = ()
     max_length: int = 200
-    help: str = ""
+    help: Words = ""
     required: bool = False
-    extra: dict[str, str] = field(default_factory=dict)
+    #: ``min`` and ``max`` are figures; ``example`` is words
+    extra: dict[str, Words] = field(default_factory=dict)
     #: what messages call the field, when the label is too long for that
-    short: str = ""
+    short: Words = ""
 
     @property
-    def name_in_messages(self) -> str:
+    def name_in_messages(self) -> Words:
         """The words a message about this field starts with."""
         return self.short or self.label
 
 
 FIELDS: tuple[Field, ...] = (
     Field(
-        "category", "What kind of incident?", Kind.CHOICE, "what", choices=CATEGORIES, required=True
+        "category",
+        _l("What kind of incident?"),
+        Kind.CHOICE,
+        "what",
+        choices=CATEGORIES,
+        required=True,
     ),
     Field(
         "report_type",
-        "Report type",
+        _l("Report type"),
         Kind.CHOICE,
         "what",
         choices=_vocabulary("report_type"),
     ),
-    Field("incident_local_time", "When (local date and time)", Kind.LOCAL_TIME, "when"),
+    Field("incident_local_time", _l("When (local date and time)"), Kind.LOCAL_TIME, "when"),
     Field(
         "incident_utc_offset",
-        "Local time is UTC",
+        _l("Local time is UTC"),
         Kind.UTC_OFFSET,
         "when",
         choices=UTC_OFFSETS,
-        help="The offset of the local time you gave, e.g. +01:00.",
+        help=_l("The offset of the local time you gave, e.g. +01:00."),
     ),
-    Field("place_name", "Port, anchorage, berth or terminal", Kind.TEXT, "where"),
+    Field("place_name", _l("Port, anchorage, berth or terminal"), Kind.TEXT, "where"),
     Field(
         "location_type",
-        "Type of location",
+        _l("Type of location"),
         Kind.CHOICE,
         "where",
         choices=_vocabulary("location_type"),
     ),
     Field(
         "latitude",
-        "Latitude: degrees and minutes like 22°16.2'N or 22 16.2N, or decimal degrees like 22.27",
+        _l(
+            "Latitude: degrees and minutes like 22°16.2'N or 22 16.2N, or decimal degrees "
+            "like 22.27"
+        ),
         Kind.COORDINATE,
         "where",
-        help=(
+        help=_l(
             "Optional. Spaces work instead of ° and ', like 22 16.2N. You may type the whole "
             "position here, like 22°16.2'N 091°48.5'E or 22 16.2N 091 48.5E."
         ),
-        extra={"min": "-90", "max": "90", "example": "22°16.2'N or 22 16.2N"},
-        short="Latitude",
+        extra={"min": "-90", "max": "90", "example": _l("22°16.2'N or 22 16.2N")},
+        short=_l("Latitude"),
     ),
     Field(
         "longitude",
-        "Longitude: degrees and minutes like 091°48.5'E or 091 48.5E, or decimal degrees "
-        "like 91.8083",
+        _l(
+            "Longitude: degrees and minutes like 091°48.5'E or 091 48.5E, or decimal degrees "
+            "like 91.8083"
+        ),
         Kind.COORDINATE,
         "where",
-        help=(
+        help=_l(
             "Optional. Spaces work instead of ° and ', like 091 48.5E. West is W, or a minus "
             "sign in decimal degrees."
         ),
-        extra={"min": "-180", "max": "180", "example": "091°48.5'E or 091 48.5E"},
-        short="Longitude",
+        extra={"min": "-180", "max": "180", "example": _l("091°48.5'E or 091 48.5E")},
+        short=_l("Longitude"),
     ),
     Field(
         "vessel_status",
-        "The ship was",
+        _l("The ship was"),
         Kind.CHOICE,
         "where",
         choices=_vocabulary("vessel_status"),
     ),
     Field(
         "vessel_type",
-        "Type of ship (never its name here)",
+        _l("Type of ship (never its name here)"),
         Kind.CHOICE,
         "where",
         choices=_vocabulary("vessel_type"),
     ),
     Field(
         "incident_type",
-        "What happened",
+        _l("What happened"),
         Kind.CHOICE,
         "attack",
         categories=ATTACK,
@@ -152,21 +174,21 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "perpetrators_min",
-        "Number of perpetrators, at least",
+        _l("Number of perpetrators, at least"),
         Kind.COUNT,
         "attack",
         categories=ATTACK,
     ),
     Field(
         "perpetrators_max",
-        "Number of perpetrators, at most",
+        _l("Number of perpetrators, at most"),
         Kind.COUNT,
         "attack",
         categories=ATTACK,
     ),
     Field(
         "weapons",
-        "Weapons seen",
+        _l("Weapons seen"),
         Kind.MULTI,
         "attack",
         categories=ATTACK,
@@ -174,7 +196,7 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "boarding_method",
-        "How they boarded",
+        _l("How they boarded"),
         Kind.CHOICE,
         "attack",
         categories=ATTACK,
@@ -182,7 +204,7 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "boarding_point",
-        "Where they boarded or what they targeted",
+        _l("Where they boarded or what they targeted"),
         Kind.MULTI,
         "attack",
         categories=ATTACK,
@@ -190,39 +212,43 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "stolen",
-        "What was stolen",
+        _l("What was stolen"),
         Kind.MULTI,
         "attack",
         categories=(*ATTACK, "cargo-crime-theft-tampering", "insider-threat"),
         choices=_vocabulary("stolen"),
     ),
     *(
-        Field(f"crew_{slug}", f"Crew {label}", Kind.COUNT, "crew", categories=ATTACK)
+        Field(f"crew_{slug}", label, Kind.COUNT, "crew", categories=ATTACK)
         for slug, label in (
-            ("threatened", "threatened"),
-            ("tied_up", "tied up"),
-            ("assaulted", "assaulted"),
-            ("injured", "injured"),
-            ("hostage", "taken hostage"),
-            ("kidnapped", "kidnapped"),
-            ("killed", "killed"),
-            ("missing", "missing"),
+            ("threatened", _l("Crew threatened")),
+            ("tied_up", _l("Crew tied up")),
+            ("assaulted", _l("Crew assaulted")),
+            ("injured", _l("Crew injured")),
+            ("hostage", _l("Crew taken hostage")),
+            ("kidnapped", _l("Crew kidnapped")),
+            ("killed", _l("Crew killed")),
+            ("missing", _l("Crew missing")),
         )
     ),
     Field(
         "actions_taken",
-        "Actions taken",
+        _l("Actions taken"),
         Kind.MULTI,
         "crew",
         categories=ATTACK,
         choices=_vocabulary("actions_taken"),
     ),
     Field(
-        "suspect_craft_count", "Number of suspect craft", Kind.COUNT, "attack", categories=ATTACK
+        "suspect_craft_count",
+        _l("Number of suspect craft"),
+        Kind.COUNT,
+        "attack",
+        categories=ATTACK,
     ),
     Field(
         "suspect_craft_type",
-        "Type of suspect craft",
+        _l("Type of suspect craft"),
         Kind.CHOICE,
         "attack",
         categories=ATTACK,
@@ -230,14 +256,14 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "suspect_craft_description",
-        "Suspect craft: colour, engines, markings",
+        _l("Suspect craft: colour, engines, markings"),
         Kind.TEXT,
         "attack",
         categories=ATTACK,
     ),
     Field(
         "outcome",
-        "Outcome",
+        _l("Outcome"),
         Kind.CHOICE,
         "attack",
         categories=ATTACK,
@@ -245,31 +271,35 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "reported_to",
-        "Also reported to",
+        _l("Also reported to"),
         Kind.MULTI,
         "what",
         choices=_vocabulary("reported_to"),
     ),
     Field(
-        "stowaway_count", "Number of stowaways", Kind.COUNT, "stowaway", categories=("stowaways",)
+        "stowaway_count",
+        _l("Number of stowaways"),
+        Kind.COUNT,
+        "stowaway",
+        categories=("stowaways",),
     ),
     Field(
         "stowaway_embarkation_port",
-        "Port where they embarked",
+        _l("Port where they embarked"),
         Kind.TEXT,
         "stowaway",
         categories=("stowaways",),
     ),
     Field(
         "stowaway_embarkation_berth",
-        "Berth or terminal where they embarked",
+        _l("Berth or terminal where they embarked"),
         Kind.TEXT,
         "stowaway",
         categories=("stowaways",),
     ),
     Field(
         "stowaway_hiding_place",
-        "Where they hid",
+        _l("Where they hid"),
         Kind.CHOICE,
         "stowaway",
         categories=("stowaways",),
@@ -277,14 +307,14 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "stowaway_how_found",
-        "How they were found",
+        _l("How they were found"),
         Kind.TEXT,
         "stowaway",
         categories=("stowaways",),
     ),
     Field(
         "cyber_systems",
-        "Systems affected",
+        _l("Systems affected"),
         Kind.MULTI,
         "cyber",
         categories=("cyber-incident",),
@@ -292,7 +322,7 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "cyber_vector",
-        "How it came in",
+        _l("How it came in"),
         Kind.CHOICE,
         "cyber",
         categories=("cyber-incident",),
@@ -300,7 +330,7 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "cyber_impact",
-        "Impact on the ship's operation",
+        _l("Impact on the ship's operation"),
         Kind.TEXT,
         "cyber",
         categories=("cyber-incident",),
@@ -308,35 +338,35 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "narrative",
-        "What happened, in your own words",
+        _l("What happened, in your own words"),
         Kind.LONG_TEXT,
         "narrative",
         max_length=20000,
-        help="Any language is fine. Leave out names if you can.",
+        help=_l("Any language is fine. Leave out names if you can."),
     ),
     *(
         Field(f"identity_{slug}", label, Kind.TEXT, "identity")
         for slug, label in (
-            ("company", "Company"),
-            ("vessel", "Ship's name"),
-            ("imo", "IMO number"),
-            ("call_sign", "Call sign"),
-            ("mmsi", "MMSI"),
-            ("flag", "Flag"),
-            ("contact", "How to contact you (optional)"),
+            ("company", _l("Company")),
+            ("vessel", _l("Ship's name")),
+            ("imo", _l("IMO number")),
+            ("call_sign", _l("Call sign")),
+            ("mmsi", _l("MMSI")),
+            ("flag", _l("Flag")),
+            ("contact", _l("How to contact you (optional)")),
         )
     ),
 )
 
 BY_NAME = {f.name: f for f in FIELDS}
 SECTIONS = (
-    ("what", "The incident"),
-    ("when", "When"),
-    ("where", "Where, and the ship"),
-    ("attack", "The attack or approach"),
-    ("crew", "The crew"),
-    ("stowaway", "Stowaways"),
-    ("cyber", "Cyber incident"),
-    ("narrative", "Your account"),
-    ("identity", "Identity (optional, reviewers only)"),
+    ("what", _l("The incident")),
+    ("when", _l("When")),
+    ("where", _l("Where, and the ship")),
+    ("attack", _l("The attack or approach")),
+    ("crew", _l("The crew")),
+    ("stowaway", _l("Stowaways")),
+    ("cyber", _l("Cyber incident")),
+    ("narrative", _l("Your account")),
+    ("identity", _l("Identity (optional, reviewers only)")),
 )

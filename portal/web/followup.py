@@ -37,6 +37,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, render_template, request
+from flask_babel import format_number
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import NotFound
@@ -84,12 +87,14 @@ MAX_MESSAGE_CHARS = 20_000
 #: follow-up messages one conversation may hold: enough for any real
 #: exchange, and a bound on what one receipt holder can pile up
 MAX_FOLLOWUPS = 200
-NOT_FOUND = (
+NOT_FOUND = _l(
     "No report matches this receipt. Check the 24 digits and try again; "
     "a receipt is never stored, so nobody can look it up for you."
 )
-BUSY_LOOKUP = "Too many receipts are being checked right now. Please try again in a few minutes."
-BUSY_FOLLOWUP = (
+BUSY_LOOKUP = _l(
+    "Too many receipts are being checked right now. Please try again in a few minutes."
+)
+BUSY_FOLLOWUP = _l(
     "Too many messages are arriving without JavaScript right now. Nothing was stored. "
     "Please try again in a few minutes, or turn JavaScript on."
 )
@@ -172,10 +177,12 @@ def _read_blob(name: str) -> bytes:
     return blob
 
 
-def _receipt_page(error: str | None = None) -> str:
+def _receipt_page(error: Any = None) -> str:
+    """The receipt form, with ``error`` (words, or a lazy translation) above it if any."""
     cache = portal_extensions()["directory"]
     key = str(cache.organisation) if cache is not None else ""
-    return render_template("followup.html", error=error, organisation_key=key)
+    text = None if error is None else str(error)
+    return render_template("followup.html", error=text, organisation_key=key)
 
 
 @followup.get("/followup")
@@ -190,7 +197,7 @@ def followup_plain() -> tuple[str, int] | str:
     try:
         receipt = Receipt.parse(request.form.get("receipt", ""))
     except KeyFormatError:
-        message = "A receipt is 24 digits (spaces between the groups are fine)."
+        message = _("A receipt is 24 digits (spaces between the groups are fine).")
         return _receipt_page(message), 400
     _spend_lookup()  # before PBKDF2: the server's own work is what the budget protects
     keys = derive(receipt)
@@ -232,7 +239,7 @@ def _browser_receipt() -> tuple[str, bytes]:
             request.form.get("receipt_locator", ""), request.form.get("receipt_token", "")
         )
     except BadReceiptError:
-        raise RefusedError("The receipt fields are missing or malformed.") from None
+        raise RefusedError(_("The receipt fields are missing or malformed.")) from None
 
 
 @followup.post("/followup/lookup")
@@ -242,7 +249,7 @@ def followup_lookup() -> tuple[Response, int] | Response:
     _spend_lookup()
     found = _lookup(locator, token)
     if found is None:
-        return jsonify({"found": False, "error": NOT_FOUND}), 404
+        return jsonify({"found": False, "error": str(NOT_FOUND)}), 404
     replies = [
         {
             "received_on": r.received_on.isoformat(),
@@ -276,8 +283,10 @@ def _thread_for_message(locator: str, token: bytes) -> Submission:
         )
     if (count or 0) >= MAX_FOLLOWUPS:
         raise RefusedError(
-            "Nothing was stored: this conversation holds as many messages as the portal keeps. "
-            "Please send a new report instead."
+            _(
+                "Nothing was stored: this conversation holds as many messages as the portal "
+                "keeps. Please send a new report instead."
+            )
         )
     return report
 
@@ -298,9 +307,9 @@ def followup_send() -> Response:
     messages = request.files.getlist("message")
     attachments = request.files.getlist("attachment")
     if len(messages) != 1:
-        raise RefusedError("Nothing was stored: a message is exactly one encrypted part.")
+        raise RefusedError(_("Nothing was stored: a message is exactly one encrypted part."))
     if len(attachments) > min(portal_extensions()["config"].max_attachments, MAX_ATTACHMENTS):
-        raise RefusedError("Nothing was stored: too many attachments.")
+        raise RefusedError(_("Nothing was stored: too many attachments."))
     uploads = [(PartKind.REPORT, envelope_part(messages[0]))]
     uploads += [(PartKind.ATTACHMENT, envelope_part(a)) for a in attachments]
     check_all(uploads)  # a truncated envelope spends neither the proof nor a lookup
@@ -340,10 +349,13 @@ def followup_send_plain() -> str:
 def _message_text(raw: str) -> str:
     text = unicodedata.normalize("NFC", raw.replace("\r\n", "\n")).strip()
     if not text:
-        raise RefusedError("Nothing was stored: the message is empty.")
+        raise RefusedError(_("Nothing was stored: the message is empty."))
     if len(text) > MAX_MESSAGE_CHARS:
         raise RefusedError(
-            f"Nothing was stored: a message is at most {MAX_MESSAGE_CHARS:,} characters."
+            _(
+                "Nothing was stored: a message is at most %(count)s characters.",
+                count=format_number(MAX_MESSAGE_CHARS),
+            )
         )
     return text
 

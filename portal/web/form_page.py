@@ -22,14 +22,18 @@ from functools import cache
 from typing import Any
 
 from flask import Response, render_template
+from flask_babel import get_locale, gettext
 from markupsafe import Markup
 
 from portal.web import form_keys
 from portal.web.attachment_limits import browser_attachment_limits, plain_attachment_limits
 from portal.web.field_rules import MESSAGES, form_rules
-from portal.web.fields import BY_NAME, FIELDS, SECTIONS
+from portal.web.fields import BY_NAME, FIELDS, SECTIONS, Words
 from portal.web.modules import module_graph
 from portal.web.report import InvalidReportError, filled
+
+#: how a sentence may end, in the scripts of the shipped languages
+_SENTENCE_ENDS = tuple(".!?…。\uff01\uff1f\uff0e।॥။؟")  # fullwidth ! ? . written as escapes
 
 #: a response carrying this header is never compressed (portal/web/compression.py)
 NO_COMPRESS = ("X-Portal-No-Compress", "1")
@@ -40,9 +44,13 @@ CATEGORIES = frozenset(value for value, _ in BY_NAME["category"].choices)
 
 @cache
 def _rules(
-    max_upload: int, max_attachments: int, max_plain_upload: int
+    max_upload: int, max_attachments: int, max_plain_upload: int, locale: str
 ) -> tuple[dict[str, Any], Markup]:
-    """The rules and their JSON for the page, made once per set of limits (not per request)."""
+    """The rules and their JSON for the page, made once per set of limits and language.
+
+    ``locale`` is the request's (Flask-Babel's): the labels and messages are
+    read in it, so it keys the cache though the body never names it.
+    """
     count, per_file, total = browser_attachment_limits(max_upload, max_attachments)
     plain_file, plain_total, plain_form = plain_attachment_limits(max_upload, max_plain_upload)
     rules = form_rules(
@@ -77,8 +85,8 @@ def report_page(
     category: str = "",
     values: Mapping[str, Sequence[str]] | None = None,
     problems: Sequence[InvalidReportError] = (),
-    lead: str = "",
-    notice: str = "",
+    lead: Words = "",
+    notice: Words = "",
     once: str = "",
     status: int = 200,
 ) -> Response:
@@ -90,7 +98,10 @@ def report_page(
     values = values or {}
     config, cache = extensions["config"], extensions["directory"]
     rules, rules_json = _rules(
-        config.max_upload_bytes, config.max_attachments, config.max_plain_upload_bytes
+        config.max_upload_bytes,
+        config.max_attachments,
+        config.max_plain_upload_bytes,
+        str(get_locale()),
     )
     errors: dict[str, str] = {}
     listed: list[tuple[str | None, str]] = []
@@ -111,8 +122,8 @@ def report_page(
         values=values,
         errors=errors,
         problems=listed,
-        lead=lead,
-        notice=notice,
+        lead=str(lead),
+        notice=str(notice),
         fields=FIELDS,
         sections=SECTIONS,
         category_field=BY_NAME["category"],
@@ -131,10 +142,20 @@ def report_page(
 
 
 def _joined(before: str, text: str) -> str:
-    """Two messages about one field, as sentences one after the other."""
+    """Two messages about one field, as sentences one after the other, in the page's language.
+
+    Field messages have no full stop of their own; how a sentence ends and
+    whether a space follows are the translator's to say (Chinese: "。", none).
+    """
     if not before:
         return text
-    return f"{before}{'' if before.endswith(('.', '!', '?')) else '.'} {text}"
+    if before.endswith(_SENTENCE_ENDS):
+        # Translators: two messages about one form field, one after the other;
+        # the first already ends its sentence. Chinese, for one, puts no space between.
+        return gettext("%(first)s %(second)s", first=before, second=text)
+    # Translators: two messages about one form field, one after the other; the first
+    # has no full stop of its own: end it as your language does (Chinese "。", Hindi "।").
+    return gettext("%(first)s. %(second)s", first=before, second=text)
 
 
 def _script_json(document: Any) -> Markup:
@@ -155,11 +176,11 @@ def refilled_form(
     values: Mapping[str, Sequence[str]],
     problems: Sequence[InvalidReportError],
     *,
-    lead: str,
+    lead: Words,
     once: str,
     files_sent: int,
     status: int,
-    notice: str = "",
+    notice: Words = "",
 ) -> Response:
     """Step 2 again, filled with ``values``, every problem marked; ``status`` 4xx or 5xx.
 

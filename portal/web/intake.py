@@ -25,6 +25,7 @@ from __future__ import annotations
 import shutil
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from flask_babel import gettext as _
 
 from crypto.manifest import MAX_ATTACHMENTS
 from portal.storage.models import PartKind
@@ -93,7 +94,7 @@ def form() -> Response:
     try:
         check_value(BY_NAME["category"], [category])
     except InvalidReportError as problem:  # unknown or missing: step 1 again, saying why
-        lead = "Please choose the kind of incident from the list."
+        lead = _("Please choose the kind of incident from the list.")
         return report_page(
             portal_extensions(), step="category", problems=[problem], lead=lead, status=400
         )
@@ -122,7 +123,7 @@ def proof_of_work() -> Response:
     """
     purpose = request.args.get("for", "")
     if purpose not in pow.PURPOSES:
-        raise RefusedError("Ask for a puzzle for 'submit' or 'followup'.")
+        raise RefusedError(_("Ask for a puzzle for 'submit' or 'followup'."))
     require_database()
     with portal_extensions()["runtime"].sessions() as session:
         puzzle = pow.issue(session, portal_extensions()["config"], purpose)
@@ -153,20 +154,20 @@ def submit_encrypted() -> Response:
             request.form.get("receipt_locator", ""), request.form.get("receipt_token", "")
         )
     except BadReceiptError:
-        raise RefusedError("Nothing was stored: the receipt fields are missing.") from None
+        raise RefusedError(_("Nothing was stored: the receipt fields are missing.")) from None
     reports = request.files.getlist("report")
     attachments = request.files.getlist("attachment")
     if len(reports) != 1:
-        raise RefusedError("Nothing was stored: a submission has exactly one encrypted report.")
+        raise RefusedError(_("Nothing was stored: a submission has exactly one encrypted report."))
     if len(attachments) > min(portal_extensions()["config"].max_attachments, MAX_ATTACHMENTS):
-        raise RefusedError("Nothing was stored: too many attachments.")
+        raise RefusedError(_("Nothing was stored: too many attachments."))
     uploads = [(PartKind.REPORT, envelope_part(reports[0]))]
     uploads += [(PartKind.ATTACHMENT, envelope_part(a)) for a in attachments]
     check_all(uploads)
     index = receipt_index(locator, token)
     count = stored_before(index, [upload.sha256 for _, upload in uploads])
     if count is not None:  # sent before and stored: the same answer, nothing more stored
-        for _, upload in uploads:
+        for _kind, upload in uploads:
             upload.discard()
         if ticket is not None:  # its first send stored it but died before spending it
             spend_unused(ticket)

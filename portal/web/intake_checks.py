@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from flask import current_app, request
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import BadRequest, HTTPException, ServiceUnavailable, TooManyRequests
 
@@ -52,11 +53,11 @@ def current_directory() -> CurrentDirectory:
         raise ServiceUnavailable() from None
 
 
-PROOF_REFUSED = (
+PROOF_REFUSED = _l(
     "Nothing was stored: the anti-spam check was missing, expired, already used, "
     "or too easy for the traffic the portal has now. Please send again."
 )
-PROOF_IN_USE = (
+PROOF_IN_USE = _l(
     "Nothing was stored: this anti-spam check is being used by another send right now. "
     "Please send again."
 )

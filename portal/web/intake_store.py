@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import g
+from flask_babel import gettext
 from sqlalchemy import select, text
 from werkzeug.datastructures import FileStorage
 
@@ -161,7 +162,7 @@ def check_all(uploads: Sequence[tuple[PartKind, EnvelopeUpload]]) -> None:
     except UploadRefusedError as error:
         for _, upload in uploads:
             upload.discard()
-        raise RefusedError(f"Nothing was stored: {error}.") from None
+        raise RefusedError(error.sentence()) from None
 
 
 def finish_all(
@@ -184,7 +185,7 @@ def finish_all(
             upload.discard()
         release_blob_guard()
         if isinstance(error, UploadRefusedError):
-            raise RefusedError(f"Nothing was stored: {error}.") from None
+            raise RefusedError(error.sentence()) from None
         if is_disk_full(error):
             raise StorageFullError() from None
         raise
@@ -195,7 +196,7 @@ def envelope_part(storage: FileStorage) -> EnvelopeUpload:
     """The checked envelope sink behind an uploaded part, or 400 if it was not a file."""
     stream = storage.stream
     if not isinstance(stream, EnvelopeUpload):
-        raise RefusedError("Nothing was stored: the upload was not sent as a file.")
+        raise RefusedError(gettext("Nothing was stored: the upload was not sent as a file."))
     return stream
 
 

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from flask import request
+from flask_babel import gettext as _
 from werkzeug.datastructures import FileStorage
 
 from crypto.errors import ManifestError
@@ -67,7 +68,7 @@ def plain_attachments() -> Iterator[list[FileStorage]]:
     """:func:`plain_files`, refusing the request (400) at the first problem."""
     with plain_files() as (files, problems):
         if problems:
-            raise RefusedError(f"Nothing was stored. {problems[0]}.")
+            raise RefusedError(_("Nothing was stored. %(problem)s.", problem=str(problems[0])))
         yield files
 
 
@@ -104,7 +105,7 @@ def scrub_attachments(files: Sequence[FileStorage]) -> tuple[list[AttachmentEntr
     """:func:`scrub_files`, refusing the request (400) at the first damaged file."""
     entries, cleaned, problems = scrub_files(files)
     if problems:
-        raise RefusedError(f"Nothing was stored. {problems[0]}.")
+        raise RefusedError(_("Nothing was stored. %(problem)s.", problem=str(problems[0])))
     return entries, cleaned
 
 

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from flask import Response, current_app, render_template, request
+from flask import Response, current_app, render_template, request, url_for
 from flask import session as cookie_session
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import ServiceUnavailable
@@ -46,6 +46,7 @@ from portal.web.faults import (
     database_unreachable,
 )
 from portal.web.field_rules import MESSAGES
+from portal.web.fields import Words
 from portal.web.form_page import NO_COMPRESS, refilled_form, typed_values
 from portal.web.intake import intake
 from portal.web.intake_checks import BusyError, current_directory, portal_extensions, require_budget
@@ -60,7 +61,7 @@ POLL_SECONDS = 0.25
 #: the ``action`` of the no-JavaScript button that redraws the questions for a new category
 UPDATE = "update"
 #: a draw of the filled form: problems, the lead line, the status
-Draw = Callable[[Sequence[InvalidReportError], str, int], Response]
+Draw = Callable[[Sequence[InvalidReportError], Words, int], Response]
 
 
 @intake.post("/submit-plain")
@@ -241,7 +242,7 @@ def received() -> Response:
     return _receipt_page(shown)
 
 
-def plain_form_after_error(text: str) -> Response:
+def plain_form_after_error(text: Words) -> Response:
     """The filled form again after a refusal made before the view ran (the form token).
 
     ``portal/web/app.py`` calls this for a CSRF failure on ``/submit-plain``. The
@@ -288,7 +289,7 @@ def _refill(values: Mapping[str, Sequence[str]], files_sent: int, once: str) -> 
     form gets a fresh key.
     """
 
-    def draw(problems: Sequence[InvalidReportError], lead: str, status: int) -> Response:
+    def draw(problems: Sequence[InvalidReportError], lead: Words, status: int) -> Response:
         return refilled_form(
             portal_extensions(),
             values,
@@ -320,10 +321,14 @@ def _updated(values: Mapping[str, Sequence[str]], files_sent: int, once: str) ->
 
 
 def _receipt_page(shown: Mapping[str, Any] | None) -> Response:
-    page = render_template("received.html", encrypted_by="server", **(shown or {}))
+    # A receipt is shown once: no language picker beside it, whose every link would
+    # leave this page for good (the page is in the language the form was sent in)
+    picker = {"language_links": []} if shown else {}
+    page = render_template("received.html", encrypted_by="server", **(shown or {}), **picker)
     return Response(page, headers=[NO_COMPRESS])
 
 
 def _to_receipt() -> Response:
     """303 See Other to the receipt page: a reload there cannot post the form again."""
-    return Response(status=303, headers={"Location": "/received"})
+    # url_for, not a literal: it carries on a language chosen in the address
+    return Response(status=303, headers={"Location": url_for("intake.received")})

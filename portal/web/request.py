@@ -34,6 +34,7 @@ import io
 from typing import Any
 
 from flask import Request, current_app
+from flask_babel import gettext
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, ServiceUnavailable
 
 from crypto.manifest import MAX_ATTACHMENTS
@@ -111,8 +112,11 @@ class MemoryUpload(io.BytesIO):
         if self.tell() + len(data) > self.limit:
             if not self.keep_reading:
                 raise UploadTooLargeError(
-                    f"An attachment is larger than {size_text(self.limit)}, the most "
-                    "this portal accepts without JavaScript. Nothing was stored."
+                    gettext(
+                        "An attachment is larger than %(limit)s, the most this portal"
+                        " accepts without JavaScript. Nothing was stored.",
+                        limit=size_text(self.limit),
+                    )
                 )
             self.overflowed = True
             self._drop()
@@ -171,10 +175,13 @@ class PortalRequest(Request):
             super()._load_form_data()
         except RequestEntityTooLarge:
             raise PlainFormTooLargeError(
-                f"Nothing was stored: the form and its attachments came to more than "
-                f"{size_text(whole)}, more than this portal can read without JavaScript, so "
-                "what you typed could not be drawn again here. Your browser may still hold it: "
-                "go back, choose fewer or smaller files, and send it again."
+                gettext(
+                    "Nothing was stored: the form and its attachments came to more than"
+                    " %(limit)s, more than this portal can read without JavaScript, so"
+                    " what you typed could not be drawn again here. Your browser may still"
+                    " hold it: go back, choose fewer or smaller files, and send it again.",
+                    limit=size_text(whole),
+                )
             ) from None
 
     def _get_file_stream(
@@ -192,7 +199,7 @@ class PortalRequest(Request):
                 raise ServiceUnavailable("no key directory")
             # one report or message, and its attachments (portal/web/intake.py, followup.py)
             if len(self.envelope_uploads) > min(config.max_attachments, MAX_ATTACHMENTS):
-                raise TooManyFilesError("Nothing was stored: too many attachments.")
+                raise TooManyFilesError(gettext("Nothing was stored: too many attachments."))
             recipients = cache.current().recipients
             upload = EnvelopeUpload(portal["blobs"], recipients, config.max_upload_bytes)
             self.envelope_uploads.append(upload)

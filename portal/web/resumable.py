@@ -44,6 +44,9 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_wtf.csrf import generate_csrf  # type: ignore[import-untyped]
 from werkzeug.exceptions import HTTPException
 
@@ -81,10 +84,10 @@ LOCK_WAIT = 3.0
 RETRY_AFTER = 60
 #: the global budget every draft opened draws on (``budget.py``), shared by everyone
 BEGIN_BUDGET = "begin"
-STILL_ARRIVING = (
+STILL_ARRIVING = _l(
     "Nothing was stored yet: a part of this report is still arriving. Ask again in a moment."
 )
-BUSY_BEGIN = (
+BUSY_BEGIN = _l(
     "Many reports are being started right now, so the portal asks everyone to wait a"
     " little. Nothing was stored: please try again in a few minutes."
 )
@@ -109,18 +112,20 @@ class Refusal(HTTPException):
 
     portal_message = True
 
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(description=message)
+    def __init__(self, code: int, message: Any) -> None:
+        super().__init__(description=str(message))
         self.code = code
 
 
 def pending_refusal(error: pending.PendingError) -> tuple[Response, int]:
-    """A refusal from ``pending.py`` as a JSON answer with its status.
+    """A refusal from ``pending.py`` as a JSON answer with its status, in the request's language.
 
     A full portal (429) says when to ask again: room comes as other reports
     finish, so a browser asks every :data:`RETRY_AFTER` seconds.
     """
-    answer = jsonify({"error": str(error)})
+    # storage's messages are English, marked for the catalogs (``pending.N_``):
+    # translated here, then filled in; one made here is in the right language already
+    answer = jsonify({"error": _(str(error.message), **error.values)})
     if isinstance(error, pending.FullError):
         answer.headers["Retry-After"] = str(RETRY_AFTER)
     return answer, _STATUS.get(type(error), 400)
@@ -165,7 +170,7 @@ def _form_count(name: str, high: int, too_many: str) -> int:
     raw = request.form.get(name, "")
     if not NUMBER.fullmatch(raw) or int(raw) < 1:
         raise Refusal(
-            400, "Nothing was stored: say how many parts are coming and their total size."
+            400, _("Nothing was stored: say how many parts are coming and their total size.")
         )
     if int(raw) > high:
         raise Refusal(400, too_many)
@@ -183,14 +188,14 @@ def begin() -> tuple[Response, int]:
     current_directory()
     limits = pending.Limits.of(portal_config())
     attachments = limits.max_parts - 1
-    _form_count(
-        "parts", limits.max_parts, f"Nothing was stored: at most {attachments} attachments."
+    too_many = ngettext(
+        "Nothing was stored: at most %(num)s attachment.",
+        "Nothing was stored: at most %(num)s attachments.",
+        attachments,
     )
+    _form_count("parts", limits.max_parts, too_many)
     _form_count(  # checked early, never reserved: only bytes stored count (pending.py)
-        "total",
-        limits.max_total,
-        "Nothing was stored: the report and its attachments together are larger than this"
-        f" portal accepts ({limits.max_total // MIB} MiB).",
+        "total", limits.max_total, _too_large(limits.max_total)
     )
     sessions, store, day = places()
     pending_cleanup.expire(sessions, store, day, lock_folder())
@@ -215,7 +220,7 @@ def _receipt_key(locator: str, token: bytes) -> str:
 def _finished(draft: pending.DraftState, receipt: str) -> tuple[Response, int]:
     """The answer to a finish of a draft already stored: the same one, if the receipt is."""
     if draft.receipt is None or not hmac.compare_digest(draft.receipt, receipt):
-        raise pending.FinishedError("This report has been stored already, with another receipt.")
+        raise pending.FinishedError(_("This report has been stored already, with another receipt."))
     return jsonify({"stored": True, "parts": draft.stored_parts}), 200
 
 
@@ -224,12 +229,12 @@ def _named_uploads() -> list[str]:
     reports = request.form.getlist("report")
     attachments = request.form.getlist("attachment")
     if len(reports) != 1:
-        raise Refusal(400, "Nothing was stored: a submission has exactly one encrypted report.")
+        raise Refusal(400, _("Nothing was stored: a submission has exactly one encrypted report."))
     if len(attachments) > min(portal_config().max_attachments, MAX_ATTACHMENTS):
-        raise Refusal(400, "Nothing was stored: too many attachments.")
+        raise Refusal(400, _("Nothing was stored: too many attachments."))
     named = reports + attachments
     if not all(pending.is_id(i) for i in named) or len(set(named)) != len(named):
-        raise Refusal(400, "Nothing was stored: the upload ids are malformed or repeated.")
+        raise Refusal(400, _("Nothing was stored: the upload ids are malformed or repeated."))
     return named
 
 
@@ -247,7 +252,7 @@ def finish() -> tuple[Response, int]:
             request.form.get("receipt_locator", ""), request.form.get("receipt_token", "")
         )
     except BadReceiptError:
-        raise Refusal(400, "Nothing was stored: the receipt fields are missing.") from None
+        raise Refusal(400, _("Nothing was stored: the receipt fields are missing.")) from None
     keys = [pending.key_of(i) for i in _named_uploads()]
     receipt = _receipt_key(locator, token)
     sessions, store, day = places()
@@ -262,7 +267,7 @@ def finish() -> tuple[Response, int]:
         known = pending_uploads.uploads_of(sessions, store, draft)
         if any(key not in known for key in keys):
             raise Refusal(
-                400, "Nothing was stored: an upload named here is not part of this draft."
+                400, _("Nothing was stored: an upload named here is not part of this draft.")
             )
         try:
             held = {s.key for s in pending_locks.lock_all(locks, list(known.values()), LOCK_WAIT)}
@@ -302,19 +307,34 @@ def _require_whole(parts: list[pending.UploadState]) -> None:
     """
     most = portal_config().max_upload_bytes
     if sum(part.length for part in parts) > most:
-        raise pending.OverLimitError(
-            "Nothing was stored: the report and its attachments together are larger than"
-            f" this portal accepts ({most // MIB} MiB)."
-        )
+        raise pending.OverLimitError(_too_large(most))
     for number, part in enumerate(parts):
         stored = part.offset()
         if stored != part.length or part.checksum_from is not None:
-            what = "the report" if number == 0 else f"attachment {number}"
-            raise Refusal(
-                409,
-                f"Nothing was stored yet: {what} has not arrived whole ({stored} of"
-                f" {part.length} bytes). Send the rest, then finish again.",
+            values = {"number": number, "stored": stored, "length": part.length}
+            text = (
+                _(
+                    "Nothing was stored yet: the report has not arrived whole (%(stored)s of"
+                    " %(length)s bytes). Send the rest, then finish again.",
+                    **values,
+                )
+                if number == 0
+                else _(
+                    "Nothing was stored yet: attachment %(number)s has not arrived whole"
+                    " (%(stored)s of %(length)s bytes). Send the rest, then finish again.",
+                    **values,
+                )
             )
+            raise Refusal(409, text)
+
+
+def _too_large(most: int) -> str:
+    """The refusal of a report larger, with its attachments, than ``most`` bytes."""
+    return _(
+        "Nothing was stored: the report and its attachments together are larger than"
+        " this portal accepts (%(size)s MiB).",
+        size=most // MIB,
+    )
 
 
 def _checked(
@@ -330,8 +350,17 @@ def _checked(
             return check_stored_envelope(source, recipients)
     except UploadRefusedError as error:
         pending_uploads.drop(sessions, store, part)
-        what = "the report" if number == 0 else f"attachment {number}"
-        raise Refusal(400, f"Nothing was stored: {what}: {error}.") from None
+        reason = str(error)
+        text = (
+            _("Nothing was stored: the report: %(reason)s.", reason=reason)
+            if number == 0
+            else _(
+                "Nothing was stored: attachment %(number)s: %(reason)s.",
+                number=number,
+                reason=reason,
+            )
+        )
+        raise Refusal(400, text) from None
 
 
 def _commit(

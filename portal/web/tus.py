@@ -46,6 +46,7 @@ import time
 from contextlib import ExitStack
 
 from flask import Blueprint, Response, request
+from flask_babel import gettext as _
 
 from portal.config import MIB
 from portal.storage import pending, pending_cleanup, pending_drafts, pending_locks, pending_uploads
@@ -105,13 +106,16 @@ def create() -> Response:
     length = tus_headers.header_number("Upload-Length")
     if length > config.max_upload_bytes:
         most = config.max_upload_bytes // MIB
-        raise Refusal(413, f"This upload is larger than this portal accepts ({most} MiB).")
+        raise Refusal(
+            413, _("This upload is larger than this portal accepts (%(size)s MiB).", size=most)
+        )
     if request.content_length:
         raise Refusal(400, "Send the upload's bytes with PATCH; creating it takes none.")
     draft_id = tus_headers.draft_in_metadata()
     if not envelope_length_is_possible(length, len(current_directory().recipients)):
         raise Refusal(
-            400, "No envelope for the current reviewers is this long: reload the page, send again."
+            400,
+            _("No envelope for the current reviewers is this long: reload the page, send again."),
         )
     sessions, store, day = places()
     pending_cleanup.expire(sessions, store, day, lock_folder())
@@ -171,7 +175,13 @@ def append(upload_id: str) -> Response:
         state = pending_uploads.find_upload(sessions, store, upload_id, day)  # as it is now
         stored = tus_patch.recover(sessions, state, fd)
         if start != stored:
-            raise Refusal(409, f"The portal holds {stored} bytes of this upload: send from there.")
+            raise Refusal(
+                409,
+                _(
+                    "The portal holds %(stored)s bytes of this upload: send from there.",
+                    stored=stored,
+                ),
+            )
         declared = request.content_length
         if declared is not None and start + declared > state.length:
             raise Refusal(413, "This would make the upload longer than its Upload-Length.")

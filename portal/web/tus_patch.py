@@ -110,7 +110,7 @@ def receive(
         received, whole = _copy_body(fd, start, state.length - start, check, digest, room, pace)
     except UploadRefusedError as error:  # junk, or not for these reviewers: the upload ends
         pending_uploads.drop(sessions, store, state)
-        raise Refusal(400, f"Nothing was stored: {error}.") from None
+        raise Refusal(400, error.sentence()) from None
     except _TooLongError:
         _truncate(sessions, state, fd, start)
         raise Refusal(413, "This would make the upload longer than its Upload-Length.") from None

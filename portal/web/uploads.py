@@ -25,6 +25,10 @@ from __future__ import annotations
 import hashlib
 from typing import BinaryIO, NoReturn
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
+
 from crypto.envelope import payload_is_well_formed
 from crypto.errors import HeaderError
 from crypto.header import MAGIC, MAX_STANZAS, header_length, parse_header
@@ -36,7 +40,15 @@ _READ_PIECE = 1024 * 1024
 
 
 class UploadRefusedError(Exception):
-    """An uploaded part is not acceptable; the message is safe to show."""
+    """An uploaded part is not acceptable; the message is safe to show.
+
+    The message is a clause (a lazy translation), read in the request's
+    language; :meth:`sentence` makes the whole refusal of it.
+    """
+
+    def sentence(self) -> str:
+        """The refusal as the reporter reads it: nothing was stored, and why."""
+        return _("Nothing was stored: %(reason)s.", reason=str(self))
 
 
 def envelope_length_is_possible(length: int, recipient_count: int) -> bool:
@@ -69,26 +81,26 @@ class HeaderCheck:
         wanted = (self.length or header_length(MAX_STANZAS)) - len(self._head)
         self._head += data[:wanted]
         if len(self._head) >= len(MAGIC) and self._head[: len(MAGIC)] != MAGIC:
-            self._refuse("not an encrypted envelope (wrong format marker)")
+            self._refuse(_l("not an encrypted envelope (wrong format marker)"))
         if self.length is None and len(self._head) >= _FIXED:
             count = int.from_bytes(self._head[_FIXED - 2 : _FIXED], "big")
             if not 1 <= count <= MAX_STANZAS:
-                self._refuse("the envelope header is malformed")
+                self._refuse(_l("the envelope header is malformed"))
             self.length = header_length(count)
             del self._head[self.length :]
         if self.length is not None and len(self._head) >= self.length:
             try:
                 header = parse_header(bytes(self._head))
             except HeaderError:
-                self._refuse("the envelope header is malformed")
+                self._refuse(_l("the envelope header is malformed"))
             if frozenset(header.recipients) != self._recipients:
                 self._refuse(
-                    "the envelope is not addressed to the current reviewers; reload the page"
+                    _l("the envelope is not addressed to the current reviewers; reload the page")
                 )
             self.accepted = True
             self._head.clear()
 
-    def _refuse(self, reason: str) -> NoReturn:
+    def _refuse(self, reason: str | LazyString) -> NoReturn:
         self._head.clear()
         raise UploadRefusedError(reason)
 
@@ -107,9 +119,9 @@ def check_stored_envelope(source: BinaryIO, recipients: frozenset[bytes]) -> tup
         digest.update(piece)
         size += len(piece)
     if not check.accepted or check.length is None:
-        raise UploadRefusedError("the envelope is truncated")
+        raise UploadRefusedError(_l("the envelope is truncated"))
     if not payload_is_well_formed(size - check.length):
-        raise UploadRefusedError("the envelope is truncated or malformed")
+        raise UploadRefusedError(_l("the envelope is truncated or malformed"))
     return size, digest.hexdigest()
 
 
@@ -129,7 +141,7 @@ class EnvelopeUpload:
         self._head = bytearray()
         self._received = 0
         self._closed = False
-        self.error: str | None = None
+        self.error: str | LazyString | None = None
 
     @property
     def size(self) -> int:
@@ -149,7 +161,7 @@ class EnvelopeUpload:
             return len(data)  # already refused or thrown away: drain without storing
         self._received += len(data)
         if self._received > self._limit:
-            self._refuse("the upload is larger than this portal accepts")
+            self._refuse(_l("the upload is larger than this portal accepts"))
         elif self._blob is not None:
             self._blob.write(data)
         else:
@@ -165,7 +177,7 @@ class EnvelopeUpload:
                 self._head.clear()
         return len(data)
 
-    def _refuse(self, reason: str) -> None:
+    def _refuse(self, reason: str | LazyString) -> None:
         self.error = reason
         self._head.clear()
         self.discard()
@@ -178,9 +190,9 @@ class EnvelopeUpload:
         """
         if self.error is None:
             if self._blob is None or self._check.length is None:
-                self._refuse("the envelope is truncated")
+                self._refuse(_l("the envelope is truncated"))
             elif not payload_is_well_formed(self._received - self._check.length):
-                self._refuse("the envelope is truncated or malformed")
+                self._refuse(_l("the envelope is truncated or malformed"))
         if self.error is not None:
             raise UploadRefusedError(self.error)
 
@@ -188,7 +200,7 @@ class EnvelopeUpload:
         """Commit the blob and return its name, or raise :class:`UploadRefusedError`."""
         self.check()
         if self._blob is None:  # check() has refused such a part already
-            raise UploadRefusedError("the envelope is truncated")
+            raise UploadRefusedError(_l("the envelope is truncated"))
         return self._blob.commit()
 
     def discard(self) -> None:

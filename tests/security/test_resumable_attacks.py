@@ -431,7 +431,7 @@ def test_a_draft_takes_no_more_parts_or_bytes_than_a_report_may_have(
 ) -> None:
     app = make_app(PORTAL_MAX_ATTACHMENTS="1", PORTAL_MAX_UPLOAD_MIB="1")
     client = app.test_client()
-    assert "at most 1 attachments" in _begin(client, parts=3).get_json()["error"]
+    assert "at most 1 attachment." in _begin(client, parts=3).get_json()["error"]
     assert _begin(client, total=1024 * 1024 + 1).status_code == 400
     assert _begin(client, parts=0).status_code == 400
     assert _begin(client, total=-5).status_code == 400

@@ -12,6 +12,7 @@
 // nothing here falls back to anything.
 
 import { equalBytes, fromBase64Url, fromHex, utf8Encode } from './bytes.js';
+import { _ } from './i18n.js';
 
 const X25519_PKCS8_PREFIX = '302e020100300506032b656e04220420';
 const X25519_ALICE = '77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a';
@@ -72,9 +73,10 @@ export const CHECKS = Object.freeze([
   ['Ed25519', ed25519],
 ]);
 
-/** "a", "a and b", "a, b and c". */
+/** "a", "a and b", "a, b and c" (the names are the functions' own, never translated). */
 function inWords(names) {
-  return names.length < 2 ? names.join('') : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
+  if (names.length < 2) return names.join('');
+  return _("{names} and {last}", { names: names.slice(0, -1).join(', '), last: names.at(-1) });
 }
 
 async function passes(check, subtle) {
@@ -95,9 +97,7 @@ export async function encryptionCapability(scope = globalThis) {
     return {
       usable: false,
       missing: ['secure context'],
-      reason:
-        'This page did not arrive over a secure connection (https, or the portal\'s onion address), ' +
-        'and browsers allow their encryption functions only on secure pages.',
+      reason: _("This page did not arrive over a secure connection (https, or the portal's onion address), and browsers allow their encryption functions only on secure pages."),
     };
   }
   const subtle = scope.crypto?.subtle;
@@ -105,7 +105,7 @@ export async function encryptionCapability(scope = globalThis) {
     return {
       usable: false,
       missing: ['WebCrypto'],
-      reason: 'This browser does not offer the encryption functions (WebCrypto) the portal needs.',
+      reason: _("This browser does not offer the encryption functions (WebCrypto) the portal needs."),
     };
   }
   const missing = [];
@@ -114,7 +114,8 @@ export async function encryptionCapability(scope = globalThis) {
   return {
     usable: false,
     missing,
-    reason: `This browser cannot do the encryption the portal uses (${inWords(missing)} ${missing.length === 1 ? 'is' : 'are'} missing). ` +
-      'A current Firefox, Chrome, Safari or Tor Browser can.',
+    reason: missing.length === 1
+      ? _("This browser cannot do the encryption the portal uses ({names} is missing). A current Firefox, Chrome, Safari or Tor Browser can.", { names: inWords(missing) })
+      : _("This browser cannot do the encryption the portal uses ({names} are missing). A current Firefox, Chrome, Safari or Tor Browser can.", { names: inWords(missing) }),
   };
 }

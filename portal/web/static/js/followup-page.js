@@ -14,6 +14,7 @@
 
 import { fromBase64Url, toHex, utf8Decode, utf8Encode } from './bytes.js';
 import { openToBytes } from './envelope.js';
+import { _, around, languageHeaders } from './i18n.js';
 import { proveWork } from './pow.js';
 import { deriveReceiptKeys, parseReceipt } from './receipt.js';
 import { sealForReviewers } from './reviewers.js';
@@ -23,12 +24,10 @@ const lookupForm = document.getElementById('lookup');
 const statusLine = document.getElementById('status');
 const thread = document.getElementById('thread');
 const csrfToken = lookupForm.elements.namedItem('csrf_token').value;
-const STATUS_WORDS = { received: 'received', 'under-review': 'under review', closed: 'closed' };
+const STATUS_WORDS = { received: _("received"), 'under-review': _("under review"), closed: _("closed") };
 const MAX_MESSAGE_CHARS = 20000;
 
-document.getElementById('mode').textContent =
-  'Your browser works out your keys from the receipt and opens the reviewers\' messages itself. ' +
-  'The receipt never leaves this page; the server sees only encrypted messages.';
+document.getElementById('mode').textContent = _("Your browser works out your keys from the receipt and opens the reviewers' messages itself. The receipt never leaves this page; the server sees only encrypted messages.");
 
 function say(text) {
   statusLine.textContent = text;
@@ -46,14 +45,15 @@ async function openReply(envelope, privateKey) {
 
 async function showConversation(answer, keys, locator) {
   const heading = document.createElement('h2');
-  heading.textContent = 'Your report';
-  const status = paragraph(`Sent on ${answer.received_on}. Status: `);
+  heading.textContent = _("Your report");
+  const [before, after] = around(_("Sent on {day}. Status: {status}."), 'status', { day: answer.received_on });
+  const status = paragraph(before);
   const strong = document.createElement('strong');
   strong.id = 'report-status';
   strong.textContent = STATUS_WORDS[answer.status] ?? answer.status;
-  status.append(strong, '.');
+  status.append(strong, after);
   const repliesHeading = document.createElement('h2');
-  repliesHeading.textContent = 'Messages from the reviewers';
+  repliesHeading.textContent = _("Messages from the reviewers");
   const list = document.createElement('ol');
   list.className = 'messages';
   list.id = 'messages';
@@ -61,22 +61,23 @@ async function showConversation(answer, keys, locator) {
     const item = document.createElement('li');
     item.className = 'message';
     const text = await openReply(reply.envelope, keys.privateKey);
-    item.append(
-      paragraph(reply.received_on, 'message-day'),
-      text === null ? paragraph('This message could not be opened.', 'error') : paragraph(text, 'message-text'),
-    );
+    const shown = text === null ? paragraph(_("This message could not be opened."), 'error') : paragraph(text, 'message-text');
+    if (text !== null) shown.dir = 'auto'; // the reviewers may write in a script of either direction
+    item.append(paragraph(reply.received_on, 'message-day'), shown);
     list.append(item);
   }
   const parts = [heading, status, repliesHeading];
   parts.push(answer.replies.length
     ? list
-    : paragraph('No message yet. Reviewers work offline and in batches; please look again in a few days.'));
+    : paragraph(_("No message yet. Reviewers work offline and in batches; please look again in a few days.")));
   if (answer.sent_on.length) {
     const count = answer.sent_on.length;
-    parts.push(paragraph(
-      `You have sent ${count} message${count === 1 ? '' : 's'} since your report ` +
-      `(on ${answer.sent_on.join(', ')}). Only the reviewers can read them.`,
-    ));
+    const days = answer.sent_on.join(', ');
+    parts.push(paragraph(count === 1
+      ? _("You have sent 1 message since your report (on {days}). Only the reviewers can read them.", { days })
+      : _("You have sent {count} messages since your report (on {days}). Only the reviewers can read them.", {
+        count, days,
+      })));
   }
   parts.push(answerForm(keys, locator));
   thread.replaceChildren(...parts);
@@ -88,26 +89,27 @@ function answerForm(keys, locator) {
   const form = document.createElement('form');
   form.id = 'answer';
   const heading = document.createElement('h2');
-  heading.textContent = 'Answer or add something';
+  heading.textContent = _("Answer or add something");
   const label = document.createElement('label');
   label.htmlFor = 'f-message';
-  label.textContent = 'Your message';
+  label.textContent = _("Your message");
   const text = document.createElement('textarea');
   text.id = 'f-message';
   text.name = 'message';
+  text.dir = 'auto';
   text.rows = 8;
   text.maxLength = MAX_MESSAGE_CHARS;
   text.required = true;
   const fileLabel = document.createElement('label');
   fileLabel.htmlFor = 'f-attachments';
-  fileLabel.textContent = 'Photos or files';
+  fileLabel.textContent = _("Photos or files");
   const files = document.createElement('input');
   files.id = 'f-attachments';
   files.type = 'file';
   files.multiple = true;
   const button = document.createElement('button');
   button.type = 'submit';
-  button.textContent = 'Encrypt and send';
+  button.textContent = _("Encrypt and send");
   const progress = document.createElement('progress');
   progress.max = 1;
   progress.hidden = true;
@@ -129,13 +131,13 @@ function answerForm(keys, locator) {
     try {
       await sendAnswer(text.value, Array.from(files.files), keys, locator, progress, (t) => { line.textContent = t; });
       const done = paragraph(
-        'Your message was encrypted for the reviewers and sent. Come back with your receipt to read their answer.',
+        _("Your message was encrypted for the reviewers and sent. Come back with your receipt to read their answer."),
       );
       done.id = 'done';
       form.replaceWith(done);
     } catch (error) {
       line.textContent = error.name === 'DirectoryError'
-        ? "The reviewers' keys could not be verified, so nothing was encrypted or sent. Please try again later."
+        ? _("The reviewers' keys could not be verified, so nothing was encrypted or sent. Please try again later.")
         : error.message;
       button.disabled = false;
       progress.hidden = true;
@@ -146,21 +148,23 @@ function answerForm(keys, locator) {
 
 async function sendAnswer(message, files, keys, locator, progress, sayHere) {
   const trimmed = message.replace(/\r\n/g, '\n').normalize('NFC').trim();
-  if (!trimmed) throw new Error('The message is empty.');
-  sayHere("Checking the reviewers' keys…");
-  const response = await fetch('/keys/directory.json', { cache: 'no-store', credentials: 'same-origin' });
-  if (!response.ok) throw new Error('The portal cannot accept messages right now. Nothing was sent.');
+  if (!trimmed) throw new Error(_("The message is empty."));
+  sayHere(_("Checking the reviewers' keys…"));
+  const response = await fetch('/keys/directory.json', {
+    cache: 'no-store', credentials: 'same-origin', headers: languageHeaders(),
+  });
+  if (!response.ok) throw new Error(_("The portal cannot accept messages right now. Nothing was sent."));
   const directoryText = await response.text();
   const organisationKey = document.querySelector('meta[name="cso-organisation-key"]').content;
   const { manifest, cleaned } = await prepareAttachments(files, sayHere);
   const document_ = { schema: 'cso-followup/v1', encrypted_by: 'browser', message: trimmed, attachments: manifest };
   const now = new Date();
   const sealOne = async (source) => collect((await sealForReviewers(source, directoryText, organisationKey, now)).pieces);
-  sayHere('Encrypting…');
+  sayHere(_("Encrypting…"));
   const sealedMessage = await sealOne(utf8Encode(JSON.stringify(document_)));
   const sealedFiles = [];
   for (const blob of cleaned) sealedFiles.push(await sealOne(blob));
-  sayHere('Doing the anti-spam check (a few seconds)…');
+  sayHere(_("Doing the anti-spam check (a few seconds)…"));
   const proof = await proveWork('followup');
   const body = new FormData();
   body.append('csrf_token', csrfToken);
@@ -169,7 +173,7 @@ async function sendAnswer(message, files, keys, locator, progress, sayHere) {
   body.append('receipt_token', toHex(keys.lookupToken));
   body.append('message', sealedMessage, 'message');
   for (const [i, blob] of sealedFiles.entries()) body.append('attachment', blob, `attachment-${i + 1}`);
-  sayHere('Sending the encrypted message…');
+  sayHere(_("Sending the encrypted message…"));
   const answer = await upload('/followup/send', body, progress);
   if (answer.status !== 200) throw new Error(errorText(answer));
 }
@@ -178,23 +182,27 @@ lookupForm.addEventListener('submit', async (event) => {
   event.preventDefault();
   const digits = parseReceipt(lookupForm.elements.namedItem('receipt').value);
   if (digits === null) {
-    say('A receipt is 24 digits (spaces between the groups are fine).');
+    say(_("A receipt is 24 digits (spaces between the groups are fine)."));
     return;
   }
   const button = lookupForm.querySelector('button[type=submit]');
   button.disabled = true;
   try {
-    say('Working out your keys from the receipt (a few seconds)…');
+    say(_("Working out your keys from the receipt (a few seconds)…"));
     const keys = await deriveReceiptKeys(digits);
     const locator = digits.slice(0, 4);
     const body = new FormData();
     body.append('csrf_token', csrfToken);
     body.append('receipt_locator', locator);
     body.append('receipt_token', toHex(keys.lookupToken));
-    say('Looking for your report…');
-    const response = await fetch('/followup/lookup', { method: 'POST', body, credentials: 'same-origin' });
+    say(_("Looking for your report…"));
+    const response = await fetch('/followup/lookup', {
+      method: 'POST', body, credentials: 'same-origin', headers: languageHeaders(),
+    });
     const answer = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(answer.error ?? `The portal could not look the receipt up (${response.status}).`);
+    if (!response.ok) {
+      throw new Error(answer.error ?? _("The portal could not look the receipt up ({status}).", { status: response.status }));
+    }
     say('');
     await showConversation(answer, keys, locator);
   } catch (error) {

@@ -6,6 +6,9 @@
 // the sender: everyone gets the same difficulty, which rises only with load.
 
 import { utf8Encode } from './bytes.js';
+import { _, languageHeaders } from './i18n.js';
+
+const UNAVAILABLE = _("The portal cannot accept anything right now. Nothing was sent.");
 
 /** How many leading bits of `bytes` are zero. */
 export function leadingZeroBits(bytes) {
@@ -30,7 +33,7 @@ export async function solvePuzzle(puzzle, bits, { batch = 512, onProgress } = {}
   const subtle = globalThis.crypto.subtle;
   for (let start = 0; start < 2 ** 40; start += batch) {
     const digests = await Promise.all(
-      Array.from({ length: batch }, (_, i) => subtle.digest('SHA-256', utf8Encode(`${puzzle}:${start + i}`))),
+      Array.from({ length: batch }, (unused, i) => subtle.digest('SHA-256', utf8Encode(`${puzzle}:${start + i}`))),
     );
     const found = digests.findIndex((digest) => leadingZeroBits(new Uint8Array(digest)) >= bits);
     if (found >= 0) return `${puzzle}:${start + found}`;
@@ -44,8 +47,9 @@ export async function proveWork(purpose, onProgress) {
   const response = await fetch(`/pow?for=${encodeURIComponent(purpose)}`, {
     cache: 'no-store',
     credentials: 'same-origin',
+    headers: languageHeaders(),
   });
-  if (!response.ok) throw new Error('The portal cannot accept anything right now. Nothing was sent.');
+  if (!response.ok) throw new Error(UNAVAILABLE);
   const { puzzle, bits } = await response.json();
   return solvePuzzle(puzzle, bits, { onProgress });
 }
@@ -89,8 +93,9 @@ export class ProofInAdvance {
     const response = await this.#fetch(`/pow?for=${encodeURIComponent(this.#purpose)}`, {
       cache: 'no-store',
       credentials: 'same-origin',
+      headers: languageHeaders(),
     });
-    if (!response.ok) throw new Error('The portal cannot accept anything right now. Nothing was sent.');
+    if (!response.ok) throw new Error(UNAVAILABLE);
     const { puzzle, bits } = await response.json();
     const served = Date.parse(response.headers.get('Date') ?? '');
     const skew = Number.isNaN(served) ? 0 : served - Date.now();

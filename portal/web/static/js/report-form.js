@@ -8,6 +8,8 @@
 // when it does not belong to the chosen category it stays in sight, marked,
 // and is sent like any other. Nothing here ever clears a value.
 
+import { _ } from './i18n.js';
+
 const KEYS = new Set(['csrf_token', 'once', 'attachments']);
 
 /** Put step 2 in place if the page is at step 1; the form then posts as step 2 does. */
@@ -17,7 +19,7 @@ export function showDetails(form) {
   const next = form.querySelector('#next-step');
   template.replaceWith(template.content.cloneNode(true));
   if (next) {
-    next.replaceChildren('Choose one: the questions for it appear below.');
+    next.replaceChildren(_("Choose one: the questions for it appear below."));
     next.className = 'help';
   }
   // Only ever used if the reporter knowingly chooses the server's encryption.
@@ -49,7 +51,9 @@ function offCategoryNote(wrapper, categoryName) {
     note.className = 'help off-category';
     wrapper.append(note);
   }
-  note.textContent = `Not asked for “${categoryName}”. What you wrote here will be sent too, unless you clear it.`;
+  note.textContent = _("Not asked for “{category}”. What you wrote here will be sent too, unless you clear it.", {
+    category: categoryName,
+  });
 }
 
 /**

@@ -21,6 +21,7 @@
 
 import { encryptionCapability } from './capability.js';
 import { verifyDirectory } from './directory.js';
+import { _, languageHeaders } from './i18n.js';
 import { ProofInAdvance } from './pow.js';
 import { showReceipt } from './receipt-view.js';
 import {
@@ -38,7 +39,7 @@ const rules = readRules();
 const proofs = new ProofInAdvance('submit');
 
 root.dataset.encryption = 'preparing';
-mode.textContent = 'Preparing encryption…';
+mode.textContent = _("Preparing encryption…");
 showDetails(form);
 applyCategory(form);
 form.elements.namedItem('category').addEventListener('change', () => applyCategory(form));
@@ -73,7 +74,7 @@ async function fetchDirectory(onWait) {
   for (let tries = 0; ; tries++) {
     try {
       const response = await fetch('/keys/directory.json', {
-        cache: 'no-store', credentials: 'same-origin', signal: AbortSignal.timeout(60000),
+        cache: 'no-store', credentials: 'same-origin', headers: languageHeaders(), signal: AbortSignal.timeout(60000),
       });
       if (response.ok) return await response.text();
       if (response.status !== 502 && response.status !== 504) throw new PortalUnavailable();
@@ -101,11 +102,10 @@ async function currentDirectory(fresh) {
 function unavailableWords(capability) {
   const lines = [
     capability.reason,
-    'You can still send your report: the server then encrypts it as it arrives, in memory, and keeps ' +
-      'only the encrypted copy, as it does for browsers without JavaScript.',
+    _("You can still send your report: the server then encrypts it as it arrives, in memory, and keeps only the encrypted copy, as it does for browsers without JavaScript."),
   ];
   if (capability.missing.includes('secure context')) {
-    lines.push('But this connection is not encrypted either: what you send could be read on its way to the portal.');
+    lines.push(_("But this connection is not encrypted either: what you send could be read on its way to the portal."));
   }
   return lines.flatMap((line) => [document.createElement('br'), line]);
 }
@@ -115,9 +115,9 @@ function becomeUnavailable(capability) {
   const choose = document.createElement('button');
   choose.type = 'button';
   choose.id = 'choose-server';
-  choose.textContent = 'Let the server encrypt my report';
+  choose.textContent = _("Let the server encrypt my report");
   const strong = document.createElement('strong');
-  strong.textContent = 'This browser cannot encrypt your report here.';
+  strong.textContent = _("This browser cannot encrypt your report here.");
   mode.replaceChildren(strong, ...unavailableWords(capability), document.createElement('br'), choose);
   sendButton.hidden = true;
   choose.addEventListener('click', chooseServer);
@@ -126,14 +126,12 @@ function becomeUnavailable(capability) {
 // The reporter chose the server's encryption: a real submit button, explained.
 function chooseServer() {
   serverChosen = true;
-  mode.textContent =
-    'You chose to let the server encrypt your report. It does so as the report arrives, in memory, ' +
-    'and keeps only the encrypted copy. Send it with the button at the end of the form.';
+  mode.textContent = _("You chose to let the server encrypt your report. It does so as the report arrives, in memory, and keeps only the encrypted copy. Send it with the button at the end of the form.");
   mode.tabIndex = -1;
   const submit = document.createElement('button');
   submit.type = 'submit';
   submit.id = 'send-plain';
-  submit.textContent = 'Send (the server encrypts it)';
+  submit.textContent = _("Send (the server encrypts it)");
   sendButton.after(submit);
   sendButton.remove();
   mode.focus();
@@ -142,9 +140,8 @@ function chooseServer() {
 function becomeFailed(error) {
   root.dataset.encryption = 'failed';
   mode.textContent = error instanceof PortalUnavailable
-    ? 'The portal cannot accept reports right now, so nothing can be sent. Please try again later.'
-    : "The reviewers' keys could not be verified, so this page cannot encrypt your report and " +
-      'nothing can be sent. Please try again later.';
+    ? _("The portal cannot accept reports right now, so nothing can be sent. Please try again later.")
+    : _("The reviewers' keys could not be verified, so this page cannot encrypt your report and nothing can be sent. Please try again later.");
   sendButton.disabled = true;
   sendButton.setAttribute('aria-disabled', 'true');
 }
@@ -156,7 +153,7 @@ async function prepare() {
     return 'unavailable';
   }
   const slowLink = () => {
-    mode.textContent = 'Preparing encryption… the portal has not answered yet (a slow or broken link); still trying.';
+    mode.textContent = _("Preparing encryption… the portal has not answered yet (a slow or broken link); still trying.");
   };
   const slow = setTimeout(slowLink, 10000);
   try {
@@ -170,10 +167,7 @@ async function prepare() {
     clearTimeout(slow);
   }
   root.dataset.encryption = 'ready';
-  mode.textContent =
-    'Your browser encrypts this report and every file for the vetted reviewers before anything ' +
-    'is sent. The server only ever receives the encrypted copy. Photos are cleaned of location ' +
-    'and camera data first.';
+  mode.textContent = _("Your browser encrypts this report and every file for the vetted reviewers before anything is sent. The server only ever receives the encrypted copy. Photos are cleaned of location and camera data first.");
   proofs.start();
   return 'ready';
 }
@@ -182,25 +176,26 @@ const ready = prepare();
 
 // --- sending -----------------------------------------------------------------------
 
-const STEP_AFTER_LINK = 'The link is back: sending goes on.';
+const STEP_AFTER_LINK = _("The link is back: sending goes on.");
 let attempt = null;
 let sending = false;
 
 function sizeText(bytes) {
-  if (bytes < 1024 * 1024) return `${Math.max(1, Math.round(bytes / 1024))} KiB`;
-  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
+  if (bytes < 1024 * 1024) return _("{size} KiB", { size: Math.max(1, Math.round(bytes / 1024)) });
+  return _("{size} MiB", { size: (bytes / (1024 * 1024)).toFixed(1) });
 }
 
 function showProgress(acknowledged, total) {
   progressBox.hidden = false;
   progressBar.value = total ? acknowledged / total : 0;
-  progressText.textContent = `Received by the portal: ${sizeText(acknowledged)} of ${sizeText(total)}`;
+  progressText.textContent = _("Received by the portal: {done} of {total}", {
+    done: sizeText(acknowledged), total: sizeText(total),
+  });
 }
 
 function onLink(state) {
   say(state === 'down'
-    ? 'The link to the portal is down. Sending will resume by itself when it comes back: ' +
-      'keep this page open. Nothing is lost.'
+    ? _("The link to the portal is down. Sending will resume by itself when it comes back: keep this page open. Nothing is lost.")
     : STEP_AFTER_LINK);
 }
 
@@ -223,11 +218,15 @@ function attemptKey(values, files) {
 }
 
 function explain(error) {
-  if (error instanceof Refused) return `${error.message} Everything you typed is still here; you can send again.`;
-  if (error?.name === 'DirectoryError') {
-    return "The reviewers' keys could not be verified, so nothing was encrypted or sent. Please try again later.";
+  if (error instanceof Refused) {
+    return _("{refusal} Everything you typed is still here; you can send again.", { refusal: error.message });
   }
-  return `Something went wrong in this browser (${error?.message ?? error}). Nothing was sent; everything you typed is still here.`;
+  if (error?.name === 'DirectoryError') {
+    return _("The reviewers' keys could not be verified, so nothing was encrypted or sent. Please try again later.");
+  }
+  return _("Something went wrong in this browser ({error}). Nothing was sent; everything you typed is still here.", {
+    error: error?.message ?? error,
+  });
 }
 
 async function send() {
@@ -238,8 +237,8 @@ async function send() {
   if (problems.length) {
     showProblems(form, problems);
     say(problems.length === 1
-      ? 'Not sent yet: one thing to put right, marked in the form.'
-      : `Not sent yet: ${problems.length} things to put right, marked in the form.`);
+      ? _("Not sent yet: one thing to put right, marked in the form.")
+      : _("Not sent yet: {count} things to put right, marked in the form.", { count: problems.length }));
     return;
   }
   clearProblems(form);
@@ -247,12 +246,11 @@ async function send() {
   setBusy(form, true);
   try {
     if (root.dataset.encryption === 'preparing') {
-      say('Preparing encryption… your report will be encrypted and sent as soon as it is ready.');
+      say(_("Preparing encryption… your report will be encrypted and sent as soon as it is ready."));
     }
     const state = await ready;
     if (state === 'unavailable') {
-      say('Not sent: this browser cannot encrypt your report here. The notice at the top of the page ' +
-        'says why, and how to let the server encrypt it instead.');
+      say(_("Not sent: this browser cannot encrypt your report here. The notice at the top of the page says why, and how to let the server encrypt it instead."));
       return;
     }
     if (state !== 'ready') {
@@ -271,7 +269,7 @@ async function send() {
     if (error instanceof ScrubError) {
       const message = formatMessage(rules, 'damaged_image', { index: error.index });
       showProblems(form, [{ field: 'attachments', key: 'damaged_image', message }]);
-      say(`Not sent: ${message}`);
+      say(_("Not sent: {problem}", { problem: message }));
     } else {
       say(explain(error));
     }

@@ -36,6 +36,7 @@
 
 import { toHex, utf8Encode } from './bytes.js';
 import { DirectoryError } from './errors.js';
+import { _, languageHeaders, pageLanguage } from './i18n.js';
 import { formatPublicKey } from './keys.js';
 import { deriveReceiptKeys, formatReceipt, generateReceipt } from './receipt.js';
 import { sealForReviewers } from './reviewers.js';
@@ -56,12 +57,15 @@ const LOCKED_WAIT_MS = 2000; // a finish answered 423 is asked again after this
 // open holds its upload until the portal ends it (at most 10 minutes).
 const FINISH_PATIENCE_MS = 15 * 60 * 1000;
 const DRAFT_RENEWALS = 3; // drafts begun again by themselves, per press of send
-const GONE = 'The portal no longer held this unfinished report (it lets one go when nothing ' +
-  'arrives for 30 minutes, and after a day or two), so it is being sent again from the start, ' +
-  'exactly as it was encrypted. Nothing you typed is lost.';
-const TOO_MANY_PARTS = 'The portal counted more parts for this report than it has (answers lost ' +
-  'on the way), so it is being sent again from the start, exactly as it was encrypted. Nothing ' +
-  'you typed is lost.';
+// The report's "language" (portal/web/report.py's LANGUAGE): a short, well-formed code.
+const DOCUMENT_LANGUAGE = /^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$/;
+
+/** The code for the report's "language": the page's (<html lang>), or "en" if it is not a short well-formed one. */
+export function documentLanguage(code = pageLanguage()) {
+  return code.length <= 16 && DOCUMENT_LANGUAGE.test(code) ? code : 'en';
+}
+const GONE = _("The portal no longer held this unfinished report (it lets one go when nothing arrives for 30 minutes, and after a day or two), so it is being sent again from the start, exactly as it was encrypted. Nothing you typed is lost.");
+const TOO_MANY_PARTS = _("The portal counted more parts for this report than it has (answers lost on the way), so it is being sent again from the start, exactly as it was encrypted. Nothing you typed is lost.");
 
 /** The portal refused; `message` is for the reporter. Everything typed stays. */
 export class Refused extends Error {
@@ -124,20 +128,26 @@ function postForm(url, fields, onLink) {
   return untilAnswered((signal) => {
     const body = new FormData();
     for (const [name, value] of fields) body.append(name, value);
-    return fetch(url, { method: 'POST', body, credentials: 'same-origin', cache: 'no-store', signal });
+    return fetch(url, {
+      method: 'POST', body, credentials: 'same-origin', cache: 'no-store', headers: languageHeaders(), signal,
+    });
   }, onLink);
 }
 
-function refusedBy({ status, body }, what) {
-  const words = typeof body?.error === 'string' && body.error ? body.error : `The portal refused ${what} (${status}).`;
+// The portal's own words for a refusal, or `fallback` (a message with {status}) filled in.
+function refusedBy({ status, body }, fallback) {
+  const words = typeof body?.error === 'string' && body.error ? body.error : fallback.replace('{status}', status);
   return new Refused(words, status);
 }
 
 /** A fresh form token from GET /form-token, put into the form in place of the old one. */
 export async function renewToken(form, onLink) {
   const answer = await untilAnswered(
-    (signal) => fetch('/form-token', { credentials: 'same-origin', cache: 'no-store', signal }), onLink);
-  if (answer.status !== 200 || typeof answer.body.csrf_token !== 'string') throw refusedBy(answer, 'a new form');
+    (signal) => fetch('/form-token', { credentials: 'same-origin', cache: 'no-store', headers: languageHeaders(), signal }),
+    onLink);
+  if (answer.status !== 200 || typeof answer.body.csrf_token !== 'string') {
+    throw refusedBy(answer, _("The portal refused a new form ({status})."));
+  }
   form.elements.namedItem('csrf_token').value = answer.body.csrf_token;
 }
 
@@ -216,13 +226,14 @@ export class Attempt {
  * Send the report. `page` gives what the page knows: form, fields
  * ({report, identity}), files, organisationKey, directoryText(fresh) (the
  * signed key directory), proofs (a ProofInAdvance), say(text),
- * progress(acknowledged, total), onLink(state), and optionally timing
+ * progress(acknowledged, total), onLink(state), and optionally language
+ * (the report's "language"; by default the page's <html lang>) and timing
  * (resumable.js's, for tests: lockedWaitMs also paces finishes). Resolves to the receipt
  * as shown; throws Refused (or DirectoryError) with everything kept.
  */
 export async function sendReport(attempt, page) {
   if (attempt.receipt === null) {
-    page.say('Making your receipt…');
+    page.say(_("Making your receipt…"));
     const receipt = generateReceipt(); // it never leaves the browser (crypto/SPEC.md §14)
     attempt.keys = await deriveReceiptKeys(receipt);
     attempt.receipt = receipt;
@@ -256,6 +267,7 @@ async function seal(attempt, page) {
   const reportDocument = {
     schema: 'cso-report/v1',
     encrypted_by: 'browser',
+    language: documentLanguage(page.language), // of the page the reporter used; values stay slugs
     ...page.fields,
     attachments: manifest,
     reporter_key: await formatPublicKey('csoenc1', attempt.keys.publicKey), // SPEC.md §14.3
@@ -272,17 +284,17 @@ async function seal(attempt, page) {
     }
     return collect(sealed.pieces);
   };
-  page.say('Encrypting your report…');
+  page.say(_("Encrypting your report…"));
   const envelopes = [await sealOne(utf8Encode(JSON.stringify(reportDocument)))];
   for (const [i, blob] of cleaned.entries()) {
-    page.say(`Encrypting file ${i + 1} of ${cleaned.length}…`);
+    page.say(_("Encrypting file {n} of {total}…", { n: i + 1, total: cleaned.length }));
     envelopes.push(await sealOne(blob));
   }
   return envelopes;
 }
 
 async function takeProof(page) {
-  page.say('Doing the anti-spam check…');
+  page.say(_("Doing the anti-spam check…"));
   for (let tries = 0; ; tries++) {
     try {
       return await page.proofs.take();
@@ -303,7 +315,9 @@ async function begin(attempt, page) {
     // Most likely the proof: spent by a request whose answer was lost, or too easy now.
     answer = await postWithToken(page.form, '/submit/begin', fields(await takeProof(page)), page.onLink);
   }
-  if (answer.status !== 201 || !/^[0-9a-f]{32}$/.test(answer.body.draft ?? '')) throw refusedBy(answer, 'the report');
+  if (answer.status !== 201 || !/^[0-9a-f]{32}$/.test(answer.body.draft ?? '')) {
+    throw refusedBy(answer, _("The portal refused the report ({status})."));
+  }
   attempt.draft = answer.body.draft;
   const link = sharedLink(page.onLink);
   attempt.uploads = attempt.envelopes.map((blob, index) => new ResumableUpload(blob, {
@@ -312,22 +326,24 @@ async function begin(attempt, page) {
     onProgress: () => page.progress(attempt.acknowledged, attempt.total),
     onLink: (state) => link(index, state),
     timing: page.timing,
-    onWait: (words, ms) => page.say(words === null
-      ? sendingText(attempt)
-      : `${words} Sending goes on by itself in about ${seconds(ms)}: keep this page open.`),
+    onWait: (words, ms) => page.say(words === null ? sendingText(attempt) : waitText(words, ms)),
   }));
 }
 
-function seconds(ms) {
-  const whole = Math.max(1, Math.ceil(ms / 1000));
-  return whole === 1 ? 'a second' : `${whole} seconds`;
+// The portal's words about a wait it asked for, and how long it is.
+function waitText(words, ms) {
+  const seconds = Math.max(1, Math.ceil(ms / 1000));
+  return seconds === 1
+    ? _("{words} Sending goes on by itself in about a second: keep this page open.", { words })
+    : _("{words} Sending goes on by itself in about {seconds} seconds: keep this page open.", { words, seconds });
 }
 
 function sendingText(attempt) {
   const files = attempt.uploads.length - 1;
-  return files === 0
-    ? 'Sending the encrypted report…'
-    : `Sending the encrypted report and ${files === 1 ? 'its file' : `its ${files} files`}…`;
+  if (files === 0) return _("Sending the encrypted report…");
+  return files === 1
+    ? _("Sending the encrypted report and its file…")
+    : _("Sending the encrypted report and its {count} files…", { count: files });
 }
 
 function gone(status) {
@@ -354,7 +370,7 @@ async function upload(attempt, page) {
 }
 
 async function finish(attempt, page) {
-  page.say('Asking the portal to store your report…');
+  page.say(_("Asking the portal to store your report…"));
   const fields = [
     ['draft', attempt.draft],
     ['receipt_locator', attempt.receipt.slice(0, 4)],
@@ -368,19 +384,19 @@ async function finish(attempt, page) {
     if (answer.status === 200 && answer.body.stored === true) return;
     if (answer.status === 423 && Date.now() < patience) {
       // a part is still being written, or another finish runs: asking again is safe
-      page.say('The portal is still writing part of the report; asking it again in a moment…');
+      page.say(_("The portal is still writing part of the report; asking it again in a moment…"));
       await sleep(page.timing?.lockedWaitMs ?? LOCKED_WAIT_MS);
-      page.say('Asking the portal to store your report…');
+      page.say(_("Asking the portal to store your report…"));
       continue;
     }
     if (answer.status === 409 && incomplete++ < 2) {
       // a part is not complete: ask the portal what it holds of each, send the rest, ask again
       for (const part of attempt.uploads) part.recheck();
       await upload(attempt, page);
-      page.say('Asking the portal to store your report…');
+      page.say(_("Asking the portal to store your report…"));
       continue;
     }
-    const refused = refusedBy(answer, 'the report');
+    const refused = refusedBy(answer, _("The portal refused the report ({status})."));
     if (gone(answer.status)) throw new Restart('gone', refused);
     throw refused;
   }

@@ -39,6 +39,8 @@
 // fetch, not XMLHttpRequest: every request here can be aborted, and the same
 // code runs under Node's test runner against a real tus server.
 
+import { _, languageHeaders } from './i18n.js';
+
 export const TUS_VERSION = '1.0.0';
 
 export const DEFAULT_TIMING = Object.freeze({
@@ -85,10 +87,10 @@ function base64(text) {
 }
 
 /** The portal's words from a JSON error answer, or a plain fallback. */
-export async function refusal(response, what = 'the upload') {
+export async function refusal(response) {
   const body = await response.json().catch(() => ({}));
   const text = typeof body?.error === 'string' && body.error ? body.error : null;
-  return new UploadError(text ?? `The portal refused ${what} (${response.status}).`, response.status);
+  return new UploadError(text ?? _("The portal refused the upload ({status}).", { status: response.status }), response.status);
 }
 
 /** Milliseconds to wait after a 429, from its Retry-After (seconds), within 1 s … `longest`. */
@@ -234,7 +236,7 @@ export class ResumableUpload {
   }
 
   #headers(extra) {
-    return { 'Tus-Resumable': TUS_VERSION, ...extra };
+    return { ...languageHeaders(), 'Tus-Resumable': TUS_VERSION, ...extra };
   }
 
   // Run `attempt` until it stops failing on the way, pausing longer each time.
@@ -288,7 +290,7 @@ export class ResumableUpload {
     }
     if (response.status !== 201) throw await refusal(response);
     const location = response.headers.get('Location');
-    if (!location) throw new UploadError('The portal did not say where to send the upload.', 201);
+    if (!location) throw new UploadError(_("The portal did not say where to send the upload."), 201);
     this.#lastProgressAt = Date.now();
     if (this.#down) this.#setDown(false);
     return new URL(location, endpoint).href;
@@ -302,7 +304,7 @@ export class ResumableUpload {
     if (response.status !== 200) throw await refusal(response);
     const offset = offsetHeader(response);
     if (offsetHeader(response, 'Upload-Length') !== this.#blob.size || offset > this.#blob.size) {
-      throw new UploadError('The portal holds a different upload under this address.', 200);
+      throw new UploadError(_("The portal holds a different upload under this address."), 200);
     }
     this.#acknowledge(offset);
     return offset;

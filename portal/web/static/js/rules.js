@@ -9,6 +9,7 @@
 // Everything filled is checked, whatever the category: a value the reporter
 // typed is sent, never dropped.
 
+import { asciiDigits, wholeNumberText } from './digits.js';
 import { parseCoordinate, parsePosition } from './position.js';
 
 /** The rules JSON embedded in `doc`. */
@@ -94,22 +95,31 @@ function checkValue(rules, rule, values) {
   }
   if (present.length > 1) throw refuse('one_value');
   const value = strip(present[0]);
+  // Numbers, times and offsets may be typed in any script's digits (digits.js); free text never changes.
   switch (rule.kind) {
     case 'choice':
-    case 'utc_offset':
       if (!rule.choices.includes(value)) throw refuse('choice');
       return value;
-    case 'count':
-      if (!ASCII_DIGITS.test(value) || Number.parseInt(value, 10) > 9999) throw refuse('count');
-      return Number.parseInt(value, 10);
+    case 'utc_offset': {
+      const offset = asciiDigits(value).replaceAll('\u2212', '-'); // MINUS SIGN
+      if (!rule.choices.includes(offset)) throw refuse('choice');
+      return offset;
+    }
+    case 'count': {
+      const count = wholeNumberText(value);
+      if (!ASCII_DIGITS.test(count) || Number.parseInt(count, 10) > 9999) throw refuse('count');
+      return Number.parseInt(count, 10);
+    }
     case 'coordinate': {
       const coordinate = parseCoordinate(value, rule.name);
       if (coordinate === null) throw refuse('coordinate');
       return coordinate;
     }
-    case 'local_time':
-      if (!isLocalTime(value)) throw refuse('local_time');
-      return value;
+    case 'local_time': {
+      const time = asciiDigits(value);
+      if (!isLocalTime(time)) throw refuse('local_time');
+      return time;
+    }
     case 'text':
       if (value.includes('\n')) throw refuse('one_line');
       return checkText(rules, rule, value);

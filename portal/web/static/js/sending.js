@@ -3,6 +3,7 @@
 // and reading the portal's error pages.
 
 import { utf8Encode } from './bytes.js';
+import { _, languageHeaders } from './i18n.js';
 import { ScrubError, scrubFile } from './scrub.js';
 import { sha256Blob } from './sha256.js';
 
@@ -23,7 +24,7 @@ export async function prepareAttachments(files, say) {
   const manifest = [];
   const cleaned = [];
   for (const [i, file] of files.entries()) {
-    say(`Cleaning and checking file ${i + 1} of ${files.length}…`);
+    say(_("Cleaning and checking file {n} of {total}…", { n: i + 1, total: files.length }));
     let scrubbedFile;
     try {
       scrubbedFile = await scrubFile(file);
@@ -56,11 +57,12 @@ export function upload(url, body, progress) {
   return new Promise((resolve, reject) => {
     const request = new XMLHttpRequest();
     request.open('POST', url);
+    for (const [name, value] of Object.entries(languageHeaders())) request.setRequestHeader(name, value);
     request.upload.addEventListener('progress', (event) => {
       if (event.lengthComputable) progress.value = event.loaded / event.total;
     });
     request.addEventListener('load', () => resolve(request));
-    request.addEventListener('error', () => reject(new Error('The connection failed. Nothing was stored; please try again.')));
+    request.addEventListener('error', () => reject(new Error(_("The connection failed. Nothing was stored; please try again."))));
     request.send(body);
   });
 }
@@ -68,7 +70,7 @@ export function upload(url, body, progress) {
 /** The portal's own words from an error page, or a plain fallback. */
 export function errorText(request) {
   const page = new DOMParser().parseFromString(request.responseText, 'text/html');
-  return page.querySelector('.error')?.textContent ?? `The portal refused it (${request.status}).`;
+  return page.querySelector('.error')?.textContent ?? _("The portal refused it ({status}).", { status: request.status });
 }
 
 export function paragraph(text, className) {
