@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 
 from crypto.errors import KeyFormatError
@@ -47,9 +48,12 @@ class Receipt:
 
     @classmethod
     def parse(cls, text: str) -> Receipt:
-        """Read a typed receipt: spaces and dashes between digits are ignored."""
-        digits = _SPACES.sub("", text.strip())
-        if not digits.isascii():  # no look-alike digits from other scripts
+        """Read a typed receipt (SPEC.md §14.1): spaces and dashes between digits
+        are ignored, and a decimal digit of any script (Unicode category Nd:
+        Arabic-Indic, Devanagari, full-width...) counts as the ASCII digit of
+        its value. Raises KeyFormatError for anything else."""
+        digits = "".join(_ascii_digit(char) for char in _SPACES.sub("", text.strip()))
+        if not digits.isascii():  # a number, letter or sign that is no decimal digit
             raise KeyFormatError(f"a receipt is {DIGITS} digits 0-9")
         return cls(digits)
 
@@ -63,6 +67,16 @@ class Receipt:
 
     def __repr__(self) -> str:
         return f"Receipt(locator={self.locator!r}, …)"
+
+
+def _ascii_digit(char: str) -> str:
+    """A decimal digit of any script as its ASCII digit; any other character as it is.
+
+    The portal reads digits the same way everywhere (portal/web/digits.py); this
+    package imports nothing from the portal, so it has its own line for it.
+    """
+    value = unicodedata.decimal(char, None)  # set for exactly the Nd characters
+    return char if value is None else str(value)
 
 
 @dataclass(frozen=True, repr=False)

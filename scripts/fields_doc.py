@@ -34,6 +34,15 @@ def render() -> str:
         "`attachments` (without JavaScript) or encrypted parts (with it). A field",
         "applies to every category unless its row lists some.",
         "",
+        "Values are canonical whatever the page's language: a choice is its value",
+        "(the slug), never the label the reporter saw. Counts, local times, UTC offsets",
+        "and coordinates may be typed with the digits of any script (Arabic-Indic,",
+        "Devanagari, full-width...), a coordinate with a decimal comma or the Arabic",
+        "decimal separator; they are stored in ASCII (`portal/web/digits.py`). Free",
+        "text is stored exactly as typed. Beside `report` and `identity` the document",
+        "carries `language`, the BCP 47 code of the page the reporter used (`en`, `ar`,",
+        "`zh-Hans`...), so that reviewers know which language the free text is in.",
+        "",
     ]
     all_categories = set(FIELDS[0].categories)
     for key, title in SECTIONS:

@@ -5,25 +5,40 @@ builds the same JSON from the posted form, in memory, and encrypts it at
 once. Shape::
 
     {"schema": "cso-report/v1", "encrypted_by": "browser" | "server",
+     "language": "en",                        # BCP 47 code of the page the reporter used
      "report": {name: value, ...},            # only the fields that were filled
      "identity": {name: value, ...},          # identity_* fields, reviewers only
      "attachments": [manifest entries]}       # crypto/SPEC.md §11
+
+Values are canonical: choice values are slugs, never the translated labels
+the reporter saw, and numbers, times and positions typed in any script are
+read into ASCII digits first (``portal/web/digits.py``). Free text is kept
+as typed. ``language`` (since issue 15) says which language the free text is
+likely in; a short well-formed code (:data:`LANGUAGE`), nothing else.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import flask
+
 from crypto.manifest import AttachmentEntry, manifest_json
+from portal.web.digits import ascii_digits, whole_number_text
 from portal.web.field_rules import PAIRS, message
 from portal.web.fields import BY_NAME, FIELDS, Field, Kind
 from portal.web.position import PositionError, parse_coordinate, parse_position
 
 SCHEMA = "cso-report/v1"
+#: a language code the document may carry: a primary subtag and optional
+#: subtags, ASCII letters and digits only (BCP 47's shape, not its registry)
+LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*")
+MAX_LANGUAGE = 16
 
 
 class InvalidReportError(Exception):
@@ -99,11 +114,14 @@ def check_value(field: Field, values: Sequence[str]) -> Any:
     if len(present) > 1:
         raise _problem("one_value", field)
     value = present[0].strip()
+    if field.kind is Kind.UTC_OFFSET:
+        value = ascii_digits(value).replace("\u2212", "-")  # MINUS SIGN
     if field.kind in (Kind.CHOICE, Kind.UTC_OFFSET):
         if value not in {v for v, _ in field.choices}:
             raise _problem("choice", field)
         return value
     if field.kind is Kind.COUNT:
+        value = whole_number_text(value)
         if not value.isascii() or not value.isdigit() or int(value) > 9999:
             raise _problem("count", field)
         return int(value)
@@ -113,6 +131,7 @@ def check_value(field: Field, values: Sequence[str]) -> Any:
         except PositionError:
             raise _problem("coordinate", field) from None
     if field.kind is Kind.LOCAL_TIME:
+        value = ascii_digits(value)
         try:
             moment = datetime.strptime(value, "%Y-%m-%dT%H:%M")
         except ValueError:
@@ -141,18 +160,39 @@ def _split_position(form: Mapping[str, Sequence[str]]) -> dict[str, Any]:
     return {"latitude": north, "longitude": east}
 
 
+def is_language(code: object) -> bool:
+    """Whether ``code`` is a language code the document may carry (:data:`LANGUAGE`)."""
+    return isinstance(code, str) and len(code) <= MAX_LANGUAGE and bool(LANGUAGE.fullmatch(code))
+
+
+def page_language() -> str:
+    """The code of the language this request's page is in ("en" outside a request).
+
+    The i18n layer sets ``g.lang_code`` from the URL; it chooses among the
+    shipped languages, but the value is checked here all the same.
+    """
+    code = flask.g.get("lang_code", "en") if flask.has_app_context() else "en"
+    return code if is_language(code) else "en"
+
+
 def build_report(
     form: Mapping[str, Sequence[str]],
     attachments: Sequence[AttachmentEntry],
     encrypted_by: str,
+    language: str | None = None,
 ) -> dict[str, Any]:
     """Check every known field in ``form`` and assemble the report document.
 
     Unknown field names are ignored (a newer page may send more); known ones
     must be valid. Every problem is found before refusing: the
     :class:`InvalidReportError` raised is the first, and its ``problems``
-    hold them all, in the order of the form.
+    hold them all, in the order of the form. ``language`` is the code of the
+    page the reporter used, by default this request's (:func:`page_language`);
+    a malformed one is a programming error (ValueError).
     """
+    language = page_language() if language is None else language
+    if not is_language(language):
+        raise ValueError("not a language code")
     report: dict[str, Any] = {}
     identity: dict[str, Any] = {}
     problems: list[InvalidReportError] = []
@@ -186,6 +226,7 @@ def build_report(
     return {
         "schema": SCHEMA,
         "encrypted_by": encrypted_by,
+        "language": language,
         "report": report,
         "identity": identity,
         "attachments": manifest_json(attachments),

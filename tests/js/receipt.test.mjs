@@ -23,7 +23,20 @@ test('receipts are typed back with or without spaces, never with other digits', 
   assert.equal(formatReceipt(digits), '1234 5678 9012 3456 7890 1234');
   assert.equal(parseReceipt(' 1234 5678-9012 3456 7890 1234 '), digits);
   assert.equal(parseReceipt('1234 5678 9012 3456 7890 123'), null);
-  assert.equal(parseReceipt('١٢٣٤ 5678 9012 3456 7890 1234'), null); // Arabic-Indic digits
+  assert.equal(parseReceipt('¹²³4 5678 9012 3456 7890 1234'), null); // superscripts are no digits
+  assert.equal(parseReceipt('①234 5678 9012 3456 7890 1234'), null);
+  assert.equal(parseReceipt('一234 5678 9012 3456 7890 1234'), null);
+  assert.equal(parseReceipt('1234.5678 9012 3456 7890 1234'), null);
+});
+
+test('§14.1 digits of any script are read as ASCII, as Receipt.parse reads them', () => {
+  const digits = '123456789012345678901234';
+  assert.equal(parseReceipt('١٢٣٤ 5678 9012 3456 7890 1234'), digits); // Arabic-Indic
+  assert.equal(parseReceipt('۱۲۳۴-۵۶۷۸ ۹۰۱۲ ۳۴۵۶ ۷۸۹۰ ۱۲۳۴'), digits); // Persian
+  assert.equal(parseReceipt('१२३४ ५६७८ ९०१२ ३४५६ ७८९० १२३४'), digits); // Devanagari
+  assert.equal(parseReceipt('၁၂၃၄ ၅၆၇၈ ၉၀၁၂ ၃၄၅၆ ၇၈၉၀ ၁၂၃၄'), digits); // Myanmar
+  assert.equal(parseReceipt('１２３４ ５６７８ ９０１２ ３４５６ ７８９０ １２３４'), digits); // full-width
+  assert.equal(parseReceipt('١٢٣٤ 5678 9012 3456 7890 12345'), null);
 });
 
 test('§14.2 derivation matches the Python vectors', async () => {

@@ -31,12 +31,37 @@ def test_shown_and_typed_forms() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["1234", "1234 5678 9012 3456 7890 12345", "١٢٣٤ 5678 9012 3456 7890 1234", "x" * 24]
+    "text",
+    [
+        "1234",
+        "1234 5678 9012 3456 7890 12345",
+        "x" * 24,
+        "\u00b9\u00b2\u00b34 5678 9012 3456 7890 1234",  # superscript one, two, three
+        "\u2460234 5678 9012 3456 7890 1234",  # circled digit one
+        "\u4e00234 5678 9012 3456 7890 1234",  # CJK numeral one
+        "1234 5678 9012 3456 7890 123\u0664\u0665",  # Arabic-Indic, but 25 digits
+        "1234.5678 9012 3456 7890 1234",
+    ],
 )
 def test_malformed_receipts_are_refused(text: str) -> None:
-    """§14.1: only ASCII digits."""
+    """§14.1: only decimal digits, and 24 of them."""
     with pytest.raises(KeyFormatError):
         Receipt.parse(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\u0661\u0662\u0663\u0664 5678 9012 3456 7890 1234",  # Arabic-Indic
+        "\u06f1\u06f2\u06f3\u06f4-\u06f5\u06f6\u06f7\u06f8 9012 3456 7890 1234",  # Persian
+        "\u0967\u0968\u0969\u096a 5678 9012 3456 7890 1234",  # Devanagari
+        "\u1041\u1042\u1043\u1044 5678 9012 3456 7890 1234",  # Myanmar
+        "\uff11\uff12\uff13\uff14 5678 9012 3456 7890 1234",  # full-width
+    ],
+)
+def test_digits_of_other_scripts_are_read_as_ascii(text: str) -> None:
+    """§14.1: a reporter types the receipt with their own keyboard; it derives the same keys."""
+    assert Receipt.parse(text) == Receipt("123456789012345678901234")
 
 
 def test_derivation_agrees_with_an_independent_pbkdf2() -> None:

@@ -9,10 +9,16 @@
 // takes N or S, longitude E or W; S and W are negative. A minus sign and a
 // letter never go together, and degrees with minutes always need the letter.
 // Minutes stay below 60; |latitude| ≤ 90, |longitude| ≤ 180. Values are
-// rounded to 6 decimals, and zero is never negative.
+// rounded to 6 decimals, and zero is never negative. Digits may be of any
+// script, and the decimal point the Arabic decimal separator or a comma
+// between two digits ("22,27", "22°16,2'N"): the text is read in ASCII first
+// (digits.js). A comma with a space after it is never a decimal comma.
 //
 // A whole position, latitude then longitude each with its letter, may be
-// typed in one field ("22°16.2'N 091°48.5'E"); parsePosition splits it.
+// typed in one field ("22°16.2'N 091°48.5'E"); parsePosition splits it,
+// at spaces and at most one , ; / or Arabic comma (U+060C) beside a letter.
+
+import { asciiDigits, decimalText } from './digits.js';
 
 const AXES = {
   latitude: { letters: 'NS', limit: 90 },
@@ -39,8 +45,8 @@ const FORMS = [
   [whole(`${DECIMAL_MINUTES}${S}*${LETTER}`), (m) => [m[3], undefined, undefined, m[1], m[2]]],
   [whole(`${LETTER}${S}*${DECIMAL_MINUTES}`), (m) => [m[1], undefined, undefined, m[2], m[3]]],
 ];
-const GAP_AFTER = new RegExp(`^${S}*[,;/]?${S}*`);
-const GAP_BEFORE = new RegExp(`${S}*[,;/]?${S}*$`);
+const GAP_AFTER = new RegExp(`^${S}*[,;/\u060c]?${S}*`);
+const GAP_BEFORE = new RegExp(`${S}*[,;/\u060c]?${S}*$`);
 const DIGIT = /[0-9]/;
 
 function trim(text) {
@@ -60,7 +66,9 @@ function round6(value) {
 export function parseCoordinate(text, axis) {
   if (!(axis in AXES)) throw new TypeError('axis is "latitude" or "longitude"');
   const { letters, limit } = AXES[axis];
-  const value = trim(text);
+  // "12,45" could be 12.45 degrees or 12 N 45 E in one box: refused, not guessed
+  if (/[0-9],[0-9]/.test(asciiDigits(text)) && !/[NSEWnsew\u00b0\u00ba]/.test(text)) return null;
+  const value = trim(decimalText(text));
   let parts = null;
   for (const [form, pick] of FORMS) {
     const match = form.exec(value);
@@ -93,7 +101,7 @@ export function parseCoordinate(text, axis) {
  * is read from where the letters stand, never guessed (portal/web/position.py).
  */
 export function parsePosition(text) {
-  const value = trim(text);
+  const value = trim(asciiDigits(text).replaceAll('\u066b', '.'));
   const northSouth = [...value.matchAll(/[NSns]/g)].map((m) => m.index);
   const eastWest = [...value.matchAll(/[EWew]/g)].map((m) => m.index);
   if (northSouth.length !== 1 || eastWest.length !== 1 || northSouth[0] > eastWest[0]) return null;

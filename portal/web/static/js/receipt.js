@@ -8,6 +8,7 @@
 // never leaves the browser.
 
 import { concatBytes, utf8Encode } from './bytes.js';
+import { asciiDigits } from './digits.js';
 import { publicKeyFromPrivate } from './hpke.js';
 
 export const DIGITS = 24;
@@ -26,9 +27,13 @@ export function generateReceipt() {
   return digits;
 }
 
-/** The 24 digits of a typed receipt (spaces and dashes ignored), or null. */
+/**
+ * The 24 ASCII digits of a typed receipt, or null. Spaces and dashes are
+ * ignored, and digits of any script read as ASCII (SPEC.md §14.1, digits.js),
+ * as crypto/receipt.py's Receipt.parse reads them.
+ */
 export function parseReceipt(text) {
-  const digits = String(text).trim().replace(/[\s-]+/g, '');
+  const digits = asciiDigits(String(text).trim().replace(/[\s-]+/g, ''));
   return /^[0-9]{24}$/.test(digits) ? digits : null;
 }
 
