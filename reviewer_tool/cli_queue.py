@@ -1,7 +1,8 @@
 """``reviewer import|list|triage|export-attachment``: the queue of reports.
 
 ``list`` counts each report's follow-up messages from the reporter and how
-many of them the reviewer has not been shown yet; follow-ups whose report is
+many of them the reviewer has not been shown yet, and names the language the
+reporter wrote in (reviewer_tool/languages.py); follow-ups whose report is
 not in this workspace are listed apart. ``export-attachment`` takes a report's
 id, or a follow-up message's id for the attachments sent with it.
 """
@@ -17,6 +18,7 @@ from typing import Any
 
 from reviewer_tool.errors import ReviewerError
 from reviewer_tool.importer import import_bundle, submission_count, verify
+from reviewer_tool.languages import describe
 from reviewer_tool.session import open_workspace
 from reviewer_tool.terminal import json_text, printable, render, say
 from reviewer_tool.workspace import Followup, Item, Workspace
@@ -98,8 +100,9 @@ def _report_rows(ws: Workspace, args: argparse.Namespace) -> list[dict[str, Any]
             continue
         if not _in_range(args, summary["received_on"]) or (args.unread and not unread):
             continue
-        rows.append({"kind": "report", "id": item_id, **summary, "followups": followups,
-                     "unread_followups": unread})  # fmt: skip
+        # a summary written before issue 15 has no language: its report had none
+        rows.append({"kind": "report", "id": item_id, "language": None, **summary,
+                     "followups": followups, "unread_followups": unread})  # fmt: skip
     rows.sort(key=lambda row: (row["received_on"], row["id"]))
     if not (args.status or args.category):  # a follow-up alone has neither
         rows += sorted(
@@ -127,16 +130,23 @@ def cmd_list(args: argparse.Namespace) -> None:
     if args.json:
         say(json_text(rows))
         return
+    from rich.box import ASCII2
     from rich.table import Table
     from rich.text import Text
 
     reports = [row for row in rows if row["kind"] == "report"]
-    table = Table("id", "received", "status", "grade", "category", "place", "files", "follow-ups")
+    # ASCII borders: box-drawing characters are East Asian "ambiguous", so render()
+    # counts each as two cells (as a CJK terminal draws them) and would wrap every
+    # border wider than half the terminal
+    table = Table(
+        "id", "received", "status", "grade", "category", "place", "language", "files",
+        "follow-ups", box=ASCII2,
+    )  # fmt: skip
     for row in reports:
         cells = (
             row["id"][:12], row["received_on"], row["status"], row.get("grade") or "",
-            row.get("category") or "", row.get("place") or "", row.get("attachments", 0),
-            _messages_cell(row),
+            row.get("category") or "", row.get("place") or "", describe(row["language"]),
+            row.get("attachments", 0), _messages_cell(row),
         )  # fmt: skip
         table.add_row(*(Text(printable(cell)) for cell in cells))  # Text: no markup is parsed
     say(render(table))

@@ -1,16 +1,17 @@
 """``reviewer show``: a report and its conversation with the anonymous reporter.
 
-``show REPORT`` prints the report (its fields, narrative, identity section and
-attachments), then the conversation, oldest first: the reporter's follow-up
-messages with the names of the files they brought, and the replies written
-on this workstation (reviewer_tool/followups.py says how the two are put in
-order). Given a follow-up's id it shows the conversation that message
-belongs to; a follow-up whose report is not in this workspace is shown
-alone, and said to be. Whatever is shown is marked read, which is what
-``reviewer list`` counts. Everything goes to the terminal through
-reviewer_tool/terminal.py; every string the sender chose, keys and names
-included, is kept to one line by :func:`printable` and wrapped behind a
-gutter by :func:`say_text`, so none of it can start a row of its own.
+``show REPORT`` prints the report (the language the reporter used, its
+fields, narrative, identity section and attachments), then the conversation,
+oldest first: the reporter's follow-up messages with the names of the files
+they brought, and the replies written on this workstation
+(reviewer_tool/followups.py says how the two are put in order). Given a
+follow-up's id it shows the conversation that message belongs to; a
+follow-up whose report is not in this workspace is shown alone, and said to
+be. Whatever is shown is marked read, which is what ``reviewer list``
+counts. Everything goes to the terminal through reviewer_tool/terminal.py;
+every string the sender chose, keys and names included, is kept to one line
+by :func:`printable` and wrapped behind a gutter by :func:`say_text`, so
+none of it can start a row of its own.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reviewer_tool.followups import conversation
+from reviewer_tool.languages import describe, language_of
 from reviewer_tool.session import open_workspace
 from reviewer_tool.terminal import GUTTER, json_text, printable, say, say_text
 from reviewer_tool.workspace import Followup, Item
@@ -43,6 +45,7 @@ def _print_text(text: str, gutter: str) -> None:
 def _show_report(item: Item) -> None:
     report = item.record["report"]
     say(f"report {item.id}  received {item.record['received_on']}  [{item.summary['status']}]")
+    say(f"language: {describe(language_of(report))}")
     triage = item.record.get("triage")
     if triage:
         line = f"triage: {triage['status']} {triage['grade']}"
@@ -138,7 +141,9 @@ def cmd_show(args: argparse.Namespace) -> None:
     followups = ws.followups(item.id)
     events = conversation(item.record.get("replies", []), followups)
     if args.json:
-        shown = {"id": item.id, **item.record, "conversation": events}
+        # the document's own member stays as sent (escaped); this one is checked
+        language = language_of(item.record["report"])
+        shown = {"id": item.id, "language": language, **item.record, "conversation": events}
         say(json_text(shown))
     else:
         _show_report(item)

@@ -32,6 +32,7 @@ from crypto.errors import BundleError, CryptoError, NoMatchError
 from crypto.manifest import AttachmentCheck, parse_manifest
 from reviewer_tool.errors import ReviewerError
 from reviewer_tool.followups import check_followup
+from reviewer_tool.languages import language_of
 from reviewer_tool.vocabulary import (
     COORDINATE_FIELDS,
     COORDINATE_LIMITS,
@@ -226,6 +227,7 @@ def _summary(report: dict[str, Any], received_on: str) -> dict[str, Any]:
         "place": fields.get("place_name"),
         "grade": None,
         "attachments": len(report.get("attachments", [])),
+        "language": language_of(report),
     }
 
 

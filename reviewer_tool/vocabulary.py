@@ -17,9 +17,9 @@ gigabytes of memory.
 
 from __future__ import annotations
 
-#: members of the document itself
+#: members of the document itself (``language``: reviewer_tool/languages.py)
 DOCUMENT_MEMBERS = frozenset(
-    {"schema", "encrypted_by", "report", "identity", "attachments", "reporter_key"}
+    {"schema", "encrypted_by", "report", "identity", "attachments", "reporter_key", "language"}
 )
 #: the identity section, which only reviewers ever see
 IDENTITY_FIELDS = frozenset(

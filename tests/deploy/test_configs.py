@@ -281,3 +281,32 @@ def unix_get(sock: Path, path: str) -> int:
         return connection.getresponse().status
     finally:
         connection.close()
+
+
+#: the languages the portal ships (issue 15), each with a /<code>/ entry point
+#: and a browser catalog at /i18n/<code>.json
+LANGUAGES = ("en", "tl", "zh-Hans", "id", "ru", "uk", "hi", "vi", "my", "ar", "fr", "es")
+
+
+def test_nginx_routes_the_language_paths_to_the_intake(
+    host: Host, demo_template: DemoPortal, tmp_path: Path
+) -> None:
+    """The entry points, the catalogs and ``?lang=`` reach the application as sent."""
+    site = host.path("/etc/nginx/sites-enabled/cso-portal.conf").read_text()
+    locations = onion_locations(site)
+    for code in LANGUAGES:
+        for path in (f"/{code}/", f"/i18n/{code}.json"):
+            body = location_for(locations, path)
+            assert "proxy_pass http://cso_portal_intake;" in body, path
+            assert "gzip off;" not in body, path  # a GET answer: compressed like any page
+    # proxy_pass without a URI passes the request's own path and query string
+    # (?lang=tl, also on the form's POST to /submit-plain), and nothing rewrites them
+    assert set(re.findall(r"proxy_pass (\S+);", site)) == {
+        "http://cso_portal_intake", "http://cso_portal_sync"
+    }  # fmt: skip
+    assert not re.search(r"\b(rewrite|\$args|\$arg_lang|\$is_args)\b", site)
+    # and the application does answer them: the catalog and the entry point, GET only
+    rules = intake_rules(demo_template, tmp_path)
+    sample = "0" * 32
+    assert (f"/i18n/{sample}.json", {"GET", "HEAD", "OPTIONS"}) in rules
+    assert (f"/{sample}/", {"GET", "HEAD", "OPTIONS"}) in rules

@@ -240,3 +240,21 @@ def test_no_log_holds_a_client_address(stack: Stack) -> None:
     assert any(p.name == "cso-portal-error.log" for p in logs)
     for path in logs:
         assert b"127.0.0.1" not in path.read_bytes(), path
+
+
+def test_language_paths_reach_the_application_through_nginx(stack: Stack) -> None:
+    """Issue 15: /<code>/, /i18n/<code>.json and ?lang= pass nginx unchanged."""
+    from tests.deploy.test_configs import LANGUAGES
+
+    for code in LANGUAGES:
+        status, headers, body = _get(f"{stack.host.onion_url}/{code}/")
+        assert status == 200, code
+        assert f'<html lang="{code}"' in body.decode(), code
+        status, headers, body = _get(f"{stack.host.onion_url}/i18n/{code}.json")
+        assert status == 200, code
+        assert headers["Content-Type"].startswith("application/json")
+        assert isinstance(json.loads(body), dict)
+    status, _, body = _get(f"{stack.host.onion_url}/?lang=ar")
+    assert status == 200
+    assert '<html lang="ar" dir="rtl">' in body.decode()
+    assert _get(f"{stack.host.onion_url}/i18n/xx.json")[0] == 404  # the application's answer
