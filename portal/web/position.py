@@ -52,10 +52,10 @@ SPACES = " \t\u00a0\u2009\u202f"
 _TRIM = SPACES + "\r\n"
 _DIGITS = "0123456789"
 _S = f"[{SPACES}]"
-_DEGREE_SIGN = "[\u00b0\u00ba]"
+_DEGREE_SIGN = "[\u00b0\u00ba]"  # degree sign, and the ordinal sign some keyboards offer
 #: a comma between two digits, and what makes it a decimal comma (see parse_coordinate)
 _DECIMAL_COMMA_IN = re.compile(r"[0-9],[0-9]")
-_MARKED = re.compile(r"[NSEWnsew\u00b0\u00ba]")  # degree sign, and the ordinal sign some keyboards offer
+_MARKED = re.compile(r"[NSEWnsew\u00b0\u00ba]")
 _MINUTE_SIGN = "['\u2032\u2019]"
 _DECIMAL = rf"(?P<sign>-)?(?P<dd>[0-9]{{1,3}}(?:\.[0-9]{{1,6}})?){_S}*{_DEGREE_SIGN}?"
 _DECIMAL_MINUTES = (
