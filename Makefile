@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run demo test lint typecheck test-js test-py bench-smoke system bench clean lock dist \
+.PHONY: catalogs run demo test lint typecheck test-js test-py bench-smoke system bench clean lock dist \
 	test-release test-host
 
 # Every dependency comes from the hash-pinned locks (requirements/README.md): first
@@ -19,6 +19,15 @@ $(STAMP): pyproject.toml requirements/build.txt requirements/runtime.txt require
 	$(BIN)/python -m pip install --quiet --require-hashes --no-build-isolation \
 		-r requirements/dev.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+# axe-core for the accessibility browser tests (tests/axe/: test tooling only, never
+# served), exactly as its lock file pins it, with its integrity hash checked by npm.
+# Apart from $(STAMP) because `make run` needs no Node.js; `make test` gets it
+# through test-py, after `system` has made sure Node.js is there.
+AXE := tests/axe/node_modules/.package-lock.json
+$(AXE): tests/axe/package.json tests/axe/package-lock.json
+	npm ci --prefix tests/axe --no-audit --no-fund --ignore-scripts
 	touch $@
 
 # Remake the lock files from pyproject.toml with uv (itself hash-pinned in
@@ -68,7 +77,12 @@ test-host: $(STAMP)
 system:
 	bash scripts/install-system-deps.sh
 
-run: $(STAMP)
+# The message catalogs, compiled beside their .po files (the wheel compiles its own,
+# setup.py). Fails on any fuzzy, missing or broken entry in a shipped language.
+catalogs: $(STAMP)
+	$(BIN)/python scripts/catalogs.py compile
+
+run: $(STAMP) catalogs
 	@test -f var/secret_key || $(BIN)/portal --data-dir var init --demo
 	$(BIN)/portal --data-dir var serve --host 127.0.0.1 --port $(or $(PORT),8000)
 
@@ -85,13 +99,13 @@ typecheck: $(STAMP)
 test-js: system $(STAMP)
 	node --test tests/js/
 
-test-py: $(STAMP)
+test-py: $(STAMP) $(AXE) catalogs
 	$(BIN)/pytest
 
 # Every benchmark in bench/ at its smoke size (seconds each): each prints its ratio
 # against a baseline of the same run and exits non-zero on any error.
 # tests/unit/test_bench_layout.py checks that none is left out.
-bench-smoke: $(STAMP) system
+bench-smoke: $(STAMP) system catalogs
 	$(BIN)/python -m bench.envelope --smoke
 	$(BIN)/python -m bench.reviewer_import --smoke
 	$(BIN)/python -m bench.incidents --smoke
@@ -106,7 +120,7 @@ bench-smoke: $(STAMP) system
 test: $(STAMP) system lint typecheck test-js test-py bench-smoke
 
 # Every benchmark at full size: tens of minutes on two cores.
-bench: $(STAMP) system
+bench: $(STAMP) system catalogs
 	$(BIN)/python -m bench.envelope
 	$(BIN)/python -m bench.reviewer_import
 	$(BIN)/python -m bench.incidents

@@ -38,8 +38,17 @@ if command -v node >/dev/null 2>&1; then
 fi
 # WebCrypto X25519 and Ed25519 without flags need Node.js 20 or newer.
 if [ "$node_major" -lt 20 ]; then need+=(nodejs); fi
+# npm installs axe-core for the accessibility tests (tests/axe/, never served).
+if ! command -v npm >/dev/null 2>&1; then need+=(npm); fi
 # Browser tests drive Debian's Chromium (never a browser downloaded by a tool).
 if [ ! -x /usr/bin/chromium ]; then need+=(chromium); fi
+# The portal's pages come in scripts that DejaVu (which Chromium brings) does not
+# draw: Burmese, Devanagari and Arabic are in fonts-noto-core, Simplified Chinese in
+# fonts-noto-cjk. Without them the browser tests would see boxes (tofu).
+noto=/usr/share/fonts/truetype/noto
+if [ ! -e "$noto/NotoSansMyanmar-Regular.ttf" ] || [ ! -e "$noto/NotoSansDevanagari-Regular.ttf" ] \
+  || [ ! -e "$noto/NotoSansArabic-Regular.ttf" ]; then need+=(fonts-noto-core); fi
+if [ ! -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ]; then need+=(fonts-noto-cjk); fi
 # Storage tests also run against a real PostgreSQL server they start themselves.
 if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then need+=(postgresql); fi
 # Deployment tests check the rendered configuration with the real tools and
