@@ -38,3 +38,16 @@ def chromium(profile: Path, *, javascript: bool = True) -> Iterator[Any]:
             yield context
         finally:
             context.close()
+
+
+@contextmanager
+def launched() -> Iterator[Any]:
+    """Debian's Chromium, launched once (a module's fixture); contexts are the caller's."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is missing: make test installs it")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -65,6 +66,24 @@ def serve_portal(
         finally:
             process.terminate()
             process.wait(timeout=30)
+
+
+def fresh_demo(template: DemoPortal, root: Path) -> DemoPortal:
+    """A copy of the demo data directory under ``root`` with a new, empty SQLite database.
+
+    For a module that runs one portal for all its tests (a session's demo keys,
+    its own reports).
+    """
+    from portal.storage.db import upgrade
+
+    data_dir = root / "var"
+    shutil.copytree(
+        template.data_dir, data_dir, ignore=shutil.ignore_patterns("*.sqlite3", "blobs")
+    )
+    (data_dir / "blobs").mkdir(mode=0o700)
+    database_url = f"sqlite:///{data_dir / 'portal.sqlite3'}"
+    upgrade(database_url)
+    return DemoPortal(data_dir, template.reviewers, template.passphrase, database_url)
 
 
 def form_keys(page: str) -> dict[str, str]:

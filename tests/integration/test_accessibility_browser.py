@@ -17,20 +17,18 @@ from __future__ import annotations
 
 import html
 import re
-import shutil
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from playwright import sync_api
 
+from portal.web.i18n import SHIPPED
 from tests.conftest import DemoPortal
 from tests.integration.axe import describe, violations
-from tests.integration.chromium import CHROMIUM, FLAGS
-from tests.integration.portal_server import form_keys, serve_portal
+from tests.integration.chromium import launched
+from tests.integration.portal_server import form_keys, fresh_demo, serve_portal
 
 WIDTHS = {"phone": {"width": 375, "height": 740}, "desktop": {"width": 1280, "height": 900}}
 MODES = {"javascript": True, "no-javascript": False}
@@ -39,28 +37,15 @@ STRICT_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src '
 
 
 def shipped_codes() -> tuple[str, ...]:
-    """The codes of the languages the portal ships (English alone before it ships others)."""
-    try:
-        from portal.web.i18n import SHIPPED
-    except ImportError:
-        return ("en",)
+    """The codes of the languages the portal ships."""
     return tuple(language.code for language in SHIPPED)
 
 
 @pytest.fixture(scope="module")
 def portal(demo_template: DemoPortal, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One portal under gunicorn for the module, on its own copy of the demo data (SQLite)."""
-    from portal.storage.db import upgrade
-
     workdir = tmp_path_factory.mktemp("a11y")
-    data_dir = workdir / "var"
-    shutil.copytree(
-        demo_template.data_dir, data_dir, ignore=shutil.ignore_patterns("*.sqlite3", "blobs")
-    )
-    (data_dir / "blobs").mkdir(mode=0o700)
-    database_url = f"sqlite:///{workdir / 'portal.sqlite3'}"
-    upgrade(database_url)
-    demo = DemoPortal(data_dir, demo_template.reviewers, demo_template.passphrase, database_url)
+    demo = fresh_demo(demo_template, workdir)
     # two sends and two lookups per language: well under the budgets, raised all the same
     limits = {"PORTAL_PLAIN_PER_HOUR": "10000", "PORTAL_LOOKUPS_PER_HOUR": "10000"}
     with serve_portal(demo, workdir, **limits) as server:
@@ -70,14 +55,8 @@ def portal(demo_template: DemoPortal, tmp_path_factory: pytest.TempPathFactory) 
 @pytest.fixture(scope="module")
 def browsers() -> Iterator[dict[bool, Any]]:
     """One Chromium for the module: a context with JavaScript on and one with it off."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is missing: make test installs it")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        try:
-            yield {js: browser.new_context(java_script_enabled=js) for js in MODES.values()}
-        finally:
-            browser.close()
+    with launched() as browser:
+        yield {js: browser.new_context(java_script_enabled=js) for js in MODES.values()}
 
 
 def _check(page: Any, name: str, code: str, found: dict[str, list[dict[str, Any]]]) -> None:

@@ -20,14 +20,11 @@ fresh database, since every report is found again by its receipt.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from playwright import sync_api
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
@@ -35,8 +32,8 @@ from crypto.envelope import open_bytes
 from crypto.receipt import Receipt
 from portal.storage.models import Submission
 from tests.conftest import DemoPortal
-from tests.integration.chromium import CHROMIUM, FLAGS
-from tests.integration.portal_server import serve_portal
+from tests.integration.chromium import launched
+from tests.integration.portal_server import fresh_demo, serve_portal
 
 #: typed from the Arabic page: Arabic, Latin words, ASCII and Arabic-Indic digits, a dash
 ARABIC_NARRATIVE = "شوهد زورق سريع Yamaha 40HP على بعد 2.5 ميل، الساعة ٠٣:١٥ — MV Test-7?"
@@ -53,16 +50,7 @@ SLUGS = {
 @pytest.fixture(scope="module")
 def demo(demo_template: DemoPortal, tmp_path_factory: pytest.TempPathFactory) -> DemoPortal:
     """The demo data directory with an empty SQLite database, once for the module."""
-    from portal.storage.db import upgrade
-
-    data_dir = tmp_path_factory.mktemp("languages") / "var"
-    shutil.copytree(
-        demo_template.data_dir, data_dir, ignore=shutil.ignore_patterns("*.sqlite3", "blobs")
-    )
-    (data_dir / "blobs").mkdir(mode=0o700)
-    database_url = f"sqlite:///{data_dir.parent / 'portal.sqlite3'}"
-    upgrade(database_url)
-    return DemoPortal(data_dir, demo_template.reviewers, demo_template.passphrase, database_url)
+    return fresh_demo(demo_template, tmp_path_factory.mktemp("languages"))
 
 
 @pytest.fixture(scope="module")
@@ -75,12 +63,8 @@ def url(demo: DemoPortal, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Debian's Chromium, launched once; each test opens its own context."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is missing: make test installs it")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield launched
-        launched.close()
+    with launched() as browser:
+        yield browser
 
 
 def new_page(browser: Any, *, javascript: bool = True) -> Any:

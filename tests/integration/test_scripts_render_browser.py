@@ -25,18 +25,16 @@ person to look at.
 
 from __future__ import annotations
 
-import shutil
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright import sync_api
 
 from tests.conftest import DemoPortal
-from tests.integration.chromium import CHROMIUM, FLAGS
-from tests.integration.portal_server import serve_portal
+from tests.integration.chromium import launched
+from tests.integration.portal_server import fresh_demo, serve_portal
 from tests.integration.test_accessibility_browser import shipped_codes
 
 #: a few words in each language's script (its own name, mostly)
@@ -83,17 +81,8 @@ _TOFU = """([chars, font]) => {
 @pytest.fixture(scope="module")
 def portal(demo_template: DemoPortal, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One portal under gunicorn for the module (the pages are only read)."""
-    from portal.storage.db import upgrade
-
     workdir = tmp_path_factory.mktemp("scripts")
-    data_dir = workdir / "var"
-    shutil.copytree(
-        demo_template.data_dir, data_dir, ignore=shutil.ignore_patterns("*.sqlite3", "blobs")
-    )
-    (data_dir / "blobs").mkdir(mode=0o700)
-    database_url = f"sqlite:///{workdir / 'portal.sqlite3'}"
-    upgrade(database_url)
-    demo = DemoPortal(data_dir, demo_template.reviewers, demo_template.passphrase, database_url)
+    demo = fresh_demo(demo_template, workdir)
     with serve_portal(demo, workdir) as server:
         yield str(server["url"])
 
@@ -101,14 +90,8 @@ def portal(demo_template: DemoPortal, tmp_path_factory: pytest.TempPathFactory) 
 @pytest.fixture(scope="module")
 def browser_page() -> Iterator[Any]:
     """One page in one Chromium for the module, at a desktop's size."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is missing: make test installs it")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        try:
-            yield browser.new_page(viewport={"width": 1280, "height": 900})
-        finally:
-            browser.close()
+    with launched() as browser:
+        yield browser.new_page(viewport={"width": 1280, "height": 900})
 
 
 @pytest.fixture(scope="module")
