@@ -134,9 +134,13 @@ def imports(path: str, source: str) -> list[str]:
     return found
 
 
-def visit(meter: Meter, code: str) -> list[Fetched]:
-    """Every request of a first visit in language ``code`` with JavaScript on, offering gzip."""
-    first = f"/?lang={code}"
+def visit(meter: Meter, code: str = "en") -> list[Fetched]:
+    """Every request of a first visit in language ``code`` with JavaScript on, offering gzip.
+
+    English is the plain address, as a browser that asks for English gets it;
+    another language is asked for in the address, as the picker does.
+    """
+    first = "/" if code == "en" else f"/?lang={code}"
     _, page_bytes, wire = meter.get(first, "gzip")
     page = page_bytes.decode()
     if f'lang="{code}"' not in page.split(">", 2)[1]:
