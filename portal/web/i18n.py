@@ -35,6 +35,7 @@ from typing import Any
 from babel.support import Translations
 from flask import Flask, Response, abort, g, request, url_for
 from flask_babel import Babel
+from werkzeug.routing import BuildError
 
 #: where the catalogs live, in the usual gettext layout (Weblate reads it as it is)
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
@@ -247,7 +248,7 @@ def language_links(shown: Language) -> list[LanguageLink]:
     for language in SHIPPED:
         try:
             href = url_for(endpoint, **{**arguments, "lang": language.code})
-        except Exception:
+        except BuildError:  # an endpoint whose address needs more than the language
             href = url_for("intake.form", lang=language.code)
         links.append(
             LanguageLink(language.code, language.name, href, language is shown, language.direction)
