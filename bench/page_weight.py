@@ -196,7 +196,7 @@ def main() -> None:
                     fetched = visits[code] = visit(meter, code)
                     for item in fetched:  # the baseline: the same requests, nothing offered
                         _, body, item.plain_bytes = meter.get(item.path, "identity")
-                        varies = item.path.startswith(("/?", "/pow"))  # a fresh form token, puzzle
+                        varies = item.path == "/" or item.path.startswith(("/?", "/pow"))
                         if not varies and body != item.body:
                             raise Failure(f"{item.path}: the gzip and plain bodies differ")
                     meter.connection.close()
