@@ -38,11 +38,10 @@ import pytest
 
 from crypto.envelope import open_bytes
 from portal.config import load_config
-from portal.storage.db import upgrade
 from tests.conftest import DemoPortal
 from tests.deploy.stack import running_stack
 from tests.integration.chromium import chromium
-from tests.integration.portal_server import serve_portal
+from tests.integration.portal_server import fresh_demo, serve_portal
 from tests.integration.satellite_visit import (
     CATEGORY,
     MARKS,
@@ -274,16 +273,9 @@ def served(
 ) -> Iterator[dict[str, Any]]:
     """`portal serve` alone, as `make run` starts it: gunicorn on TCP, no nginx in front."""
     root = tmp_path_factory.mktemp("served")
-    data_dir = root / "var"
-    shutil.copytree(
-        demo_template.data_dir, data_dir, ignore=shutil.ignore_patterns("*.sqlite3", "blobs")
-    )
-    (data_dir / "blobs").mkdir(mode=0o700)
-    database_url = f"sqlite:///{data_dir / 'portal.sqlite3'}"
-    upgrade(database_url)
-    demo = DemoPortal(data_dir, demo_template.reviewers, demo_template.passphrase, database_url)
+    demo = fresh_demo(demo_template, root)
     with serve_portal(demo, root) as server:
-        yield {"url": server["url"], "demo": demo, "database_url": database_url}
+        yield {"url": server["url"], "demo": demo, "database_url": demo.database_url}
 
 
 @pytest.fixture(scope="module")

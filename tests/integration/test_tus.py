@@ -13,7 +13,6 @@ import base64
 import hashlib
 import io
 import os
-import shutil
 import socket
 import sqlite3
 import struct
@@ -35,14 +34,13 @@ from tusclient.exceptions import TusCommunicationError, TusUploadFailed
 
 from crypto.envelope import open_bytes, seal_bytes
 from portal.storage import pending
-from portal.storage.db import upgrade
 from portal.storage.models import Part, Submission
 from portal.storage.runtime import FILE_NAME
 from portal.web.pow import solve
 from portal.web.tus_patch import PIECE
 from portal.web.upload_pace import Pace
 from tests.conftest import DemoPortal
-from tests.integration.portal_server import serve_portal
+from tests.integration.portal_server import fresh_demo, serve_portal
 
 TUS = {"Tus-Resumable": "1.0.0"}
 OCTETS = "application/offset+octet-stream"
@@ -60,14 +58,7 @@ def portal(
 ) -> Iterator[tuple[DemoPortal, str]]:
     """One portal under gunicorn for the module, on SQLite, with short limits on a PATCH."""
     root = tmp_path_factory.mktemp("tus")
-    data_dir = root / "var"
-    shutil.copytree(
-        demo_template.data_dir, data_dir, ignore=shutil.ignore_patterns("*.sqlite3", "blobs")
-    )
-    (data_dir / "blobs").mkdir(mode=0o700)
-    url = f"sqlite:///{data_dir / 'portal.sqlite3'}"
-    upgrade(url)
-    demo = DemoPortal(data_dir, demo_template.reviewers, demo_template.passphrase, url)
+    demo = fresh_demo(demo_template, root)
     settings = {
         "PORTAL_UPLOAD_IDLE_SECONDS": str(IDLE_SECONDS),
         "PORTAL_UPLOAD_MIN_RATE": str(MIN_RATE),
