@@ -143,11 +143,20 @@ def _tidied_blobs(config: Config, runtime: RuntimeStore | None) -> BlobStore:
     long as a form stays valid (PORTAL_CSRF_HOURS): an upload still going
     writes to its file far more often than that. The intake also removes
     expired resumable uploads and partial files that its runtime store no
-    longer knows (``pending.py``): after a restart, all of them.
+    longer knows (``pending.py``): after a restart, all of them. A runtime
+    store that stays locked only postpones that tidy; it never stops the start.
     """
     store = BlobStore(config.blob_dir)
     if runtime is not None:
-        pending_cleanup.tidy(runtime.sessions, store, pending.today())
+        try:
+            pending_cleanup.tidy(runtime.sessions, store, pending.today())
+        except SQLAlchemyError as failure:
+            # a store held by busy workers past the busy timeout: a worker that
+            # raised here would make gunicorn stop every worker (a boot error halts
+            # the master), so the tidy waits for the next start or the daily purge
+            logging.getLogger(__name__).warning(
+                "start-up upload tidy skipped: %s", type(failure).__name__
+            )
     store.tidy(timedelta(seconds=config.csrf_time_limit))
     return store
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -26,16 +28,42 @@ def free_port() -> int:
 
 
 def wait_until_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    """Return once ``port`` accepts connections; fail the test if the server dies or hangs."""
-    deadline = time.monotonic() + 30
+    """Return once the server on ``port`` answers HTTP; fail the test if it dies or hangs.
+
+    An answer, not only an accepted connection: gunicorn's master listens
+    before any worker has built the application (and a connection to one's
+    own ephemeral port can even succeed with nothing listening at all).
+    """
+    deadline = time.monotonic() + 40
     while True:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as probe:
+                probe.sendall(b"GET /favicon.ico HTTP/1.1\r\nHost: probe\r\n\r\n")
+                if probe.recv(16).startswith(b"HTTP/1."):
+                    return
         except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                pytest.fail(f"the portal did not start: {log.read_text()}")
-            time.sleep(0.2)
+            pass
+        if time.monotonic() > deadline or process.poll() is not None:
+            pytest.fail(f"the portal did not start: {log.read_text()}")
+        time.sleep(0.2)
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    """End a server started in its own session: the master, then anything it left.
+
+    A master that does not finish its graceful stop in time is killed with its
+    workers, so no worker outlives its test holding the port and its threads.
+    """
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=40)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # workers orphaned by their master
 
 
 @contextmanager
@@ -59,13 +87,13 @@ def serve_portal(
             [sys.executable, "-m", "portal", "--data-dir", str(demo.data_dir), "serve",
              "--port", str(port), "--role", role],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log_file,
+            start_new_session=True,
         )  # fmt: skip
         try:
             wait_until_listening(port, process, log)
             yield {"url": f"http://127.0.0.1:{port}", "tmp": server_tmp, "log": log}
         finally:
-            process.terminate()
-            process.wait(timeout=30)
+            stop_server(process)
 
 
 def fresh_demo(template: DemoPortal, root: Path) -> DemoPortal:

@@ -129,11 +129,17 @@ def test_portal_serve_alone_outlasts_slow_clients(demo: DemoPortal, tmp_path: Pa
         port = int(url.rsplit(":", 1)[1])
         _page_time(url, 10)  # warm
         # more slow connections than threads: without read rules, no page is ever answered
-        times = _honest_while_attacked(url, port, 20, limit=25)
+        try:
+            times = _honest_while_attacked(url, port, 20, limit=25)
+        except OSError as error:  # say what the server said about it, not only the symptom
+            log = server["log"].read_text(errors="replace")
+            raise AssertionError(f"an honest page failed: {error!r}; log: {log[-3000:]}") from error
         # a request gunicorn refuses outright is logged: without the address
         with socket.create_connection(("127.0.0.1", port), timeout=10) as bad:
             bad.sendall(b"\x00\x01 not http\r\n\r\n")
-            bad.recv(1000)
+            # its 400 may be followed by a reset (it closes with the junk unread): not under test
+            with suppress(ConnectionResetError):
+                bad.recv(1000)
         log = server["log"].read_text(errors="replace")
     print(f"\nportal serve: {len(times)} pages, slowest {max(times):.2f} s")
     # a page waits at most until the header-phase ones ahead of it are ended (10 s)
