@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy import Connection, Engine, event
 
 from incident_db.db import VERSION_TABLE, make_engine
+from incident_db.members import models as _members  # noqa: F401  (registers the members' tables)
 from incident_db.models import Base
 
 

@@ -8,6 +8,8 @@ from incident_db.db import VERSION_TABLE, downgrade, upgrade
 
 TABLES = {"incident", "incident_tag", "provenance", "reviewer_batch", "feed_import",
           "incident_link"}  # fmt: skip
+MEMBER_TABLES = {"member", "invitation", "passkey", "recovery_code", "member_session",
+                 "audit_event"}  # fmt: skip
 
 
 def _tables(url: str) -> set[str]:
@@ -23,8 +25,18 @@ def test_0001_up_down_up(database_url: str) -> None:
     assert _tables(database_url) == TABLES | {VERSION_TABLE}
     downgrade(database_url, "base")
     assert _tables(database_url) == {VERSION_TABLE}
-    upgrade(database_url)
+    upgrade(database_url, "0001")
     assert _tables(database_url) == TABLES | {VERSION_TABLE}
+
+
+def test_0002_up_down_up(database_url: str) -> None:
+    """The members' tables come and go without touching the incidents'."""
+    upgrade(database_url)
+    assert _tables(database_url) == TABLES | MEMBER_TABLES | {VERSION_TABLE}
+    downgrade(database_url, "0001")
+    assert _tables(database_url) == TABLES | {VERSION_TABLE}
+    upgrade(database_url)
+    assert _tables(database_url) == TABLES | MEMBER_TABLES | {VERSION_TABLE}
 
 
 def test_models_match_the_migrations(database_url: str) -> None:
@@ -32,6 +44,7 @@ def test_models_match_the_migrations(database_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
+    import incident_db.members  # noqa: F401  (its tables are on Base too)
     from incident_db.models import Base
 
     upgrade(database_url)
