@@ -4,7 +4,9 @@ Every figure counts *incidents* (not people) unless its name says
 otherwise, so "knives-or-machetes: 4" means four incidents in which knives
 or machetes were seen. Days and hours are on the local clock where it
 happened, since robbers keep local hours; an incident whose local time is
-not known is counted as "unknown", never guessed.
+not known is counted as "unknown", never guessed. Likewise every
+modus-operandi figure keeps the incidents that do not state it apart
+("unknown", "not-stated", or ``incidents_stating`` next to the counts).
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from collections import Counter
 from typing import Any
 
 from incident_db.brief.selection import Selected
+from incident_db.brief.timing import CLOCK_SHARE, clock_window, weekday_pattern
 from incident_db.taxonomy import CREW, SUCCESSFUL
 
-SCHEMA = "cso-incident-brief/v1"
+SCHEMA = "cso-incident-brief/v2"
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 UNKNOWN = "unknown"
 NOT_STATED = "not-stated"
@@ -38,22 +41,6 @@ def _tag_counts(selected: Selected, facet: str) -> dict[str, Any]:
         counted.update(set(values))
     ordered = dict(sorted(counted.items(), key=lambda item: (-item[1], item[0])))
     return {"incidents_stating": stated, "counts": ordered}
-
-
-def _minutes(clock: str) -> int:
-    return int(clock[:2]) * 60 + int(clock[3:])
-
-
-def time_window(clocks: list[str]) -> dict[str, str] | None:
-    """The shortest stretch of the 24-hour clock that holds every time (may cross midnight)."""
-    if not clocks:
-        return None
-    minutes = sorted({_minutes(c) for c in clocks})
-    # the largest gap between consecutive times (around the clock) is what lies outside
-    gaps = [((minutes[(i + 1) % len(minutes)] - m) % 1440, i) for i, m in enumerate(minutes)]
-    _, widest = max(gaps) if len(minutes) > 1 else (0, 0)
-    start, end = minutes[(widest + 1) % len(minutes)], minutes[widest]
-    return {"from": f"{start // 60:02d}:{start % 60:02d}", "to": f"{end // 60:02d}:{end % 60:02d}"}
 
 
 def _months(dates: list[dt.date]) -> dict[str, int]:
@@ -78,6 +65,66 @@ def _perpetrators(rows: tuple[Any, ...]) -> dict[str, Any]:
         "incidents_stating": len(stated),
         "fewest": min(lows) if lows else None,
         "most": max(highs) if highs else None,
+    }
+
+
+#: perpetrator group sizes: (label, fewest, most); None means no upper bound
+GROUP_SIZES = (("0", 0, 0), ("1-2", 1, 2), ("3-5", 3, 5), ("6-10", 6, 10), ("11+", 11, None))
+#: outcomes of attempts that failed
+FAILED = ("attempted", "foiled-by-crew")
+
+
+def perpetrator_numbers(rows: tuple[Any, ...]) -> dict[str, int]:
+    """Incidents by the largest number of perpetrators stated (the upper bound, else the lower).
+
+    A range such as "8-10" counts under its upper bound, the number a crew
+    should be ready for; an incident stating no number is "unknown".
+    """
+    counted = dict.fromkeys([*(name for name, _, _ in GROUP_SIZES), UNKNOWN], 0)
+    for row in rows:
+        largest = row.perpetrators_max if row.perpetrators_max is not None else row.perpetrators_min
+        if largest is None:
+            counted[UNKNOWN] += 1
+            continue
+        for name, fewest, most in GROUP_SIZES:
+            if largest >= fewest and (most is None or largest <= most):
+                counted[name] += 1
+                break
+    return counted
+
+
+def what_helped(selected: Selected) -> dict[str, Any]:
+    """Crew actions in attempts that failed, next to the same actions in successful ones.
+
+    "Failed" means the outcome is "attempted" or "foiled by crew"; an
+    incident without an outcome is in neither group.
+    """
+
+    def group(outcomes: tuple[str, ...]) -> dict[str, Any]:
+        rows = tuple(r for r in selected.rows if r.outcome in outcomes)
+        return {"incidents": len(rows)} | _tag_counts(
+            Selected(selected.selection, rows, selected.tags), "actions_taken"
+        )
+
+    return {"failed": group(FAILED), "successful": group((SUCCESSFUL,))}
+
+
+def source_shares(rows: tuple[Any, ...]) -> dict[str, Any]:
+    """How many incidents reviewers confirmed, against those only from external feeds."""
+    confirmed = sum(1 for r in rows if r.verification_status == "confirmed")
+    external = sum(
+        1 for r in rows if r.verification_status != "confirmed" and r.origin == "external"
+    )
+
+    def share(part: int) -> float | None:
+        return round(part / len(rows), 3) if rows else None
+
+    return {
+        "incidents": len(rows),
+        "confirmed": confirmed,
+        "confirmed_share": share(confirmed),
+        "external_unverified": external,
+        "external_unverified_share": share(external),
     }
 
 
@@ -114,12 +161,19 @@ def _sources(selected: Selected) -> dict[str, Any]:
     }
 
 
-def compute(selected: Selected, *, credits: dict[str, str] | None = None) -> dict[str, Any]:
-    """Every figure of the brief for ``selected``."""
+def compute(
+    selected: Selected,
+    *,
+    credits: dict[str, str] | None = None,
+    clock_share: float = CLOCK_SHARE,
+    trend: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Every figure of the brief for ``selected``; ``trend`` comes from ``trend.make_trend``."""
     rows = selected.rows
     dates = [r.local_date for r in rows if r.local_date is not None]
     clocks = [r.local_time for r in rows if r.local_time is not None]
     weekdays = Counter(WEEKDAYS[d.weekday()] for d in dates)
+    by_weekday = {day: weekdays.get(day, 0) for day in WEEKDAYS}
     hours = Counter(f"{int(c[:2]):02d}" for c in clocks)
     return {
         "schema": SCHEMA,
@@ -133,17 +187,19 @@ def compute(selected: Selected, *, credits: dict[str, str] | None = None) -> dic
             "first": min(dates).isoformat() if dates else None,
             "last": max(dates).isoformat() if dates else None,
         },
-        "by_weekday": {day: weekdays.get(day, 0) for day in WEEKDAYS}
-        | {UNKNOWN: len(rows) - len(dates)},
+        "trend": trend,
+        "by_weekday": by_weekday | {UNKNOWN: len(rows) - len(dates)},
+        "weekday_pattern": weekday_pattern(by_weekday, WEEKDAYS),
         "by_hour": {f"{h:02d}": hours.get(f"{h:02d}", 0) for h in range(24)}
         | {UNKNOWN: len(rows) - len(clocks)},
-        "local_time_window": time_window(clocks),
+        "clock_window": clock_window(clocks, clock_share),
         "by_month": _months(dates),
         "categories": _counts([r.category for r in rows]),
         "incident_types": _counts([r.incident_type for r in rows]),
         "vessel_types": _counts([r.vessel_type for r in rows]),
         "vessel_status": _counts([r.vessel_status for r in rows]),
         "perpetrators": _perpetrators(rows),
+        "perpetrator_numbers": perpetrator_numbers(rows),
         "weapons": _tag_counts(selected, "weapons"),
         "boarding_methods": _counts([r.boarding_method for r in rows]),
         "boarding_points": _tag_counts(selected, "boarding_points"),
@@ -152,7 +208,9 @@ def compute(selected: Selected, *, credits: dict[str, str] | None = None) -> dic
         "actions_taken": _tag_counts(selected, "actions_taken"),
         "outcomes": _counts([r.outcome for r in rows]),
         "success": _success(rows),
+        "what_helped": what_helped(selected),
         "sources": _sources(selected),
+        "source_shares": source_shares(rows),
         "verification": {
             "confirmed": sum(1 for r in rows if r.verification_status == "confirmed"),
             "unverified": sum(1 for r in rows if r.verification_status != "confirmed"),

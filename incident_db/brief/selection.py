@@ -1,5 +1,9 @@
 """Which incidents a brief covers: a place (with all its names) or a circle, and dates.
 
+Without dates a brief covers the last ``DEFAULT_MONTHS`` months ending on
+the day it is made (``resolve_period``): a captain asks what happens there
+now, not what happened in 1995. The whole archive is still one option away.
+
 A place is matched by its key (``places.py``), so "Chittagong" finds
 "Chittagong Anchorage, Bangladesh" and "Chittagong 'B' Anchorage" alike;
 the names merged are reported with the brief. A circle is pre-filtered in
@@ -24,6 +28,7 @@ from incident_db.models import CREW_COLUMNS, Incident, IncidentTag, Provenance, 
 from incident_db.places import place_key
 
 MAX_RADIUS_NM = 1000.0
+DEFAULT_MONTHS = 24
 COLUMNS = (
     "id", "origin", "category", "incident_type", "local_date", "local_time", "latitude",
     "longitude", "place", "vessel_type", "vessel_status", "perpetrators_min",
@@ -100,6 +105,33 @@ def parse_day(text: str, option: str) -> dt.date:
         raise SelectionError(f"{option} must be a date, YYYY-MM-DD, not {text!r}") from None
 
 
+def shift_months(day: dt.date, months: int) -> dt.date:
+    """``day`` moved by whole calendar months; the 31st becomes the month's last day."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    first_of_next = dt.date(year + (month == 11), (month + 1) % 12 + 1, 1)
+    return dt.date(year, month + 1, min(day.day, (first_of_next - dt.timedelta(days=1)).day))
+
+
+def resolve_period(
+    since: dt.date | None,
+    until: dt.date | None,
+    today: dt.date,
+    *,
+    whole_archive: bool = False,
+) -> tuple[dt.date | None, dt.date | None]:
+    """The dates a brief covers when the user gave ``since`` and ``until`` (or not).
+
+    A missing end is today; a missing start is ``DEFAULT_MONTHS`` months
+    before the end (the day after, so both ends count: 2024-12-08 to
+    2026-12-07). ``whole_archive`` leaves missing ends open instead.
+    """
+    if whole_archive:
+        return since, until
+    until = until or today
+    return since or shift_months(until, -DEFAULT_MONTHS) + dt.timedelta(days=1), until
+
+
 def where_clause(selection: Selection) -> ColumnElement[bool]:
     """The SQL condition for the selection (a box for circles, refined later)."""
     table = core_table(Incident)
@@ -122,16 +154,26 @@ def where_clause(selection: Selection) -> ColumnElement[bool]:
     return and_(true(), *parts)
 
 
-def select_incidents(connection: Connection, selection: Selection) -> Selected:
-    """Fetch the incidents, tags and sources the selection covers."""
+def select_rows(
+    connection: Connection, selection: Selection, columns: tuple[str, ...]
+) -> list[Any]:
+    """The ``columns`` of every incident the selection covers, by local date."""
     table = core_table(Incident)
-    condition = where_clause(selection)
-    query = select(*(table.c[name] for name in COLUMNS)).where(condition)
+    wanted = dict.fromkeys((*columns, "id", "latitude", "longitude"))
+    query = select(*(table.c[name] for name in wanted)).where(where_clause(selection))
     rows = list(connection.execute(query.order_by(table.c.local_date, table.c.id)))
     if selection.near is not None:
         lat, lon = selection.near
         radius = selection.radius_nm or 0.0
         rows = [r for r in rows if distance_nm(lat, lon, r.latitude, r.longitude) <= radius]
+    return rows
+
+
+def select_incidents(connection: Connection, selection: Selection) -> Selected:
+    """Fetch the incidents, tags and sources the selection covers."""
+    table = core_table(Incident)
+    condition = where_clause(selection)
+    rows = select_rows(connection, selection, COLUMNS)
     wanted = {r.id for r in rows}
     tags: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     tag_table = core_table(IncidentTag)
