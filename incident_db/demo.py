@@ -20,6 +20,7 @@ import datetime as dt
 import logging
 import os
 import secrets
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from sqlalchemy.engine import URL
 from crypto.batch import read_trusted_reviewers, sign_batch
 from crypto.keys import SigningKeyPair
 from incident_db.db import open_database
+from incident_db.errors import ConfigError
 from incident_db.feeds import import_feed
 from incident_db.ingest import ingest_batch
 from incident_db.mapping import load_mapping
@@ -318,10 +320,52 @@ def _add_batches(engine: Engine, directory: Path) -> None:
              key.token.fingerprint)  # fmt: skip
 
 
+def _private_directory(directory: Path) -> None:
+    """Make ``directory`` (0700), or take an existing one only if it is ours and no symlink.
+
+    The demo directory holds a signing key and the members' passkeys: a
+    symlink (say to /tmp) would have us chmod and fill its target, and a
+    directory of another user is theirs to swap files in.
+    """
+    try:
+        directory.mkdir(mode=0o700, parents=True)
+    except FileExistsError:
+        pass
+    try:
+        descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        raise ConfigError(f"the demo directory {directory} must be a real directory, not a symlink "
+                          "or a file") from None  # fmt: skip
+    try:
+        if os.fstat(descriptor).st_uid != os.geteuid():
+            raise ConfigError(f"the demo directory {directory} belongs to another user")
+        os.fchmod(descriptor, 0o700)  # it holds a signing key; mkdir's mode is cut by the umask
+    finally:
+        os.close(descriptor)
+
+
+def _finished_database(path: Path) -> bool:
+    """Whether a finished demo database is there; ConfigError if it is not one to trust."""
+    try:
+        found = path.lstat()
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISREG(found.st_mode):
+        raise ConfigError(f"{path} is not a plain file (a symlink?): remove it")
+    if found.st_uid != os.geteuid():
+        raise ConfigError(f"{path} belongs to another user: remove it")
+    if found.st_mode & 0o022:
+        raise ConfigError(f"{path} may be changed by others: remove it, or chmod 600 it")
+    return True
+
+
 def build_demo(directory: Path, *, shared: Path | None = None) -> str:
     """Make (once) the demo database in ``directory`` and return its SQLAlchemy URL.
 
-    ``directory`` is created if need be and set to mode 0700. ``shared`` is the
+    ``directory`` is created if need be and set to mode 0700; an existing one
+    must be a directory of this user, not a symlink, and an existing database
+    in it a plain file of this user that no one else may write
+    (:class:`~incident_db.errors.ConfigError` otherwise). ``shared`` is the
     shared data directory, the one holding ``data/crime-at-sea/`` (default:
     :func:`default_shared`); without the feed there the demo holds only the
     reviewer batches, and a warning says so. If ``directory`` already holds a
@@ -329,11 +373,10 @@ def build_demo(directory: Path, *, shared: Path | None = None) -> str:
     (:class:`~incident_db.errors.IncidentDbError`, ``OSError``) and leave no
     database behind.
     """
-    directory = directory.resolve()
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(directory, 0o700)  # it holds a signing key; mkdir's mode is cut by the umask
+    directory = directory.absolute()
+    _private_directory(directory)
     final = directory / DATABASE
-    if final.exists():
+    if _finished_database(final):
         return _sqlite_url(final)
     building = directory / _BUILDING
     building.unlink(missing_ok=True)

@@ -43,7 +43,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         help="make a one-time invitation link for a member",
         description="Print a one-time link with which the member registers a passkey. "
         "Inviting a removed member makes them a member again; inviting a member "
-        "again replaces their earlier link.",
+        "again replaces their earlier link, and if they had signed up, ends their "
+        "sessions, passkeys and recovery codes.",
     )
     invite.add_argument("handle", metavar="HANDLE", help="the member's e-mail address or name")
     invite.add_argument("--role", choices=ROLES, required=True)
@@ -105,10 +106,17 @@ def run_invite(args: argparse.Namespace, config: Config) -> int:
     lifetime = timedelta(days=args.days)
     now = datetime.now(UTC)
     with _transaction(config) as session:
+        before = store.member_by_handle(session, args.handle)
+        signed_up = before is not None and (store.passkey_counts(session).get(before.id, 0) > 0)
+        # the operator holds the database anyway: a member who signed up may be
+        # invited again, but then nothing of their old access stays
         token = store.invite(session, args.handle, args.role, actor=ACTOR, lifetime=lifetime,
-                             now=now)  # fmt: skip
+                             reset_access=True, now=now)  # fmt: skip
         member = store.member_by_handle(session, args.handle)
         handle = member.handle if member else ""
+    if signed_up:
+        print(f"{shown(handle)} was signed up: their sessions, passkeys and recovery codes "
+              "have ended")  # fmt: skip
     print(f"invited {shown(handle)} as {args.role}; give them this link (it works once):")
     print(f"{base}/join/{token}")
     print(f"it expires on {(now + lifetime).date().isoformat()} (UTC)")

@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+
 from incident_db.config import Config
 from incident_db.db import open_database
 from incident_db.errors import ConfigError
@@ -62,12 +64,33 @@ def _demo_link(config: WebConfig) -> tuple[str, dt.datetime]:
     engine = open_database(config.database_url)
     try:
         with Session(engine) as session:
-            token = store.invite(session, DEMO_ADMIN, "admin", actor="cli")
+            # a new link each run: whoever signed up as demo-admin before starts again
+            token = store.invite(session, DEMO_ADMIN, "admin", actor="cli", reset_access=True)
             session.commit()
     finally:
         engine.dispose()
     expires = dt.datetime.now(dt.UTC) + store.INVITATION_LIFETIME
     return f"{config.origin}/join/{token}", expires
+
+
+def _create_private_sqlite(database_url: str) -> None:
+    """Create a SQLite database file that does not exist yet with mode 0600.
+
+    It will hold the members' sessions and passkeys; SQLite itself would make
+    it with the umask's mode. An existing file is left as its owner set it.
+    """
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return
+    if url.database.startswith("file:"):
+        return  # a URI filename: SQLite's own syntax, left to SQLite
+    try:
+        descriptor = os.open(url.database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError as error:
+        raise ConfigError(f"cannot create the database {url.database}: {error.strerror}") from None
+    os.close(descriptor)
 
 
 def run_serve(args: argparse.Namespace, config: Config) -> int:
@@ -81,8 +104,10 @@ def run_serve(args: argparse.Namespace, config: Config) -> int:
             raise ConfigError("--demo serves its own database: leave out --db and INCIDENT_DB_URL")
         from incident_db.demo import build_demo
 
-        database_url = build_demo(args.demo_dir.resolve())
+        # absolute, not resolved: build_demo refuses a symlink, so it must see one
+        database_url = build_demo(args.demo_dir.absolute())
     else:
+        _create_private_sqlite(database_url)
         open_database(database_url).dispose()  # migrate to the latest schema first
     environ["INCIDENT_DB_URL"] = database_url
     environ.setdefault(

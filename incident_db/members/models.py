@@ -26,6 +26,8 @@ from incident_db.models import Base
 
 #: longest handle a member may have (an e-mail address fits)
 HANDLE_MAX = 120
+#: room for its folded form (NFKC can make one character several)
+HANDLE_KEY_MAX = 4 * HANDLE_MAX
 
 
 class UtcDateTime(TypeDecorator[dt.datetime]):
@@ -66,7 +68,7 @@ class Member(Base):
     #: as the admin typed it (stripped, NFC, inner spaces squeezed): shown to people
     handle: Mapped[str] = mapped_column(String(HANDLE_MAX))
     #: case-folded (NFKC) form of the handle: what makes two handles the same
-    handle_key: Mapped[str] = mapped_column(String(4 * HANDLE_MAX), unique=True)
+    handle_key: Mapped[str] = mapped_column(String(HANDLE_KEY_MAX), unique=True)
     role: Mapped[str] = mapped_column(String(10))
     #: the WebAuthn user handle: 32 random bytes in hex, new for each membership
     user_handle: Mapped[str] = mapped_column(String(64), unique=True)
@@ -89,6 +91,8 @@ class Invitation(Base):
     member_id: Mapped[int] = _member_key()
     expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    #: the audit actor who made the link: the passkey it adds is audited with their name
+    invited_by: Mapped[str] = mapped_column(String(HANDLE_MAX))
 
 
 class Passkey(Base):
@@ -104,6 +108,13 @@ class Passkey(Base):
     sign_count: Mapped[int] = mapped_column(BigInteger)
     created_day: Mapped[dt.date] = mapped_column(Date)
     last_used_day: Mapped[dt.date | None] = mapped_column(Date)
+    #: the day its counter went backwards (a copied key?): from then on it signs no one in
+    suspected_day: Mapped[dt.date | None] = mapped_column(Date)
+
+    @property
+    def usable(self) -> bool:
+        """Whether the passkey may still sign its member in."""
+        return self.suspected_day is None
 
 
 class RecoveryCode(Base):
@@ -128,11 +139,39 @@ class MemberSession(Base):
     last_seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
 
+class WebAuthnChallenge(Base):
+    """A WebAuthn challenge handed out and not yet answered: each one is good for one answer.
+
+    Only its SHA-256 is kept, with what it is for (``sign-in``, ``join:…``,
+    ``add:…``), the member it was made for (none for a sign-in) and when it
+    stops being good. Answering deletes the row; expired rows are swept
+    whenever a new challenge is made.
+    """
+
+    __tablename__ = "webauthn_challenge"
+
+    challenge_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(80))
+    member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("member.id", ondelete="CASCADE"), index=True
+    )
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+
+
+#: audit actors that are not members: handles may never take these forms
+ACTOR_CLI = "cli"
+ACTOR_SYSTEM = "system"
+
+
 class AuditEvent(Base):
     """One line of the append-only audit log (the database refuses UPDATE and DELETE).
 
-    ``actor`` is a member's handle or ``"cli"``; ``detail`` is a JSON object
-    as text. No foreign key: the log outlives whatever it names.
+    ``actor`` is a member's handle, ``"cli"`` (the ``incident-db`` command) or
+    ``"system"`` (the service itself, e.g. when it disables a passkey); no
+    handle may be ``cli``, ``system`` or start with ``cli:`` or ``system:``
+    (``store.clean_handle``), so :attr:`actor_kind` cannot be forged.
+    ``detail`` is a JSON object as text. No foreign key: the log outlives
+    whatever it names.
     """
 
     __tablename__ = "audit_event"
@@ -143,6 +182,14 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(60))
     subject: Mapped[str] = mapped_column(String(200))
     detail: Mapped[str] = mapped_column(Text)
+
+    @property
+    def actor_kind(self) -> str:
+        """``member``, ``cli`` or ``system``: who acted, as the log's readers must know."""
+        for kind in (ACTOR_CLI, ACTOR_SYSTEM):
+            if self.actor == kind or self.actor.startswith(kind + ":"):
+                return kind
+        return "member"
 
     @property
     def details(self) -> dict[str, Any]:

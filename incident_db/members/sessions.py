@@ -57,8 +57,13 @@ def session_member(session: Session, token: str, now: datetime | None = None) ->
         or moment - aware(found.last_seen_at) > SESSION_IDLE
         or moment - aware(found.created_at) > SESSION_MAX
     ):
-        session.delete(found)
-        session.flush()
+        # a Core DELETE: another request may have ended the same session a moment ago
+        session.execute(
+            delete(MemberSession)
+            .where(MemberSession.token_hash == digest)
+            .execution_options(synchronize_session=False)
+        )
+        session.expunge(found)
         return None
     if moment - aware(found.last_seen_at) >= SESSION_REFRESH:
         found.last_seen_at = moment

@@ -1,7 +1,8 @@
 """The one way to change the members' tables: invitations, roles, passkeys, sessions, audit.
 
-Sessions (``sessions.py``) and the audit log (``audit.py``) live in modules of
-their own; this module names them too, so that callers need only this one.
+Sessions (``sessions.py``), passkeys (``passkeys.py``), WebAuthn challenges
+(``challenges.py``) and the audit log (``audit.py``) live in modules of their
+own; this module names them too, so that callers need only this one.
 
 Every function takes a SQLAlchemy ``Session`` first and commits nothing: the
 caller commits, so that a change and its audit line land together or not at
@@ -23,15 +24,21 @@ import secrets
 import unicodedata
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from crypto.characters import unsafe
 from incident_db.members.audit import audit as audit
 from incident_db.members.audit import audit_events as audit_events
+from incident_db.members.challenges import CHALLENGE_LIFETIME as CHALLENGE_LIFETIME
+from incident_db.members.challenges import issue_challenge as issue_challenge
+from incident_db.members.challenges import take_challenge as take_challenge
 from incident_db.members.common import TOKEN_MAX, aware, now_utc, rowcount, sha256_hex, token_hash
 from incident_db.members.common import MemberError as MemberError
 from incident_db.members.models import (
+    ACTOR_CLI,
+    ACTOR_SYSTEM,
+    HANDLE_KEY_MAX,
     HANDLE_MAX,
     Invitation,
     Member,
@@ -39,6 +46,13 @@ from incident_db.members.models import (
     Passkey,
     RecoveryCode,
 )
+from incident_db.members.passkeys import add_passkey as add_passkey
+from incident_db.members.passkeys import passkey_by_id as passkey_by_id
+from incident_db.members.passkeys import passkey_counts as passkey_counts
+from incident_db.members.passkeys import passkeys_of as passkeys_of
+from incident_db.members.passkeys import record_passkey_use as record_passkey_use
+from incident_db.members.passkeys import remove_passkey as remove_passkey
+from incident_db.members.passkeys import suspect_passkey as suspect_passkey
 from incident_db.members.sessions import SESSION_IDLE as SESSION_IDLE
 from incident_db.members.sessions import SESSION_MAX as SESSION_MAX
 from incident_db.members.sessions import SESSION_REFRESH as SESSION_REFRESH
@@ -49,22 +63,38 @@ from incident_db.members.sessions import session_member as session_member
 from incident_db.members.sessions import start_session as start_session
 
 ROLES = ("member", "editor", "admin")
+#: most combining marks a handle may stack on one character
+COMBINING_MAX = 3
 INVITATION_LIFETIME = timedelta(days=7)
-#: WebAuthn: a credential id is at most 1023 bytes; the counter is 32 bits
-_CREDENTIAL_MAX = 1023
-_COUNTER_MAX = 2**32 - 1
 #: recovery codes: 10 random bytes (80 bits) are 16 base32 characters
 _CODE_BYTES = 10
 _CODE = re.compile(r"[A-Z2-7]{16}")
+#: a recovery attempt compares at least this many hashes, known handle or not
+_CODES_COMPARED = 10
 
 
 # -- handles and members -------------------------------------------------------------
 
 
+def _combining_run(text: str) -> int:
+    """The longest run of consecutive combining marks in ``text``."""
+    longest = run = 0
+    for char in text:
+        run = run + 1 if unicodedata.combining(char) or unicodedata.category(char) in {
+            "Mn", "Me", "Mc"} else 0  # fmt: skip
+        longest = max(longest, run)
+    return longest
+
+
 def clean_handle(raw: object) -> str:
     """The handle as stored: stripped, NFC, inner white space squeezed; MemberError if bad.
 
-    The message never repeats the handle: it may be the very thing refused.
+    Refused: control, format and invisible characters; more than
+    :data:`COMBINING_MAX` combining marks in a row (text that spills over its
+    neighbours); a handle whose folded form (:func:`handle_key`) outgrows its
+    column; and the audit log's non-member actors (``cli``, ``system``, and
+    anything starting ``cli:`` or ``system:``), in any case or width. The
+    message never repeats the handle: it may be the very thing refused.
     """
     if not isinstance(raw, str):
         raise MemberError("a handle must be text")
@@ -74,6 +104,13 @@ def clean_handle(raw: object) -> str:
     text = " ".join(unicodedata.normalize("NFC", text).split())
     if not 0 < len(text) <= HANDLE_MAX:
         raise MemberError(f"a handle must be 1 to {HANDLE_MAX} characters long")
+    if _combining_run(text) > COMBINING_MAX:
+        raise MemberError(f"a handle may not stack more than {COMBINING_MAX} accents")
+    key = handle_key(text)
+    if len(key) > HANDLE_KEY_MAX:
+        raise MemberError(f"a handle must be 1 to {HANDLE_MAX} characters long")
+    if key in (ACTOR_CLI, ACTOR_SYSTEM) or key.startswith((ACTOR_CLI + ":", ACTOR_SYSTEM + ":")):
+        raise MemberError("the handles cli and system are kept for the audit log")
     return text
 
 
@@ -116,17 +153,60 @@ def members(session: Session) -> list[Member]:
     return list(session.scalars(query))
 
 
-def _refuse_last_admin(session: Session, member: Member, what: str) -> None:
-    if member.role != "admin":
-        return
-    # lock the admins' rows: two admins removing each other at once must not both succeed
-    admins = session.scalars(
-        select(Member.id)
-        .where(Member.role == "admin", Member.removed_day.is_(None))
-        .with_for_update()
-    ).all()
-    if len(admins) <= 1:
+def _change_guarded(session: Session, member: Member, what: str, **values: object) -> None:
+    """Write ``values`` to ``member``, unless that would leave no active admin.
+
+    The check is part of the UPDATE itself: of two admins removing (or
+    demoting) each other at once, the second statement finds no other admin
+    and changes nothing. SQLite runs writers one at a time, so that is
+    enough there; on PostgreSQL each statement sees only what was committed
+    when it began, so the admins' rows are locked first and the second
+    request waits for the first to commit.
+    """
+    other = aliased(Member)
+    others = (
+        select(func.count())
+        .select_from(other)
+        .where(other.role == "admin", other.removed_day.is_(None), other.id != member.id)
+        .scalar_subquery()
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            select(Member.id)
+            .where(Member.role == "admin", Member.removed_day.is_(None))
+            .order_by(Member.id)
+            .with_for_update()
+        )
+    result = session.execute(
+        update(Member)
+        .where(
+            Member.id == member.id,
+            Member.removed_day.is_(None),
+            or_(Member.role != "admin", others >= 1),
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire(member)
+    if rowcount(result) != 1:
         raise MemberError(f"cannot {what} the last admin: make another member admin first")
+
+
+def _signed_up(session: Session, member: Member) -> bool:
+    """Whether ``member`` has a passkey or recovery codes (has used an invitation)."""
+    return any(
+        session.scalar(select(table.id).where(table.member_id == member.id).limit(1)) is not None
+        for table in (Passkey, RecoveryCode)
+    )
+
+
+def _reset_access(session: Session, member: Member) -> dict[str, int]:
+    """End ``member``'s sessions, passkeys and recovery codes; how many of each went."""
+    return {
+        name: rowcount(session.execute(delete(table).where(table.member_id == member.id)))
+        for name, table in (("sessions", MemberSession), ("passkeys", Passkey),
+                            ("recovery_codes", RecoveryCode))
+    }  # fmt: skip
 
 
 def _drop_access(session: Session, member: Member) -> None:
@@ -141,15 +221,22 @@ def invite(
     *,
     actor: str,
     lifetime: timedelta = INVITATION_LIFETIME,
+    reset_access: bool = False,
     now: datetime | None = None,
 ) -> str:
     """Invite ``handle`` as ``role``; return the one-time token of the invitation link.
 
     A new handle becomes a member at once (without a passkey until the link is
     used); a removed member becomes one again, with a new WebAuthn user
-    handle; an active member gets a new link (for a new device) and, if
-    ``role`` differs, the role as :func:`set_role` would set it. Earlier links
-    of the member stop working. Audited as ``member.invite``.
+    handle; an active member who has not signed up yet gets a new link and,
+    if ``role`` differs, the role as :func:`set_role` would set it. Earlier
+    links of the member stop working. Audited as ``member.invite``.
+
+    An active member who has signed up (a passkey or recovery codes) is not
+    invited again: whoever held the link could then sign in as them. They add
+    devices themselves. Only with ``reset_access`` (the ``incident-db``
+    command, whose operator holds the database anyway) are they invited
+    again, and then their sessions, passkeys and recovery codes end first.
     """
     moment = now_utc(now)
     cleaned = clean_handle(handle)
@@ -170,14 +257,31 @@ def invite(
         member.handle, member.role, member.removed_day = cleaned, role, None
         member.user_handle = secrets.token_hex(32)
         member.created_day = moment.date()
-    elif member.role != role:
+        session.flush()
+    detail: dict[str, object] = {}
+    signed_up = member.active and member.id is not None and _signed_up(session, member)
+    if signed_up and not reset_access:
+        raise MemberError(
+            f"{member.handle} has signed up already: ask them to add a device on their "
+            "passkeys page, or remove them and invite them again"
+        )
+    if member.active and member.role != role:
         set_role(session, cleaned, role, actor=actor, now=moment)
+    if signed_up:
+        detail["reset"] = _reset_access(session, member)
     session.flush()
     session.execute(delete(Invitation).where(Invitation.member_id == member.id))
     token = secrets.token_urlsafe(32)
     expires = moment + lifetime
-    session.add(Invitation(token_hash=sha256_hex(token), member_id=member.id, expires_at=expires))
-    detail = {"role": role, "expires_at": expires.isoformat(timespec="seconds")}
+    session.add(
+        Invitation(
+            token_hash=sha256_hex(token),
+            member_id=member.id,
+            expires_at=expires,
+            invited_by=actor,
+        )
+    )
+    detail |= {"role": role, "expires_at": expires.isoformat(timespec="seconds")}
     audit(session, actor, "member.invite", member.handle, detail, now=moment)
     session.flush()
     return token
@@ -197,6 +301,11 @@ def _valid_invitation(session: Session, token: str, moment: datetime) -> tuple[I
     if member is None or not member.active:
         raise MemberError(_BAD_INVITATION)
     return found, member
+
+
+def invitation_inviter(session: Session, token: str, now: datetime | None = None) -> str:
+    """Who made a valid invitation (an audit actor); MemberError otherwise."""
+    return _valid_invitation(session, token, now_utc(now))[0].invited_by
 
 
 def invitation_member(session: Session, token: str, now: datetime | None = None) -> Member:
@@ -235,10 +344,10 @@ def remove(session: Session, handle: str, *, actor: str, now: datetime | None = 
     """
     moment = now_utc(now)
     member = _existing(session, handle)
-    _refuse_last_admin(session, member, "remove")
+    role = member.role
+    _change_guarded(session, member, "remove", removed_day=moment.date())
     _drop_access(session, member)
-    member.removed_day = moment.date()
-    audit(session, actor, "member.remove", member.handle, {"role": member.role}, now=moment)
+    audit(session, actor, "member.remove", member.handle, {"role": role}, now=moment)
     session.flush()
 
 
@@ -250,71 +359,13 @@ def set_role(
     member = _existing(session, handle)
     if member.role == role:
         return
-    if role != "admin":
-        _refuse_last_admin(session, member, "demote")
-    previous, member.role = member.role, role
+    previous = member.role
+    _change_guarded(session, member, "demote", role=role)
     audit(session, actor, "member.role", member.handle, {"from": previous, "to": role}, now=now)
     session.flush()
 
 
 # -- passkeys and recovery codes -------------------------------------------------------
-
-
-def _check_counter(sign_count: object) -> int:
-    if not isinstance(sign_count, int) or not 0 <= sign_count <= _COUNTER_MAX:
-        raise MemberError("a passkey's signature counter must be a 32-bit unsigned number")
-    return sign_count
-
-
-def add_passkey(
-    session: Session,
-    member: Member,
-    credential_id: bytes,
-    public_key: bytes,
-    sign_count: int,
-    now: datetime | None = None,
-) -> Passkey:
-    """Register a passkey for an active member; MemberError if its id is already registered."""
-    if not member.active:
-        raise MemberError("a removed member cannot add a passkey")
-    if not isinstance(credential_id, bytes) or not 0 < len(credential_id) <= _CREDENTIAL_MAX:
-        raise MemberError("a passkey's credential id must be 1 to 1023 bytes")
-    if not isinstance(public_key, bytes) or not public_key:
-        raise MemberError("a passkey needs a public key")
-    if passkey_by_id(session, credential_id) is not None:
-        raise MemberError("this passkey is already registered")
-    passkey = Passkey(
-        credential_id=credential_id,
-        member_id=member.id,
-        public_key=public_key,
-        sign_count=_check_counter(sign_count),
-        created_day=now_utc(now).date(),
-    )
-    session.add(passkey)
-    session.flush()
-    return passkey
-
-
-def passkey_by_id(session: Session, credential_id: bytes) -> Passkey | None:
-    """The passkey with this credential id, or None."""
-    if not isinstance(credential_id, bytes) or not 0 < len(credential_id) <= _CREDENTIAL_MAX:
-        return None
-    return session.scalars(select(Passkey).where(Passkey.credential_id == credential_id)).first()
-
-
-def passkeys_of(session: Session, member: Member) -> list[Passkey]:
-    """A member's passkeys, oldest first."""
-    query = select(Passkey).where(Passkey.member_id == member.id).order_by(Passkey.id)
-    return list(session.scalars(query))
-
-
-def record_passkey_use(
-    session: Session, passkey: Passkey, sign_count: int, now: datetime | None = None
-) -> None:
-    """Note a sign-in with ``passkey``: its new counter and the day."""
-    passkey.sign_count = _check_counter(sign_count)
-    passkey.last_used_day = now_utc(now).date()
-    session.flush()
 
 
 def _canonical_code(code: object) -> str | None:
@@ -348,36 +399,37 @@ def use_recovery_code(
 ) -> Member | None:
     """The member, if ``code`` is one of their unused codes (now used up); else None.
 
-    Dashes, spaces and case do not matter. Every unused code of the member is
-    compared in constant time, so the time taken does not say how close a guess was.
+    Dashes, spaces and case do not matter. The same two queries and at least
+    :data:`_CODES_COMPARED` constant-time comparisons run whether or not the
+    handle is known and the code well formed, so the time taken says neither
+    whether a member exists nor how close a guess was.
     """
     canonical = _canonical_code(code)
     digest = sha256_hex(canonical or "")
-    member = member_by_handle(session, handle)
-    if member is None or canonical is None:
-        return None
-    unused = session.scalars(
-        select(RecoveryCode).where(
-            RecoveryCode.member_id == member.id, RecoveryCode.used_at.is_(None)
+    try:
+        key = handle_key(clean_handle(handle))
+    except MemberError:
+        key = ""
+    member = session.scalars(select(Member).where(Member.handle_key == key)).first()
+    known = member is not None and member.active
+    unused = session.execute(
+        select(RecoveryCode.id, RecoveryCode.code_hash).where(
+            RecoveryCode.member_id == (member.id if member is not None and known else -1),
+            RecoveryCode.used_at.is_(None),
         )
     ).all()
+    candidates = [(int(row[0]), str(row[1])) for row in unused]
+    candidates += [(-1, "0" * 64)] * max(0, _CODES_COMPARED - len(candidates))
     match = None
-    for row in unused:
-        if hmac.compare_digest(row.code_hash, digest):
-            match = row
-    if match is None:
+    for row_id, code_hash in candidates:
+        if hmac.compare_digest(code_hash, digest) and row_id > 0:
+            match = row_id
+    if match is None or canonical is None or member is None or not known:
         return None
     result = session.execute(
         update(RecoveryCode)
-        .where(RecoveryCode.id == match.id, RecoveryCode.used_at.is_(None))
+        .where(RecoveryCode.id == match, RecoveryCode.used_at.is_(None))
         .values(used_at=now_utc(now))
         .execution_options(synchronize_session=False)
     )
-    session.expire(match)
     return member if rowcount(result) == 1 else None
-
-
-def passkey_counts(session: Session) -> dict[int, int]:
-    """How many passkeys each member has, by member id (members without any are absent)."""
-    query = select(Passkey.member_id, func.count()).group_by(Passkey.member_id)
-    return {int(row[0]): int(row[1]) for row in session.execute(query)}

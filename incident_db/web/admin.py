@@ -2,9 +2,11 @@
 
 Every change goes through ``incident_db.members.store``, which writes the
 audit line in the same transaction. An admin cannot change or remove their
-own membership here (a slip would end their own access mid-page); another
-admin can, or ``incident-db members`` on the server. The store itself keeps
-the last admin from being removed or demoted.
+own membership here (a slip would end their own access mid-page), nor invite
+themselves again; another admin can, or ``incident-db members`` on the
+server. The store keeps the last admin from being removed or demoted, and
+refuses to invite again a member who has signed up (whoever used the link
+would sign in as them): here there is no way round that, the command has one.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ def members() -> Response:
 def invite() -> Response:
     """Invite a member (or invite one again): a one-time link, shown once."""
     handle, role = _field("handle"), _field("role")
+    _not_self(handle)
     db = sessions.database()
     token = store.invite(db, handle, role, actor=sessions.member().handle)
     db.commit()

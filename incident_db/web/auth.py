@@ -12,6 +12,7 @@ import hashlib
 import unicodedata
 
 from flask import Blueprint, Response, current_app, g, jsonify, render_template, request
+from flask import session as browser_state
 from werkzeug.exceptions import BadRequest
 
 from incident_db.members import store
@@ -36,12 +37,31 @@ def _join_purpose(token: str) -> str:
     return "join:" + hashlib.sha256(token.encode()).hexdigest()
 
 
-def _signed_in(member: Member, method: str, next_page: str, **shown: object) -> Response:
-    """Start a session for ``member``, log the sign-in, commit; JSON naming the next page."""
+def _fresh_browser_state() -> None:
+    """Start Flask's cookie (``idb_pre``: CSRF token, pending challenge) afresh."""
+    browser_state.clear()
+    g.pop("csrf_token", None)  # Flask-WTF's copy of the old token for this request
+
+
+def _start(member: Member, method: str) -> str:
+    """Start a session for ``member``, log the sign-in, commit; return the cookie value.
+
+    Flask's own cookie (``idb_pre``: the CSRF token) starts afresh, so that
+    nothing a browser held before signing in is good after it; sessions over
+    by time are swept while we are writing anyway.
+    """
     db = sessions.database()
+    store.end_stale_sessions(db)
     token = store.start_session(db, member)
     store.audit(db, member.handle, "sign-in", member.handle, {"method": method})
     db.commit()
+    _fresh_browser_state()
+    return token
+
+
+def _signed_in(member: Member, method: str, next_page: str, **shown: object) -> Response:
+    """Sign ``member`` in (:func:`_start`); JSON naming the next page."""
+    token = _start(member, method)
     return sessions.start(jsonify(next=next_page, **shown), token)
 
 
@@ -72,7 +92,19 @@ def sign_in_verify() -> Response:
         raise ceremony.CeremonyError(
             "This passkey is not known here. Sign in with a recovery code, or ask an admin."
         )
-    count = ceremony.verify_authentication(_config(), credential, passkey, member)
+    if not passkey.usable:
+        ceremony.forget()
+        raise ceremony.CeremonyError(
+            "This passkey was disabled because its counter went backwards. "
+            "Sign in with a recovery code and add a new passkey."
+        )
+    try:
+        count = ceremony.verify_authentication(_config(), credential, passkey, member)
+    except ceremony.CounterWentBackError as copied:
+        # the refusal is the request's answer; the disabling must outlive it
+        store.suspect_passkey(db, passkey, copied.reported)
+        db.commit()
+        raise
     store.record_passkey_use(db, passkey, count)
     return _signed_in(member, "passkey", "/")
 
@@ -109,13 +141,15 @@ def join_verify(token: str) -> Response:
     attempt leaves the link usable.
     """
     db = sessions.database()
-    store.invitation_member(db, token)  # expired or used: refused before anything else
-    new = ceremony.verify_registration(_config(), _join_purpose(token), ceremony.answer())
+    invited = store.invitation_member(db, token)  # expired or used: refused before anything else
+    inviter = store.invitation_inviter(db, token)
+    new = ceremony.verify_registration(_config(), _join_purpose(token), invited, ceremony.answer())
     if store.passkey_by_id(db, new.credential_id) is not None:
         raise ceremony.CeremonyError("This passkey is already registered.")
     member = store.consume_invitation(db, token)
     store.add_passkey(db, member, new.credential_id, new.public_key, new.sign_count)
-    store.audit(db, member.handle, "passkey.add", member.handle, {"via": "invitation"})
+    detail = {"via": "invitation", "invited_by": inviter}
+    store.audit(db, member.handle, "passkey.add", member.handle, detail)
     codes = store.new_recovery_codes(db, member)
     return _signed_in(member, "passkey", "/", recovery_codes=codes)
 
@@ -150,9 +184,7 @@ def recover() -> Response:
             problem="That handle and code do not match an unused recovery code.",
         )
         return Response(page, 400)
-    token = store.start_session(db, member)
-    store.audit(db, member.handle, "sign-in", member.handle, {"method": "recovery"})
-    db.commit()
+    token = _start(member, "recovery")
     g.member = member
     page = render_template("passkeys.html", passkeys=store.passkeys_of(db, member), recovered=True)
     return sessions.start(Response(page, 200), token)
@@ -181,13 +213,31 @@ def passkey_verify() -> Response:
     """Keep another passkey of the signed-in member."""
     db = sessions.database()
     member = sessions.member()
-    new = ceremony.verify_registration(_config(), f"add:{member.user_handle}", ceremony.answer())
+    new = ceremony.verify_registration(
+        _config(), f"add:{member.user_handle}", member, ceremony.answer()
+    )
     if store.passkey_by_id(db, new.credential_id) is not None:
         raise ceremony.CeremonyError("This passkey is already registered.")
     store.add_passkey(db, member, new.credential_id, new.public_key, new.sign_count)
     store.audit(db, member.handle, "passkey.add", member.handle, {"via": "signed-in"})
     db.commit()
     return jsonify(next="/passkeys")
+
+
+@auth.post("/passkeys/remove")
+def passkey_remove() -> Response:
+    """Remove one of the member's passkeys (never the last working one)."""
+    raw = request.form.get("passkey", "")
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+        raise BadRequest("Choose a passkey to remove.")
+    db = sessions.database()
+    member = sessions.member()
+    store.remove_passkey(db, member, int(raw), actor=member.handle)
+    db.commit()
+    page = render_template(
+        "passkeys.html", passkeys=store.passkeys_of(db, member), notice="The passkey was removed."
+    )
+    return Response(page, 200)
 
 
 @auth.post("/recovery-codes")
@@ -209,6 +259,7 @@ def sign_out() -> Response:
     store.end_session(db, g.session_token)
     store.audit(db, member.handle, "sign-out", member.handle)
     db.commit()
+    _fresh_browser_state()
     g.member = None
     page = render_template("sign_in.html", notice="You are signed out.")
     return sessions.forget(Response(page, 200))
@@ -222,6 +273,7 @@ def sign_out_everywhere() -> Response:
     ended = store.end_all_sessions(db, member)
     store.audit(db, member.handle, "sign-out-everywhere", member.handle, {"sessions": ended})
     db.commit()
+    _fresh_browser_state()
     g.member = None
     page = render_template("sign_in.html", notice=f"You are signed out on every device ({ended}).")
     return sessions.forget(Response(page, 200))

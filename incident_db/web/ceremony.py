@@ -1,17 +1,14 @@
 """The two WebAuthn ceremonies, on py_webauthn: making a passkey and signing in with one.
 
-Where the challenge is kept between the options and the answer: in Flask's
-signed session cookie (``idb_pre``: HttpOnly, SameSite=Strict, Secure over
-https), with its purpose and the time it was made, for
-:data:`CHALLENGE_SECONDS` at most, and taken out when it is used. A table
-would need a row for every visitor who merely opens the sign-in page, and
-a purge for the abandoned ones; the cookie costs nothing, works on every
-worker, and cannot be forged (it is signed with the service's key). What it
-cannot do alone is forget a challenge the browser chooses to send back
-again: replaying a captured cookie with its captured assertion is refused
-by the signature counter where the authenticator keeps one, and needs the
-TLS stream (or the browser) in the first place, by which point the session
-cookie itself would be the prize. The window is two minutes.
+A challenge is kept twice between the options and the answer. The database
+holds its SHA-256 (``webauthn_challenge``: purpose, member, expiry), and the
+answer deletes that row with a statement that must delete exactly one: so
+each challenge is answered once, however often a captured answer is sent
+again and however many workers it is raced to. Flask's signed session cookie
+(``idb_pre``: HttpOnly, SameSite=Strict, Secure over https) holds the
+challenge itself, so that an answer is checked against the challenge made
+for this browser and this purpose. Both last :data:`CHALLENGE_SECONDS`.
+Rows of abandoned ceremonies are swept each time a challenge is made.
 """
 
 from __future__ import annotations
@@ -38,11 +35,15 @@ from webauthn.helpers.structs import (
 )
 
 from incident_db.errors import IncidentDbError
+from incident_db.members import store
 from incident_db.members.models import Member, Passkey
+from incident_db.web import sessions
 from incident_db.web.config import WebConfig
 
 #: how long a challenge stays good: the browser's own timeout (60 s) and some slack
-CHALLENGE_SECONDS = 120
+CHALLENGE_SECONDS = int(store.CHALLENGE_LIFETIME.total_seconds())
+#: deepest JSON an answer may nest (a real one nests three levels)
+ANSWER_DEPTH = 8
 TIMEOUT_MS = 60_000
 
 
@@ -50,6 +51,19 @@ class CeremonyError(IncidentDbError):
     """A passkey answer was refused; the message says what to do, never why in detail."""
 
     failure_class = "passkey failure"
+
+
+class CounterWentBackError(CeremonyError):
+    """A correctly signed answer whose counter did not advance: the key may have been copied."""
+
+    failure_class = "passkey counter failure"
+
+    def __init__(self, reported: int) -> None:
+        super().__init__(
+            "This passkey's counter went backwards, as a copied key's would, so it is now "
+            "disabled. Sign in with a recovery code and tell an admin."
+        )
+        self.reported = reported
 
 
 @dataclass(frozen=True)
@@ -61,7 +75,11 @@ class NewPasskey:
     sign_count: int
 
 
-def _remember(purpose: str, challenge: bytes) -> None:
+def _remember(purpose: str, challenge: bytes, member: Member | None) -> None:
+    """Keep ``challenge`` for one answer: its hash in the database, itself in the cookie."""
+    db = sessions.database()
+    store.issue_challenge(db, challenge, purpose, member)
+    db.commit()
     session["webauthn"] = {
         "purpose": purpose,
         "challenge": bytes_to_base64url(challenge),
@@ -74,24 +92,56 @@ def forget() -> None:
     session.pop("webauthn", None)
 
 
-def _take(purpose: str) -> bytes:
-    """The challenge made for ``purpose``, once; CeremonyError if absent, stale or another's."""
+def _take(purpose: str, member: Member | None) -> bytes:
+    """The challenge made for ``purpose``, once; CeremonyError if absent, stale or another's.
+
+    The database row is deleted and committed before the answer is checked:
+    one try per challenge, whatever the answer.
+    """
     kept = session.pop("webauthn", None)
+    expired = CeremonyError("This passkey request has expired. Please try again.")
     if (
         not isinstance(kept, dict)
         or kept.get("purpose") != purpose
         or not isinstance(kept.get("at"), int)
         or not 0 <= time.time() - kept["at"] <= CHALLENGE_SECONDS
     ):
-        raise CeremonyError("This passkey request has expired. Please try again.")
-    return base64url_to_bytes(str(kept["challenge"]))
+        raise expired
+    try:
+        challenge = base64url_to_bytes(str(kept["challenge"]))
+    except ValueError:
+        raise expired from None
+    db = sessions.database()
+    taken = store.take_challenge(db, challenge, purpose, member)
+    db.commit()
+    if not taken:
+        raise expired
+    return challenge
+
+
+def _depth(value: object) -> int:
+    """How deeply ``value`` nests, counted without recursion."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level <= ANSWER_DEPTH:
+                children = item.values() if isinstance(item, dict) else item
+                pending.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def answer() -> dict[str, Any]:
     """The credential the browser sent (a JSON object), or CeremonyError."""
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise CeremonyError("The browser's answer could not be read. Please try again.")
+    unreadable = CeremonyError("The browser's answer could not be read. Please try again.")
+    try:
+        # Python's parser recurses: a deeply nested body raises RecursionError, not ValueError
+        body = request.get_json(silent=True)
+    except RecursionError:
+        raise unreadable from None
+    if not isinstance(body, dict) or _depth(body) > ANSWER_DEPTH:
+        raise unreadable
     return body
 
 
@@ -120,13 +170,18 @@ def registration_options(
         ),
         exclude_credentials=[PublicKeyCredentialDescriptor(id=p.credential_id) for p in existing],
     )
-    _remember(purpose, options.challenge)
+    _remember(purpose, options.challenge, member)
     return options_to_json(options)
 
 
-def verify_registration(config: WebConfig, purpose: str, credential: dict[str, Any]) -> NewPasskey:
-    """Check a new passkey against the challenge made for ``purpose``; CeremonyError if wrong."""
-    challenge = _take(purpose)
+def verify_registration(
+    config: WebConfig, purpose: str, member: Member, credential: dict[str, Any]
+) -> NewPasskey:
+    """Check a new passkey of ``member`` against the challenge made for ``purpose``.
+
+    CeremonyError if it is wrong.
+    """
+    challenge = _take(purpose, member)
     try:
         verified = verify_registration_response(
             credential=credential,
@@ -150,7 +205,7 @@ def authentication_options(config: WebConfig) -> str:
         timeout=TIMEOUT_MS,
         user_verification=UserVerificationRequirement.PREFERRED,
     )
-    _remember("sign-in", options.challenge)
+    _remember("sign-in", options.challenge, None)
     return options_to_json(options)
 
 
@@ -166,8 +221,12 @@ def sign_count_advances(stored: int, new: int) -> bool:
 def verify_authentication(
     config: WebConfig, credential: dict[str, Any], passkey: Passkey, member: Member
 ) -> int:
-    """Check a sign-in answer made with ``passkey``; return its new counter, or CeremonyError."""
-    challenge = _take("sign-in")
+    """Check a sign-in answer made with ``passkey``; return its new counter.
+
+    CeremonyError if the answer is wrong; :class:`CounterWentBackError` if it is
+    correctly signed but its counter does not advance.
+    """
+    challenge = _take("sign-in", None)
     handle = (credential.get("response") or {}).get("userHandle")
     if handle:
         try:
@@ -189,8 +248,5 @@ def verify_authentication(
     except (WebAuthnException, ValueError, KeyError, TypeError, AttributeError):
         raise CeremonyError("The passkey could not be verified. Please try again.") from None
     if not sign_count_advances(passkey.sign_count, verified.new_sign_count):
-        raise CeremonyError(
-            "This passkey's counter went backwards, as a copied key's would. "
-            "Sign in with a recovery code and tell an admin."
-        )
+        raise CounterWentBackError(verified.new_sign_count)
     return verified.new_sign_count

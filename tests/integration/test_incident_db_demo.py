@@ -22,9 +22,10 @@ from sqlalchemy import Engine, func, select
 from crypto.batch import read_trusted_reviewers
 from crypto.keys import SigningKeyPair
 from incident_db.brief import Selection, make_brief
+from incident_db.cli.serve import _create_private_sqlite
 from incident_db.db import make_engine
 from incident_db.demo import DATABASE, SIGNING_KEY, TRUSTED, build_demo
-from incident_db.errors import FeedError
+from incident_db.errors import ConfigError, FeedError
 from incident_db.models import FeedImport, Incident, Provenance, ReviewerBatch
 from tests.conftest import ROOT
 from tests.unit.incident_db.factories import snapshot
@@ -201,3 +202,42 @@ def test_a_failed_build_leaves_no_database_and_is_tried_again(tmp_path: Path) ->
             assert connection.execute(select(func.count()).select_from(Incident)).scalar_one()
     finally:
         engine.dispose()
+
+
+def test_a_symlinked_demo_directory_is_refused_and_its_target_untouched(tmp_path: Path) -> None:
+    """The outside review: --demo-dir pointing at /tmp had /tmp chmodded 0700."""
+    target = tmp_path / "shared-space"
+    target.mkdir(mode=0o777)
+    target.chmod(0o1777)
+    link = tmp_path / "demo"
+    link.symlink_to(target)
+    with pytest.raises(ConfigError, match="symlink"):
+        build_demo(link, shared=tmp_path / "absent")
+    assert _mode(target) == 0o1777
+    assert list(target.iterdir()) == []
+
+
+def test_an_existing_demo_database_others_may_write_is_refused(tmp_path: Path) -> None:
+    directory = tmp_path / "demo"
+    directory.mkdir()
+    planted = directory / DATABASE
+    planted.write_bytes(b"")
+    planted.chmod(0o666)
+    with pytest.raises(ConfigError, match="changed by others"):
+        build_demo(directory, shared=tmp_path / "absent")
+    planted.unlink()
+    (directory / DATABASE).symlink_to(tmp_path / "elsewhere.sqlite3")
+    with pytest.raises(ConfigError, match="not a plain file"):
+        build_demo(directory, shared=tmp_path / "absent")
+
+
+def test_serve_creates_a_new_sqlite_database_private(tmp_path: Path) -> None:
+    fresh = tmp_path / "members.sqlite3"
+    _create_private_sqlite(f"sqlite:///{fresh}")
+    assert _mode(fresh) == 0o600
+    kept = tmp_path / "kept.sqlite3"
+    kept.write_bytes(b"")
+    kept.chmod(0o640)
+    _create_private_sqlite(f"sqlite:///{kept}")
+    assert _mode(kept) == 0o640  # not ours to change
+    _create_private_sqlite("postgresql://db.example/incidents")  # nothing to create

@@ -8,11 +8,12 @@ the database itself that refuses, not the code.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -26,6 +27,7 @@ from incident_db.members.models import (
     MemberSession,
     Passkey,
     RecoveryCode,
+    WebAuthnChallenge,
 )
 from incident_db.members.store import MemberError
 
@@ -187,7 +189,8 @@ def test_the_last_admin_stays(db: Session) -> None:
     with pytest.raises(MemberError, match="last admin"):
         store.set_role(db, "alice", "editor", actor="cli")
     with pytest.raises(MemberError, match="last admin"):
-        store.invite(db, "alice", "member", actor="cli", now=T0)
+        store.invite(db, "alice", "member", actor="cli", reset_access=True, now=T0)
+    assert len(store.passkeys_of(db, store.member_by_handle(db, "alice"))) == 1  # nothing reset
     _joined(db, "bob", "admin")
     store.set_role(db, "alice", "editor", actor="bob")
     with pytest.raises(MemberError, match="last admin"):
@@ -204,7 +207,6 @@ def test_a_removed_member_is_signed_out_at_once(engine: Engine) -> None:
         bob_id = bob.id
         codes = store.new_recovery_codes(db, bob)
         cookie = store.start_session(db, bob, now=T0)
-        store.invite(db, "bob", "member", actor="cli", now=T0)  # a link for a new device
         db.commit()
         assert store.session_member(db, cookie, now=T0 + timedelta(seconds=5)) is not None
     with Session(engine) as admin:
@@ -513,3 +515,262 @@ def test_audit_rows_are_plain_rows(db: Session) -> None:
         datetime(2026, 3, 1, 12, 0, tzinfo=UTC),
         datetime(2026, 3, 1, 13, 0, tzinfo=UTC),
     ]
+
+
+# -- findings of the outside review (issue 16), each reproduced first -------------------------
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        # SQLite's REPLACE deletes the row it conflicts with, firing no DELETE trigger
+        "REPLACE INTO audit_event (id, at, actor, action, subject, detail) "
+        "VALUES (1, '2020-01-01 00:00:00', 'nobody', 'noop', '', '{}')",
+        "INSERT OR REPLACE INTO audit_event (id, at, actor, action, subject, detail) "
+        "VALUES (1, '2020-01-01 00:00:00', 'nobody', 'noop', '', '{}')",
+        # an upsert's DO UPDATE is an UPDATE: refused on both databases
+        "INSERT INTO audit_event (id, at, actor, action, subject, detail) "
+        "VALUES (1, '2020-01-01 00:00:00', 'nobody', 'noop', '', '{}') "
+        "ON CONFLICT (id) DO UPDATE SET actor = excluded.actor, detail = excluded.detail",
+    ],
+)
+def test_the_audit_log_cannot_be_replaced_row_by_row(
+    engine: Engine, database_url: str, statement: str
+) -> None:
+    if "REPLACE" in statement and not database_url.startswith("sqlite"):
+        pytest.skip("REPLACE is SQLite's")  # PostgreSQL has no such statement at all
+    with Session(engine) as db:
+        store.audit(db, "alice", "member.invite", "bob", {"role": "member"}, now=T0)
+        db.commit()
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
+        connection.execute(text(statement))
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT id, actor, detail FROM audit_event")).all()
+    assert [tuple(row) for row in rows] == [(1, "alice", json.dumps({"role": "member"}))]
+    with Session(engine) as db:  # appending still works
+        store.audit(db, "alice", "sign-in", "alice", now=T0)
+        db.commit()
+        assert [e.id for e in store.audit_events(db)] == [2, 1]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_two_admins_removing_each_other_at_once_leave_one(engine: Engine) -> None:
+    """Anna's removal of Bert runs to its commit just before Bert's removal of Anna writes.
+
+    SQLite ignores FOR UPDATE, so only the UPDATE's own condition can see
+    that Anna is by then the last admin. (PostgreSQL locks the admins' rows:
+    the second request waits for the first, and then reads the same.)
+    """
+    with Session(engine) as db:
+        _joined(db, "anna", "admin")
+        _joined(db, "bert", "admin")
+        db.commit()
+
+    def anna_removes_bert() -> None:
+        with Session(engine) as other:
+            store.remove(other, "bert", actor="anna", now=T0)
+            other.commit()
+
+    raced: list[str] = []
+    main_thread = threading.get_ident()
+
+    def interleave(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        writes = statement.lstrip().upper().startswith(("UPDATE", "DELETE", "INSERT"))
+        if writes and not raced and threading.get_ident() == main_thread:
+            raced.append(statement)
+            worker = threading.Thread(target=anna_removes_bert)
+            worker.start()
+            worker.join()
+
+    event.listen(engine, "before_cursor_execute", interleave)
+    try:
+        with Session(engine) as db, pytest.raises(MemberError, match="last admin"):
+            store.remove(db, "anna", actor="bert", now=T0)
+    finally:
+        event.remove(engine, "before_cursor_execute", interleave)
+    assert raced  # the race did happen where it hurts
+    with Session(engine) as db:
+        assert [(m.handle, m.role) for m in store.members(db)] == [("anna", "admin")]
+
+
+def test_a_counter_is_recorded_by_one_of_two_racing_sign_ins(engine: Engine) -> None:
+    with Session(engine) as db:
+        member = _joined(db, "alice")
+        db.commit()
+        member_id = member.id
+    with Session(engine) as first, Session(engine) as second:
+        mine = store.passkeys_of(first, first.get(Member, member_id))[0]  # type: ignore[arg-type]
+        theirs = store.passkeys_of(second, second.get(Member, member_id))[0]  # type: ignore[arg-type]
+        store.record_passkey_use(first, mine, 1, now=T0)
+        first.commit()
+        with pytest.raises(MemberError, match="another sign-in"):
+            store.record_passkey_use(second, theirs, 1, now=T0)  # read before, written after
+        second.rollback()
+        store.record_passkey_use(second, theirs, 2, now=T0)
+        second.commit()
+        with pytest.raises(MemberError):
+            store.record_passkey_use(second, theirs, 2, now=T0)  # equal is not ahead
+
+
+def test_a_counterless_passkey_is_recorded_each_time(db: Session) -> None:
+    passkey = store.passkeys_of(db, _joined(db, "alice"))[0]
+    for _ in range(2):
+        store.record_passkey_use(db, passkey, 0, now=T0)
+    store.record_passkey_use(db, passkey, 3, now=T0)
+    with pytest.raises(MemberError):
+        store.record_passkey_use(db, passkey, 0, now=T0)  # a counter once kept stays kept
+
+
+def test_a_challenge_answers_once_and_expires(db: Session) -> None:
+    alice = _joined(db, "alice")
+    challenge = b"c" * 32
+    store.issue_challenge(db, challenge, "sign-in", now=T0)
+    assert not store.take_challenge(db, challenge, "join:x", now=T0)  # made for another purpose
+    assert not store.take_challenge(db, challenge, "sign-in", alice, now=T0)  # another member
+    assert store.take_challenge(db, challenge, "sign-in", now=T0 + timedelta(seconds=1))
+    assert not store.take_challenge(db, challenge, "sign-in", now=T0 + timedelta(seconds=2))
+    store.issue_challenge(db, b"d" * 32, f"add:{alice.user_handle}", alice, now=T0)
+    late = T0 + store.CHALLENGE_LIFETIME
+    assert not store.take_challenge(db, b"d" * 32, f"add:{alice.user_handle}", alice, now=late)
+    # abandoned challenges are swept when the next one is made; only hashes are kept
+    store.issue_challenge(db, b"e" * 32, "sign-in", now=late)
+    rows = db.scalars(select(WebAuthnChallenge)).all()
+    assert [(row.purpose, len(row.challenge_hash)) for row in rows] == [("sign-in", 64)]
+    with pytest.raises(MemberError):
+        store.issue_challenge(db, b"short", "sign-in", now=T0)
+
+
+def test_a_suspected_passkey_is_disabled_and_its_member_signed_out(db: Session) -> None:
+    alice = _joined(db, "alice")
+    passkey = store.passkeys_of(db, alice)[0]
+    store.record_passkey_use(db, passkey, 5, now=T0)
+    cookies = [store.start_session(db, alice, now=T0) for _ in range(2)]
+    assert store.suspect_passkey(db, passkey, 3, now=T0) == 2
+    assert all(store.session_member(db, c, now=T0) is None for c in cookies)
+    assert not passkey.usable
+    with pytest.raises(MemberError):
+        store.record_passkey_use(db, passkey, 1000, now=T0)  # a jump ahead does not revive it
+    line = store.audit_events(db, limit=1)[0]
+    assert (line.actor, line.actor_kind, line.action, line.subject) == (
+        "system", "system", "passkey.clone-suspected", "alice")  # fmt: skip
+    assert line.details == {"stored_counter": 5, "reported_counter": 3, "sessions_ended": 2}
+
+
+def test_a_member_removes_a_passkey_but_never_the_last_working_one(db: Session) -> None:
+    alice = _joined(db, "alice")
+    first = store.passkeys_of(db, alice)[0]
+    with pytest.raises(MemberError, match="last working passkey"):
+        store.remove_passkey(db, alice, first.id, actor="alice", now=T0)
+    second = store.add_passkey(db, alice, b"second", b"cose-key", 0, now=T0)
+    bob = _joined(db, "bob")
+    with pytest.raises(MemberError, match="no such passkey"):
+        store.remove_passkey(db, bob, second.id, actor="bob", now=T0)
+    store.suspect_passkey(db, second, 0, now=T0)
+    with pytest.raises(MemberError, match="last working passkey"):
+        store.remove_passkey(db, alice, first.id, actor="alice", now=T0)  # the other is disabled
+    store.remove_passkey(db, alice, second.id, actor="alice", now=T0)  # a disabled one may go
+    assert [p.credential_id for p in store.passkeys_of(db, alice)] == [b"alice"]
+    line = store.audit_events(db, limit=1)[0]
+    assert (line.actor, line.action, line.details["disabled"]) == ("alice", "passkey.remove", True)
+
+
+def test_a_member_who_signed_up_is_invited_again_only_with_a_reset(db: Session) -> None:
+    alice = _joined(db, "alice")
+    store.new_recovery_codes(db, alice)
+    cookie = store.start_session(db, alice, now=T0)
+    with pytest.raises(MemberError, match="signed up already"):
+        store.invite(db, "ALICE", "member", actor="bob", now=T0)
+    assert store.session_member(db, cookie, now=T0) is not None  # nothing changed
+    # not yet signed up: a new link replaces the old one
+    first = store.invite(db, "carol", "member", actor="bob", now=T0)
+    second = store.invite(db, "carol", "editor", actor="bob", now=T0)
+    with pytest.raises(MemberError):
+        store.invitation_member(db, first, now=T0)
+    assert store.invitation_inviter(db, second, now=T0) == "bob"
+    # the command's reset: old sessions, passkeys and codes end with it
+    token = store.invite(db, "alice", "member", actor="cli", reset_access=True, now=T0)
+    assert store.session_member(db, cookie, now=T0) is None
+    for model in (Passkey, RecoveryCode, MemberSession):
+        assert _count(db, model, member_id=alice.id) == 0, model
+    assert store.invitation_inviter(db, token, now=T0) == "cli"
+    line = store.audit_events(db, limit=1)[0]
+    assert line.details["reset"] == {"sessions": 1, "passkeys": 1, "recovery_codes": 10}
+
+
+@pytest.mark.parametrize(
+    "handle",
+    ["cli", "CLI", "\uff43\uff4c\uff49", " System ", "cli:root", "system:x", "Cli:someone"],
+)
+def test_the_audit_log_actors_are_not_handles(db: Session, handle: str) -> None:
+    with pytest.raises(MemberError, match="kept for the audit log"):
+        store.invite(db, handle, "admin", actor="cli", now=T0)
+    assert store.member_by_handle(db, handle) is None
+
+
+def test_audit_lines_say_what_kind_of_actor_wrote_them(db: Session) -> None:
+    for actor in ("cli", "system", "clinton@example.org", "cli-team"):
+        store.audit(db, actor, "sign-in", now=T0)
+    kinds = [(e.actor, e.actor_kind) for e in reversed(store.audit_events(db))]
+    assert kinds == [("cli", "cli"), ("system", "system"), ("clinton@example.org", "member"),
+                     ("cli-team", "member")]  # fmt: skip
+    store.invite(db, "cli-team", "member", actor="cli", now=T0)  # only the exact forms are kept
+
+
+@pytest.mark.parametrize(
+    ("handle", "refused"),
+    [
+        ("\ufdfa" * 40, "1 to 120"),  # 40 characters whose NFKC form is 18 each
+        ("q\u0301\u0302\u0303\u0304", "accents"),  # four marks stacked on one letter
+        ("Z" + "\u0336\u0337\u0338" * 10, "accents"),
+    ],
+)
+def test_handles_that_outgrow_their_column_or_stack_marks_are_refused(
+    db: Session, handle: str, refused: str
+) -> None:
+    with pytest.raises(MemberError, match=refused):
+        store.invite(db, handle, "member", actor="cli", now=T0)
+
+
+def test_handles_with_a_few_marks_are_fine(db: Session) -> None:
+    for handle in ("Nguyễn Thị Ánh", "e\u0301\u0302\u0303x"):
+        store.invite(db, handle, "member", actor="cli", now=T0)
+    assert len(store.members(db)) == 2
+
+
+def test_recovery_asks_the_same_of_the_database_for_any_handle(engine: Engine) -> None:
+    with Session(engine) as db:
+        store.new_recovery_codes(db, _joined(db, "alice"))
+        db.commit()
+    seen: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        seen.append(statement.split()[0])
+
+    shapes = []
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        for handle, code in (("alice", "AAAA-AAAA-AAAA-AAAA"), ("nobody", "AAAA-AAAA-AAAA-AAAA"),
+                             ("alice", "not a code"), ("\x1b[2J", "AAAA")):  # fmt: skip
+            seen.clear()
+            with Session(engine) as db:
+                assert store.use_recovery_code(db, handle, code, now=T0) is None
+            shapes.append(list(seen))
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert all(shape == shapes[0] for shape in shapes), shapes
+    assert shapes[0].count("SELECT") == 2
+
+
+def test_the_command_may_invite_a_member_again_and_ends_their_access(
+    members_cli: Callable[..., tuple[int, str, str]], engine: Engine
+) -> None:
+    with Session(engine) as db:
+        alice = _joined(db, "alice", "admin")
+        cookie = store.start_session(db, alice, now=datetime.now(UTC))
+        db.commit()
+    code, out, _ = members_cli("invite", "alice", "--role", "admin")
+    assert code == 0
+    assert "sessions, passkeys and recovery codes have ended" in out
+    with Session(engine) as db:
+        assert store.session_member(db, cookie) is None
+        assert store.passkeys_of(db, store.member_by_handle(db, "alice")) == []  # type: ignore[arg-type]

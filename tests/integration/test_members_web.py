@@ -343,24 +343,62 @@ def test_joining_with_a_passkey_then_signing_in(app: Flask, engine: Engine) -> N
     assert post_json(other, "/sign-in/verify", answer, token).status_code == 200
     assert other.get("/").status_code == 200
     # the same answer again: its challenge is gone
-    assert post_json(other, "/sign-in/verify", answer, token).status_code == 400
+    again = post_json(other, "/sign-in/verify", answer, csrf_token(other))
+    assert again.status_code == 400
+    assert "expired" in again.get_json()["error"]
 
     actions = [(actor, action, detail) for actor, action, detail in audit_actions(engine)]
     assert ("cso@example.org", "sign-in", {"method": "passkey"}) in actions
-    assert ("cso@example.org", "passkey.add", {"via": "invitation"}) in actions
+    added = {"via": "invitation", "invited_by": "cli"}
+    assert ("cso@example.org", "passkey.add", added) in actions
 
 
-def test_a_passkey_whose_counter_goes_back_is_refused(app: Flask, engine: Engine) -> None:
-    link = invite(engine, "cso@example.org", "member")
+def joined(
+    app: Flask, engine: Engine, handle: str, role: str
+) -> tuple[FlaskClient, SoftAuthenticator, list[str]]:
+    """A member who joined through the real pages: their browser, passkey and codes."""
+    link = invite(engine, handle, role)
     client = app.test_client()
     token = csrf_token(client, f"/join/{link}")
     key = SoftAuthenticator()
     options = post_json(client, f"/join/{link}/options", {}, token).get_json()
-    assert post_json(client, f"/join/{link}/verify", key.create(options), token).status_code == 200
-    for counter, status in ((5, 200), (5, 400), (3, 400), (6, 200)):
-        options = post_json(client, "/sign-in/options", {}, token).get_json()
-        response = post_json(client, "/sign-in/verify", key.get(options, counter), token)
-        assert response.status_code == status, counter
+    response = post_json(client, f"/join/{link}/verify", key.create(options), token)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return client, key, response.get_json()["recovery_codes"]
+
+
+def sign_in_with(app: Flask, key: SoftAuthenticator, counter: int | None = None) -> Any:
+    """A fresh browser signs in with ``key``; the response."""
+    client = app.test_client()
+    token = csrf_token(client)
+    options = post_json(client, "/sign-in/options", {}, token).get_json()
+    return post_json(client, "/sign-in/verify", key.get(options, counter), token)
+
+
+def test_a_passkey_whose_counter_goes_back_is_disabled(app: Flask, engine: Engine) -> None:
+    browser, key, codes = joined(app, engine, "cso@example.org", "member")
+    assert sign_in_with(app, key, 5).status_code == 200
+    refused = sign_in_with(app, key, 3)  # a copy of the key, behind the original
+    assert refused.status_code == 400
+    assert "disabled" in refused.get_json()["error"]
+    assert browser.get("/").status_code == 401  # every session of the member ended
+    # neither the copy jumping ahead nor the original may use it any more
+    assert sign_in_with(app, key, 1000).status_code == 400
+    assert sign_in_with(app, key, 6).status_code == 400
+    suspected = [a for a in audit_actions(engine) if a[1] == "passkey.clone-suspected"]
+    assert suspected == [
+        ("system", "passkey.clone-suspected",
+         {"stored_counter": 5, "reported_counter": 3, "sessions_ended": 2})
+    ]  # fmt: skip
+    # the member gets back in with a code, sees the passkey disabled, and removes it
+    recovering = app.test_client()
+    form = {"csrf_token": csrf_token(recovering, "/recover"), "handle": "cso@example.org"}
+    page = recovering.post("/recover", data={**form, "code": codes[0]}).get_data(as_text=True)
+    assert "disabled on" in page
+    passkey_id = re.search(r'name="passkey" value="(\d+)"', page).group(1)
+    form = {"csrf_token": csrf_token(recovering, "/passkeys"), "passkey": passkey_id}
+    assert recovering.post("/passkeys/remove", data=form).status_code == 200
+    assert "You have no passkey yet" in recovering.get("/passkeys").get_data(as_text=True)
     assert not sign_count_advances(7, 0)
     assert sign_count_advances(0, 0)
 
@@ -494,3 +532,154 @@ def test_settings_refuse_what_would_be_unsafe(tmp_path: Path) -> None:
     secret.chmod(0o644)
     with pytest.raises(ConfigError, match="chmod 600"):
         load_web_config({}, cwd=tmp_path, database_url=url)
+
+
+# -- findings of the outside review (issue 16), each reproduced first -------------------------
+
+
+def test_a_challenge_is_answered_once_even_with_its_cookie_replayed(
+    app: Flask, engine: Engine
+) -> None:
+    _, key, _ = joined(app, engine, "cso@example.org", "member")
+    client = app.test_client()
+    token = csrf_token(client)
+    options = post_json(client, "/sign-in/options", {}, token).get_json()
+    pending = client.get_cookie("idb_pre").value  # the cookie holding the challenge
+    answer = key.get(options, counter=0)  # an authenticator that keeps no counter
+    results = []
+    for _ in range(3):
+        replay = app.test_client()
+        replay.set_cookie("idb_pre", pending, domain="localhost")
+        response = post_json(replay, "/sign-in/verify", answer, token)
+        results.append((response.status_code, replay.get_cookie(COOKIE) is not None))
+    assert results == [(200, True), (400, False), (400, False)]
+    assert [a for _, a, _ in audit_actions(engine)].count("sign-in") == 2  # joining, then once
+
+
+def test_signing_in_and_out_starts_the_browser_cookie_afresh(app: Flask, engine: Engine) -> None:
+    _, key, _ = joined(app, engine, "cso@example.org", "member")
+    client = app.test_client()
+    before = csrf_token(client)
+    options = post_json(client, "/sign-in/options", {}, before).get_json()
+    assert post_json(client, "/sign-in/verify", key.get(options), before).status_code == 200
+    # the token of the signed-out page is no good once signed in
+    form = {"csrf_token": before}
+    assert client.post("/recovery-codes", data=form).status_code == 400
+    during = csrf_token(client, "/")
+    assert during != before
+    assert client.post("/sign-out", data={"csrf_token": during}).status_code == 200
+    assert csrf_token(client) != during
+
+
+def test_an_admin_cannot_take_over_a_member_by_inviting_them_again(
+    app: Flask, engine: Engine
+) -> None:
+    bob, _, _ = joined(app, engine, "bob@example.org", "admin")
+    alice = signed_in(app, engine, "alice@example.org", "admin")
+    token = csrf_token(alice, "/members")
+    response = alice.post(
+        "/members/invite", data={"csrf_token": token, "handle": "BOB@example.org", "role": "admin"}
+    )
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "passkeys page" in page
+    assert "/join/" not in page
+    assert bob.get("/").status_code == 200  # his sessions and passkey stay
+    with Session(engine) as session:
+        bob_member = store.member_by_handle(session, "bob@example.org")
+        assert len(store.passkeys_of(session, bob_member)) == 1
+    # someone who has not signed up yet may get a new link, which names its maker
+    first = alice.post(
+        "/members/invite",
+        data={"csrf_token": token, "handle": "carol@example.org", "role": "member"},
+    )
+    assert first.status_code == 200
+    again = alice.post(
+        "/members/invite",
+        data={"csrf_token": token, "handle": "carol@example.org", "role": "member"},
+    ).get_data(as_text=True)
+    link = re.search(r"/join/([A-Za-z0-9_-]{20,})", again).group(1)
+    carol = app.test_client()
+    csrf = csrf_token(carol, f"/join/{link}")
+    options = post_json(carol, f"/join/{link}/options", {}, csrf).get_json()
+    response = post_json(carol, f"/join/{link}/verify", SoftAuthenticator().create(options), csrf)
+    assert response.status_code == 200
+    added = [
+        d
+        for actor, a, d in audit_actions(engine)
+        if a == "passkey.add" and actor.startswith("carol")
+    ]
+    assert added == [{"via": "invitation", "invited_by": "alice@example.org"}]
+
+
+def test_an_admin_cannot_invite_themselves(app: Flask, engine: Engine) -> None:
+    admin = signed_in(app, engine, "root@example.org", "admin")
+    signed_in(app, engine, "other@example.org", "admin")
+    token = csrf_token(admin, "/members")
+    response = admin.post(
+        "/members/invite",
+        data={"csrf_token": token, "handle": "ROOT@example.org", "role": "member"},
+    )
+    assert response.status_code == 400
+    assert "your own membership" in response.get_data(as_text=True)
+    with Session(engine) as session:
+        assert store.member_by_handle(session, "root@example.org").role == "admin"
+    assert admin.get("/members").status_code == 200
+
+
+def test_the_audit_page_shows_what_kind_of_actor_wrote_a_line(app: Flask, engine: Engine) -> None:
+    admin = signed_in(app, engine, "admin@example.org", "admin")
+    token = csrf_token(admin, "/members")
+    refused = admin.post(
+        "/members/invite", data={"csrf_token": token, "handle": "CLI", "role": "admin"}
+    )
+    assert refused.status_code == 400
+    assert "kept for the audit log" in refused.get_data(as_text=True)
+    page = admin.get("/audit").get_data(as_text=True)
+    kinds = re.findall(
+        r'<span class="actor">([^<]*)</span> <span class="actor-kind">\(([^<]*)\)', page
+    )
+    assert ("cli", "cli") in kinds
+    assert ("admin@example.org", "member") not in kinds  # only cli wrote here so far
+    assert all(kind == "cli" for actor, kind in kinds if actor == "cli")
+
+
+def test_deeply_nested_json_is_refused_quietly(
+    app: Flask, engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = app.test_client()
+    token = csrf_token(client)
+    for body in (b"[" * 30000 + b"]" * 30000, b'{"a":' * 50 + b"1" + b"}" * 50):
+        response = client.post(
+            "/sign-in/verify",
+            data=body,
+            headers={"X-CSRFToken": token, "Content-Type": "application/json"},
+        )
+        assert response.status_code == 400
+        assert "could not be read" in response.get_json()["error"]
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []
+
+
+def test_a_member_removes_one_of_their_passkeys(app: Flask, engine: Engine) -> None:
+    browser, key, _ = joined(app, engine, "cso@example.org", "member")
+    page = browser.get("/passkeys").get_data(as_text=True)
+    (only,) = re.findall(r'name="passkey" value="(\d+)"', page)
+    token = csrf_token(browser, "/passkeys")
+    last = browser.post("/passkeys/remove", data={"csrf_token": token, "passkey": only})
+    assert last.status_code == 400
+    assert "last working passkey" in last.get_data(as_text=True)
+    second = SoftAuthenticator()
+    options = post_json(browser, "/passkeys/options", {}, token).get_json()
+    assert post_json(browser, "/passkeys/verify", second.create(options), token).status_code == 200
+    stranger = signed_in(app, engine, "stranger@example.org", "admin")
+    theirs = stranger.post(
+        "/passkeys/remove", data={"csrf_token": csrf_token(stranger, "/passkeys"), "passkey": only}
+    )
+    assert theirs.status_code == 400  # not their passkey
+    assert (
+        browser.post("/passkeys/remove", data={"csrf_token": token, "passkey": only}).status_code
+        == 200
+    )
+    assert sign_in_with(app, key).status_code == 400  # the removed one no longer signs in
+    assert sign_in_with(app, second).status_code == 200
+    assert ("cso@example.org", "passkey.remove") in [(a, b) for a, b, _ in audit_actions(engine)]
