@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: catalogs run demo test lint typecheck test-js test-py bench-smoke system bench clean lock dist \
+.PHONY: basemap catalogs run demo test lint typecheck test-js test-py bench-smoke system bench clean lock dist \
 	test-release test-host
 
 # Every dependency comes from the hash-pinned locks (requirements/README.md): first
@@ -77,6 +77,12 @@ test-host: $(STAMP)
 system:
 	bash scripts/install-system-deps.sh
 
+# Natural Earth land for the map (incident_db/basemap/land.bin, committed), remade from
+# world-atlas exactly as incident_db/basemap/npm/package-lock.json pins it (npm ci
+# checks its integrity hash) into build/basemap-npm/.
+basemap: $(STAMP)
+	$(BIN)/python -m incident_db.basemap.regenerate
+
 # The message catalogs, compiled beside their .po files (the wheel compiles its own,
 # setup.py). Fails on any fuzzy, missing or broken entry in a shipped language.
 catalogs: $(STAMP)
@@ -109,6 +115,7 @@ bench-smoke: $(STAMP) system catalogs
 	$(BIN)/python -m bench.envelope --smoke
 	$(BIN)/python -m bench.reviewer_import --smoke
 	$(BIN)/python -m bench.incidents --smoke
+	$(BIN)/python -m bench.incident_db_web --smoke
 	$(BIN)/python -m bench.intake_throughput --smoke
 	$(BIN)/python -m bench.upload_memory --smoke
 	$(BIN)/python -m bench.page_weight --smoke
@@ -124,6 +131,7 @@ bench: $(STAMP) system catalogs
 	$(BIN)/python -m bench.envelope
 	$(BIN)/python -m bench.reviewer_import
 	$(BIN)/python -m bench.incidents
+	$(BIN)/python -m bench.incident_db_web
 	$(BIN)/python -m bench.intake_throughput
 	$(BIN)/python -m bench.upload_memory
 	$(BIN)/python -m bench.page_weight

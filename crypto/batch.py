@@ -9,6 +9,11 @@ feed::
     {…record N…}
     {"signature":"base64url(Ed25519(SIGNING_CONTEXT ‖ SHA-512(lines 1 … N+1)))"}
 
+The header may also list attachments (§16.9): files that travel beside the
+batch, each bound to a record by its SHA-256 and size. The batch layer
+checks the list's shape and, given a file's bytes, that they are the ones
+signed (:func:`check_attachment`); finding the files is the reader's job.
+
 The batch layer checks framing, the header, the signer and the signature;
 what a record means is the reader's business (``incident_db.record``).
 """
@@ -35,9 +40,34 @@ MAX_RECORDS = 1_000_000
 #: at most 20,000 characters, far below this
 MAX_LINE_BYTES = 1024 * 1024
 HEADER_KEYS = frozenset({"schema", "batch_id", "created_at", "signer", "count"})
+#: §16.9: the optional header member listing attachments, and each entry's members
+ATTACHMENTS_KEY = "attachments"
+ATTACHMENT_KEYS = frozenset({"record", "sha256", "media_type", "size", "name"})
+MAX_ATTACHMENTS = 1000
+#: §16.9: a bound on one file at the format level; a database may set a lower one
+MAX_ATTACHMENT_BYTES = 64 * 1024 * 1024
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9.+-]{0,30}/[a-z0-9][a-z0-9.+-]{0,30}")
+_ATTACHMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,119}")
 _BATCH_ID = re.compile(r"[0-9a-f]{32}")
 _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 _SIGNATURE_LENGTH = 64
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """One file bound to a record of a batch (§16.9); ``record`` counts records from 1."""
+
+    record: int
+    sha256: str
+    media_type: str
+    size: int
+    name: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The header entry for this attachment."""
+        return {"record": self.record, "sha256": self.sha256, "media_type": self.media_type,
+                "size": self.size, "name": self.name}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -48,6 +78,8 @@ class Batch:
     created_at: datetime
     signer: PublicKeyToken
     records: tuple[tuple[int, dict[str, Any]], ...]
+    #: §16.9: empty for a batch without attachments (every batch before them)
+    attachments: tuple[Attachment, ...] = ()
 
 
 def _format_time(moment: datetime) -> str:
@@ -78,22 +110,29 @@ def sign_batch(
     *,
     batch_id: str,
     created_at: datetime,
+    attachments: Sequence[Attachment] = (),
 ) -> bytes:
-    """Serialise and sign ``records``; return the batch's bytes.
+    """Serialise and sign ``records`` (and the list of ``attachments``); return the bytes.
 
     Raises :class:`BatchError` for anything a reader would refuse (§16.7).
+    Without attachments the header is exactly as it was before §16.9.
     """
     if not _BATCH_ID.fullmatch(batch_id):
         raise BatchError("batch_id must be 32 lower-case hexadecimal digits")
     if not 1 <= len(records) <= MAX_RECORDS:
         raise BatchError(f"a batch holds 1 to {MAX_RECORDS:,} records")
-    header = {
+    header: dict[str, Any] = {
         "schema": SCHEMA,
         "batch_id": batch_id,
         "created_at": _format_time(created_at),
         "signer": str(signer.token),
         "count": len(records),
     }
+    if attachments:
+        entries = [entry.to_json() for entry in attachments]
+        # the writer refuses exactly what a reader would (§16.7)
+        _check_attachments(entries, len(records))
+        header[ATTACHMENTS_KEY] = entries
     lines = [_serialise(header)]
     for number, record in enumerate(records, start=2):
         if not isinstance(record, Mapping):
@@ -161,8 +200,11 @@ def _check_header(header: dict[str, Any]) -> tuple[str, datetime, PublicKeyToken
     """§16.2: the header's exact shape; returns id, time, signer and count."""
     if header.get("schema") != SCHEMA:
         raise BatchError(f"line 1: not a {SCHEMA} batch")
-    if set(header) != HEADER_KEYS:
-        raise BatchError("line 1: header must have exactly " + ", ".join(sorted(HEADER_KEYS)))
+    if set(header) - {ATTACHMENTS_KEY} != HEADER_KEYS:
+        raise BatchError(
+            "line 1: header must have exactly " + ", ".join(sorted(HEADER_KEYS))
+            + f" (and optionally {ATTACHMENTS_KEY})"
+        )  # fmt: skip
     batch_id = header["batch_id"]
     if not isinstance(batch_id, str) or not _BATCH_ID.fullmatch(batch_id):
         raise BatchError("line 1: batch_id must be 32 lower-case hexadecimal digits")
@@ -188,6 +230,62 @@ def _check_header(header: dict[str, Any]) -> tuple[str, datetime, PublicKeyToken
     return batch_id, created_at, signer, count
 
 
+def _whole(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _attachment(entry: Any, count: int) -> Attachment:
+    """§16.9: one entry of the header's attachment list, checked member by member."""
+    if not isinstance(entry, dict) or set(entry) != ATTACHMENT_KEYS:
+        raise ValueError("must be an object with exactly " + ", ".join(sorted(ATTACHMENT_KEYS)))
+    if not _whole(entry["record"], 1, count):
+        raise ValueError(f"record must be a whole number from 1 to the count ({count})")
+    if not isinstance(entry["sha256"], str) or not _SHA256.fullmatch(entry["sha256"]):
+        raise ValueError("sha256 must be 64 lower-case hexadecimal digits")
+    media_type = entry["media_type"]
+    if not isinstance(media_type, str) or not _MEDIA_TYPE.fullmatch(media_type):
+        raise ValueError("media_type must be a lower-case type/subtype without parameters")
+    if not _whole(entry["size"], 1, MAX_ATTACHMENT_BYTES):
+        raise ValueError(f"size must be a whole number from 1 to {MAX_ATTACHMENT_BYTES:,}")
+    name = entry["name"]
+    if not isinstance(name, str) or not _ATTACHMENT_NAME.fullmatch(name):
+        raise ValueError("name must be 1 to 120 of A-Z a-z 0-9 . _ - not starting with . _ -")
+    return Attachment(entry["record"], entry["sha256"], media_type, entry["size"], name)
+
+
+def _check_attachments(entries: Any, count: int) -> tuple[Attachment, ...]:
+    """§16.9: the header's attachment list; raises :class:`BatchError` naming the entry."""
+    if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_ATTACHMENTS:
+        raise BatchError(f"line 1: attachments must be a list of 1 to {MAX_ATTACHMENTS} entries")
+    checked: list[Attachment] = []
+    seen: set[tuple[int, str]] = set()
+    for position, entry in enumerate(entries, start=1):
+        try:
+            attachment = _attachment(entry, count)
+        except ValueError as error:
+            raise BatchError(f"line 1: attachment {position}: {error}") from None
+        if (attachment.record, attachment.sha256) in seen:
+            raise BatchError(f"line 1: attachment {position}: repeats a file of the same record")
+        seen.add((attachment.record, attachment.sha256))
+        checked.append(attachment)
+    return tuple(checked)
+
+
+def check_attachment(attachment: Attachment, content: bytes) -> None:
+    """§16.10: refuse ``content`` unless it is exactly the file the batch signed.
+
+    Raises :class:`BatchError` naming the attachment by its hash; the caller
+    refuses the whole batch.
+    """
+    if len(content) != attachment.size:
+        raise BatchError(
+            f"attachment {attachment.sha256[:16]}: {len(content):,} bytes, "
+            f"but the batch says {attachment.size:,}"
+        )
+    if hashlib.sha256(content).hexdigest() != attachment.sha256:
+        raise BatchError(f"attachment {attachment.sha256[:16]}: content differs from its SHA-256")
+
+
 def _signature(value: dict[str, Any], number: int) -> bytes:
     """§16.5: the signature line's one member, canonical base64url of 64 bytes."""
     if set(value) != {"signature"}:
@@ -210,7 +308,11 @@ def read_batch(data: bytes | BinaryIO, trusted: Collection[PublicKeyToken]) -> B
     first = lines.next()
     if first is None:
         raise BatchError("line 1: empty input, not a batch")
-    batch_id, created_at, signer, count = _check_header(lines.parse(first))
+    header = lines.parse(first)
+    batch_id, created_at, signer, count = _check_header(header)
+    attachments: tuple[Attachment, ...] = ()
+    if ATTACHMENTS_KEY in header:
+        attachments = _check_attachments(header[ATTACHMENTS_KEY], count)
     if signer not in trusted:  # §16.3: refuse before reading what it signed
         raise BatchError(
             f"line 1: signer {signer.fingerprint} is not in the trusted reviewers file"
@@ -231,7 +333,7 @@ def read_batch(data: bytes | BinaryIO, trusted: Collection[PublicKeyToken]) -> B
         raise BatchError(f"line {lines.number}: data after the signature line")
     if not verify_signature(signer.key, SIGNING_CONTEXT + digest.digest(), signature):
         raise BatchError(f"line {count + 2}: signature does not verify")
-    return Batch(batch_id, created_at, signer, tuple(records))
+    return Batch(batch_id, created_at, signer, tuple(records), attachments)
 
 
 def _early_end(last_line: int, records: list[tuple[int, dict[str, Any]]], count: int) -> str:

@@ -4,8 +4,9 @@ Order matters. First the batch layer checks framing, the signer against
 the trusted reviewers and the signature (crypto/SPEC.md §16); then every
 record is parsed (RECORD.md); then the database is compared: a batch seen
 before with the same bytes changes nothing, and a record id already stored
-with other content refuses the batch. Only then is anything written, in
-one transaction.
+with other content is a new version of that record (versions.py: allowed
+from a batch made after the one that stored it, else the batch is refused).
+Only then is anything written, in one transaction.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import gc
 import hashlib
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO
 
 from sqlalchemy import Engine, insert, select
@@ -24,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from crypto.batch import Batch, read_batch
 from crypto.errors import BatchError
 from crypto.keys import PublicKeyToken
+from incident_db.attachments import load_attachments, write_attachments
 from incident_db.corroboration import Window, link_close_incidents, located
 from incident_db.errors import IngestError, RecordError
 from incident_db.models import ReviewerBatch, core_table
@@ -39,6 +42,7 @@ from incident_db.store import (
     tag_rows,
     write_incidents,
 )
+from incident_db.versions import RecordVersion, refuse_stale_versions, store_versions
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,9 @@ class IngestReport:
     already_present: int
     links_found: int
     batch_seen_before: bool = False
+    attachments_added: int = 0
+    #: records that replaced an older version of themselves (versions.py)
+    updated: int = 0
 
 
 def _parse_all(records: tuple[tuple[int, dict[str, object]], ...]) -> list[IncidentRecord]:
@@ -96,8 +103,13 @@ def ingest_batch(
     *,
     window: Window | None = None,
     now: dt.datetime | None = None,
+    attachments: Path | None = None,
 ) -> IngestReport:
-    """Verify and store one batch; raise :class:`IngestError` and write nothing if refused."""
+    """Verify and store one batch; raise :class:`IngestError` and write nothing if refused.
+
+    ``attachments`` is the directory holding the files the batch lists
+    (crypto/SPEC.md §16.10); every one is checked before anything is written.
+    """
     raw = data if isinstance(data, bytes) else data.read()
     with bulk_work():
         try:
@@ -105,10 +117,12 @@ def ingest_batch(
         except BatchError as error:
             raise IngestError(f"batch refused: {error.diagnostics()}") from None
         records = _parse_all(batch.records)
+        contents = load_attachments(batch, attachments)
         digests = [content_sha256(obj) for _, obj in batch.records]
         try:
             return _store(engine, batch, records, digests, hashlib.sha256(raw).hexdigest(),
-                          window or Window(), now or dt.datetime.now(dt.UTC))  # fmt: skip
+                          window or Window(), now or dt.datetime.now(dt.UTC),
+                          contents)  # fmt: skip
         except IntegrityError:
             # another ingest stored the same ids between our check and our write
             raise IngestError("batch refused: it conflicts with one ingested meanwhile") from None
@@ -122,6 +136,7 @@ def _store(
     sha256: str,
     window: Window,
     now: dt.datetime,
+    contents: dict[str, bytes] | None = None,
 ) -> IngestReport:
     """Write a verified, parsed batch in one transaction, unless it is refused."""
     fingerprint = batch.signer.fingerprint
@@ -143,13 +158,11 @@ def _store(
         stored = existing_digests(connection, (r.id for r in records))
         source = Source("reviewer-batch", batch.batch_id, sha256, fingerprint)
         incidents, tags, provenance, links = [], [], [], []
+        versions: list[RecordVersion] = []
         for record, line, digest in zip(records, lines, digests, strict=True):
             if record.id in stored:
                 if stored[record.id] != digest:
-                    raise IngestError(
-                        f"batch refused: line {line}: incident {record.id} is already in "
-                        "the database with different content"
-                    )
+                    versions.append(RecordVersion(record, line, digest))
                 continue
             incidents.append(
                 incident_row(record, When.of_record(record), origin="reviewer",
@@ -158,6 +171,7 @@ def _store(
             tags.extend(tag_rows(record))
             provenance.append(provenance_row(source, record.id, line, added_at))
             links.extend(link_rows(record))
+        refuse_stale_versions(connection, versions, batch.created_at)
         connection.execute(
             insert(table),
             {"batch_id": batch.batch_id, "sha256": sha256, "signer": str(batch.signer),
@@ -166,6 +180,9 @@ def _store(
              "records": len(records), "added": len(incidents)},
         )  # fmt: skip
         write_incidents(connection, incidents, tags, provenance, links)
-        found = link_close_incidents(connection, located(incidents), window)
+        attached = write_attachments(connection, batch, contents or {}, [r.id for r in records])
+        updated = store_versions(connection, versions, source, added_at)
+        found = link_close_incidents(connection, located([*incidents, *updated]), window)
     return IngestReport(batch.batch_id, fingerprint, len(records), len(incidents),
-                        len(records) - len(incidents), found)  # fmt: skip
+                        len(records) - len(incidents) - len(versions), found,
+                        attachments_added=attached, updated=len(versions))  # fmt: skip

@@ -47,6 +47,8 @@ class Incident(Base):
     category: Mapped[str] = mapped_column(String(40))
     report_type: Mapped[str | None] = mapped_column(String(40))
     incident_type: Mapped[str | None] = mapped_column(String(40))
+    # brief.trend.kind() of the three columns it reads, set on write (migration 0003)
+    kind: Mapped[str] = mapped_column(String(24))
     # time: the local wall clock as reported, its offset, and UTC when known
     local_date: Mapped[dt.date | None] = mapped_column(Date)
     local_time: Mapped[str | None] = mapped_column(String(5))  # "HH:MM"
@@ -181,6 +183,26 @@ class IncidentLink(Base):
     origin: Mapped[str] = mapped_column(String(10))  # "reviewer", "found" or "merge"
     distance_nm: Mapped[float | None] = mapped_column(Float)
     hours_apart: Mapped[float | None] = mapped_column(Float)
+
+
+class IncidentChange(Base):
+    """One change to an incident, kept for good: who, when, what before and after, and why.
+
+    Append-only: migration 0004 makes the database refuse UPDATE, DELETE and
+    REPLACE of these rows. ``before`` and ``after`` are JSON objects.
+    """
+
+    __tablename__ = "incident_change"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[str] = mapped_column(ForeignKey("incident.id"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime)  # naive, UTC
+    actor: Mapped[str] = mapped_column(String(120))  # a member's handle, or "batch:<id>"
+    # verification, grade, note, merge, link, unlink, record-version
+    action: Mapped[str] = mapped_column(String(20))
+    before: Mapped[str] = mapped_column(Text)
+    after: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
 
 
 def core_table(model: type[Base]) -> Table:

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
+from incident_db.brief.trend import kind
 from incident_db.models import (
     CREW_COLUMNS,
     Base,
@@ -101,6 +102,7 @@ def incident_row(
         "category": record.category,
         "report_type": record.report_type,
         "incident_type": record.incident_type,
+        "kind": kind(record.incident_type, record.category, record.outcome),
         "local_date": when.local_date,
         "local_time": when.local_time,
         "utc_offset_minutes": when.utc_offset_minutes,

@@ -11,6 +11,7 @@ to the words removed from the report's fields.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import secrets
 import sys
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from crypto.batch import sign_batch
+from crypto.batch import Attachment, sign_batch
 from reviewer_tool.cli_queue import write_new_file
 from reviewer_tool.errors import ReviewerError
 from reviewer_tool.forwarding import (
@@ -37,6 +38,7 @@ from reviewer_tool.redaction import (
     detect_identifiers,
     redact_text,
 )
+from reviewer_tool.redaction.attachments import sniff
 from reviewer_tool.session import open_workspace
 from reviewer_tool.terminal import GUTTER, ask, json_text, printable, quoted, say, say_text
 from reviewer_tool.workspace import Followup, Item, Workspace
@@ -182,26 +184,57 @@ def _forwardable(ws: Workspace, include_forwarded: bool) -> tuple[list[Item], li
     return ready, [item.id for item in waiting]
 
 
+#: what the shared database accepts (crypto/SPEC.md §16.11), by the cleaned content's kind
+_SHARED_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "pdf": "application/pdf"}
+
+
+def _chosen_count(items: list[Item]) -> int:
+    return sum(len(item.record["redaction"].get("attachments", [])) for item in items)
+
+
 def _cleaned_attachments(
-    ws: Workspace, items: list[Item], ids: dict[str, str], allow_other: bool
-) -> list[tuple[str, bytes]]:
-    """Every chosen attachment, cleaned, in memory: refused before anything is written."""
-    cleaned: list[tuple[str, bytes]] = []
-    for item in items:
+    ws: Workspace, items: list[Item], ids: dict[str, str]
+) -> tuple[list[Attachment], dict[str, bytes]]:
+    """Every chosen attachment, cleaned, in memory, with its entry for the batch header
+    (§16.9): refused before anything is written. ``items`` are in record order."""
+    entries_out: list[Attachment] = []
+    files: dict[str, bytes] = {}
+    for record, item in enumerate(items, start=1):
         entries = item.record["report"].get("attachments", [])
         for position in item.record["redaction"].get("attachments", []):
             entry = entries[position - 1]
+            where = f"report {item.id[:12]} attachment {position}"
             try:
-                _, data = clean_attachment(
+                # the name is made from the record id: the reporter's file name is never sent
+                name, data = clean_attachment(
                     f"{ids[item.id]}-{position}", entry["media_type"],
-                    ws.attachment(item.id, position), allow_other=allow_other,
+                    ws.attachment(item.id, position),
                 )  # fmt: skip
             except AttachmentRefused as error:
+                raise ReviewerError(f"{where}: {error}; nothing written") from None
+            media_type = _SHARED_TYPES.get(sniff(data) or "")
+            if media_type is None:
                 raise ReviewerError(
-                    f"report {item.id[:12]} attachment {position}: {error}; nothing written"
-                ) from None
-            cleaned.append((f"{ids[item.id]}-{position}", data))
-    return cleaned
+                    f"{where}: the shared database takes JPEG, PNG and PDF only; leave it out "
+                    "with `reviewer redact` or send it another way. Nothing written."
+                )
+            digest = hashlib.sha256(data).hexdigest()
+            files[digest] = data
+            entries_out.append(Attachment(record, digest, media_type, len(data), name))
+    return entries_out, files
+
+
+def _write_attachments(directory: Path, files: dict[str, bytes]) -> None:
+    """Write each file under its SHA-256 (§16.10); one already there with that name is
+    the same file, but is checked anyway."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for digest, data in files.items():
+        path = directory / digest
+        if path.exists():
+            if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+                raise ReviewerError(f"{path} exists with other content; remove it first")
+            continue
+        write_new_file(path, data)
 
 
 def cmd_forward(args: argparse.Namespace) -> None:
@@ -218,29 +251,36 @@ def cmd_forward(args: argparse.Namespace) -> None:
     for item in items:
         record = build_record(ws, item, all_ids)  # refuses a record that is not clean
         records.append(record)
-    attachments = []
+    attachments: list[Attachment] = []
+    files: dict[str, bytes] = {}
     if args.attachments_dir is not None:
-        attachments = _cleaned_attachments(ws, items, ids, args.allow_other)
+        attachments, files = _cleaned_attachments(ws, items, ids)
+    elif _chosen_count(items):
+        say(f"{_chosen_count(items)} chosen attachment(s) not forwarded: give --attachments-dir")
     batch_id = secrets.token_hex(16)
-    data = sign_batch(records, ws.keys.signing, batch_id=batch_id, created_at=datetime.now(UTC))
+    data = sign_batch(records, ws.keys.signing, batch_id=batch_id,
+                      created_at=datetime.now(UTC), attachments=attachments)  # fmt: skip
     out: Path = args.out
+    if out.exists():
+        raise ReviewerError(f"{out} exists; choose another name")
+    if files:
+        # the files first: a batch is never on disk without the files it lists
+        _write_attachments(args.attachments_dir, files)
     try:
         fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         raise ReviewerError(f"{out} exists; choose another name") from None
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
-    if args.attachments_dir is not None:
-        args.attachments_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    for name, data in attachments:
-        write_new_file(args.attachments_dir / name, data)
-    files = len(attachments)
+    files_count = len(attachments)
     today = datetime.now(UTC).date().isoformat()
     with ws.transaction():
         for item in items:
             item.record["forwarded"] = {"batch": batch_id, "on": today, "id": ids[item.id]}
             ws.put_item(item)
-    extra = f"; {files} cleaned attachment(s) in {args.attachments_dir}" if files else ""
+    extra = (
+        f"; {files_count} cleaned attachment(s) in {args.attachments_dir}" if files_count else ""
+    )
     say(f"{out}: {len(records)} record(s) signed by {ws.keys.signing.token.fingerprint}{extra}")
 
 
@@ -272,10 +312,11 @@ def register(verbs: Any, common: argparse.ArgumentParser) -> None:
     forward = verbs.add_parser("forward", parents=[common], help="sign a batch for the shared DB")
     forward.add_argument("--out", type=Path, required=True, help="the batch file (JSON Lines)")
     forward.add_argument("--all", action="store_true", help="include reports forwarded before")
-    forward.add_argument("--attachments-dir", type=Path, help="also write cleaned attachments")
     forward.add_argument(
-        "--allow-other", action="store_true", help="forward attachment types that cannot be cleaned"
-    )
+        "--attachments-dir", type=Path,
+        help="also forward the chosen attachments, cleaned, as files named by their SHA-256;"
+        " the batch lists and signs them (JPEG, PNG and PDF only)",
+    )  # fmt: skip
     forward.set_defaults(run=cmd_forward)
     detect = verbs.add_parser(
         "detect", parents=[common], help="find identifiers in a text (JSON lines)"

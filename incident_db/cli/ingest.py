@@ -1,4 +1,4 @@
-"""``incident-db ingest BATCH --trusted FILE``: add a signed reviewer batch."""
+"""``incident-db ingest BATCH --trusted FILE [--attachments DIR]``: add a signed reviewer batch."""
 
 from __future__ import annotations
 
@@ -33,6 +33,13 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="the reviewers' signing keys, one csosig1… token per line",
     )
+    parser.add_argument(
+        "--attachments",
+        type=Path,
+        metavar="DIR",
+        help="the directory of files the batch lists, each named by its SHA-256 "
+        "(what `reviewer forward --attachments-dir` wrote)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -48,7 +55,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
     engine = open_database(config.database_url)
     try:
         report = ingest_batch(engine, data, trusted, window=Window(config.link_hours,
-                                                                   config.link_nm))  # fmt: skip
+                                                                   config.link_nm),
+                              attachments=args.attachments)  # fmt: skip
     finally:
         engine.dispose()
     if report.batch_seen_before:
@@ -58,5 +66,6 @@ def run(args: argparse.Namespace, config: Config) -> int:
         f"batch {report.batch_id}: {report.records} records signed by "
         f"{report.signer_fingerprint}; {report.added} added, {report.already_present} already "
         f"present; {report.links_found} possible duplicates linked"
+        + (f"; {report.attachments_added} attachment(s) stored" if report.attachments_added else "")
     )
     return 0

@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import ColumnElement, Connection, or_, select
 
+from incident_db.attachments import attachments_by_incident
 from incident_db.models import (
     CREW_COLUMNS,
     Incident,
@@ -49,6 +50,8 @@ class ExportedIncident:
     tags: dict[str, list[str]] = field(default_factory=dict)
     sources: list[dict[str, Any]] = field(default_factory=list)
     links: list[dict[str, Any]] = field(default_factory=list)
+    #: files forwarded with reviewer batches: sha256, name, media_type, size (SPEC §16.9)
+    attachments: list[dict[str, Any]] = field(default_factory=list)
 
     def values(self) -> dict[str, Any]:
         """The incident as one flat mapping of plain JSON values (lists for tags)."""
@@ -94,8 +97,14 @@ def _utc(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def iter_incidents(connection: Connection) -> Iterator[ExportedIncident]:
-    """Every live incident in id order, a page at a time."""
+def iter_incidents(
+    connection: Connection, where: ColumnElement[bool] | None = None
+) -> Iterator[ExportedIncident]:
+    """Every live incident in id order, a page at a time; only those ``where`` selects if given.
+
+    ``where`` is a condition on ``core_table(Incident)`` (the members' service
+    passes its filter's).
+    """
     table = core_table(Incident)
     after = ""
     while True:
@@ -105,14 +114,17 @@ def iter_incidents(connection: Connection) -> Iterator[ExportedIncident]:
             .order_by(table.c.id)
             .limit(PAGE)
         )
+        if where is not None:
+            query = query.where(where)
         rows = list(connection.execute(query))
         if not rows:
             return
         ids = [r.id for r in rows]
         tags, sources, links = _details(connection, ids)
+        files = attachments_by_incident(connection, ids)
         for row in rows:
             yield ExportedIncident(row, tags.get(row.id, {}), sources.get(row.id, []),
-                                   links.get(row.id, []))  # fmt: skip
+                                   links.get(row.id, []), files.get(row.id, []))  # fmt: skip
         after = ids[-1]
 
 

@@ -26,6 +26,7 @@ def feature(incident: ExportedIncident) -> dict[str, Any]:
     properties["position_decimals"] = decimals
     properties["sources"] = incident.sources
     properties["links"] = incident.links
+    properties["attachments"] = incident.attachments
     return {"type": "Feature", "id": properties["id"], "geometry": geometry,
             "properties": properties}  # fmt: skip
 

@@ -123,6 +123,15 @@ def _incident(incident: ExportedIncident) -> stix2.Incident:
                 "description": f"{source['kind']} {source['source']}, {where} {source['row']}",
             }
         )
+    for attachment in incident.attachments:
+        # a file forwarded with a reviewer batch, named and bound by its hash (SPEC §16.9)
+        references.append(
+            {
+                "source_name": "cso-attachment",
+                "description": f"{attachment['name']} ({attachment['media_type']})",
+                "hashes": {"SHA-256": attachment["sha256"]},
+            }
+        )
     return stix2.Incident(
         id=_id("incident", row.id),
         created=created,

@@ -26,7 +26,7 @@ def _cell(name: str, value: object) -> object:
     return value
 
 
-COLUMNS = (*EXPORT_FIELDS, "sources", "possible_duplicates")
+COLUMNS = (*EXPORT_FIELDS, "sources", "possible_duplicates", "attachments")
 
 
 def write_csv(incidents: Iterable[ExportedIncident], out: TextIO) -> int:
@@ -40,6 +40,8 @@ def write_csv(incidents: Iterable[ExportedIncident], out: TextIO) -> int:
         values["possible_duplicates"] = sorted(
             link["other"] for link in incident.links if link["relation"] == "possible-duplicate"
         )
+        # "<sha256> <name>": the name is A-Z a-z 0-9 . _ - only (crypto/SPEC.md §16.9)
+        values["attachments"] = [f"{a['sha256']} {a['name']}" for a in incident.attachments]
         writer.writerow({k: _cell(k, v) for k, v in values.items()})
         count += 1
     return count

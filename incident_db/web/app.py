@@ -68,12 +68,24 @@ def create_app(config: WebConfig) -> Flask:
     csrf.init_app(app)
 
     from incident_db.web.admin import admin
+    from incident_db.web.attachments import attachments
     from incident_db.web.auth import auth
+    from incident_db.web.exports import exports
     from incident_db.web.home import home
+    from incident_db.web.incidents import incidents
+    from incident_db.web.map import map_page
+    from incident_db.web.places import places
+    from incident_db.web.voyage import voyage
 
     app.register_blueprint(home)
     app.register_blueprint(auth)
+    app.register_blueprint(map_page)
     app.register_blueprint(admin)
+    app.register_blueprint(incidents)
+    app.register_blueprint(attachments)
+    app.register_blueprint(exports)
+    app.register_blueprint(places)
+    app.register_blueprint(voyage)
     app.context_processor(lambda: {"roles": store.ROLES})
     _error_pages(app)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -406,5 +407,14 @@ def test_forwarded_attachments_are_chosen_one_by_one_and_cleaned(
     out = tmp_path / "out"
     assert run("forward", "--out", tmp_path / "batch", "--attachments-dir", out, *ws) == 0
     (written,) = list(out.iterdir())
-    assert written.name.endswith("-2")
-    assert b"CANARY-CAMERA-MAKER" not in written.read_bytes()
+    content = written.read_bytes()
+    assert b"CANARY-CAMERA-MAKER" not in content
+    # content-addressed, and bound to the first record by the signed header (SPEC §16.9)
+    assert written.name == hashlib.sha256(content).hexdigest()
+    header = json.loads((tmp_path / "batch").read_bytes().split(b"\n", 1)[0])
+    (entry,) = header["attachments"]
+    assert entry["sha256"] == written.name
+    assert entry["size"] == len(content)
+    assert entry["record"] == 1
+    assert entry["media_type"] == "image/jpeg"
+    assert entry["name"].endswith("-2.jpg")  # made from the record id, never the reporter's

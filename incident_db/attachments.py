@@ -1,0 +1,264 @@
+"""Photos and documents forwarded with a reviewer batch (crypto/SPEC.md §16.9-§16.11).
+
+A batch's header lists its attachments by SHA-256; the files lie beside it
+in a directory, each named by that hash. Before anything is written,
+:func:`load_attachments` reads every listed file and refuses the whole batch
+if one is missing, differs from its hash or size, is of a type outside
+:data:`ALLOWED_TYPES`, is larger than the database's limit, or does not look
+like the type it claims. Only then does the ingest store them, in the same
+transaction as the incidents.
+
+Storage is content-addressed inside the database (``attachment_content``,
+keyed by SHA-256), not in files beside it: a refused or interrupted ingest
+then leaves no stray file, the same photo forwarded twice is kept once, a
+database backup holds the attachments too, and SQLite and PostgreSQL behave
+the same (a BLOB, or bytea). Files are small (:data:`MAX_BYTES`), so a row
+is the right size of container.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+from sqlalchemy import Connection, ForeignKey, Integer, LargeBinary, String, insert, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from crypto.batch import Attachment, Batch, check_attachment
+from crypto.errors import BatchError
+from incident_db.errors import IngestError
+from incident_db.models import Base, core_table
+
+#: what the database accepts, and the format Pillow must be able to open it as
+ALLOWED_TYPES = {"image/jpeg": "JPEG", "image/png": "PNG", "application/pdf": None}
+#: the first bytes each allowed type begins with
+_MAGIC = {
+    "image/jpeg": b"\xff\xd8\xff",
+    "image/png": b"\x89PNG\r\n\x1a\n",
+    "application/pdf": b"%PDF-",
+}
+#: the database's own limit on one file (the format allows more, §16.9)
+MAX_BYTES = 10 * 1024 * 1024
+#: image types the members' service shows in the page; others only download
+INLINE_TYPES = frozenset({"image/jpeg", "image/png"})
+#: a decoded image larger than this is refused rather than opened
+_MAX_PIXELS = 50_000_000
+
+
+class AttachmentContent(Base):
+    """One distinct file, stored once under its SHA-256."""
+
+    __tablename__ = "attachment_content"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class IncidentAttachment(Base):
+    """A file attached to an incident by a signed batch."""
+
+    __tablename__ = "incident_attachment"
+
+    incident_id: Mapped[str] = mapped_column(
+        ForeignKey("incident.id", ondelete="CASCADE"), primary_key=True
+    )
+    sha256: Mapped[str] = mapped_column(
+        ForeignKey("attachment_content.sha256"), primary_key=True, index=True
+    )
+    media_type: Mapped[str] = mapped_column(String(40))
+    size: Mapped[int] = mapped_column(Integer)
+    # checked against crypto.batch's name pattern: A-Z a-z 0-9 . _ - only
+    name: Mapped[str] = mapped_column(String(120))
+    batch_id: Mapped[str] = mapped_column(ForeignKey("reviewer_batch.batch_id"))
+
+
+@dataclass(frozen=True)
+class StoredAttachment:
+    """What a page or an export shows of one attachment."""
+
+    sha256: str
+    media_type: str
+    size: int
+    name: str
+    batch_id: str
+
+    @property
+    def inline(self) -> bool:
+        """Whether the service may show it in a page (a re-encoded image)."""
+        return self.media_type in INLINE_TYPES
+
+
+def _refused(entry: Attachment, why: str) -> IngestError:
+    return IngestError(
+        f"batch refused: line 1: attachment {entry.sha256[:16]} (record {entry.record}): {why}"
+    )
+
+
+def _looks_like(media_type: str, content: bytes) -> bool:
+    """§16.11: the content's first bytes, and for images Pillow, agree with the type."""
+    if not content.startswith(_MAGIC[media_type]):
+        return False
+    pillow_format = ALLOWED_TYPES[media_type]
+    if pillow_format is None:
+        return True
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(content), formats=[pillow_format]) as image:
+                if image.width * image.height > _MAX_PIXELS:
+                    return False
+                image.verify()
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        return False
+    except (OSError, SyntaxError, ValueError, EOFError):
+        return False
+    return True
+
+
+def _read(directory: Path, entry: Attachment) -> bytes:
+    """The file named by the entry's hash: a regular file, read without following a link."""
+    path = directory / entry.sha256  # the name is 64 hex digits: never a path (§16.10)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        raise _refused(entry, f"the file is missing from {directory}") from None
+    except OSError:
+        raise _refused(entry, "the file cannot be read (a link or not a file?)") from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise _refused(entry, "not a regular file")
+        # one byte more than signed shows a longer file without reading all of it
+        return handle.read(entry.size + 1)
+
+
+def load_attachments(
+    batch: Batch, directory: Path | None, *, max_bytes: int = MAX_BYTES
+) -> dict[str, bytes]:
+    """Read and check every file ``batch`` lists; return their bytes by SHA-256.
+
+    Raises :class:`IngestError` (the whole batch is refused) on the first
+    entry whose file is missing or differs from what was signed, or that the
+    database's policy refuses. A batch without attachments needs no directory.
+    """
+    contents: dict[str, bytes] = {}
+    if not batch.attachments:
+        return contents
+    if directory is None:
+        raise IngestError(
+            f"batch refused: line 1: it lists {len(batch.attachments)} attachment(s); "
+            "give the directory that holds them (--attachments DIR)"
+        )
+    for entry in batch.attachments:
+        if entry.media_type not in ALLOWED_TYPES:
+            raise _refused(entry, f"type {entry.media_type} is not accepted "
+                                  "(JPEG, PNG and PDF only)")  # fmt: skip
+        if entry.size > max_bytes:
+            raise _refused(entry, f"{entry.size:,} bytes is over the limit of {max_bytes:,}")
+        content = contents.get(entry.sha256)
+        if content is None:
+            content = _read(directory, entry)
+        try:
+            check_attachment(entry, content)
+        except BatchError:
+            raise _refused(entry, "the file differs from the one the batch signed") from None
+        if not _looks_like(entry.media_type, content):
+            raise _refused(entry, f"the content is not a valid {entry.media_type} file")
+        contents[entry.sha256] = content
+    return contents
+
+
+def write_attachments(
+    connection: Connection,
+    batch: Batch,
+    contents: dict[str, bytes],
+    incident_ids: list[str],
+) -> int:
+    """Store the checked files of ``batch`` and bind them to its incidents; return rows added.
+
+    ``incident_ids[i]`` is the id of the batch's record ``i + 1``. A file or
+    a binding already stored is kept as it is (the content is the same: it
+    is addressed by its hash).
+    """
+    if not batch.attachments:
+        return 0
+    content_table = core_table(AttachmentContent)
+    link_table = core_table(IncidentAttachment)
+    wanted = sorted(contents)
+    have = set(connection.scalars(
+        select(content_table.c.sha256).where(content_table.c.sha256.in_(wanted))
+    ))  # fmt: skip
+    new_content = [{"sha256": h, "content": contents[h]} for h in wanted if h not in have]
+    if new_content:
+        connection.execute(insert(content_table), new_content)
+    ids = sorted(set(incident_ids))
+    bound = {(row.incident_id, row.sha256) for row in connection.execute(
+        select(link_table.c.incident_id, link_table.c.sha256)
+        .where(link_table.c.incident_id.in_(ids))
+    )}  # fmt: skip
+    rows = []
+    for entry in batch.attachments:
+        key = (incident_ids[entry.record - 1], entry.sha256)
+        if key in bound:
+            continue
+        bound.add(key)
+        rows.append({"incident_id": key[0], "sha256": entry.sha256,
+                     "media_type": entry.media_type, "size": entry.size,
+                     "name": entry.name, "batch_id": batch.batch_id})  # fmt: skip
+    if rows:
+        connection.execute(insert(link_table), rows)
+    return len(rows)
+
+
+def attachments_of(connection: Connection, incident_id: str) -> list[StoredAttachment]:
+    """The attachments of one incident, by name."""
+    table = core_table(IncidentAttachment)
+    query = (
+        select(table.c.sha256, table.c.media_type, table.c.size, table.c.name, table.c.batch_id)
+        .where(table.c.incident_id == incident_id)
+        .order_by(table.c.name, table.c.sha256)
+    )
+    return [StoredAttachment(*row) for row in connection.execute(query)]
+
+
+def attachments_by_incident(
+    connection: Connection, incident_ids: list[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """For exports: each incident's attachments (sha256, name, media_type, size), by name."""
+    table = core_table(IncidentAttachment)
+    found: dict[str, list[dict[str, Any]]] = {}
+    if not incident_ids:
+        return found
+    query = (
+        select(table.c.incident_id, table.c.sha256, table.c.name, table.c.media_type,
+               table.c.size)
+        .where(table.c.incident_id.in_(incident_ids))
+        .order_by(table.c.incident_id, table.c.name, table.c.sha256)
+    )  # fmt: skip
+    for incident_id, sha256, name, media_type, size in connection.execute(query):
+        found.setdefault(incident_id, []).append(
+            {"sha256": sha256, "name": name, "media_type": media_type, "size": size}
+        )
+    return found
+
+
+def stored_file(connection: Connection, sha256: str) -> tuple[StoredAttachment, bytes] | None:
+    """One stored file and how it was declared, or None if no incident holds it."""
+    links = core_table(IncidentAttachment)
+    content = core_table(AttachmentContent)
+    row = connection.execute(
+        select(links.c.sha256, links.c.media_type, links.c.size, links.c.name,
+               links.c.batch_id, content.c.content)
+        .join(content, content.c.sha256 == links.c.sha256)
+        .where(links.c.sha256 == sha256)
+        .order_by(links.c.batch_id, links.c.incident_id)
+        .limit(1)
+    ).first()  # fmt: skip
+    if row is None:
+        return None
+    return StoredAttachment(*row[:5]), bytes(row[5])
