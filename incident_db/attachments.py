@@ -14,25 +14,35 @@ then leaves no stray file, the same photo forwarded twice is kept once, a
 database backup holds the attachments too, and SQLite and PostgreSQL behave
 the same (a BLOB, or bytea). Files are small (:data:`MAX_BYTES`), so a row
 is the right size of container.
+
+An editor may also attach a file on an incident's page (:func:`clean_upload`,
+:func:`store_upload`): the same types, limit and content checks, and since
+nobody cleaned it before, images are rebuilt here from their pixels alone and
+PDFs lose their document metadata. Such a file has no batch
+(``batch_id`` is empty); the incident's history says who added it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
+import re
 import stat
+import unicodedata
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
+import pikepdf
+from PIL import Image, ImageCms, ImageOps
 from sqlalchemy import Connection, ForeignKey, Integer, LargeBinary, String, insert, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crypto.batch import Attachment, Batch, check_attachment
 from crypto.errors import BatchError
-from incident_db.errors import IngestError
+from incident_db.errors import IncidentDbError, IngestError
 from incident_db.models import Base, core_table
 
 #: what the database accepts, and the format Pillow must be able to open it as
@@ -47,8 +57,9 @@ _MAGIC = {
 MAX_BYTES = 10 * 1024 * 1024
 #: image types the members' service shows in the page; others only download
 INLINE_TYPES = frozenset({"image/jpeg", "image/png"})
-#: a decoded image larger than this is refused rather than opened
-_MAX_PIXELS = 50_000_000
+#: a decoded image larger than this is refused rather than opened: a small file may
+#: describe a huge picture, and every member's browser would decode it (4 bytes a pixel)
+_MAX_PIXELS = 16_000_000
 
 
 class AttachmentContent(Base):
@@ -75,7 +86,8 @@ class IncidentAttachment(Base):
     size: Mapped[int] = mapped_column(Integer)
     # checked against crypto.batch's name pattern: A-Z a-z 0-9 . _ - only
     name: Mapped[str] = mapped_column(String(120))
-    batch_id: Mapped[str] = mapped_column(ForeignKey("reviewer_batch.batch_id"))
+    # empty for a file an editor attached on the incident's page (migration 0006)
+    batch_id: Mapped[str | None] = mapped_column(ForeignKey("reviewer_batch.batch_id"))
 
 
 @dataclass(frozen=True)
@@ -86,7 +98,7 @@ class StoredAttachment:
     media_type: str
     size: int
     name: str
-    batch_id: str
+    batch_id: str | None
 
     @property
     def inline(self) -> bool:
@@ -113,7 +125,9 @@ def _looks_like(media_type: str, content: bytes) -> bool:
             with Image.open(io.BytesIO(content), formats=[pillow_format]) as image:
                 if image.width * image.height > _MAX_PIXELS:
                     return False
-                image.verify()
+                image.verify()  # the structure (PNG checksums)
+            with Image.open(io.BytesIO(content), formats=[pillow_format]) as image:
+                image.load()  # and every pixel decodes, within the limit above
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
         return False
     except (OSError, SyntaxError, ValueError, EOFError):
@@ -125,7 +139,8 @@ def _read(directory: Path, entry: Attachment) -> bytes:
     """The file named by the entry's hash: a regular file, read without following a link."""
     path = directory / entry.sha256  # the name is 64 hex digits: never a path (§16.10)
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        # O_NONBLOCK: opening a named pipe must not wait for a writer (it is then refused)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
     except FileNotFoundError:
         raise _refused(entry, f"the file is missing from {directory}") from None
     except OSError:
@@ -262,3 +277,159 @@ def stored_file(connection: Connection, sha256: str) -> tuple[StoredAttachment, 
     if row is None:
         return None
     return StoredAttachment(*row[:5]), bytes(row[5])
+
+
+# --- files an editor attaches on an incident's page ------------------------------------
+
+#: a stored name: what crypto/SPEC.md §16.9 allows a batch to give
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,119}")
+_EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "application/pdf": ".pdf"}
+
+
+class UploadError(IncidentDbError):
+    """An editor's file was refused; the message is one line for the page."""
+
+    failure_class = "attachment refused"
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A cleaned file, ready to store: its name, type and bytes."""
+
+    name: str
+    media_type: str
+    content: bytes
+
+
+def upload_name(filename: str, media_type: str) -> str:
+    """A name for an uploaded file that a batch could carry too (:data:`NAME`).
+
+    The last path component, folded to ASCII, every run of other characters
+    a hyphen, at most 120 characters, with the extension of its real type.
+    """
+    extension = _EXTENSIONS[media_type]
+    base = re.split(r"[\\/]", filename)[-1]
+    stem, dot, _ = base.rpartition(".")
+    stem = stem if dot and stem.strip(".") else base
+    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", ascii_stem).strip("._-")
+    stem = stem[: 120 - len(extension)].rstrip("._-") or "attachment"
+    name = stem + extension
+    assert NAME.fullmatch(name), name  # noqa: S101 (the steps above make it so)
+    return name
+
+
+def _sniffed(content: bytes) -> str:
+    for media_type, magic in _MAGIC.items():
+        if content.startswith(magic):
+            return media_type
+    raise UploadError("only JPEG and PNG photos and PDF documents can be attached")
+
+
+def _pixels_only(content: bytes, pillow_format: str) -> bytes:
+    """The image's pixels in a new file: no EXIF (GPS!), XMP, text chunk or ICC profile.
+
+    The EXIF orientation is applied first and the colours brought to sRGB,
+    so the picture looks as it did. An animated PNG keeps its first frame.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(content), formats=[pillow_format]) as image:
+                icc = image.info.get("icc_profile")
+                frame = ImageOps.exif_transpose(image)
+                alpha = "A" in frame.getbands() or "transparency" in frame.info
+                if frame.mode not in ("RGB", "RGBA", "L", "LA"):
+                    frame = frame.convert("RGBA" if alpha else "RGB")
+                if icc and frame.mode in ("RGB", "RGBA"):
+                    source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+                    srgb = ImageCms.createProfile("sRGB")
+                    frame = ImageCms.profileToProfile(frame, source, srgb) or frame
+                if pillow_format == "JPEG" and frame.mode not in ("L", "RGB"):
+                    frame = frame.convert("RGB")
+                # built from raw pixels: nothing of the decoded file's info can follow
+                fresh = Image.frombytes(frame.mode, frame.size, frame.tobytes())
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise UploadError("the image is too large to open safely") from None
+    except (OSError, SyntaxError, ValueError, EOFError, ImageCms.PyCMSError):
+        raise UploadError(f"the {pillow_format} image could not be read") from None
+    out = io.BytesIO()
+    options = {"quality": 90} if pillow_format == "JPEG" else {}
+    fresh.save(out, pillow_format, **options)
+    return out.getvalue()
+
+
+def _without_pdf_metadata(content: bytes) -> bytes:
+    """The PDF without its document information, XMP streams and private application data.
+
+    What the pages say is not rewritten: the editor must read it first.
+    """
+    try:
+        with pikepdf.open(io.BytesIO(content)) as pdf:
+            if pdf.is_encrypted:
+                raise UploadError("an encrypted PDF cannot be attached: save it unprotected")
+            if "/Info" in pdf.trailer:
+                del pdf.trailer["/Info"]
+            for obj in pdf.objects:
+                if isinstance(obj, pikepdf.Dictionary | pikepdf.Stream):
+                    for key in ("/Metadata", "/PieceInfo"):
+                        if key in obj:
+                            del obj[key]
+            out = io.BytesIO()
+            pdf.save(out, deterministic_id=True, fix_metadata_version=False)
+            return out.getvalue()
+    except pikepdf.PasswordError:
+        raise UploadError("an encrypted PDF cannot be attached: save it unprotected") from None
+    except pikepdf.PdfError:
+        raise UploadError("the PDF could not be read") from None
+
+
+def clean_upload(filename: str, content: bytes, *, max_bytes: int = MAX_BYTES) -> Upload:
+    """Check an editor's file as a batch's are checked, and strip its metadata.
+
+    The type is what the content is (JPEG, PNG or PDF), whatever the name or
+    the browser says. Raises :class:`UploadError`.
+    """
+    if not content:
+        raise UploadError("the file is empty")
+    if len(content) > max_bytes:
+        raise UploadError(f"the file is over the limit of {max_bytes // (1024 * 1024)} MB")
+    media_type = _sniffed(content)
+    if not _looks_like(media_type, content):
+        raise UploadError(f"the content is not a valid {media_type} file")
+    pillow_format = ALLOWED_TYPES[media_type]
+    if pillow_format is None:
+        cleaned = _without_pdf_metadata(content)
+    else:
+        cleaned = _pixels_only(content, pillow_format)
+    if len(cleaned) > max_bytes or not _looks_like(media_type, cleaned):
+        raise UploadError("the file could not be cleaned within the limit")
+    return Upload(upload_name(filename, media_type), media_type, cleaned)
+
+
+def store_upload(connection: Connection, incident_id: str, upload: Upload) -> StoredAttachment:
+    """Store a cleaned file (once per content) and bind it to an incident, with no batch.
+
+    Raises :class:`UploadError` if the incident already holds this file.
+    """
+    digest = hashlib.sha256(upload.content).hexdigest()
+    content_table = core_table(AttachmentContent)
+    link_table = core_table(IncidentAttachment)
+    bound = connection.scalar(
+        select(link_table.c.name).where(
+            link_table.c.incident_id == incident_id, link_table.c.sha256 == digest
+        )
+    )
+    if bound is not None:
+        raise UploadError(f"this incident already holds the same file, as {bound}")
+    have = select(content_table.c.sha256).where(content_table.c.sha256 == digest)
+    if connection.scalar(have) is None:
+        connection.execute(insert(content_table), [{"sha256": digest, "content": upload.content}])
+    stored = StoredAttachment(digest, upload.media_type, len(upload.content), upload.name, None)
+    connection.execute(
+        insert(link_table),
+        [{"incident_id": incident_id, "sha256": digest, "media_type": stored.media_type,
+          "size": stored.size, "name": stored.name, "batch_id": None}],
+    )  # fmt: skip
+    return stored

@@ -8,7 +8,11 @@ demo reviewer key made for this database alone, and ingested as
 ``incident-db ingest`` ingests them: verified against a trusted-reviewers
 file that lists only that key. Every incident therefore carries its real
 provenance (the feed and its row, or the batch and its signer's
-fingerprint), and passes every check a real one would.
+fingerprint), and passes every check a real one would. One batch carries a
+photo (a drawing of the speedboat, made here with Pillow, without metadata),
+bound to its record in the signed header and ingested from a directory of
+files named by their hashes, as ``reviewer forward --attachments-dir`` and
+``incident-db ingest --attachments`` carry one.
 
 The demo key is stored unencrypted (mode 0600) in the demo directory: it
 signs nothing but demo data, and no real database trusts it.
@@ -17,17 +21,21 @@ signs nothing but demo data, and no real database trusts it.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import io
 import logging
 import os
 import secrets
 import stat
+import tempfile
 from pathlib import Path
 from typing import Any
 
+from PIL import Image, ImageDraw
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
-from crypto.batch import read_trusted_reviewers, sign_batch
+from crypto.batch import Attachment, read_trusted_reviewers, sign_batch
 from crypto.keys import SigningKeyPair
 from incident_db.db import open_database
 from incident_db.errors import ConfigError
@@ -46,6 +54,10 @@ FEED_MAPPING = "crime-at-sea"
 DATABASE = "incidents.sqlite3"
 SIGNING_KEY = "demo-reviewer.key"
 TRUSTED = "trusted-reviewers.txt"
+#: the batch (index into DEMO_BATCHES) whose first record carries the demo photo
+PHOTO_BATCH = 2
+#: the place its incident names, for tests and the docs
+PHOTO_PLACE = "Gulf of Guinea"
 #: the database is built under this name and renamed when complete, so an
 #: interrupted build is never taken for a finished one
 _BUILDING = ".incidents.sqlite3.building"
@@ -308,14 +320,49 @@ def _add_feed(engine: Engine, shared: Path) -> None:
              report.added, len(report.rejected))  # fmt: skip
 
 
+def demo_photo() -> bytes:
+    """A small PNG: a white speedboat with two outboards on a grey sea (pixels only)."""
+    image = Image.new("RGB", (480, 270), (200, 214, 222))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 170, 480, 270), fill=(58, 92, 112))  # the sea
+    draw.line((0, 170, 480, 170), fill=(150, 170, 180), width=2)  # the horizon
+    hull = [(110, 150), (370, 150), (410, 132), (395, 182), (135, 186)]
+    draw.polygon(hull, fill=(240, 240, 236), outline=(40, 40, 40))
+    draw.rectangle((200, 118, 268, 150), fill=(225, 225, 220), outline=(40, 40, 40))  # console
+    for x in (96, 116):  # the two outboard engines at the stern
+        draw.rectangle((x, 140, x + 14, 190), fill=(30, 30, 30))
+    for x in (230, 290, 330):  # people aboard
+        draw.ellipse((x, 104, x + 14, 118), fill=(60, 50, 45))
+        draw.rectangle((x + 2, 118, x + 12, 150), fill=(60, 50, 45))
+    wake = [(395, 182), (440, 176), (480, 186), (480, 192), (130, 192)]
+    draw.polygon(wake, fill=(235, 240, 242))  # the bow wave and the wake
+    out = io.BytesIO()
+    image.save(out, "PNG", optimize=True)  # Pillow writes no text or EXIF chunk unasked
+    return out.getvalue()
+
+
+def _photo_entry(records: list[dict[str, Any]], photo: bytes) -> Attachment:
+    """The header entry binding the demo photo to the batch's first record (§16.9)."""
+    name = f"{records[0]['id']}-1.png"  # as `reviewer forward` names it: never a file name
+    return Attachment(1, hashlib.sha256(photo).hexdigest(), "image/png", len(photo), name)
+
+
 def _add_batches(engine: Engine, directory: Path) -> None:
     """Sign the demo batches with a fresh key; ingest them as ``incident-db ingest`` does."""
     key = _demo_reviewer(directory)
     trusted = read_trusted_reviewers((directory / TRUSTED).read_text(encoding="utf-8"))
     now = dt.datetime.now(dt.UTC)
-    for records in demo_records(now.date()):
-        data = sign_batch(records, key, batch_id=secrets.token_hex(16), created_at=now)
-        ingest_batch(engine, data, trusted)
+    photo = demo_photo()
+    # the files of a batch lie in a directory beside it, each named by its SHA-256;
+    # a temporary one here, so the demo directory keeps only what it needs
+    with tempfile.TemporaryDirectory(prefix="demo-attachments-") as files:
+        for index, records in enumerate(demo_records(now.date())):
+            attachments = [_photo_entry(records, photo)] if index == PHOTO_BATCH else []
+            for entry in attachments:
+                (Path(files) / entry.sha256).write_bytes(photo)
+            data = sign_batch(records, key, batch_id=secrets.token_hex(16), created_at=now,
+                              attachments=attachments)  # fmt: skip
+            ingest_batch(engine, data, trusted, attachments=Path(files) if attachments else None)
     log.info("demo: %d reviewer batches signed by the demo reviewer %s", len(DEMO_BATCHES),
              key.token.fingerprint)  # fmt: skip
 

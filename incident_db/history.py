@@ -24,6 +24,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from incident_db import corroboration
+from incident_db.attachments import UploadError, clean_upload, store_upload
 from incident_db.errors import IncidentDbError, MergeError
 from incident_db.members.store import audit
 from incident_db.models import Incident, IncidentChange, IncidentLink
@@ -32,7 +33,8 @@ from incident_db.taxonomy import GRADES, LINK_RELATIONS
 #: what ``verification_status`` may be (the model's two levels; DOMAIN.md defines no others)
 VERIFICATION_LEVELS = ("confirmed", "unverified")
 #: the kinds of change, as ``incident_change.action`` spells them
-ACTIONS = ("verification", "grade", "note", "merge", "link", "unlink", "record-version")
+ACTIONS = ("verification", "grade", "note", "merge", "link", "unlink", "record-version",
+           "attachment")  # fmt: skip
 #: relations an editor may set; "possible-duplicate" is found, "merged-into" made by a merge
 EDITOR_RELATIONS = LINK_RELATIONS
 #: the relations an editor may remove (a merge is undone by no one: it is history)
@@ -274,6 +276,36 @@ def unlink(
     session.expire_all()
     return record_change(session, incident.id, "unlink", actor=actor,
                          before={"links": removed}, after={}, reason=why, now=now)  # fmt: skip
+
+
+def add_attachment(
+    session: Session,
+    incident_id: str,
+    filename: str,
+    content: bytes,
+    reason: str,
+    *,
+    actor: str,
+    now: dt.datetime | None = None,
+) -> IncidentChange:
+    """Attach a photo or document to an incident, cleaned of metadata first.
+
+    The file passes the checks a batch's files pass (incident_db.attachments);
+    the history row keeps its name, type, size and hash, and the reason says
+    where it came from.
+    """
+    why = _text(reason, "reason", REASON_MAX)
+    incident = _incident(session, incident_id, live=False)
+    try:
+        upload = clean_upload(filename, content)
+        session.flush()
+        stored = store_upload(session.connection(), incident.id, upload)
+    except UploadError as error:
+        raise HistoryError(error.diagnostics()) from None
+    after = {"attachment": {"name": stored.name, "media_type": stored.media_type,
+                            "size": stored.size, "sha256": stored.sha256}}  # fmt: skip
+    return record_change(session, incident.id, "attachment", actor=actor, before={},
+                         after=after, reason=why, now=now)  # fmt: skip
 
 
 def history(session: Session, incident_id: str, *, limit: int = 500) -> list[IncidentChange]:

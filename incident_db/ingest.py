@@ -5,7 +5,9 @@ the trusted reviewers and the signature (crypto/SPEC.md §16); then every
 record is parsed (RECORD.md); then the database is compared: a batch seen
 before with the same bytes changes nothing, and a record id already stored
 with other content is a new version of that record (versions.py: allowed
-from a batch made after the one that stored it, else the batch is refused).
+from the key that signed the stored one, in a batch made after the one that
+stored it, else the batch is refused). A batch dated more than a day after
+its ingest is refused at once (versions.CLOCK_MARGIN).
 Only then is anything written, in one transaction.
 """
 
@@ -42,7 +44,12 @@ from incident_db.store import (
     tag_rows,
     write_incidents,
 )
-from incident_db.versions import RecordVersion, refuse_stale_versions, store_versions
+from incident_db.versions import (
+    RecordVersion,
+    refuse_future_batch,
+    refuse_stale_versions,
+    store_versions,
+)
 
 
 @dataclass(frozen=True)
@@ -116,13 +123,14 @@ def ingest_batch(
             batch = read_batch(raw, trusted)
         except BatchError as error:
             raise IngestError(f"batch refused: {error.diagnostics()}") from None
+        moment = now or dt.datetime.now(dt.UTC)
+        refuse_future_batch(batch.created_at, moment)
         records = _parse_all(batch.records)
         contents = load_attachments(batch, attachments)
         digests = [content_sha256(obj) for _, obj in batch.records]
         try:
             return _store(engine, batch, records, digests, hashlib.sha256(raw).hexdigest(),
-                          window or Window(), now or dt.datetime.now(dt.UTC),
-                          contents)  # fmt: skip
+                          window or Window(), moment, contents)  # fmt: skip
         except IntegrityError:
             # another ingest stored the same ids between our check and our write
             raise IngestError("batch refused: it conflicts with one ingested meanwhile") from None
@@ -171,7 +179,7 @@ def _store(
             tags.extend(tag_rows(record))
             provenance.append(provenance_row(source, record.id, line, added_at))
             links.extend(link_rows(record))
-        refuse_stale_versions(connection, versions, batch.created_at)
+        refuse_stale_versions(connection, versions, batch.created_at, fingerprint)
         connection.execute(
             insert(table),
             {"batch_id": batch.batch_id, "sha256": sha256, "signer": str(batch.signer),

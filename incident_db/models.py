@@ -40,6 +40,9 @@ class Incident(Base):
     __table_args__ = (
         Index("ix_incident_day_latitude", "approx_day", "latitude"),
         Index("ix_incident_latitude", "latitude"),
+        # the members' pages ask for a period, of a place or of everywhere (migration 0007)
+        Index("ix_incident_local_date", "local_date"),
+        Index("ix_incident_place_day", "place_key", "local_date"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)

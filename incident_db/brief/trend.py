@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
 from incident_db.brief.selection import Selection, select_rows, shift_months
 from incident_db.models import Incident, core_table
@@ -92,10 +92,13 @@ def _span(since: dt.date, until: dt.date) -> dict[str, Any]:
 def archive_span(connection: Connection) -> dict[str, str | None]:
     """The first and last local dates in the whole database, to say what a period can show."""
     table = core_table(Incident)
-    query = select(func.min(table.c.local_date), func.max(table.c.local_date)).where(
-        table.c.merged_into.is_(None)
+    # the two ends of the index on the day (migration 0007), rather than MIN and MAX over
+    # every row: neither database reads an index from both ends for one aggregate query
+    dated = select(table.c.local_date).where(
+        table.c.merged_into.is_(None), table.c.local_date.is_not(None)
     )
-    first, last = connection.execute(query).one()
+    first = connection.execute(dated.order_by(table.c.local_date).limit(1)).scalar()
+    last = connection.execute(dated.order_by(table.c.local_date.desc()).limit(1)).scalar()
     return {"first": None if first is None else str(first)[:10],
             "last": None if last is None else str(last)[:10]}  # fmt: skip
 

@@ -29,7 +29,8 @@ from web_hardening.logs import LogRedaction
 
 #: the shared policy as it stands: scripts, styles, images and fetches from this origin only
 CSP = headers.BASE_CSP
-#: requests are small: a form, or a passkey's answer
+#: requests are small: a form, or a passkey's answer (an editor's upload is let
+#: through up to incidents.UPLOAD_REQUEST_BYTES by incidents.allow_upload)
 MAX_REQUEST_BYTES = 64 * 1024
 
 csrf = CSRFProtect()
@@ -65,6 +66,9 @@ def create_app(config: WebConfig) -> Flask:
     }
     headers.install_headers(app, headers.security_headers(CSP, https=config.https))
     sessions.install(app)  # before the CSRF check: anonymous requests get 401 first
+    from incident_db.web.incidents import allow_upload
+
+    app.before_request(allow_upload)  # an editor's upload alone may exceed MAX_REQUEST_BYTES
     csrf.init_app(app)
 
     from incident_db.web.admin import admin
@@ -119,7 +123,11 @@ def _error_pages(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException) -> Any:
         status = error.code or 500
-        return _refusal(status, error.description or "")
+        answer = app.make_response(_refusal(status, error.description or ""))
+        for name, value in error.get_headers():
+            if name in ("Retry-After", "Allow"):  # what the refusal tells the client to do
+                answer.headers[name] = value
+        return answer
 
     @app.errorhandler(Exception)
     def _failure(error: Exception) -> Response:

@@ -35,7 +35,7 @@ from incident_db.exports.geojson import write_geojson
 from incident_db.exports.table import write_csv
 from incident_db.members import store
 from incident_db.models import Incident, core_table
-from incident_db.web import sessions
+from incident_db.web import heavy, sessions
 from incident_db.web.filters import IncidentFilter
 
 exports = Blueprint("exports", __name__)
@@ -43,7 +43,7 @@ exports = Blueprint("exports", __name__)
 #: incidents written per streamed piece
 CHUNK = 500
 #: the largest STIX bundle made (stix2 holds it whole: about 10 kB of objects per incident)
-STIX_MOST = 20_000
+STIX_MOST = 10_000
 #: what write_geojson puts around its features (checked on every piece)
 GEOJSON_HEAD = '{"type": "FeatureCollection", "features": [\n'
 GEOJSON_TAIL = "\n]}\n"
@@ -85,7 +85,12 @@ def _export(kind: str) -> Response:
         raise BadRequest(str(error)) from None
     engine: Engine = current_app.extensions["incident_db"]["engine"]
     where = chosen.where(core_table(Incident))
-    connection = _snapshot(engine)
+    release = heavy.take()  # given back when the last byte is sent (or on any refusal)
+    try:
+        connection = _snapshot(engine)
+    except BaseException:
+        release()
+        raise
     try:
         count = _count(connection, where)
         if kind == "stix" and count > STIX_MOST:
@@ -101,15 +106,26 @@ def _export(kind: str) -> Response:
         db.commit()
     except BaseException:
         connection.close()
+        release()
         raise
     media_type, ending = FORMATS[kind]
     day = dt.datetime.now(dt.UTC).date().isoformat()
-    response = Response(_body(kind, connection, where), mimetype=None, content_type=media_type)
+    body = _released(_body(kind, connection, where), release)
+    response = Response(body, mimetype=None, content_type=media_type)
     response.headers["Content-Disposition"] = f'attachment; filename="incidents-{day}.{ending}"'
     response.headers["Cache-Control"] = "no-store"
     # a client that goes away before the first byte never starts the generator
     response.call_on_close(connection.close)
+    response.call_on_close(release)
     return response
+
+
+def _released(body: Iterator[bytes], release: Callable[[], None]) -> Iterator[bytes]:
+    """``body``, giving the heavy slot back as soon as its last piece is out."""
+    try:
+        yield from body
+    finally:
+        release()
 
 
 def _snapshot(engine: Engine) -> Connection:

@@ -10,7 +10,11 @@ as in the briefs; by default the brief's last 24 months.
 A box goes through the spatial index of migration 0003: the SQLite R*Tree
 ``incident_rtree``, or the GiST index on ``point(longitude, latitude)`` on
 PostgreSQL, plus the exact comparison on the columns (the R*Tree keeps
-32-bit bounds, rounded outwards).
+32-bit bounds, rounded outwards). Since migration 0007 the R*Tree holds each
+incident's day as well, and is asked for the box and the period at once: a
+view over a busy ocean then reads the incidents of the period only, not
+those of every year on record (PostgreSQL combines its GiST index with the
+index on the day by itself).
 """
 
 from __future__ import annotations
@@ -108,7 +112,7 @@ class IncidentFilter:
         if self.bbox is not None:
             west, south, east, north = self.bbox
             parts += [
-                InBox(table, self.bbox),
+                InBox(table, self.bbox, (self.since, self.until)),
                 table.c.latitude.between(south, north),
                 table.c.longitude.between(west, east),
             ]
@@ -193,10 +197,18 @@ class InBox(ColumnElement[bool]):
     type = NullType()
     inherit_cache = False  # the bounds are literals in the SQL text
 
-    def __init__(self, table: Table, bbox: Box) -> None:
-        """Hold the incident table and the box."""
+    def __init__(
+        self, table: Table, bbox: Box, period: tuple[dt.date, dt.date] | None = None
+    ) -> None:
+        """Hold the incident table, the box, and the period (first and last day) if any."""
         self.table = table
         self.bbox = tuple(float(value) for value in bbox)
+        self.period = period
+
+
+#: the Julian day number at the start of day 1 of the proleptic Gregorian calendar, less one:
+#: ``date.toordinal() + JULIAN_OFFSET`` is SQLite's ``julianday()`` of that date
+JULIAN_OFFSET = 1721424.5
 
 
 def _literal(value: float) -> str:
@@ -209,9 +221,14 @@ def _literal(value: float) -> str:
 def _sqlite_box(element: InBox, compiler: SQLCompiler, **kw: Any) -> str:
     west, south, east, north = (_literal(v) for v in element.bbox)
     rowid = f"{compiler.preparer.format_table(element.table)}.rowid"
+    days = ""
+    if element.period is not None:  # whole days from checked dates: numbers only
+        first, last = (day.toordinal() + JULIAN_OFFSET for day in element.period)
+        days = f" AND max_day >= {first!r} AND min_day <= {last!r}"
     return (
         f"{rowid} IN (SELECT id FROM incident_rtree WHERE "  # noqa: S608
-        f"max_lat >= {south} AND min_lat <= {north} AND max_lon >= {west} AND min_lon <= {east})"
+        f"max_lat >= {south} AND min_lat <= {north} AND max_lon >= {west} AND min_lon <= {east}"
+        f"{days})"
     )
 
 

@@ -16,11 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, abort, g, render_template, request
 from sqlalchemy import or_, select
 from werkzeug.exceptions import NotFound
 
 from incident_db import history
+from incident_db.attachments import MAX_BYTES
 from incident_db.models import CREW_COLUMNS, Incident, IncidentLink, IncidentTag, Provenance
 from incident_db.taxonomy import CREW, GRADES, label
 from incident_db.web import sessions
@@ -41,6 +42,7 @@ ACTION_LABELS = {
     "link": "Linked",
     "unlink": "Link removed",
     "record-version": "New version of the record",
+    "attachment": "File attached",
 }
 RELATION_LABELS = {
     "duplicate-of": "duplicate of",
@@ -50,6 +52,10 @@ RELATION_LABELS = {
 }
 #: a form field longer than this is refused before it reaches the history
 FIELD_MAX = history.NOTE_MAX
+#: an editor's upload: one file within the database's limit, and the form around it
+UPLOAD_REQUEST_BYTES = MAX_BYTES + 64 * 1024
+UPLOAD_ENDPOINT = "incidents.add_attachment"
+UPLOAD_FORM_MEMORY = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -234,6 +240,7 @@ def _page(incident_id: str, status: int = 200, **shown: object) -> Response:
         grades=GRADES,
         editor_relations=history.EDITOR_RELATIONS,
         can_edit=sessions.member().role in ("editor", "admin"),
+        upload_mb=MAX_BYTES // (1024 * 1024),
         **shown,
     )
     return Response(page, status)
@@ -312,6 +319,50 @@ def unlink(incident_id: str) -> Response:
     other = _form("other").strip().lower()
     return _edit(incident_id, f"Link with {other} removed.", history.unlink, incident_id, other,
                  _form("relation"), _form("reason"))  # fmt: skip
+
+
+def allow_upload() -> None:
+    """Raise the body limit for an editor's upload, and for nothing else.
+
+    Installed (app.py) after the sign-in guard and before the CSRF check,
+    which reads the form: every other request, and this one from anyone but
+    a signed-in editor, keeps the app's small limit.
+    """
+    if request.endpoint != UPLOAD_ENDPOINT or request.method != "POST":
+        return
+    member = g.get("member")
+    if member is None or member.role not in ("editor", "admin"):
+        return
+    if (request.content_length or 0) > UPLOAD_REQUEST_BYTES:
+        abort(413, f"The file is over the limit of {MAX_BYTES // (1024 * 1024)} MB. "
+                   "Nothing was stored.")  # fmt: skip
+    request.max_content_length = UPLOAD_REQUEST_BYTES
+    # Werkzeug's multipart reader holds up to this much at once: more than one 64 KiB
+    # read of the file; the reason field is cut to FIELD_MAX characters anyway
+    request.max_form_memory_size = UPLOAD_FORM_MEMORY
+
+
+@incidents.post("/incidents/<incident_id>/attachments")
+@requires("editor")
+def add_attachment(incident_id: str) -> Response:
+    """Attach a photo or document; it is cleaned of metadata before it is stored."""
+    _incident_or_404(incident_id)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return _page(incident_id, 400, problem="Choose a file to attach.")
+    content = upload.stream.read(MAX_BYTES + 1)
+    db = sessions.database()
+    try:
+        change = history.add_attachment(
+            db, incident_id, upload.filename, content, _form("reason"),
+            actor=sessions.member().handle,
+        )  # fmt: skip
+    except history.HistoryError as error:
+        db.rollback()
+        return _page(incident_id, 400, problem=error.diagnostics())
+    name = json.loads(change.after)["attachment"]["name"]
+    db.commit()
+    return _page(incident_id, notice=f"Attached {name}, cleaned of metadata.")
 
 
 def day_and_minute(moment: dt.datetime) -> str:

@@ -24,6 +24,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -188,8 +189,14 @@ def _thin(points: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
     return grid[moved]
 
 
+@lru_cache(maxsize=128)
 def land_path(bbox: Box, width: int, height: int) -> str:
-    """The SVG path data of the land in the picture of ``bbox`` (a box from :func:`view`)."""
+    """The SVG path data of the land in the picture of ``bbox`` (a box from :func:`view`).
+
+    Kept for the next page drawing the same view (a place page, the map's
+    first view, a pan back): clipping the coast costs more than the rest of
+    a map together, and the land of a view never changes.
+    """
     west, south, east, north = bbox
     level = basemap.level_for(max(east - west, north - south))
     parts = []

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,10 +22,17 @@ from sqlalchemy import Connection, case, func, select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
-from incident_db.brief import Selection, make_brief, resolve_period, wording
-from incident_db.brief.selection import COLUMNS, DEFAULT_MONTHS, select_rows, shift_months
+from incident_db.brief import Selection, feed_credits, resolve_period, wording
+from incident_db.brief.figures import compute
+from incident_db.brief.selection import (
+    COLUMNS,
+    DEFAULT_MONTHS,
+    select_incidents,
+    select_rows,
+    shift_months,
+)
 from incident_db.brief.text import clean
-from incident_db.brief.trend import kind
+from incident_db.brief.trend import kind, make_trend
 from incident_db.models import Incident, core_table
 from incident_db.places import place_key
 from incident_db.taxonomy import label
@@ -188,7 +196,11 @@ def busiest(db: Session, day: dt.date, limit: int = 20) -> list[Place]:
 
 def listed_incidents(connection: Connection, selection: Selection) -> list[dict[str, Any]]:
     """The selection's incidents, most recent first, as a page lists them."""
-    rows = select_rows(connection, selection, COLUMNS)
+    return listed_rows(select_rows(connection, selection, COLUMNS))
+
+
+def listed_rows(rows: Sequence[Any]) -> list[dict[str, Any]]:
+    """Rows with the brief's COLUMNS (by local date), most recent first, as a page lists them."""
     listed = []
     for row in reversed(rows):
         listed.append({
@@ -240,8 +252,13 @@ def brief_page(
     """Everything a place page shows: the figures, their sentences, tables, incidents and map."""
     selection = Selection(place=place.name, since=period.since, until=period.until,
                           confirmed_only=period.confirmed_only)  # fmt: skip
-    figures = make_brief(connection, selection, today=day)
-    incidents = listed_incidents(connection, selection)
+    # make_brief's steps, keeping the rows: the page lists the very incidents it counts
+    selected = select_incidents(connection, selection)
+    feeds = {name.split("/")[0] for names in selected.sources.values() for _, name in names}
+    credits = {k: v for k, v in feed_credits(connection).items() if k in feeds}
+    trend = make_trend(connection, selection, selected.rows, day)
+    figures = compute(selected, credits=credits, trend=trend)
+    incidents = listed_rows(selected.rows)
     by_title = {t["title"]: t for t in wording.tables(figures)}
     return {
         "figures": figures,

@@ -25,7 +25,7 @@ from incident_db.brief.text import clean
 from incident_db.brief.trend import KIND_COLUMNS, KINDS, kind
 from incident_db.members import store
 from incident_db.models import Incident, core_table
-from incident_db.web import sessions
+from incident_db.web import heavy, sessions
 from incident_db.web.places import (
     MAX_QUERY,
     Period,
@@ -191,6 +191,14 @@ def plan() -> Any:
     text = request.args.get("calls", "")[: (MAX_QUERY + 2) * (MAX_CALLS + 8)]
     if not text.strip():
         return _form_page("", None, [], 200)
+    release = heavy.take()  # the form alone is light; a brief takes a heavy slot
+    try:
+        return _printable(text)
+    finally:
+        release()
+
+
+def _printable(text: str) -> Any:
     refusal, document = _document(text)
     if document is None:
         return refusal
@@ -201,6 +209,7 @@ def plan() -> Any:
 
 
 @voyage.get("/voyage.pdf")
+@heavy.heavy
 def pdf() -> Any:
     """The voyage brief as a PDF: the summary page, then one page per call."""
     from incident_db.web.pdf import voyage_pdf  # matplotlib loads only for a PDF

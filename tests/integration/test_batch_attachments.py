@@ -12,6 +12,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,7 +76,11 @@ def _forward(directory: Path, files: list[tuple[int, bytes, str, str]], records:
 
 
 def _listing(directory: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+    # a named pipe is listed, never read: reading one would wait for a writer
+    return {
+        p.name: p.read_bytes() if p.is_file() else b"<not a file>"
+        for p in sorted(directory.iterdir())
+    }
 
 
 @pytest.fixture
@@ -142,7 +147,14 @@ def _a_link(directory: Path, data: bytes) -> None:
     (directory / name).symlink_to(directory / "real")
 
 
+def _a_pipe(directory: Path, data: bytes) -> None:
+    name = read_batch(data, TRUSTED).attachments[-1].sha256
+    (directory / name).unlink()
+    os.mkfifo(directory / name)  # opening one for reading would wait for a writer
+
+
 FAULTS = {
+    "a named pipe": (_a_pipe, "not a regular file"),
     "tampered": (_tampered, "differs from the one the batch signed"),
     "missing": (_missing, "is missing"),
     "longer": (_longer, "differs from the one the batch signed"),
@@ -177,7 +189,15 @@ def test_a_batch_listing_attachments_needs_their_directory(engine: Engine, tmp_p
     assert snapshot(engine) == before
 
 
+def _huge_picture() -> bytes:
+    """A few kilobytes of PNG that decode to 16.4 million pixels (a browser's 66 MB)."""
+    out = io.BytesIO()
+    Image.new("1", (4100, 4000)).save(out, format="PNG")
+    return out.getvalue()
+
+
 POLICY = {
+    "a small file of a huge picture": (_huge_picture(), "image/png", "not a valid image/png"),
     "a type outside the list": (b"GIF89a" + bytes(40), "image/gif", "not accepted"),
     "HTML": (b"<script>alert(1)</script>", "text/html", "not accepted"),
     "a JPEG that is a PNG": (PNG, "image/jpeg", "not a valid image/jpeg"),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
+import io
 import logging
 import re
 import stat
@@ -17,14 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from sqlalchemy import Engine, func, select
 
 from crypto.batch import read_trusted_reviewers
 from crypto.keys import SigningKeyPair
+from incident_db.attachments import AttachmentContent, IncidentAttachment
 from incident_db.brief import Selection, make_brief
 from incident_db.cli.serve import _create_private_sqlite
 from incident_db.db import make_engine
-from incident_db.demo import DATABASE, SIGNING_KEY, TRUSTED, build_demo
+from incident_db.demo import DATABASE, PHOTO_PLACE, SIGNING_KEY, TRUSTED, build_demo
 from incident_db.errors import ConfigError, FeedError
 from incident_db.models import FeedImport, Incident, Provenance, ReviewerBatch
 from tests.conftest import ROOT
@@ -139,6 +143,31 @@ def test_the_batches_are_signed_by_the_demo_reviewer(demo: Demo) -> None:
         assert today - dt.timedelta(days=365) <= day < today  # inside any recent brief
     for place in PLACES:
         assert any(place in i.place for i in incidents), place
+
+
+def test_one_batch_carried_a_photo_without_metadata(demo: Demo) -> None:
+    """The speedboat drawing came in a signed batch, bound to the Gulf of Guinea incident."""
+    with demo.engine.connect() as connection:
+        rows = connection.execute(
+            select(IncidentAttachment.incident_id, IncidentAttachment.name,
+                   IncidentAttachment.media_type, IncidentAttachment.size,
+                   IncidentAttachment.sha256, AttachmentContent.content, Incident.place,
+                   ReviewerBatch.signer_fingerprint)
+            .join(AttachmentContent, AttachmentContent.sha256 == IncidentAttachment.sha256)
+            .join(Incident, Incident.id == IncidentAttachment.incident_id)
+            .join(ReviewerBatch, ReviewerBatch.batch_id == IncidentAttachment.batch_id)
+        ).all()  # fmt: skip
+    [(incident_id, name, media_type, size, sha256, content, place, signer)] = rows
+    assert PHOTO_PLACE in place
+    assert signer == _demo_key(demo.directory).token.fingerprint
+    assert (name, media_type) == (f"{incident_id}-1.png", "image/png")
+    assert (size, sha256) == (len(content), hashlib.sha256(content).hexdigest())
+    with Image.open(io.BytesIO(content)) as photo:
+        assert photo.format == "PNG"
+        assert photo.size == (480, 270)
+        assert dict(photo.getexif()) == {}
+        assert set(photo.info) <= {"dpi", "gamma", "transparency"}  # no text chunks
+        assert len(photo.getcolors(maxcolors=1000) or ()) > 3  # a drawing, not a blank
 
 
 def test_a_recent_brief_shows_the_reviewed_incidents(demo: Demo) -> None:

@@ -122,6 +122,34 @@ def test_0005_up_down_up(database_url: str) -> None:
     assert {"attachment_content", "incident_attachment"} <= _tables(database_url)
 
 
+def _attachment_batch(url: str) -> tuple[bool, set[str], set[str]]:
+    """Whether incident_attachment.batch_id may be empty; the table's indexes and foreign keys."""
+    engine = create_engine(url)
+    try:
+        found = inspect(engine)
+        nullable = {c["name"]: c["nullable"] for c in found.get_columns("incident_attachment")}
+        indexes = {i["name"] for i in found.get_indexes("incident_attachment")}
+        keys = {k["referred_table"] for k in found.get_foreign_keys("incident_attachment")}
+    finally:
+        engine.dispose()
+    return nullable["batch_id"], indexes, keys
+
+
+def test_0006_up_down_up(database_url: str) -> None:
+    """An editor's attachment needs no batch after 0006; the table keeps its index and keys."""
+    upgrade(database_url, "0005")
+    required = _attachment_batch(database_url)
+    assert required[0] is False
+    upgrade(database_url, "0006")
+    assert _attachment_batch(database_url) == (True, *required[1:])
+    assert "ix_incident_attachment_sha256" in required[1]
+    assert required[2] == {"incident", "attachment_content", "reviewer_batch"}
+    downgrade(database_url, "0005")
+    assert _attachment_batch(database_url) == required
+    upgrade(database_url, "0006")
+    assert _attachment_batch(database_url)[0] is True
+
+
 def test_models_match_the_migrations(database_url: str) -> None:
     """No model change is missing its migration."""
     from alembic.autogenerate import compare_metadata

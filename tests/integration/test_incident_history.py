@@ -7,6 +7,7 @@ tried with plain SQL through the application's own connection.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import secrets
 from collections.abc import Iterator
@@ -27,10 +28,12 @@ from incident_db.ingest import ingest_batch
 from incident_db.mapping import load_mapping
 from incident_db.members import store
 from incident_db.models import Incident, IncidentChange, IncidentLink, IncidentTag, Provenance
-from tests.unit.incident_db.factories import REVIEWER, WHEN, batch, record, snapshot
+from incident_db.versions import FREE_TEXT
+from tests.unit.incident_db.factories import REVIEWER, STRANGER, WHEN, batch, record, snapshot
 from tests.unit.incident_db.test_feeds import HEADER, ROWS
 
 TRUSTED = frozenset({REVIEWER.token})
+BOTH = frozenset({REVIEWER.token, STRANGER.token})
 ONE, TWO = f"{1:032x}", f"{2:032x}"
 
 
@@ -41,10 +44,20 @@ def engine(database_url: str) -> Iterator[Engine]:
     made.dispose()
 
 
-def later(record_list: list[dict[str, Any]], hours: int, batch_id: str | None = None) -> bytes:
-    """A batch signed ``hours`` after the factories' default batch time."""
-    return sign_batch(record_list, REVIEWER, batch_id=batch_id or secrets.token_hex(16),
-                      created_at=WHEN + dt.timedelta(hours=hours))  # fmt: skip
+def later(
+    record_list: list[dict[str, Any]],
+    hours: float,
+    batch_id: str | None = None,
+    signer: Any = REVIEWER,
+    start: dt.datetime = WHEN,
+) -> bytes:
+    """A batch signed ``hours`` after ``start`` (the factories' default batch time)."""
+    return sign_batch(record_list, signer, batch_id=batch_id or secrets.token_hex(16),
+                      created_at=start + dt.timedelta(hours=hours))  # fmt: skip
+
+
+def _sha256(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
 def _changes(engine: Engine, incident_id: str) -> list[IncidentChange]:
@@ -202,9 +215,13 @@ def test_a_new_version_of_a_record_updates_the_incident(engine: Engine) -> None:
     (change,) = _changes(engine, ONE)
     assert (change.action, change.actor) == ("record-version", f"batch:{second}")
     old, new = json.loads(change.before), json.loads(change.after)
-    assert old["incident"]["narrative"] == record(1)["narrative"]
+    # only what changed; coded values whole, free text as its SHA-256
+    assert sorted(old) == sorted(new) == ["narrative", "perpetrators_max", "tags"]
+    assert (old["perpetrators_max"], new["perpetrators_max"]) == (record(1)["perpetrators_max"], 6)
     assert ["weapons", "knives-or-machetes"] in old["tags"]
-    assert new["incident"]["narrative"] == "Five robbers, not four."
+    assert ["weapons", "guns"] in new["tags"]
+    assert old["narrative"] == {"sha256": _sha256(record(1)["narrative"])}
+    assert new["narrative"] == {"sha256": _sha256("Five robbers, not four.")}
     assert REVIEWER.token.fingerprint in change.reason
     # the same content again is a no-op
     before = snapshot(engine)
@@ -248,3 +265,99 @@ def test_a_batch_cannot_replace_a_feed_row(engine: Engine, tmp_path: Path) -> No
     # and the feed again changes nothing either
     import_feed(engine, feed, load_mapping("crime-at-sea"))
     assert snapshot(engine)["incident"] == before["incident"]
+
+
+def _standing(engine: Engine, ident: str) -> tuple[Any, ...]:
+    query = select(Incident.verification_status, Incident.grade, Incident.narrative)
+    with engine.connect() as connection:
+        return tuple(connection.execute(query.where(Incident.id == ident)).one())
+
+
+def test_an_editors_verification_and_grade_outlive_a_new_version(engine: Engine) -> None:
+    ingest_batch(engine, batch([record(1), record(2)]), TRUSTED)
+    actor = "editor@example.org"
+    with Session(engine) as session:
+        history.change_verification(session, ONE, "unverified", "owner denies it", actor=actor)
+        history.change_grade(session, ONE, "E5", "source unreliable", actor=actor)
+        session.commit()
+    regraded = {"status": "confirmed", "grade": "A1"}
+    versions = [record(1, narrative="Corrected.", verification=regraded),
+                record(2, narrative="Corrected too.", verification=regraded)]  # fmt: skip
+    assert ingest_batch(engine, later(versions, hours=5), TRUSTED).updated == 2
+    assert _standing(engine, ONE) == ("unverified", "E5", "Corrected.")
+    # where no editor has decided, the record's own verification and grade apply
+    assert _standing(engine, TWO) == ("confirmed", "A1", "Corrected too.")
+    change = _changes(engine, ONE)[0]
+    assert change.action == "record-version"
+    assert sorted(json.loads(change.after)) == ["narrative"]
+    assert "the record says verification confirmed, but an editor set unverified" in change.reason
+    assert "the record says grade A1, but an editor set E5, which stays" in change.reason
+    assert sorted(json.loads(_changes(engine, TWO)[0].after)) == ["grade", "narrative"]
+
+
+def test_only_the_key_that_signed_a_record_may_replace_it(engine: Engine) -> None:
+    ingest_batch(engine, batch([record(1)]), BOTH)
+    before = snapshot(engine)
+    other = later([record(3), record(1, narrative="Rewritten by a colleague.")], hours=5,
+                  signer=STRANGER)  # fmt: skip
+    fingerprint = REVIEWER.token.fingerprint
+    with pytest.raises(IngestError, match=rf"line 3: incident 0+1 was signed by another "
+                       rf"reviewer key \({fingerprint}\)"):  # fmt: skip
+        ingest_batch(engine, other, BOTH)
+    assert snapshot(engine) == before  # the whole batch, record 3 too
+    corrected = later([record(1, narrative="Corrected by its author.")], hours=6)
+    assert ingest_batch(engine, corrected, BOTH).updated == 1
+    assert _standing(engine, ONE)[2] == "Corrected by its author."
+
+
+def test_a_batch_dated_ahead_of_its_ingest_cannot_lock_a_record(engine: Engine) -> None:
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    ingest_batch(engine, batch([record(1)]), TRUSTED)  # weeks old: still valid
+    before = snapshot(engine)
+    far = dt.datetime(2999, 1, 1, tzinfo=dt.UTC)
+    with pytest.raises(IngestError, match=r"line 1: it says it was made at 2999-01-01 00:00 UTC, "
+                       r"more than 1 day after this ingest"):  # fmt: skip
+        ingest_batch(engine, later([record(1, narrative="Locked.")], 0, start=far), TRUSTED)
+    with pytest.raises(IngestError, match="more than 1 day after"):
+        ingest_batch(engine, later([record(2)], 24 + 1 / 60, start=now), TRUSTED, now=now)
+    assert snapshot(engine) == before
+    # a clock a little ahead is tolerated, and the author's correction still goes in after it
+    ingest_batch(engine, later([record(1, narrative="Ahead.")], 23, start=now), TRUSTED, now=now)
+    fixed = later([record(1, narrative="Fixed.")], 23.5, start=now)
+    assert ingest_batch(engine, fixed, TRUSTED, now=now).updated == 1
+    assert _standing(engine, ONE)[2] == "Fixed."
+
+
+def test_free_text_is_every_text_member_of_a_record() -> None:
+    assert FREE_TEXT == {
+        "place", "place_key", "narrative", "suspect_craft_description", "cyber_impact",
+        "stowaway_embarkation_port", "stowaway_embarkation_berth", "stowaway_how_found",
+    }  # fmt: skip
+
+
+def test_a_correction_leaves_no_trace_of_the_words_it_removed(engine: Engine) -> None:
+    named = "Master Zqxjkv Petrov, +1 555 0100"
+
+    def texts(words: str) -> dict[str, Any]:
+        return {
+            "narrative": f"Boarded. {words}",
+            "place": f"Berth of {words}",
+            "suspect_craft": {"count": 1, "type": "skiff", "description": f"hull {words}"},
+            "stowaways": {"count": 1, "embarkation_port": f"port {words}",
+                          "embarkation_berth": f"berth {words}", "how_found": f"by {words}"},
+            "cyber": {"impact": f"mail from {words}"},
+        }  # fmt: skip
+
+    ingest_batch(engine, later([record(1, **texts(named))], 1), TRUSTED)
+    fixed = record(1, **texts("[name removed]"), perpetrators_max=7)
+    assert ingest_batch(engine, later([fixed], 2), TRUSTED).updated == 1
+    assert "Zqxjkv" not in repr(snapshot(engine))  # no table keeps it: history, audit, anywhere
+    (change,) = _changes(engine, ONE)
+    old, new = json.loads(change.before), json.loads(change.after)
+    assert old["narrative"] == {"sha256": _sha256(f"Boarded. {named}")}
+    assert old["place"] == {"sha256": _sha256(f"Berth of {named}")}
+    assert (old["perpetrators_max"], new["perpetrators_max"]) == (5, 7)
+    assert sorted(old) == [
+        "cyber_impact", "narrative", "perpetrators_max", "place", "stowaway_embarkation_berth",
+        "stowaway_embarkation_port", "stowaway_how_found", "suspect_craft_description",
+    ]  # fmt: skip

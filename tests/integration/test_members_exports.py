@@ -218,3 +218,37 @@ def test_the_export_links_carry_the_filter(app: Flask, member: FlaskClient) -> N
     _, count = exported(member, "csv", chosen)
     assert count == 0  # Lagos is not in the east box
     assert member.get(html_unescape(links[0])).status_code == 200
+
+
+def test_heavy_requests_take_turns_per_member_and_per_worker(app: Flask, engine: Engine) -> None:
+    """A member's second export waits for the first; a worker runs at most two at once."""
+    first, second, third = (
+        signed_in(app, engine, f"{name}@example.org", "member") for name in ("ann", "ben", "cy")
+    )
+    held = first.get("/export.csv", buffered=False)  # streamed: its slot is held until closed
+    assert held.status_code == 200
+    again = first.get("/export.geojson")
+    assert again.status_code == 429, again.data
+    assert again.headers["Retry-After"] == "10"
+    assert b"already have an export" in again.data
+    other = second.get("/export.csv", buffered=False)
+    assert other.status_code == 200
+    full = third.get("/export.stix")
+    assert full.status_code == 429
+    assert b"other exports" in full.data
+    held.close()
+    other.close()
+    assert first.get("/export.geojson").status_code == 200  # given back once the answer ended
+    assert third.get("/export.stix").status_code == 200
+    refused = [a for _, a, _ in audit_actions(engine) if a.startswith("export.")]
+    assert len(refused) == 4  # the two refused requests left no audit line
+
+
+def test_a_voyage_brief_is_heavy_but_its_form_is_not(app: Flask, engine: Engine) -> None:
+    client = signed_in(app, engine, "dee@example.org", "member")
+    held = client.get("/export.csv", buffered=False)
+    assert client.get("/voyage").status_code == 200  # the empty form needs no slot
+    assert client.get("/voyage", query_string={"calls": "Chittagong"}).status_code == 429
+    assert client.get("/voyage.pdf", query_string={"calls": "Chittagong"}).status_code == 429
+    held.close()
+    assert client.get("/voyage.pdf", query_string={"calls": "Nowhere at all"}).status_code == 400

@@ -11,9 +11,10 @@ The map asks "which incidents lie in this box?". On SQLite an R*Tree
 (``incident`` has a string key, so its rowid is implicit) and kept in step
 by triggers. A VACUUM may renumber implicit rowids: the map's queries also
 compare the columns themselves, so a stale index can hide an incident but
-never misplace one, and :func:`rebuild_rtree` puts it right; the project
-itself never vacuums. On PostgreSQL a GiST index on ``point(longitude, latitude)``
-answers ``<@ box``; both are built into the database (no PostGIS).
+never misplace one; refilling it (``rebuild_rtree`` in migration 0007, which
+gives it the day as well) puts it right. The project itself never vacuums.
+On PostgreSQL a GiST index on ``point(longitude, latitude)`` answers
+``<@ box``; both are built into the database (no PostGIS).
 
 Revision ID: 0003
 Revises: 0002
@@ -83,12 +84,6 @@ def backfill(connection: sa.Connection) -> None:
             )
             .values(kind=_kind(incident_type, category, outcome))
         )
-
-
-def rebuild_rtree(connection: sa.Connection) -> None:
-    """Fill the SQLite R*Tree afresh from ``incident`` (after a VACUUM renumbered rowids)."""
-    connection.exec_driver_sql("DELETE FROM incident_rtree")
-    connection.exec_driver_sql(SQLITE_FILL)
 
 
 def upgrade() -> None:
