@@ -37,7 +37,7 @@ from incident_db.models import Incident, core_table
 from incident_db.places import place_key
 from incident_db.taxonomy import label
 from incident_db.web import sessions
-from incident_db.web.mapsvg import MapPoint, render_map_svg
+from incident_db.web.mapsvg import MapPoint, legend_icons, render_map_svg
 
 places = Blueprint("places", __name__)
 
@@ -217,8 +217,15 @@ def listed_rows(rows: Sequence[Any]) -> list[dict[str, Any]]:
     return listed
 
 
-def incident_map(incidents: list[dict[str, Any]], name: str, *, width: int, height: int) -> Any:
-    """A map of the incidents' positions, or None when none has one."""
+def incident_map(
+    incidents: list[dict[str, Any]], name: str, *, width: int, height: int, legend_band: bool = True
+) -> Any:
+    """A map of the incidents' positions, or None when none has one.
+
+    ``legend_band=False`` leaves the legend out of the picture, for a page
+    that writes it in HTML (legible on a phone, where the band's words shrink
+    with the map).
+    """
     points = [
         MapPoint(i["id"], i["latitude"], i["longitude"], i["kind_key"], i["confirmed"])
         for i in incidents
@@ -237,7 +244,7 @@ def incident_map(incidents: list[dict[str, Any]], name: str, *, width: int, heig
         min(180.0, middle_lon + half_lon),
         min(90.0, middle_lat + half_lat),
     )
-    return render_map_svg(bbox, points, width=width, height=height,
+    return render_map_svg(bbox, points, width=width, height=height, legend_band=legend_band,
                           label=f"Map of {len(points)} incident positions at {name}")  # fmt: skip
 
 
@@ -248,8 +255,13 @@ def brief_page(
     day: dt.date,
     *,
     map_size: tuple[int, int] = (640, 420),
+    legend_band: bool = True,
 ) -> dict[str, Any]:
-    """Everything a place page shows: the figures, their sentences, tables, incidents and map."""
+    """Everything a place page shows: the figures, their sentences, tables, incidents and map.
+
+    With ``legend_band=False`` the map comes without its legend and ``legend``
+    holds the markers' icons and words for the page to write in HTML.
+    """
     selection = Selection(place=place.name, since=period.since, until=period.until,
                           confirmed_only=period.confirmed_only)  # fmt: skip
     # make_brief's steps, keeping the rows: the page lists the very incidents it counts
@@ -272,7 +284,10 @@ def brief_page(
         "tables": by_title,
         "incidents": incidents[:MAX_LISTED],
         "more": max(0, len(incidents) - MAX_LISTED),
-        "map": incident_map(incidents, place.name, width=map_size[0], height=map_size[1]),
+        "map": incident_map(
+            incidents, place.name, width=map_size[0], height=map_size[1], legend_band=legend_band
+        ),
+        "legend": [] if legend_band else legend_icons(),
         "hours": {h: n for h, n in figures["by_hour"].items() if n},
     }
 
@@ -321,7 +336,8 @@ def place(key: str) -> tuple[str, int] | str:
     except PeriodError as error:
         default = Period(*default_period(day))
         page = render_template("place.html", place=found, period=default, problem=str(error),
-                               brief=brief_page(db.connection(), found, default, day))  # fmt: skip
+                               brief=brief_page(db.connection(), found, default, day,
+                                                legend_band=False))  # fmt: skip
         return page, 400
-    brief = brief_page(db.connection(), found, period, day)
+    brief = brief_page(db.connection(), found, period, day, legend_band=False)
     return render_template("place.html", place=found, period=period, brief=brief, problem=None)

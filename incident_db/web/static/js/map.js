@@ -116,7 +116,7 @@ class IncidentMap {
     const buttons = [
       ["+", "Zoom in", () => this.go(0, 0, 0.5)],
       ["\u2212", "Zoom out", () => this.go(0, 0, 2)],
-      ["Reset", "Back to the first view", () => this.reset()],
+      ["Reset", "Reset: back to the first view", () => this.reset()],
     ];
     for (const [label, words, action] of buttons) {
       const button = document.createElement("button");
