@@ -2,7 +2,7 @@
 
     python -m bench.incident_db_web [--incidents 1000000] [--requests 40]
                                     [--postgres auto|none|URL]
-    python -m bench.incident_db_web --smoke   # 5,000 incidents (500 mapped), SQLite only
+    python -m bench.incident_db_web --smoke   # 20,000 incidents (1,000 mapped), SQLite only
 
 For each database: loads the synthetic incidents of bench/incidents.py
 (its seeded generator, dated to end today so that the pages' default
@@ -373,11 +373,11 @@ def main() -> None:
     )
     parser.add_argument("--postgres", default="auto", help="auto, none, or a server URL")
     parser.add_argument("--smoke", action="store_true",
-                        help="5,000 incidents (500 in the viewport), SQLite only, 6 requests "
+                        help="20,000 incidents (1,000 in the viewport), SQLite only, 6 requests "
                         "per page; errors fail, the targets apply at full size only")  # fmt: skip
     args = parser.parse_args()
     if args.smoke:
-        args.incidents, args.requests, args.postgres, args.points = 5_000, 6, "none", 500
+        args.incidents, args.requests, args.postgres, args.points = 20_000, 6, "none", 1_000
     failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench-incident-db-web-") as name:
         folder = Path(name)
