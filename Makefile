@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: basemap catalogs run demo test lint typecheck test-js test-py bench-smoke system bench clean lock dist \
+.PHONY: basemap bundle catalogs run demo test lint typecheck test-js test-py bench-smoke system bench clean lock dist \
 	test-release test-host
 
 # Every dependency comes from the hash-pinned locks (requirements/README.md): first
@@ -82,6 +82,13 @@ system:
 # checks its integrity hash) into build/basemap-npm/.
 basemap: $(STAMP)
 	$(BIN)/python -m incident_db.basemap.regenerate
+
+# The page bundles a browser runs (portal/web/static/bundle/, committed, so that
+# neither `make run` nor the wheel needs Node.js), made from portal/web/static/js/ by
+# esbuild exactly as scripts/bundler/package-lock.json pins it. Run it after changing
+# a module: tests/integration/test_bundles.py fails on a bundle that is not a fresh build.
+bundle: $(STAMP)
+	$(BIN)/python scripts/bundle.py
 
 # The message catalogs, compiled beside their .po files (the wheel compiles its own,
 # setup.py). Fails on any fuzzy, missing or broken entry in a shipped language.

@@ -29,7 +29,6 @@ from portal.web import form_keys
 from portal.web.attachment_limits import browser_attachment_limits, plain_attachment_limits
 from portal.web.field_rules import MESSAGES, form_rules
 from portal.web.fields import BY_NAME, FIELDS, SECTIONS, Words
-from portal.web.modules import module_graph
 from portal.web.report import InvalidReportError, filled
 
 #: how a sentence may end, in the scripts of the shipped languages
@@ -131,7 +130,6 @@ def report_page(
         rules=rules,
         rules_json=rules_json,
         limits=rules["attachments"],
-        modules=module_graph("js/report-page.js"),
         organisation_key=str(cache.organisation) if cache is not None else "",
         once=once or form_keys.issue(extensions["runtime"].sessions, config.secret_key),
     )

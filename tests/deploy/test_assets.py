@@ -30,8 +30,8 @@ def test_manifest_is_sha256sum_of_the_static_files(tmp_path: Path) -> None:
     assert portal_main(["asset-manifest", "--out", str(tmp_path / "SHA256SUMS")]) == 0
     lines = (tmp_path / "SHA256SUMS").read_text().splitlines()
     assert lines == asset_manifest_text().splitlines()
-    script = STATIC_DIR / "js" / "report-page.js"
-    expected = f"{hashlib.sha256(script.read_bytes()).hexdigest()}  static/js/report-page.js"
+    script = STATIC_DIR / "bundle" / "report-page.js"
+    expected = f"{hashlib.sha256(script.read_bytes()).hexdigest()}  static/bundle/report-page.js"
     assert expected in lines
     assert len(lines) == sum(1 for p in STATIC_DIR.rglob("*") if p.is_file())
 
@@ -41,8 +41,8 @@ def test_the_live_portal_serves_the_published_code(
 ) -> None:
     code, output = verify(stack, None, capsys)
     assert code == 0, output
-    assert "ok   asset: /static/js/report-page.js matches" in output
-    assert "ok   page /: loads /static/js/report-page.js (listed)" in output
+    assert "ok   asset: /static/bundle/report-page.js matches" in output
+    assert "ok   page /: loads /static/bundle/report-page.js (listed)" in output
     assert "ok   page /: CSP: scripts from this origin only" in output
 
 
@@ -77,11 +77,13 @@ def test_a_script_missing_from_the_manifest_fails(
     stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     manifest = tmp_path / "published"
-    kept = [line for line in asset_manifest_text().splitlines() if "report-page.js" not in line]
+    kept = [line for line in asset_manifest_text().splitlines() if "bundle/report-page" not in line]
     manifest.write_text("\n".join(kept) + "\n")
     code, output = verify(stack, manifest, capsys)
     assert code == 2
-    assert "FAIL page /: loads '/static/js/report-page.js', which is not in the manifest" in output
+    assert (
+        "FAIL page /: loads '/static/bundle/report-page.js', which is not in the manifest" in output
+    )
 
 
 def test_a_malformed_manifest_is_a_one_line_error(

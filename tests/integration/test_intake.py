@@ -11,7 +11,6 @@ import hashlib
 import io
 import json
 import os
-import posixpath
 import re
 import stat
 import tempfile
@@ -566,23 +565,16 @@ def test_an_unknown_category_goes_back_to_step_one(client: FlaskClient, category
 
 def test_the_page_announces_its_modules_rules_and_modes(client: FlaskClient) -> None:
     from portal.web.field_rules import form_rules
-    from portal.web.modules import module_graph, static_imports
     from tests.conftest import ROOT
 
     response = client.get("/?category=other")
     page = response.data.decode()
     head = page.split("</head>")[0]
-    preloads = re.findall(r'<link rel="modulepreload" href="/static/([^"]+)">', head)
-    graph = module_graph("js/report-page.js")
-    assert preloads == list(graph)
-    for i, module in enumerate(graph):  # every static import is listed, and before its importer
-        source = (ROOT / "portal" / "web" / "static" / module).read_text(encoding="utf-8")
-        for specifier in static_imports(source):
-            assert (
-                posixpath.normpath(posixpath.join(posixpath.dirname(module), specifier))
-                in graph[:i]
-            )
-    assert head.index("modulepreload") < head.index('<script type="module"')
+    # one request for all the page's code: the bundle of js/report-page.js and its imports
+    # (scripts/bundle.py; tests/integration/test_bundles.py proves it a fresh build)
+    scripts = re.findall(r'<script type="module" src="([^"]+)"></script>', page)
+    assert scripts == ["/static/bundle/report-page.js"]
+    assert "modulepreload" not in page
     # the stylesheets are written into the page (one round trip less before the first paint),
     # byte for byte the published files, and allowed by the CSP by their hashes alone
     nojs = (ROOT / "portal" / "web" / "static" / "css" / "nojs.css").read_text(encoding="utf-8")

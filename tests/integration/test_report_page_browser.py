@@ -133,7 +133,7 @@ def test_a_send_pressed_while_the_script_loads_posts_nothing(
     with serve_portal(demo, tmp_path) as server, chromium(tmp_path / "profile") as context:
         page = context.new_page()
         asked = requests_of(page)
-        page.route("**/js/report-page.js", lambda route: held.append(route))
+        page.route("**/bundle/report-page.js", lambda route: held.append(route))
         page.goto(server["url"] + "/?category=piracy-or-armed-robbery", wait_until="commit")
         page.wait_for_selector("#send")
         assert str(page.text_content("#mode")).startswith(

@@ -241,10 +241,12 @@ def test_portal_serve_answers_the_form_and_the_key_directory(
         assert status == 200
         stored = json.loads((data_dir / "key-directory.json").read_text(encoding="utf-8"))
         assert json.loads(body) == stored
-        assert b'src="/static/js/report-page.js"' in page
-        status, script = fetch(f"{base}/static/js/report-page.js")
+        assert b'src="/static/bundle/report-page.js"' in page
+        status, script = fetch(f"{base}/static/bundle/report-page.js")
         assert status == 200
-        assert script == (installed.purelib / "portal/web/static/js/report-page.js").read_bytes()
+        assert (
+            script == (installed.purelib / "portal/web/static/bundle/report-page.js").read_bytes()
+        )
         # the compiled catalogs work from the wheel: a page and the browser's messages
         status, arabic = fetch(f"{base}/?lang=ar")
         assert status == 200
@@ -291,7 +293,7 @@ def test_portal_asset_manifest_hashes_the_installed_static_files(installed: Inst
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         expected.add(f"{digest}  static/{path.relative_to(static).as_posix()}")
     listed = set(installed.run("portal", "asset-manifest").stdout.splitlines())
-    assert any(line.endswith("  static/js/report-page.js") for line in expected)
+    assert any(line.endswith("  static/bundle/report-page.js") for line in expected)
     assert expected <= listed
 
 
@@ -418,4 +420,5 @@ def test_make_dist_ships_only_committed_files(tmp_path: Path) -> None:
         assert name not in names, f"{name} is in the wheel"
         assert name not in in_sdist, f"{name} is in the sdist"
     assert "portal/web/static/js/report-page.js" in names
+    assert "portal/web/static/bundle/report-page.js" in names  # committed: no Node.js to build
     assert "portal/web/app.py" in names

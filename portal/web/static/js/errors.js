@@ -5,12 +5,11 @@
 // caller) learns: messages never carry key material, plaintext, or the reason
 // an AEAD tag did not verify.
 
+// Each class names itself in a string, not through its class name: the page's
+// served bundle is minified (scripts/bundle.py), which renames classes.
 /** Base type of every deliberate failure in portal/web/static/js/. */
 export class CryptoError extends Error {
-  constructor(message) {
-    super(message);
-    this.name = new.target.name;
-  }
+  name = 'CryptoError';
 }
 
 /** The four failure classes of SPEC.md §9, as named in the test vectors. */
@@ -33,10 +32,16 @@ export class EnvelopeError extends CryptoError {
     super(detail ? `${failureClass}: ${detail}` : failureClass);
     this.failureClass = failureClass;
   }
+
+  name = 'EnvelopeError';
 }
 
 /** A public key token, raw key or recipient list is malformed (SPEC.md §8). */
-export class KeyFormatError extends CryptoError {}
+export class KeyFormatError extends CryptoError {
+  name = 'KeyFormatError';
+}
 
 /** A signed key directory is malformed, badly signed or out of date (SPEC.md §10). */
-export class DirectoryError extends CryptoError {}
+export class DirectoryError extends CryptoError {
+  name = 'DirectoryError';
+}
