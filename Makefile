@@ -123,6 +123,7 @@ bench-smoke: $(STAMP) system catalogs
 	$(BIN)/python -m bench.reviewer_import --smoke
 	$(BIN)/python -m bench.incidents --smoke
 	$(BIN)/python -m bench.incident_db_web --smoke
+	$(BIN)/python -m bench.partner_feeds --smoke
 	$(BIN)/python -m bench.intake_throughput --smoke
 	$(BIN)/python -m bench.upload_memory --smoke
 	$(BIN)/python -m bench.page_weight --smoke
@@ -139,6 +140,7 @@ bench: $(STAMP) system catalogs
 	$(BIN)/python -m bench.reviewer_import
 	$(BIN)/python -m bench.incidents
 	$(BIN)/python -m bench.incident_db_web
+	$(BIN)/python -m bench.partner_feeds
 	$(BIN)/python -m bench.intake_throughput
 	$(BIN)/python -m bench.upload_memory
 	$(BIN)/python -m bench.page_weight

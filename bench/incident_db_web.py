@@ -136,12 +136,19 @@ def bulk(engine: Engine) -> Iterator[Connection]:
                 connection.commit()
 
 
-def load(engine: Engine, count: int, today: dt.date) -> None:
+def load(
+    engine: Engine,
+    count: int,
+    today: dt.date,
+    shape: Callable[[dict[str, Any], int], None] | None = None,
+) -> None:
     """Write ``count`` generated incidents, with their tags and provenance rows.
 
     They go through ``store.write``, the column set the ingest writes, so the
     derived columns (``kind``) and the map's spatial index (the R*Tree's
     trigger, or the GiST index) are filled as they are for real incidents.
+    ``shape(row, n)``, when given, changes the ``n``-th incident's row first
+    (bench/incident_db.py spreads the TLP levels and version times).
     """
     days = (today - (START + dt.timedelta(days=DAYS))).days
     records = parsed(Generator(), days)
@@ -157,6 +164,9 @@ def load(engine: Engine, count: int, today: dt.date) -> None:
                              signer_fingerprint=source.signer_fingerprint, added_at=now)
                 for r in batch
             ]  # fmt: skip
+            if shape is not None:
+                for n, row in enumerate(incidents, start):
+                    shape(row, n)
             tags = [tag for r in batch for tag in tag_rows(r)]
             provenance = [provenance_row(source, r.id, start + n + 1, now)
                           for n, r in enumerate(batch)]  # fmt: skip

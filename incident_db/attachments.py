@@ -17,49 +17,52 @@ is the right size of container.
 
 An editor may also attach a file on an incident's page (:func:`clean_upload`,
 :func:`store_upload`): the same types, limit and content checks, and since
-nobody cleaned it before, images are rebuilt here from their pixels alone and
-PDFs lose their document metadata. Such a file has no batch
-(``batch_id`` is empty); the incident's history says who added it.
+nobody cleaned it before, images are rebuilt from their pixels alone and
+PDFs lose their document metadata (:mod:`incident_db.attachment_cleaning`,
+which holds the checks on content for both ways in). Such a file has no
+batch (``batch_id`` is empty); the incident's history says who added it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import os
-import re
 import stat
-import unicodedata
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pikepdf
-from PIL import Image, ImageCms, ImageOps
-from sqlalchemy import Connection, ForeignKey, Integer, LargeBinary, String, insert, select
+from sqlalchemy import (
+    Connection,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crypto.batch import Attachment, Batch, check_attachment
 from crypto.errors import BatchError
-from incident_db.errors import IncidentDbError, IngestError
-from incident_db.models import Base, core_table
 
-#: what the database accepts, and the format Pillow must be able to open it as
-ALLOWED_TYPES = {"image/jpeg": "JPEG", "image/png": "PNG", "application/pdf": None}
-#: the first bytes each allowed type begins with
-_MAGIC = {
-    "image/jpeg": b"\xff\xd8\xff",
-    "image/png": b"\x89PNG\r\n\x1a\n",
-    "application/pdf": b"%PDF-",
-}
-#: the database's own limit on one file (the format allows more, §16.9)
-MAX_BYTES = 10 * 1024 * 1024
+# the checks on content live there; some are imported from here (history.py, tests)
+from incident_db.attachment_cleaning import (
+    ALLOWED_TYPES,
+    MAX_BYTES,
+    Upload,
+    UploadError,
+    looks_like,
+)
+from incident_db.attachment_cleaning import NAME as NAME
+from incident_db.attachment_cleaning import clean_upload as clean_upload
+from incident_db.attachment_cleaning import upload_name as upload_name
+from incident_db.errors import IngestError
+from incident_db.models import Base, Incident, Provenance, ReviewerBatch, core_table
+
 #: image types the members' service shows in the page; others only download
 INLINE_TYPES = frozenset({"image/jpeg", "image/png"})
-#: a decoded image larger than this is refused rather than opened: a small file may
-#: describe a huge picture, and every member's browser would decode it (4 bytes a pixel)
-_MAX_PIXELS = 16_000_000
 
 
 class AttachmentContent(Base):
@@ -112,29 +115,6 @@ def _refused(entry: Attachment, why: str) -> IngestError:
     )
 
 
-def _looks_like(media_type: str, content: bytes) -> bool:
-    """§16.11: the content's first bytes, and for images Pillow, agree with the type."""
-    if not content.startswith(_MAGIC[media_type]):
-        return False
-    pillow_format = ALLOWED_TYPES[media_type]
-    if pillow_format is None:
-        return True
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(content), formats=[pillow_format]) as image:
-                if image.width * image.height > _MAX_PIXELS:
-                    return False
-                image.verify()  # the structure (PNG checksums)
-            with Image.open(io.BytesIO(content), formats=[pillow_format]) as image:
-                image.load()  # and every pixel decodes, within the limit above
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
-        return False
-    except (OSError, SyntaxError, ValueError, EOFError):
-        return False
-    return True
-
-
 def _read(directory: Path, entry: Attachment) -> bytes:
     """The file named by the entry's hash: a regular file, read without following a link."""
     path = directory / entry.sha256  # the name is 64 hex digits: never a path (§16.10)
@@ -182,7 +162,7 @@ def load_attachments(
             check_attachment(entry, content)
         except BatchError:
             raise _refused(entry, "the file differs from the one the batch signed") from None
-        if not _looks_like(entry.media_type, content):
+        if not looks_like(entry.media_type, content):
             raise _refused(entry, f"the content is not a valid {entry.media_type} file")
         contents[entry.sha256] = content
     return contents
@@ -198,7 +178,8 @@ def write_attachments(
 
     ``incident_ids[i]`` is the id of the batch's record ``i + 1``. A file or
     a binding already stored is kept as it is (the content is the same: it
-    is addressed by its hash).
+    is addressed by its hash). An incident stored before this batch that
+    gains a file has changed: its ``version_at`` moves on to the ingest.
     """
     if not batch.attachments:
         return 0
@@ -227,7 +208,34 @@ def write_attachments(
                      "name": entry.name, "batch_id": batch.batch_id})  # fmt: skip
     if rows:
         connection.execute(insert(link_table), rows)
+        _touch_earlier(connection, batch.batch_id, sorted({r["incident_id"] for r in rows}))
     return len(rows)
+
+
+def _touch_earlier(connection: Connection, batch_id: str, ids: list[str]) -> None:
+    """Move on ``version_at`` of those of ``ids`` that this batch did not create."""
+    from incident_db.history import next_version  # history imports this module
+
+    batches, provenance, incidents = (
+        core_table(ReviewerBatch), core_table(Provenance), core_table(Incident)
+    )  # fmt: skip
+    moment = connection.scalar(select(batches.c.ingested_at).where(batches.c.batch_id == batch_id))
+    created = set(connection.scalars(
+        select(provenance.c.original_id).where(
+            provenance.c.kind == "reviewer-batch", provenance.c.source == batch_id,
+            provenance.c.original_id.in_(ids),
+        )
+    ))  # fmt: skip
+    for ident, previous in connection.execute(
+        select(incidents.c.id, incidents.c.version_at).where(incidents.c.id.in_(ids))
+    ).all():
+        if ident in created or moment is None:
+            continue
+        connection.execute(
+            update(incidents)
+            .where(incidents.c.id == ident)
+            .values(version_at=next_version(previous, moment))
+        )
 
 
 def attachments_of(connection: Connection, incident_id: str) -> list[StoredAttachment]:
@@ -280,132 +288,6 @@ def stored_file(connection: Connection, sha256: str) -> tuple[StoredAttachment, 
 
 
 # --- files an editor attaches on an incident's page ------------------------------------
-
-#: a stored name: what crypto/SPEC.md §16.9 allows a batch to give
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,119}")
-_EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "application/pdf": ".pdf"}
-
-
-class UploadError(IncidentDbError):
-    """An editor's file was refused; the message is one line for the page."""
-
-    failure_class = "attachment refused"
-
-
-@dataclass(frozen=True)
-class Upload:
-    """A cleaned file, ready to store: its name, type and bytes."""
-
-    name: str
-    media_type: str
-    content: bytes
-
-
-def upload_name(filename: str, media_type: str) -> str:
-    """A name for an uploaded file that a batch could carry too (:data:`NAME`).
-
-    The last path component, folded to ASCII, every run of other characters
-    a hyphen, at most 120 characters, with the extension of its real type.
-    """
-    extension = _EXTENSIONS[media_type]
-    base = re.split(r"[\\/]", filename)[-1]
-    stem, dot, _ = base.rpartition(".")
-    stem = stem if dot and stem.strip(".") else base
-    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", ascii_stem).strip("._-")
-    stem = stem[: 120 - len(extension)].rstrip("._-") or "attachment"
-    name = stem + extension
-    assert NAME.fullmatch(name), name  # noqa: S101 (the steps above make it so)
-    return name
-
-
-def _sniffed(content: bytes) -> str:
-    for media_type, magic in _MAGIC.items():
-        if content.startswith(magic):
-            return media_type
-    raise UploadError("only JPEG and PNG photos and PDF documents can be attached")
-
-
-def _pixels_only(content: bytes, pillow_format: str) -> bytes:
-    """The image's pixels in a new file: no EXIF (GPS!), XMP, text chunk or ICC profile.
-
-    The EXIF orientation is applied first and the colours brought to sRGB,
-    so the picture looks as it did. An animated PNG keeps its first frame.
-    """
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(content), formats=[pillow_format]) as image:
-                icc = image.info.get("icc_profile")
-                frame = ImageOps.exif_transpose(image)
-                alpha = "A" in frame.getbands() or "transparency" in frame.info
-                if frame.mode not in ("RGB", "RGBA", "L", "LA"):
-                    frame = frame.convert("RGBA" if alpha else "RGB")
-                if icc and frame.mode in ("RGB", "RGBA"):
-                    source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-                    srgb = ImageCms.createProfile("sRGB")
-                    frame = ImageCms.profileToProfile(frame, source, srgb) or frame
-                if pillow_format == "JPEG" and frame.mode not in ("L", "RGB"):
-                    frame = frame.convert("RGB")
-                # built from raw pixels: nothing of the decoded file's info can follow
-                fresh = Image.frombytes(frame.mode, frame.size, frame.tobytes())
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
-        raise UploadError("the image is too large to open safely") from None
-    except (OSError, SyntaxError, ValueError, EOFError, ImageCms.PyCMSError):
-        raise UploadError(f"the {pillow_format} image could not be read") from None
-    out = io.BytesIO()
-    options = {"quality": 90} if pillow_format == "JPEG" else {}
-    fresh.save(out, pillow_format, **options)
-    return out.getvalue()
-
-
-def _without_pdf_metadata(content: bytes) -> bytes:
-    """The PDF without its document information, XMP streams and private application data.
-
-    What the pages say is not rewritten: the editor must read it first.
-    """
-    try:
-        with pikepdf.open(io.BytesIO(content)) as pdf:
-            if pdf.is_encrypted:
-                raise UploadError("an encrypted PDF cannot be attached: save it unprotected")
-            if "/Info" in pdf.trailer:
-                del pdf.trailer["/Info"]
-            for obj in pdf.objects:
-                if isinstance(obj, pikepdf.Dictionary | pikepdf.Stream):
-                    for key in ("/Metadata", "/PieceInfo"):
-                        if key in obj:
-                            del obj[key]
-            out = io.BytesIO()
-            pdf.save(out, deterministic_id=True, fix_metadata_version=False)
-            return out.getvalue()
-    except pikepdf.PasswordError:
-        raise UploadError("an encrypted PDF cannot be attached: save it unprotected") from None
-    except pikepdf.PdfError:
-        raise UploadError("the PDF could not be read") from None
-
-
-def clean_upload(filename: str, content: bytes, *, max_bytes: int = MAX_BYTES) -> Upload:
-    """Check an editor's file as a batch's are checked, and strip its metadata.
-
-    The type is what the content is (JPEG, PNG or PDF), whatever the name or
-    the browser says. Raises :class:`UploadError`.
-    """
-    if not content:
-        raise UploadError("the file is empty")
-    if len(content) > max_bytes:
-        raise UploadError(f"the file is over the limit of {max_bytes // (1024 * 1024)} MB")
-    media_type = _sniffed(content)
-    if not _looks_like(media_type, content):
-        raise UploadError(f"the content is not a valid {media_type} file")
-    pillow_format = ALLOWED_TYPES[media_type]
-    if pillow_format is None:
-        cleaned = _without_pdf_metadata(content)
-    else:
-        cleaned = _pixels_only(content, pillow_format)
-    if len(cleaned) > max_bytes or not _looks_like(media_type, cleaned):
-        raise UploadError("the file could not be cleaned within the limit")
-    return Upload(upload_name(filename, media_type), media_type, cleaned)
 
 
 def store_upload(connection: Connection, incident_id: str, upload: Upload) -> StoredAttachment:

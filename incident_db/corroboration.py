@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from incident_db.errors import MergeError
 from incident_db.geo import distance_nm, latitude_margin
 from incident_db.models import Incident, IncidentLink, Provenance, core_table
-from incident_db.store import CHUNK, write
+from incident_db.store import CHUNK, bump_versions, write
 
 POSSIBLE_DUPLICATE = "possible-duplicate"
 
@@ -97,6 +97,8 @@ def link_close_incidents(connection: Connection, new: Sequence[Located], window:
     for pair in _already_linked(connection, list(by_id)):
         pairs.pop(pair, None)
     write(connection, IncidentLink, list(pairs.values()))
+    # a link is exported with the incident that holds it: an older one has a new version
+    bump_versions(connection, [first for first, _second in pairs if first not in by_id])
     return len(pairs)
 
 
@@ -193,4 +195,6 @@ def merge(connection: Connection, keep: str, absorb: str) -> int:
         [{"incident_id": absorb, "other_id": keep, "relation": "merged-into", "origin": "merge",
           "distance_nm": None, "hours_apart": None}],
     )  # fmt: skip
+    # both change what a partner receives: one is gone, the other vouched for more
+    bump_versions(connection, [keep, absorb])
     return int(moved)

@@ -9,6 +9,12 @@ the merged incident's row, and an unlink keeps the removed link in the
 history row's ``before``. The database refuses to rewrite history rows
 (migration 0004).
 
+Every change also moves the incident's ``version_at`` (when its current
+version was made) to the change's time, and always strictly past the value
+before (:func:`next_version`): partners pull what changed after a moment
+they saw (TAXII ``added_after``), and a STIX object's ``modified`` must grow
+with each version.
+
 Usable from the web service and from a command line alike: nothing here
 knows about Flask.
 """
@@ -23,7 +29,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from incident_db import corroboration
+from incident_db import corroboration, tlp
 from incident_db.attachments import UploadError, clean_upload, store_upload
 from incident_db.errors import IncidentDbError, MergeError
 from incident_db.members.store import audit
@@ -34,7 +40,7 @@ from incident_db.taxonomy import GRADES, LINK_RELATIONS
 VERIFICATION_LEVELS = ("confirmed", "unverified")
 #: the kinds of change, as ``incident_change.action`` spells them
 ACTIONS = ("verification", "grade", "note", "merge", "link", "unlink", "record-version",
-           "attachment")  # fmt: skip
+           "attachment", "tlp")  # fmt: skip
 #: relations an editor may set; "possible-duplicate" is found, "merged-into" made by a merge
 EDITOR_RELATIONS = LINK_RELATIONS
 #: the relations an editor may remove (a merge is undone by no one: it is history)
@@ -43,6 +49,8 @@ REASON_MAX = 2000
 NOTE_MAX = 4000
 #: the incident id a record and a feed row get: 32 lower-case hex digits
 _HEX = frozenset("0123456789abcdef")
+#: the least step between two versions of an incident: STIX times keep milliseconds
+VERSION_STEP = dt.timedelta(milliseconds=1)
 
 
 class HistoryError(IncidentDbError):
@@ -89,6 +97,29 @@ def _utc(now: dt.datetime | None) -> dt.datetime:
     return moment.replace(microsecond=0)
 
 
+def next_version(previous: dt.datetime | None, moment: dt.datetime) -> dt.datetime:
+    """The ``version_at`` of a change made at ``moment`` (naive UTC, whole milliseconds).
+
+    Always at least :data:`VERSION_STEP` after ``previous``, even when the
+    clock shows the same millisecond or goes back.
+    """
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    moment = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+    if previous is not None and moment < previous + VERSION_STEP:
+        moment = previous + VERSION_STEP
+    return moment
+
+
+def touch(session: Session, incident_ids: list[str], now: dt.datetime | None = None) -> None:
+    """Mark each stored incident of ``incident_ids`` changed at ``now`` (``version_at``)."""
+    moment = now or dt.datetime.now(dt.UTC)
+    for ident in dict.fromkeys(incident_ids):
+        incident = session.get(Incident, ident)
+        if incident is not None:
+            incident.version_at = next_version(incident.version_at, moment)
+
+
 def dump(value: dict[str, Any]) -> str:
     """JSON for a history row's ``before`` and ``after``: sorted keys, dates as text."""
     return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
@@ -104,10 +135,16 @@ def record_change(
     after: dict[str, Any],
     reason: str,
     now: dt.datetime | None = None,
+    also_changed: tuple[str, ...] = (),
 ) -> IncidentChange:
-    """Append one history row and its audit line (``incident.<action>``)."""
+    """Append one history row and its audit line (``incident.<action>``).
+
+    The incident's ``version_at`` moves on, and that of each of
+    ``also_changed`` (the other end of a link, the incident a merge kept).
+    """
     if action not in ACTIONS:
         raise HistoryError(f"unknown change {action!r}")
+    touch(session, [incident_id, *also_changed], now)
     change = IncidentChange(
         incident_id=incident_id,
         at=_utc(now),
@@ -168,6 +205,43 @@ def change_grade(
                          after={"grade": grade}, reason=why, now=now)  # fmt: skip
 
 
+def set_tlp(
+    session: Session,
+    incident_id: str,
+    level: str,
+    *,
+    actor: str,
+    reason: str,
+    now: dt.datetime | None = None,
+) -> IncidentChange:
+    """Set the incident's TLP 2.0 level (``amber``, ``TLP:RED``, …), with the reason for it.
+
+    Raises :class:`HistoryError` for an unknown level, a missing reason, or
+    the level the incident already has. A later version of the record keeps
+    the level set here (versions.py).
+    """
+    try:
+        slug = tlp.parse(level[:40])
+    except tlp.UnknownLevelError as error:
+        raise HistoryError(str(error)) from None
+    why = _text(reason, "reason", REASON_MAX)
+    incident = _incident(session, incident_id, live=False)
+    if incident.tlp == slug:
+        raise HistoryError(f"incident {incident.id} is already {tlp.LABELS[slug]}")
+    before = {"tlp": incident.tlp}
+    incident.tlp = slug
+    # a link is exported with the incident holding it, marked with the stricter of its
+    # two ends: the holders of links to this incident export something new as well
+    holders = session.scalars(
+        select(IncidentLink.incident_id).where(
+            IncidentLink.other_id == incident.id, IncidentLink.relation != "merged-into"
+        )
+    ).all()
+    return record_change(session, incident.id, "tlp", actor=actor, before=before,
+                         after={"tlp": slug}, reason=why, now=now,
+                         also_changed=tuple(holders))  # fmt: skip
+
+
 def add_note(
     session: Session, incident_id: str, note: str, *, actor: str, now: dt.datetime | None = None
 ) -> IncidentChange:
@@ -204,7 +278,7 @@ def merge(
     return record_change(session, absorbed.id, "merge", actor=actor,
                          before={"merged_into": None},
                          after={"merged_into": kept.id, "provenance_moved": moved},
-                         reason=why, now=now)  # fmt: skip
+                         reason=why, now=now, also_changed=(kept.id,))  # fmt: skip
 
 
 def _link_row(link: IncidentLink) -> dict[str, Any]:
@@ -237,7 +311,8 @@ def link(
                         origin="editor", distance_nm=None, hours_apart=None)  # fmt: skip
     session.add(made)
     return record_change(session, incident.id, "link", actor=actor, before={},
-                         after=_link_row(made), reason=why, now=now)  # fmt: skip
+                         after=_link_row(made), reason=why, now=now,
+                         also_changed=(other.id,))  # fmt: skip
 
 
 def unlink(
@@ -275,7 +350,8 @@ def unlink(
     )
     session.expire_all()
     return record_change(session, incident.id, "unlink", actor=actor,
-                         before={"links": removed}, after={}, reason=why, now=now)  # fmt: skip
+                         before={"links": removed}, after={}, reason=why, now=now,
+                         also_changed=(other,))  # fmt: skip
 
 
 def add_attachment(

@@ -43,6 +43,8 @@ class Incident(Base):
         # the members' pages ask for a period, of a place or of everywhere (migration 0007)
         Index("ix_incident_local_date", "local_date"),
         Index("ix_incident_place_day", "place_key", "local_date"),
+        # partners page through what changed since their last pull (TAXII added_after)
+        Index("ix_incident_version", "version_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -102,6 +104,11 @@ class Incident(Base):
     content_sha256: Mapped[str] = mapped_column(String(64))
     merged_into: Mapped[str | None] = mapped_column(ForeignKey("incident.id"))
     added_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    # the sharing limit, a TLP 2.0 slug (``incident_db/tlp.py``; migration 0008)
+    tlp: Mapped[str] = mapped_column(String(12))
+    # when this version of the incident was made: set on insert and on every change
+    # (edit, TLP, record version, merge), so partners can pull what changed since
+    version_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
 
 class IncidentTag(Base):

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, func, insert, select, update
 
 from incident_db.brief.trend import kind
 from incident_db.models import (
@@ -29,6 +29,7 @@ from incident_db.models import (
 )
 from incident_db.places import place_key
 from incident_db.record import IncidentRecord
+from incident_db.tlp import default_for
 
 #: the record's multi-valued fields, stored as ``incident_tag`` facets
 FACETS = ("weapons", "boarding_points", "stolen", "actions_taken", "reported_to", "cyber_systems")
@@ -138,6 +139,8 @@ def incident_row(
         "content_sha256": digest,
         "merged_into": None,
         "added_at": added_at,
+        "tlp": default_for(origin),
+        "version_at": added_at,
     }
     crew = record.crew
     for column in CREW_COLUMNS:
@@ -218,7 +221,12 @@ def write(connection: Connection, model: type[Base], rows: Sequence[dict[str, An
     if dialect.name != "sqlite":
         connection.execute(insert(table), list(rows))
         return
-    processors = [(i, table.c[name].type.bind_processor(dialect)) for i, name in enumerate(columns)]
+    # the dialect's own form of each type: SQLite's DateTime writes "… 08:34:32.000000"
+    # where the driver alone would write "… 08:34:32", and text compares differently
+    processors = [
+        (i, table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+        for i, name in enumerate(columns)
+    ]
     convert = [(i, p) for i, p in processors if p is not None]
     values = []
     for row in rows:
@@ -248,3 +256,34 @@ def write_incidents(
         # after a bulk load the planner's statistics are stale, and the
         # corroboration join that follows would scan instead of using its index
         connection.exec_driver_sql("ANALYZE incident")
+
+
+#: the smallest step between two versions of one incident (``version_at``)
+VERSION_STEP = dt.timedelta(milliseconds=1)
+
+
+def bump_versions(
+    connection: Connection, ids: Iterable[str], now: dt.datetime | None = None
+) -> None:
+    """Mark the stored incidents ``ids`` changed now: a ``version_at`` later than each one's last.
+
+    Partners pull what changed after a moment (TAXII ``added_after``), so a
+    change that alters what an incident exports (a link found to it, a merge)
+    must move its version on, strictly. One moment serves the whole set:
+    whole milliseconds, and after the latest of their previous versions.
+    """
+    table = core_table(Incident)
+    moment = now or dt.datetime.now(dt.UTC)
+    if moment.tzinfo is not None:  # naive values are UTC already
+        moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    moment = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+    pending = list(dict.fromkeys(ids))
+    for start in range(0, len(pending), CHUNK):
+        chunk = pending[start : start + CHUNK]
+        latest = connection.execute(
+            select(func.max(table.c.version_at)).where(table.c.id.in_(chunk))
+        ).scalar()
+        if latest is None:
+            continue
+        at = max(moment, latest + VERSION_STEP)
+        connection.execute(update(table).where(table.c.id.in_(chunk)).values(version_at=at))

@@ -14,7 +14,9 @@ the ``incident_change`` row (record-version) keeps which fields changed, the
 old and new values of the coded ones (slugs, counts, times, position) and of
 free text only a SHA-256, never the text. An editor's verification or grade
 outlives a new version: the record's own values apply only while no editor has
-changed them.
+changed them. So does the TLP level the incident carries (the default of
+its source, or what an editor set): a new version never changes it. Each
+version moves the incident's ``version_at`` on (history.next_version).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 from sqlalchemy import Connection, String, Text, delete, func, insert, select, update
 
 from incident_db.errors import IngestError
-from incident_db.history import dump
+from incident_db.history import dump, next_version
 from incident_db.members.models import AuditEvent
 from incident_db.models import (
     Incident,
@@ -61,7 +63,7 @@ FREE_TEXT = frozenset(
     or (isinstance(column.type, String) and (column.type.length or 0) >= 200)
 )
 #: columns left out of a version's history row: derived from another, or the record's digest
-_UNRECORDED = frozenset({"place_key", "content_sha256"})
+_UNRECORDED = frozenset({"place_key", "content_sha256", "version_at"})
 #: an editor's decision on these stands against every later version of the record
 _EDITOR_DECIDES = {"verification": "verification_status", "grade": "grade"}
 _SHOWN = {"verification_status": "verification", "grade": "grade"}
@@ -213,6 +215,14 @@ def _editor_decisions(connection: Connection, ident: str) -> list[str]:
     return sorted(_EDITOR_DECIDES[action] for action in actions)
 
 
+def _stored_version(connection: Connection, ident: str) -> dt.datetime | None:
+    table = core_table(Incident)
+    found = connection.execute(select(table.c.version_at).where(table.c.id == ident)).scalar()
+    if isinstance(found, str):  # a raw SQLite text, should a driver hand one back
+        found = dt.datetime.fromisoformat(found)
+    return found
+
+
 def store_versions(
     connection: Connection,
     versions: Sequence[RecordVersion],
@@ -244,6 +254,9 @@ def store_versions(
         overruled = [(column, row[column], old[column]) for column in decided
                      if row[column] != old[column]]  # fmt: skip
         row.update({column: old[column] for column in decided})
+        # the level stays as it is: the source's default, or what an editor decided
+        row["tlp"] = old["tlp"]
+        row["version_at"] = next_version(_stored_version(connection, ident), added_at)
         kept = {"id", "origin", "added_at", "merged_into"}
         connection.execute(
             update(incidents)

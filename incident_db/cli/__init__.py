@@ -16,12 +16,12 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from incident_db.cli import brief, export, feeds, ingest, links, members, serve
+from incident_db.cli import brief, export, feeds, ingest, links, members, partners, serve
 from incident_db.config import Config, load_config
 from incident_db.errors import IncidentDbError
 
 PROGRAM = "incident-db"
-GROUPS = (ingest, feeds, brief, export, links, members, serve)
+GROUPS = (ingest, feeds, brief, export, links, members, partners, serve)
 
 
 DB_HELP = "SQLAlchemy database URL (default: $INCIDENT_DB_URL, else ./incidents.sqlite3)"

@@ -1,20 +1,27 @@
-"""Standard exports of the live incidents: CSV, GeoJSON (RFC 7946) and STIX 2.1.
+"""Standard exports of the live incidents: CSV, GeoJSON (RFC 7946), STIX 2.1 and MISP.
 
-All three read the same stream of :class:`ExportedIncident`, one per
+All of them read the same stream of :class:`ExportedIncident`, one per
 incident that has not been merged into another, with its tags, every
 provenance row (those of incidents merged into it included) and its links.
+
+Every stream is cut to a TLP *clearance* (``incident_db/tlp.py``): an
+incident comes out only if ``tlp.allows(clearance, level)``, so TLP:RED
+never does, whatever the caller asks for. Each link names the level of the
+incident at its other end (``other_tlp``), so a writer can leave out a link
+to an incident its reader may not see.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, or_, select
 
+from incident_db import tlp
 from incident_db.attachments import attachments_by_incident
 from incident_db.models import (
     CREW_COLUMNS,
@@ -38,7 +45,7 @@ EXPORT_FIELDS = (
     "suspect_craft_type", "suspect_craft_description", "stowaway_count",
     "stowaway_embarkation_port", "stowaway_embarkation_berth", "stowaway_hiding_place",
     "stowaway_how_found", "cyber_vector", "cyber_impact", "narrative", "verification_status",
-    "grade", "signer_fingerprint",
+    "grade", "signer_fingerprint", "tlp",
 )  # fmt: skip
 
 
@@ -88,7 +95,7 @@ class ExportedIncident:
                      "stowaway_count", "stowaway_embarkation_port", "stowaway_embarkation_berth",
                      "stowaway_hiding_place", "stowaway_how_found", "cyber_vector",
                      "cyber_impact", "narrative", "verification_status", "grade",
-                     "signer_fingerprint"):  # fmt: skip
+                     "signer_fingerprint", "tlp"):  # fmt: skip
             out[name] = getattr(r, name)
         return out
 
@@ -98,19 +105,26 @@ def _utc(moment: dt.datetime) -> str:
 
 
 def iter_incidents(
-    connection: Connection, where: ColumnElement[bool] | None = None
+    connection: Connection,
+    where: ColumnElement[bool] | None = None,
+    *,
+    clearance: str = tlp.EXPORT_MAX,
 ) -> Iterator[ExportedIncident]:
-    """Every live incident in id order, a page at a time; only those ``where`` selects if given.
+    """Every live incident ``clearance`` allows, in id order, a page at a time.
 
     ``where`` is a condition on ``core_table(Incident)`` (the members' service
-    passes its filter's).
+    passes its filter's). Only levels ``tlp.allows(clearance, level)`` come
+    out: never TLP:RED, and nothing at all for a clearance that is not a level.
     """
+    levels = tlp.allowed_levels(clearance)
+    if not levels:
+        return
     table = core_table(Incident)
     after = ""
     while True:
         query = (
             select(table)
-            .where(table.c.merged_into.is_(None), table.c.id > after)
+            .where(table.c.merged_into.is_(None), table.c.id > after, table.c.tlp.in_(levels))
             .order_by(table.c.id)
             .limit(PAGE)
         )
@@ -119,17 +133,36 @@ def iter_incidents(
         rows = list(connection.execute(query))
         if not rows:
             return
-        ids = [r.id for r in rows]
-        tags, sources, links = _details(connection, ids)
-        files = attachments_by_incident(connection, ids)
-        for row in rows:
-            yield ExportedIncident(row, tags.get(row.id, {}), sources.get(row.id, []),
-                                   links.get(row.id, []), files.get(row.id, []))  # fmt: skip
-        after = ids[-1]
+        # checked again here, row by row: the SQL condition is not the only guard
+        yield from exported_incidents(
+            connection, [row for row in rows if tlp.allows(clearance, row.tlp)],
+            clearance=clearance,
+        )  # fmt: skip
+        after = rows[-1].id
+
+
+def exported_incidents(
+    connection: Connection, rows: Sequence[Any], *, clearance: str | None = None
+) -> list[ExportedIncident]:
+    """The incident ``rows`` (already fetched, any order) with their tags, sources, links, files.
+
+    The rows are not filtered: the caller chose them for its clearance. With
+    ``clearance``, a link whose other end is a stored incident (merged or
+    not) at a level the clearance does not allow is left out, so not even
+    that incident's id goes with the file.
+    """
+    if not rows:
+        return []
+    ids = [r.id for r in rows]
+    tags, sources, links = _details(connection, ids, clearance)
+    files = attachments_by_incident(connection, ids)
+    return [ExportedIncident(row, tags.get(row.id, {}), sources.get(row.id, []),
+                             links.get(row.id, []), files.get(row.id, []))
+            for row in rows]  # fmt: skip
 
 
 def _details(
-    connection: Connection, ids: list[str]
+    connection: Connection, ids: list[str], clearance: str | None = None
 ) -> tuple[dict[str, dict[str, list[str]]], dict[str, list[dict[str, Any]]], dict[str, list[Any]]]:
     tag_table, origin, link = (
         core_table(IncidentTag),
@@ -153,14 +186,35 @@ def _details(
     links: dict[str, list[Any]] = defaultdict(list)
     query = select(link).where(or_(link.c.incident_id.in_(ids), link.c.other_id.in_(ids)))
     wanted = set(ids)
+    found = []
     for row in connection.execute(query):
         if row.relation == "merged-into":
             continue
         for mine, other in ((row.incident_id, row.other_id), (row.other_id, row.incident_id)):
             if mine in wanted:
-                links[mine].append(
-                    {"relation": row.relation, "other": other, "origin": row.origin,
-                     "direction": "out" if mine == row.incident_id else "in",
-                     "distance_nm": row.distance_nm, "hours_apart": row.hours_apart}
-                )  # fmt: skip
+                found.append((mine, other, row))
+    levels = _levels(connection, sorted({other for _, other, _ in found}))
+    for mine, other, row in found:
+        level, live = levels.get(other, (None, False))
+        if clearance is not None and level is not None and not tlp.allows(clearance, level):
+            continue
+        links[mine].append(
+            {"relation": row.relation, "other": other, "origin": row.origin,
+             "direction": "out" if mine == row.incident_id else "in",
+             "distance_nm": row.distance_nm, "hours_apart": row.hours_apart,
+             "other_tlp": level if live else None}
+        )  # fmt: skip
     return tags, sources, links
+
+
+def _levels(connection: Connection, ids: list[str]) -> dict[str, tuple[str, bool]]:
+    """The TLP level of each of ``ids`` that is stored, and whether it is live (not merged)."""
+    table = core_table(Incident)
+    levels: dict[str, tuple[str, bool]] = {}
+    for start in range(0, len(ids), PAGE):
+        query = select(table.c.id, table.c.tlp, table.c.merged_into).where(
+            table.c.id.in_(ids[start : start + PAGE])
+        )
+        levels.update((row.id, (row.tlp, row.merged_into is None))
+                      for row in connection.execute(query))  # fmt: skip
+    return levels

@@ -1,4 +1,4 @@
-"""STIX 2.1 export: a bundle of incidents, their locations and their links, made with ``stix2``.
+"""STIX 2.1 export: incidents, their locations and their links, as plain JSON-ready dicts.
 
 Each incident becomes an ``incident`` SDO carrying two property extensions:
 
@@ -7,26 +7,38 @@ Each incident becomes an ``incident`` SDO carrying two property extensions:
   (closed once a reviewer confirmed it, new for unverified feed rows) and
   ``incident_types`` (the category);
 * our own maritime extension (``MARITIME_EXTENSION``, defined by an
-  ``extension-definition`` object in the bundle and described in
-  ``incident_db/STIX.md``) for everything STIX has no property for: ship
-  type and status, perpetrators, weapons, boarding, crew, local time, the
-  Admiralty grade.
+  ``extension-definition`` object and described in ``incident_db/STIX.md``)
+  for everything STIX has no property for: ship type and status,
+  perpetrators, weapons, boarding, crew, local time, the Admiralty grade.
 
 Positions are ``location`` SDOs joined by ``located-at`` relationships;
 reviewer and found links become ``duplicate-of`` and ``related-to``
 relationships. Ids are UUIDv5 of the incident id, so exporting twice gives
 the same ids.
+
+Every object but the five OASIS TLP 2.0 marking definitions carries exactly
+one TLP marking (``object_marking_refs``): an incident's objects its level, a
+link the stricter of its two ends, the producer and the extension definition
+TLP:CLEAR. Nothing a clearance does not allow is made (``tlp.allows``, which
+never allows RED).
+
+The objects are built as plain dicts, not ``stix2`` objects: the TAXII
+server builds a page of 1,000 of them per request, and ``stix2`` objects
+check every property as they are made, far too slowly for that. Their
+conformance is checked in the tests by ``stix2-validator`` (strict) instead.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import hashlib
+import json
 import uuid
 from collections.abc import Iterable
 from typing import Any, TextIO
 
-import stix2  # type: ignore[import-untyped]
-
+from incident_db import tlp
 from incident_db.exports import ExportedIncident
 from incident_db.taxonomy import SUCCESSFUL, label
 
@@ -34,7 +46,7 @@ CORE_EXTENSION = "extension-definition--ef765651-680c-498d-9894-99799f2fa126"
 MARITIME_EXTENSION = "extension-definition--3b1f6c2e-8e0a-4c57-9d43-5a2f0e7c9b14"
 NAMESPACE = uuid.UUID("6f0d6b4e-2a87-4f43-8f39-1c7a5e2b9d30")
 #: when the producer identity and the extension definition were first published
-PUBLISHED = dt.datetime(2026, 11, 21, tzinfo=dt.UTC)
+PUBLISHED = "2026-11-21T00:00:00.000Z"
 DETERMINATION = {
     SUCCESSFUL: "successful-attempt",
     "attempted": "failed-attempt",
@@ -42,6 +54,8 @@ DETERMINATION = {
 }
 #: metres per degree of latitude: a position's precision from its decimals
 METRES_PER_DEGREE = 111_320
+#: the most decimals a position may have (cso-incident/v1, RECORD.md)
+MOST_DECIMALS = 6
 MARITIME_SCHEMA = (
     "Maritime incident properties of cso-portal (incident_db/STIX.md): category, "
     "report_type, incident_type, location_type, vessel_type, vessel_status, boarding_method, "
@@ -51,7 +65,6 @@ MARITIME_SCHEMA = (
     "consequence); suspect_craft, stowaways, cyber (objects); verification_status, "
     "admiralty_grade, signer_fingerprint, origin. No vessel name or identifier, ever."
 )
-
 
 #: the maritime extension's plain properties, taken as they are from the export values
 MARITIME_FIELDS = (
@@ -67,27 +80,122 @@ def _id(kind: str, name: str) -> str:
     return f"{kind}--{uuid.uuid5(NAMESPACE, name)}"
 
 
-PRODUCER = stix2.Identity(
-    id=_id("identity", "cso-portal incident-db"),
-    name="cso-portal shared incident database",
-    identity_class="system",
-    created=PUBLISHED,
-    modified=PUBLISHED,
-)
-DEFINITION = stix2.ExtensionDefinition(
-    id=MARITIME_EXTENSION,
-    created_by_ref=PRODUCER.id,
-    created=PUBLISHED,
-    modified=PUBLISHED,
-    name="cso-portal maritime incident",
-    description="Ship, attack, crew and verification details of a maritime security incident.",
-    schema=MARITIME_SCHEMA,
-    version="1.0.0",
-    extension_types=["property-extension"],
-)
+PRODUCER_ID = _id("identity", "cso-portal incident-db")
+_PRODUCER: dict[str, Any] = {
+    "type": "identity",
+    "spec_version": "2.1",
+    "id": PRODUCER_ID,
+    "created": PUBLISHED,
+    "modified": PUBLISHED,
+    "name": "cso-portal shared incident database",
+    "identity_class": "system",
+    "object_marking_refs": [tlp.STIX_MARKINGS["clear"]],
+}
+_DEFINITION: dict[str, Any] = {
+    "type": "extension-definition",
+    "spec_version": "2.1",
+    "id": MARITIME_EXTENSION,
+    "created_by_ref": PRODUCER_ID,
+    "created": PUBLISHED,
+    "modified": PUBLISHED,
+    "name": "cso-portal maritime incident",
+    "description": "Ship, attack, crew and verification details of a maritime security incident.",
+    "schema": MARITIME_SCHEMA,
+    "version": "1.0.0",
+    "extension_types": ["property-extension"],
+    "object_marking_refs": [tlp.STIX_MARKINGS["clear"]],
+}
 
 
-def _maritime(values: dict[str, Any], incident: ExportedIncident) -> dict[str, Any]:
+def stix_time(moment: dt.datetime) -> str:
+    """``moment`` as a STIX timestamp: UTC, millisecond precision, ``Z`` (``…T…:…:….123Z``).
+
+    A naive datetime is taken as UTC (the database stores naive UTC); an
+    aware one is converted. Sub-millisecond digits are cut, never rounded up,
+    so an earlier moment never prints later than a later one.
+    """
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def common_objects() -> list[dict[str, Any]]:
+    """What every bundle holds besides incidents, each a fresh copy.
+
+    The five OASIS TLP 2.0 marking definitions (as published, unmarked), then
+    the producer identity and the maritime extension definition (TLP:CLEAR).
+    """
+    markings = [tlp.stix_marking_definition(level) for level in tlp.LEVELS]
+    return [*markings, copy.deepcopy(_PRODUCER), copy.deepcopy(_DEFINITION)]
+
+
+def _checked(clearance: str) -> None:
+    if clearance not in tlp.PARTNER_LEVELS:
+        raise tlp.UnknownLevelError(
+            "unknown clearance; use one of "
+            + ", ".join(tlp.LABELS[level] for level in tlp.PARTNER_LEVELS)
+        )
+
+
+def incident_objects(incident: ExportedIncident, clearance: str) -> list[dict[str, Any]]:
+    """The STIX objects of one incident that a holder of ``clearance`` may receive.
+
+    The ``incident`` SDO, its ``location`` and ``located-at`` relationship if
+    it has a position, and one relationship per outgoing link whose other end
+    is live and whose stricter level the clearance allows. Nothing at all if
+    the clearance does not allow the incident's own level (RED never).
+    Raises :class:`incident_db.tlp.UnknownLevelError` for a clearance that is not
+    one of ``tlp.PARTNER_LEVELS``.
+    """
+    _checked(clearance)
+    row = incident.row
+    level = row.tlp
+    if not tlp.allows(clearance, level):
+        return []
+    created = stix_time(row.added_at)
+    # a version is never older than the incident; cut to the millisecond, still so
+    modified = max(created, stix_time(row.version_at))
+    marking = tlp.STIX_MARKINGS[level]
+    sdo = _incident(incident, created, modified, [marking])
+    objects = [sdo]
+    location = _location(row, created, modified, [marking])
+    if location is not None:
+        objects.append(location)
+        objects.append(_relationship(f"located-at {row.id}", "located-at", sdo["id"],
+                                     location["id"], created, modified, [marking]))  # fmt: skip
+    for link in incident.links:
+        if link["direction"] != "out":
+            continue  # the other incident's objects carry it
+        other_level = link.get("other_tlp")
+        if other_level is None:
+            continue  # the other incident was merged away or never stored
+        both = tlp.strictest(level, other_level)
+        if not tlp.allows(clearance, both):
+            continue
+        kind = "duplicate-of" if link["relation"] == "duplicate-of" else "related-to"
+        note = link["relation"]
+        if link["distance_nm"] is not None:
+            note += f": {link['distance_nm']} nm and {link['hours_apart']} h apart"
+        relation = _relationship(f"{link['relation']} {row.id} {link['other']}", kind, sdo["id"],
+                                 _id("incident", link["other"]), created, modified,
+                                 [tlp.STIX_MARKINGS[both]])  # fmt: skip
+        relation["description"] = note
+        objects.append(relation)
+    return objects
+
+
+def _relationship(
+    name: str, kind: str, source: str, target: str, created: str, modified: str, marking: list[str]
+) -> dict[str, Any]:
+    return {
+        "type": "relationship", "spec_version": "2.1", "id": _id("relationship", name),
+        "created_by_ref": PRODUCER_ID, "created": created, "modified": modified,
+        "relationship_type": kind, "source_ref": source, "target_ref": target,
+        "object_marking_refs": marking,
+    }  # fmt: skip
+
+
+def _maritime(values: dict[str, Any]) -> dict[str, Any]:
     """The maritime extension's properties: only those with a value."""
     crew = {k[5:]: v for k, v in values.items() if k.startswith("crew_") and v}
     nested = {
@@ -104,16 +212,8 @@ def _maritime(values: dict[str, Any], incident: ExportedIncident) -> dict[str, A
     return {"extension_type": "property-extension", **out}
 
 
-def _incident(incident: ExportedIncident) -> stix2.Incident:
-    values = incident.values()
-    row = incident.row
-    confirmed = values["verification_status"] == "confirmed"
-    what = label("incident_type", values["incident_type"] or "") or label(
-        "category", values["category"]
-    )
-    name = f"{what}: {values['place'] or 'position only'} ({values['local_date'] or 'undated'})"
-    created = row.added_at.replace(tzinfo=dt.UTC)
-    references = []
+def _references(incident: ExportedIncident) -> list[dict[str, Any]]:
+    references: list[dict[str, Any]] = []
     for source in incident.sources:
         where = "line" if source["kind"] == "reviewer-batch" else "row"
         references.append(
@@ -132,88 +232,114 @@ def _incident(incident: ExportedIncident) -> stix2.Incident:
                 "hashes": {"SHA-256": attachment["sha256"]},
             }
         )
-    return stix2.Incident(
-        id=_id("incident", row.id),
-        created=created,
-        modified=created,
-        created_by_ref=PRODUCER.id,
-        name=name[:250],
-        description=values["narrative"] or None,
-        external_references=references or None,
-        labels=["confirmed" if confirmed else "unverified"],
-        extensions={
-            CORE_EXTENSION: {
-                "extension_type": "property-extension",
-                "determination": DETERMINATION.get(values["outcome"], "suspected"),
-                "investigation_status": "closed" if confirmed else "new",
-                "incident_types": [values["category"]],
-            },
-            MARITIME_EXTENSION: _maritime(values, incident),
-        },
+    return references
+
+
+def _incident(
+    incident: ExportedIncident, created: str, modified: str, marking: list[str]
+) -> dict[str, Any]:
+    values = incident.values()
+    confirmed = values["verification_status"] == "confirmed"
+    what = label("incident_type", values["incident_type"] or "") or label(
+        "category", values["category"]
     )
+    name = f"{what}: {values['place'] or 'position only'} ({values['local_date'] or 'undated'})"
+    sdo: dict[str, Any] = {
+        "type": "incident",
+        "spec_version": "2.1",
+        "id": _id("incident", incident.row.id),
+        "created_by_ref": PRODUCER_ID,
+        "created": created,
+        "modified": modified,
+        "name": name[:250],
+    }
+    if values["narrative"]:
+        sdo["description"] = values["narrative"]
+    sdo["labels"] = ["confirmed" if confirmed else "unverified"]
+    references = _references(incident)
+    if references:
+        sdo["external_references"] = references
+    sdo["object_marking_refs"] = marking
+    sdo["extensions"] = {
+        CORE_EXTENSION: {
+            "extension_type": "property-extension",
+            "determination": DETERMINATION.get(values["outcome"], "suspected"),
+            "investigation_status": "closed" if confirmed else "new",
+            "incident_types": [values["category"]],
+        },
+        MARITIME_EXTENSION: _maritime(values),
+    }
+    return sdo
 
 
-def _location(incident: ExportedIncident, created: dt.datetime) -> stix2.Location | None:
-    row = incident.row
+def _location(row: Any, created: str, modified: str, marking: list[str]) -> dict[str, Any] | None:
+    """The position, to no more decimals than the incident keeps, and its precision in metres."""
     if row.latitude is None or row.longitude is None:
         return None
-    decimals = 6 if row.position_decimals is None else row.position_decimals
-    return stix2.Location(
-        id=_id("location", row.id),
-        created=created,
-        modified=created,
-        created_by_ref=PRODUCER.id,
-        name=row.place or None,
-        latitude=row.latitude,
-        longitude=row.longitude,
-        precision=float(METRES_PER_DEGREE / 10**decimals),
-    )
+    decimals = MOST_DECIMALS if row.position_decimals is None else row.position_decimals
+    decimals = min(max(decimals, 0), MOST_DECIMALS)
+    latitude, longitude = round(row.latitude, decimals), round(row.longitude, decimals)
+    if decimals == 0:  # "22.0" would claim a decimal the incident does not have
+        latitude, longitude = int(latitude), int(longitude)
+    location: dict[str, Any] = {
+        "type": "location",
+        "spec_version": "2.1",
+        "id": _id("location", row.id),
+        "created_by_ref": PRODUCER_ID,
+        "created": created,
+        "modified": modified,
+    }
+    if row.place:
+        location["name"] = row.place
+    location |= {
+        "latitude": latitude,
+        "longitude": longitude,
+        # one unit of the last decimal kept, in metres of latitude: the true
+        # position lies within half a unit on each axis, so this bounds it
+        "precision": METRES_PER_DEGREE / 10**decimals,
+        "object_marking_refs": marking,
+    }
+    return location
 
 
-def bundle(incidents: Iterable[ExportedIncident]) -> stix2.Bundle:
-    """The STIX bundle for ``incidents``."""
-    objects: list[Any] = [PRODUCER, DEFINITION]
+def write_stix(incidents: Iterable[ExportedIncident], out: TextIO, clearance: str) -> int:
+    """Write one bundle of what ``clearance`` allows of ``incidents``; return how many incidents.
+
+    The bundle is written as it is made (a member's or partner's export need
+    not fit in memory); links are written last, and only those whose other
+    end is in the bundle. The bundle id is a UUIDv5 of the objects written,
+    so it comes after them, and the same objects give the same bytes.
+    Raises :class:`incident_db.tlp.UnknownLevelError` for an unknown clearance.
+    """
+    _checked(clearance)
+    digest = hashlib.sha256()
+    written = 0
+
+    def emit(obj: dict[str, Any]) -> None:
+        nonlocal written
+        text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+        digest.update(text.encode("utf-8"))
+        out.write(("," if written else "") + text)
+        written += 1
+
+    out.write('{"type":"bundle","objects":[')
+    for obj in common_objects():
+        emit(obj)
     exported: set[str] = set()
-    pending_links: list[tuple[str, dict[str, Any], dt.datetime]] = []
+    links: list[dict[str, Any]] = []
     for incident in incidents:
-        sdo = _incident(incident)
-        objects.append(sdo)
-        exported.add(incident.row.id)
-        location = _location(incident, sdo.created)
-        if location is not None:
-            objects.append(location)
-            objects.append(
-                stix2.Relationship(
-                    id=_id("relationship", f"located-at {incident.row.id}"),
-                    created=sdo.created, modified=sdo.created, created_by_ref=PRODUCER.id,
-                    relationship_type="located-at", source_ref=sdo.id, target_ref=location.id,
-                )
-            )  # fmt: skip
-        pending_links.extend(
-            (incident.row.id, link, sdo.created) for link in incident.links
-            if link["direction"] == "out"
-        )  # fmt: skip
-    for mine, link, created in pending_links:
-        if link["other"] not in exported:
-            continue  # the other incident was merged away or never arrived
-        kind = "duplicate-of" if link["relation"] == "duplicate-of" else "related-to"
-        note = link["relation"]
-        if link["distance_nm"] is not None:
-            note += f": {link['distance_nm']} nm and {link['hours_apart']} h apart"
-        objects.append(
-            stix2.Relationship(
-                id=_id("relationship", f"{link['relation']} {mine} {link['other']}"),
-                created=created, modified=created, created_by_ref=PRODUCER.id,
-                relationship_type=kind, description=note,
-                source_ref=_id("incident", mine), target_ref=_id("incident", link["other"]),
-            )
-        )  # fmt: skip
-    return stix2.Bundle(objects=objects, id=_id("bundle", f"export {len(exported)}"))
-
-
-def write_stix(incidents: Iterable[ExportedIncident], out: TextIO) -> int:
-    """Write the bundle as JSON; return how many incidents it holds."""
-    made = bundle(incidents)
-    out.write(made.serialize(pretty=False, ensure_ascii=False))
-    out.write("\n")
-    return sum(1 for o in made.objects if o.type == "incident")
+        objects = incident_objects(incident, clearance)
+        if not objects:
+            continue
+        exported.add(objects[0]["id"])
+        for obj in objects:
+            if obj["type"] == "relationship" and obj["relationship_type"] != "located-at":
+                links.append(obj)
+            else:
+                emit(obj)
+    for link in links:
+        if link["target_ref"] in exported:
+            emit(link)
+    bundle_id = uuid.uuid5(NAMESPACE, "bundle " + digest.hexdigest())
+    out.write(f'],"id":"bundle--{bundle_id}"}}\n')
+    return len(exported)

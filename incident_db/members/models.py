@@ -158,17 +158,45 @@ class WebAuthnChallenge(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
 
 
+class Partner(Base):
+    """An organisation whose own platform pulls incidents (TAXII 2.1) up to its clearance.
+
+    ``clearance`` is the highest TLP level it may receive (never RED). Only
+    the SHA-256 of its API credential is kept; ``rotate`` replaces it and
+    ``remove`` marks the partner removed and forgets the credential at once.
+    """
+
+    __tablename__ = "partner"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: as the admin typed it: also the HTTP basic user name
+    name: Mapped[str] = mapped_column(String(HANDLE_MAX))
+    #: case-folded (NFKC) form of the name: what makes two names the same
+    name_key: Mapped[str] = mapped_column(String(HANDLE_KEY_MAX), unique=True)
+    clearance: Mapped[str] = mapped_column(String(12))
+    #: SHA-256 (hex) of the credential; empty once removed
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_day: Mapped[dt.date] = mapped_column(Date)
+    rotated_day: Mapped[dt.date | None] = mapped_column(Date)
+    removed_day: Mapped[dt.date | None] = mapped_column(Date)
+
+
 #: audit actors that are not members: handles may never take these forms
 ACTOR_CLI = "cli"
 ACTOR_SYSTEM = "system"
+#: a partner's pulls are audited as ``partner:<name>`` (incident_db/partners.py)
+ACTOR_PARTNER = "partner"
+#: every reserved actor: a handle may be none of these nor start with one and a colon
+RESERVED_ACTORS = (ACTOR_CLI, ACTOR_SYSTEM, ACTOR_PARTNER)
 
 
 class AuditEvent(Base):
     """One line of the append-only audit log (the database refuses UPDATE and DELETE).
 
-    ``actor`` is a member's handle, ``"cli"`` (the ``incident-db`` command) or
-    ``"system"`` (the service itself, e.g. when it disables a passkey); no
-    handle may be ``cli``, ``system`` or start with ``cli:`` or ``system:``
+    ``actor`` is a member's handle, ``"cli"`` (the ``incident-db`` command),
+    ``"system"`` (the service itself, e.g. when it disables a passkey) or
+    ``"partner:<name>"`` (a partner's TAXII pull); no handle may be ``cli``,
+    ``system``, ``partner`` or start with one of them and a colon
     (``store.clean_handle``), so :attr:`actor_kind` cannot be forged.
     ``detail`` is a JSON object as text. No foreign key: the log outlives
     whatever it names.
@@ -185,8 +213,8 @@ class AuditEvent(Base):
 
     @property
     def actor_kind(self) -> str:
-        """``member``, ``cli`` or ``system``: who acted, as the log's readers must know."""
-        for kind in (ACTOR_CLI, ACTOR_SYSTEM):
+        """``member``, ``cli``, ``system`` or ``partner``: who acted, as the log must say."""
+        for kind in RESERVED_ACTORS:
             if self.actor == kind or self.actor.startswith(kind + ":"):
                 return kind
         return "member"

@@ -36,10 +36,9 @@ from incident_db.members.challenges import take_challenge as take_challenge
 from incident_db.members.common import TOKEN_MAX, aware, now_utc, rowcount, sha256_hex, token_hash
 from incident_db.members.common import MemberError as MemberError
 from incident_db.members.models import (
-    ACTOR_CLI,
-    ACTOR_SYSTEM,
     HANDLE_KEY_MAX,
     HANDLE_MAX,
+    RESERVED_ACTORS,
     Invitation,
     Member,
     MemberSession,
@@ -92,9 +91,10 @@ def clean_handle(raw: object) -> str:
     Refused: control, format and invisible characters; more than
     :data:`COMBINING_MAX` combining marks in a row (text that spills over its
     neighbours); a handle whose folded form (:func:`handle_key`) outgrows its
-    column; and the audit log's non-member actors (``cli``, ``system``, and
-    anything starting ``cli:`` or ``system:``), in any case or width. The
-    message never repeats the handle: it may be the very thing refused.
+    column; and the audit log's non-member actors (``cli``, ``system``,
+    ``partner``, and anything starting ``cli:``, ``system:`` or ``partner:``),
+    in any case or width. The message never repeats the handle: it may be the
+    very thing refused.
     """
     if not isinstance(raw, str):
         raise MemberError("a handle must be text")
@@ -109,8 +109,8 @@ def clean_handle(raw: object) -> str:
     key = handle_key(text)
     if len(key) > HANDLE_KEY_MAX:
         raise MemberError(f"a handle must be 1 to {HANDLE_MAX} characters long")
-    if key in (ACTOR_CLI, ACTOR_SYSTEM) or key.startswith((ACTOR_CLI + ":", ACTOR_SYSTEM + ":")):
-        raise MemberError("the handles cli and system are kept for the audit log")
+    if key in RESERVED_ACTORS or key.startswith(tuple(kind + ":" for kind in RESERVED_ACTORS)):
+        raise MemberError("the handles cli, system and partner are kept for the audit log")
     return text
 
 

@@ -79,6 +79,7 @@ def create_app(config: WebConfig) -> Flask:
     from incident_db.web.incidents import incidents
     from incident_db.web.map import map_page
     from incident_db.web.places import places
+    from incident_db.web.taxii import taxii
     from incident_db.web.voyage import voyage
 
     app.register_blueprint(home)
@@ -90,6 +91,9 @@ def create_app(config: WebConfig) -> Flask:
     app.register_blueprint(exports)
     app.register_blueprint(places)
     app.register_blueprint(voyage)
+    # partners' TAXII 2.1 pulls: their own credential on every request, no cookie to forge
+    csrf.exempt(taxii)
+    app.register_blueprint(taxii)
     app.context_processor(lambda: {"roles": store.ROLES})
     _error_pages(app)
     return app

@@ -7,14 +7,21 @@ looking at. The rows come from the command line's exporters
 cells a spreadsheet would run as formulas, the same STIX objects.
 
 CSV and GeoJSON are streamed a few hundred incidents at a time, so a
-member can take the whole database without the worker holding it. The
-``stix2`` library builds a bundle whole, in memory: a STIX export is
-refused above :data:`STIX_MOST` incidents with a message saying to narrow
-the filter.
+member can take the whole database without the worker holding it. A
+STIX bundle is one JSON document that its readers load whole: a STIX
+export is refused above :data:`STIX_MOST` incidents with a message saying
+to narrow the filter (partners' platforms page through TAXII instead).
 
 Every export is a line in the audit log (``export.csv``, ``export.geojson``,
 ``export.stix``) with the filter's query string and the number of
 incidents, counted before the rows are sent (see :func:`_snapshot`).
+
+TLP 2.0: members download at the export clearance (``tlp.EXPORT_MAX``,
+AMBER+STRICT: they are the people of the receiving organisation). TLP:RED
+never leaves the service: the rows come from ``iter_incidents`` at that
+clearance, which never yields RED, and the number of RED incidents the
+filter selects is said in the :data:`LEFT_OUT_HEADER` response header, in
+the audit line and on the page that offers the download.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import datetime as dt
 import io
 import itertools
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from typing import TextIO
 
 from flask import Blueprint, Response, current_app
@@ -30,6 +38,7 @@ from flask import request as http_request
 from sqlalchemy import ColumnElement, Connection, Engine, func, select
 from werkzeug.exceptions import BadRequest
 
+from incident_db import tlp
 from incident_db.exports import ExportedIncident, iter_incidents
 from incident_db.exports.geojson import write_geojson
 from incident_db.exports.table import write_csv
@@ -42,7 +51,7 @@ exports = Blueprint("exports", __name__)
 
 #: incidents written per streamed piece
 CHUNK = 500
-#: the largest STIX bundle made (stix2 holds it whole: about 10 kB of objects per incident)
+#: the largest STIX bundle made (its readers hold it whole: about 10 kB per incident)
 STIX_MOST = 10_000
 #: what write_geojson puts around its features (checked on every piece)
 GEOJSON_HEAD = '{"type": "FeatureCollection", "features": [\n'
@@ -53,6 +62,11 @@ FORMATS = {
     "geojson": ("application/geo+json", "geojson"),
     "stix": ("application/stix+json;version=2.1", "stix.json"),
 }
+
+#: the response header saying how many TLP:RED incidents a download left out
+LEFT_OUT_HEADER = "X-TLP-Red-Left-Out"
+#: what members may download: everything but RED
+CLEARANCE = tlp.EXPORT_MAX
 
 Writer = Callable[[Iterable[ExportedIncident], TextIO], int]
 
@@ -92,7 +106,7 @@ def _export(kind: str) -> Response:
         release()
         raise
     try:
-        count = _count(connection, where)
+        count, left_out = _count(connection, where)
         if kind == "stix" and count > STIX_MOST:
             raise BadRequest(
                 f"A STIX bundle holds at most {STIX_MOST:,} incidents and this filter selects "
@@ -102,7 +116,8 @@ def _export(kind: str) -> Response:
         db = sessions.database()
         query = chosen.query_string()
         store.audit(db, sessions.member().handle, f"export.{kind}", query,
-                    {"filter": query, "incidents": count})  # fmt: skip
+                    {"filter": query, "incidents": count, "tlp_red_left_out": left_out,
+                     "clearance": CLEARANCE})  # fmt: skip
         db.commit()
     except BaseException:
         connection.close()
@@ -114,6 +129,7 @@ def _export(kind: str) -> Response:
     response = Response(body, mimetype=None, content_type=media_type)
     response.headers["Content-Disposition"] = f'attachment; filename="incidents-{day}.{ending}"'
     response.headers["Cache-Control"] = "no-store"
+    response.headers[LEFT_OUT_HEADER] = str(left_out)
     # a client that goes away before the first byte never starts the generator
     response.call_on_close(connection.close)
     response.call_on_close(release)
@@ -144,24 +160,31 @@ def _snapshot(engine: Engine) -> Connection:
     return connection
 
 
-def _count(connection: Connection, where: ColumnElement[bool]) -> int:
+def _count(connection: Connection, where: ColumnElement[bool]) -> tuple[int, int]:
+    """How many incidents the export sends, and how many TLP:RED ones it leaves out."""
     table = core_table(Incident)
-    query = select(func.count()).select_from(table).where(table.c.merged_into.is_(None), where)
-    return int(connection.scalar(query) or 0)
+    query = (
+        select(table.c.tlp, func.count())
+        .where(table.c.merged_into.is_(None), where)
+        .group_by(table.c.tlp)
+    )
+    by_level = {level: int(n) for level, n in connection.execute(query)}
+    sent = sum(n for level, n in by_level.items() if tlp.allows(CLEARANCE, level))
+    return sent, sum(by_level.values()) - sent
 
 
 def _body(kind: str, connection: Connection, where: ColumnElement[bool]) -> Iterator[bytes]:
     """The export's bytes, piece by piece; the connection is closed at the end."""
     try:
-        incidents = iter_incidents(connection, where)
+        incidents = iter_incidents(connection, where, clearance=CLEARANCE)
         if kind == "csv":
             pieces = _csv_pieces(incidents)
         elif kind == "geojson":
             pieces = _geojson_pieces(incidents)
         else:
-            from incident_db.exports.stix import write_stix  # loads stix2
+            from incident_db.exports.stix import write_stix
 
-            pieces = iter([_written(write_stix, incidents)])
+            pieces = iter([_written(partial(write_stix, clearance=CLEARANCE), incidents)])
         for piece in pieces:
             yield piece.encode("utf-8")
     finally:

@@ -32,13 +32,14 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.sqltypes import NullType
 from werkzeug.datastructures import MultiDict
 
+from incident_db import tlp
 from incident_db.brief.selection import resolve_period
 from incident_db.brief.trend import KINDS
 from incident_db.taxonomy import CATEGORIES
 
 VERIFICATION = ("confirmed", "unverified")
 #: query arguments the filter reads; other arguments (a page number) are left alone
-ARGUMENTS = ("since", "until", "category", "kind", "verification", "bbox")
+ARGUMENTS = ("since", "until", "category", "kind", "verification", "tlp", "bbox")
 EARLIEST = dt.date(1900, 1, 1)
 Box = tuple[float, float, float, float]
 
@@ -49,7 +50,11 @@ def _today() -> dt.date:
 
 @dataclass(frozen=True)
 class IncidentFilter:
-    """A period; optional categories, kinds, verification states; a box (W, S, E, N)."""
+    """A period; optional categories, kinds, verification states, TLP levels; a box (W, S, E, N).
+
+    ``levels`` are TLP slugs (``tlp.LEVELS``); the query spells them as the
+    slug or the label (``tlp=amber%2Bstrict`` or ``tlp=TLP:AMBER%2BSTRICT``).
+    """
 
     since: dt.date = field(default_factory=lambda: _default_period(_today())[0])
     until: dt.date = field(default_factory=_today)
@@ -57,6 +62,7 @@ class IncidentFilter:
     kinds: tuple[str, ...] = ()
     verification: tuple[str, ...] = ()
     bbox: Box | None = None
+    levels: tuple[str, ...] = ()
 
     @classmethod
     def from_args(
@@ -75,6 +81,7 @@ class IncidentFilter:
             kinds=_choices(args, "kind", KINDS),
             verification=_choices(args, "verification", VERIFICATION),
             bbox=parse_bbox(args.get("bbox", "")),
+            levels=_levels(args),
         )
 
     def query_string(self) -> str:
@@ -86,15 +93,15 @@ class IncidentFilter:
         pairs += [("category", value) for value in self.categories]
         pairs += [("kind", value) for value in self.kinds]
         pairs += [("verification", value) for value in self.verification]
+        pairs += [("tlp", value) for value in self.levels]
         if self.bbox is not None:
             pairs.append(("bbox", format_bbox(self.bbox)))
         return urlencode(pairs)
 
     def with_bbox(self, bbox: Box | None) -> IncidentFilter:
         """The same filter over another box (or none)."""
-        return IncidentFilter(
-            self.since, self.until, self.categories, self.kinds, self.verification, bbox
-        )
+        return IncidentFilter(self.since, self.until, self.categories, self.kinds,
+                              self.verification, bbox, self.levels)  # fmt: skip
 
     def where(self, table: Table) -> ColumnElement[bool]:
         """The condition on ``core_table(Incident)``; merged duplicates are left out."""
@@ -109,6 +116,8 @@ class IncidentFilter:
             parts.append(table.c.kind.in_(self.kinds))
         if self.verification:
             parts.append(table.c.verification_status.in_(self.verification))
+        if self.levels:
+            parts.append(table.c.tlp.in_(self.levels))
         if self.bbox is not None:
             west, south, east, north = self.bbox
             parts += [
@@ -155,6 +164,19 @@ def _choices(args: MultiDict[str, str], name: str, allowed: Sequence[str]) -> tu
     if unknown:
         raise ValueError(f'"{name}" must be one of: {", ".join(allowed)}.')
     return tuple(value for value in allowed if value in given)
+
+
+def _levels(args: MultiDict[str, str]) -> tuple[str, ...]:
+    """The TLP levels asked for (slugs or labels), weakest first, without repeats."""
+    message = '"tlp" must be one of: ' + ", ".join(tlp.LABELS[v] for v in tlp.LEVELS) + "."
+    given = [value for value in args.getlist("tlp") if value.strip()]
+    if len(given) > 4 * len(tlp.LEVELS):
+        raise ValueError(message)
+    try:
+        chosen = {tlp.parse(value[:40]) for value in given}
+    except tlp.UnknownLevelError:
+        raise ValueError(message) from None
+    return tuple(level for level in tlp.LEVELS if level in chosen)
 
 
 def parse_bbox(text: str) -> Box | None:

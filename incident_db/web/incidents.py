@@ -1,7 +1,7 @@
 """One incident's page: every field, where it came from, its links and its history; editing.
 
-Members read; editors also get the forms (verification, grade, note, merge,
-link, unlink). Every change goes through ``incident_db.history``, which
+Members read; editors also get the forms (verification, grade, TLP level,
+note, merge, link, unlink). Every change goes through ``incident_db.history``, which
 appends the history row and the audit line in the same transaction. A
 refused change re-renders the page with the reason and status 400; nothing
 is written. Everything shown comes from records and feeds, so it is hostile
@@ -20,7 +20,7 @@ from flask import Blueprint, Response, abort, g, render_template, request
 from sqlalchemy import or_, select
 from werkzeug.exceptions import NotFound
 
-from incident_db import history
+from incident_db import history, tlp
 from incident_db.attachments import MAX_BYTES
 from incident_db.models import CREW_COLUMNS, Incident, IncidentLink, IncidentTag, Provenance
 from incident_db.taxonomy import CREW, GRADES, label
@@ -43,6 +43,7 @@ ACTION_LABELS = {
     "unlink": "Link removed",
     "record-version": "New version of the record",
     "attachment": "File attached",
+    "tlp": "TLP level changed",
 }
 RELATION_LABELS = {
     "duplicate-of": "duplicate of",
@@ -237,6 +238,7 @@ def _page(incident_id: str, status: int = 200, **shown: object) -> Response:
         action_labels=ACTION_LABELS,
         relation_labels=RELATION_LABELS,
         levels=history.VERIFICATION_LEVELS,
+        tlp_levels=tlp.LEVELS,
         grades=GRADES,
         editor_relations=history.EDITOR_RELATIONS,
         can_edit=sessions.member().role in ("editor", "admin"),
@@ -285,6 +287,23 @@ def change_grade(incident_id: str) -> Response:
     grade = _form("grade")
     return _edit(incident_id, f"Grade set to {grade.strip().upper()}.", history.change_grade,
                  incident_id, grade, _form("reason"))  # fmt: skip
+
+
+@incidents.post("/incidents/<incident_id>/tlp")
+@requires("editor")
+def change_tlp(incident_id: str) -> Response:
+    """Set the TLP 2.0 level, with a reason (kept in the history and the audit log)."""
+    level = _form("level")[:40]
+    try:  # the message is shown only once set_tlp has accepted the level
+        shown = tlp.LABELS[tlp.parse(level)]
+    except tlp.UnknownLevelError:
+        shown = ""
+    return _edit(incident_id, f"Level set to {shown}.", _set_tlp, incident_id, level,
+                 _form("reason"))  # fmt: skip
+
+
+def _set_tlp(db: Any, incident_id: str, level: str, reason: str, *, actor: str) -> object:
+    return history.set_tlp(db, incident_id, level, actor=actor, reason=reason)
 
 
 @incidents.post("/incidents/<incident_id>/note")
@@ -370,4 +389,16 @@ def day_and_minute(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def tlp_label(level: str) -> str:
+    """The level as people read it, never translated: ``TLP:AMBER+STRICT``."""
+    return tlp.LABELS.get(level, "TLP:?")
+
+
+def tlp_class(level: str) -> str:
+    """The CSS class that gives a level its colour on black (members.css)."""
+    return "tlp-" + level.replace("+", "-") if level in tlp.RANK else "tlp-unknown"
+
+
 incidents.add_app_template_filter(day_and_minute, "day_and_minute")
+incidents.add_app_template_filter(tlp_label, "tlp_label")
+incidents.add_app_template_filter(tlp_class, "tlp_class")

@@ -17,6 +17,7 @@ from flask import Blueprint, Response, jsonify, render_template, request
 from sqlalchemy import func, select
 from werkzeug.exceptions import BadRequest
 
+from incident_db import tlp
 from incident_db.brief.trend import KIND_LABELS, KINDS
 from incident_db.models import Incident, core_table
 from incident_db.taxonomy import CATEGORIES
@@ -102,6 +103,7 @@ def _listed(chosen: IncidentFilter, page: int) -> list[Any]:
             table.c.category,
             table.c.kind,
             table.c.verification_status,
+            table.c.tlp,
         )
         .where(chosen.where(table), table.c.latitude.is_not(None), table.c.longitude.is_not(None))
         .order_by(table.c.local_date.desc(), table.c.id)
@@ -141,6 +143,7 @@ def show() -> Response:
     )
     pages = max(1, -(-len(points) // PER_PAGE))
     page = min(page, pages)
+    listed = _listed(chosen, page)
     html = render_template(
         "map.html",
         chosen=chosen,
@@ -151,7 +154,10 @@ def show() -> Response:
         total=len(points),
         confirmed=sum(1 for p in points if p.confirmed),
         unplaced=unplaced or 0,
-        listed=_listed(chosen, page),
+        listed=listed,
+        listed_red=sum(1 for row in listed if row.tlp == "red"),
+        red_left_out=red_count(chosen),
+        tlp_levels=tlp.LEVELS,
         page=page,
         pages=pages,
         categories=CATEGORIES,
@@ -162,6 +168,13 @@ def show() -> Response:
         samples=mapsvg.legend_icons(),
     )
     return Response(html, 200)
+
+
+def red_count(chosen: IncidentFilter) -> int:
+    """How many TLP:RED incidents ``chosen`` holds, placed or not: no download carries them."""
+    table = core_table(Incident)
+    query = select(func.count()).select_from(table).where(chosen.where(table), table.c.tlp == "red")
+    return int(sessions.database().scalar(query) or 0)
 
 
 def _round_box(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:

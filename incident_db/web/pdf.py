@@ -8,6 +8,10 @@ every line is first cleaned of control characters and anything the font
 cannot show. Math text is off: a place name is never read as a formula.
 A page that would run over its foot stops with a pointer to the web page,
 so the page count is always one plus the number of calls.
+
+Every incident listed carries its TLP 2.0 label in FIRST's colour on black.
+TLP:RED never leaves the service: a RED incident is never listed in the
+file, and each page says how many were left out (:func:`red_left_out`).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import matplotlib
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
+from incident_db import tlp
 from incident_db.brief.figures import WEEKDAYS
 from incident_db.brief.text import clean
 
@@ -115,6 +120,16 @@ class Sheet:
                              va="top", ha="left", parse_math=False)  # fmt: skip
         self.y += height
 
+    def label(self, level: str, x: float, *, size: float = 9) -> None:
+        """A TLP label at ``x`` (inches from the margin) on the row about to be written."""
+        if not self._fits(size * 1.35 / 72):
+            return
+        self.figure.text((MARGIN + x) / A4[0], 1 - self.y / A4[1], tlp.LABELS[level],
+                         fontsize=size, fontweight="bold", color=tlp.COLOURS[level], va="top",
+                         ha="left", parse_math=False,
+                         bbox={"facecolor": tlp.BACKGROUND, "edgecolor": tlp.BACKGROUND,
+                               "pad": 1.5})  # fmt: skip
+
     def bars(self, charts: Sequence[tuple[str, Sequence[str], Sequence[int]]]) -> None:
         """Small bar charts side by side: (title, labels, counts) each."""
         height = 1.45
@@ -132,6 +147,16 @@ class Sheet:
             axes.set_ylim(0, max(1, *counts))  # an empty chart still has a sensible scale
             axes.yaxis.get_major_locator().set_params(integer=True)
         self.y += height + 0.1
+
+
+def red_left_out(incidents: Sequence[dict[str, Any]]) -> int:
+    """How many of a call's listed incidents are TLP:RED, which the file never carries."""
+    return sum(1 for incident in incidents if incident["tlp"] == "red")
+
+
+def _shown(incidents: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The incidents the file may list: every one the export clearance allows (never RED)."""
+    return [i for i in incidents if tlp.allows(tlp.EXPORT_MAX, i["tlp"])]
 
 
 def _summary(document: VoyageBrief, score_words: str, footer: str) -> Figure:
@@ -158,6 +183,15 @@ def _summary(document: VoyageBrief, score_words: str, footer: str) -> Figure:
                "months, against the 24 months before. Days are written YYYY-MM-DD; times are "
                "local where it happened, HH:MM. Every figure counts incidents; an unknown date "
                "or time is counted as unknown, never guessed.", size=10.5)  # fmt: skip
+    listed = [i for item in document.briefs for i in _shown(item["brief"]["incidents"])]
+    left_out = sum(red_left_out(item["brief"]["incidents"]) for item in document.briefs)
+    words = ("Sharing: every incident listed carries its TLP 2.0 label (FIRST); share this "
+             "file no wider than the strictest label in it")  # fmt: skip
+    if listed:
+        words += f", here {tlp.LABELS[tlp.strictest(*(i['tlp'] for i in listed))]}"
+    words += (f". TLP:RED incidents are never in this file: {left_out} left out of the lists "
+              "(the figures still count them).")  # fmt: skip
+    sheet.text(words, size=10.5)
     return sheet.figure
 
 
@@ -194,10 +228,16 @@ def _call(item: dict[str, Any], number: int, total: int, footer: str) -> Figure:
     sheet.bullets([brief["sources_line"]])
     if brief["incidents"]:
         sheet.heading("The most recent incidents")
-        for incident in brief["incidents"]:
+        for incident in _shown(brief["incidents"]):
             source = "confirmed" if incident["confirmed"] else "unverified"
+            sheet.label(incident["tlp"], 5.75, size=8.5)
             sheet.row((incident["day"], incident["time"], incident["kind"], source),
                       (0.1, 1.3, 2.5, 4.9))  # fmt: skip
+        left_out = red_left_out(brief["incidents"])
+        if left_out:
+            plural = "s" if left_out != 1 else ""
+            sheet.text(f"{left_out} TLP:RED incident{plural} left out: TLP:RED never leaves "
+                       "the members' service.", size=9.5, color=MUTED)  # fmt: skip
     if sheet.full:
         sheet.text(f"More on the members' site: /places/{place.key}", size=9, color=MUTED,
                    at=FOOT + 0.05)  # fmt: skip

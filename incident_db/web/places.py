@@ -196,7 +196,7 @@ def busiest(db: Session, day: dt.date, limit: int = 20) -> list[Place]:
 
 def listed_incidents(connection: Connection, selection: Selection) -> list[dict[str, Any]]:
     """The selection's incidents, most recent first, as a page lists them."""
-    return listed_rows(select_rows(connection, selection, COLUMNS))
+    return with_levels(connection, listed_rows(select_rows(connection, selection, COLUMNS)))
 
 
 def listed_rows(rows: Sequence[Any]) -> list[dict[str, Any]]:
@@ -215,6 +215,16 @@ def listed_rows(rows: Sequence[Any]) -> list[dict[str, Any]]:
             "kind_key": kind(row.incident_type, row.category, row.outcome),
         })  # fmt: skip
     return listed
+
+
+def with_levels(connection: Connection, listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``listed`` with each incident's TLP level (``tlp``), for its label on the page."""
+    table = core_table(Incident)
+    ids = [item["id"] for item in listed]
+    levels = dict(
+        connection.execute(select(table.c.id, table.c.tlp).where(table.c.id.in_(ids))).all()
+    )
+    return [{**item, "tlp": levels.get(item["id"], "red")} for item in listed]
 
 
 def incident_map(
@@ -282,7 +292,7 @@ def brief_page(
         "helped_line": wording.helped_line(figures),
         "sources_line": wording.sources_line(figures),
         "tables": by_title,
-        "incidents": incidents[:MAX_LISTED],
+        "incidents": with_levels(connection, incidents[:MAX_LISTED]),
         "more": max(0, len(incidents) - MAX_LISTED),
         "map": incident_map(
             incidents, place.name, width=map_size[0], height=map_size[1], legend_band=legend_band

@@ -26,6 +26,7 @@ from incident_db.brief.trend import KIND_COLUMNS, KINDS, kind
 from incident_db.members import store
 from incident_db.models import Incident, core_table
 from incident_db.web import heavy, sessions
+from incident_db.web.exports import LEFT_OUT_HEADER
 from incident_db.web.places import (
     MAX_QUERY,
     Period,
@@ -156,11 +157,18 @@ def make_voyage_brief(connection: Connection, calls: list[Place], day: dt.date) 
     return document
 
 
-def audit_export(db: Session, calls: list[Place], form: str) -> None:
-    """Write the export to the audit log and commit it."""
-    keys = [p.key for p in calls]
-    store.audit(db, sessions.member().handle, "export.voyage-brief",
-                ", ".join(keys)[:200], {"calls": keys, "format": form})  # fmt: skip
+def red_listed(document: VoyageBrief) -> int:
+    """How many TLP:RED incidents the calls list: never printed, never in the PDF."""
+    return sum(1 for item in document.briefs for i in item["brief"]["incidents"]
+               if i["tlp"] == "red")  # fmt: skip
+
+
+def audit_export(db: Session, document: VoyageBrief, form: str) -> None:
+    """Write the export to the audit log (with the TLP:RED incidents left out) and commit it."""
+    keys = [p.key for p in document.calls]
+    detail = {"calls": keys, "format": form, "tlp_red_left_out": red_listed(document)}
+    store.audit(db, sessions.member().handle, "export.voyage-brief", ", ".join(keys)[:200],
+                detail)  # fmt: skip
     db.commit()
 
 
@@ -202,10 +210,10 @@ def _printable(text: str) -> Any:
     refusal, document = _document(text)
     if document is None:
         return refusal
-    audit_export(sessions.database(), document.calls, "print")
+    audit_export(sessions.database(), document, "print")
     return render_template("voyage.html", calls_text=text, problem=None, unknown=[],
                            document=document, score_words=SCORE_WORDS, weights=WEIGHTS,
-                           max_calls=MAX_CALLS)  # fmt: skip
+                           max_calls=MAX_CALLS, red_listed=red_listed(document))  # fmt: skip
 
 
 @voyage.get("/voyage.pdf")
@@ -221,7 +229,8 @@ def pdf() -> Any:
     if document is None:
         return refusal
     body = voyage_pdf(document, SCORE_WORDS)
-    audit_export(sessions.database(), document.calls, "pdf")
+    audit_export(sessions.database(), document, "pdf")
     name = f"voyage-brief-{document.day.isoformat()}.pdf"
     return Response(body, mimetype="application/pdf",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})  # fmt: skip
+                    headers={"Content-Disposition": f'attachment; filename="{name}"',
+                             LEFT_OUT_HEADER: str(red_listed(document))})  # fmt: skip

@@ -252,7 +252,7 @@ def test_exports_name_each_attachment_by_hash(engine: Engine, tmp_path: Path) ->
         table, geo, bundle = io.StringIO(), io.StringIO(), io.StringIO()
         write_csv(iter_incidents(connection), table)
         write_geojson(iter_incidents(connection), geo)
-        write_stix(iter_incidents(connection), bundle)
+        write_stix(iter_incidents(connection), bundle, "amber")
     rows = {row["id"]: row for row in csv.DictReader(io.StringIO(table.getvalue()))}
     assert rows[f"{1:032x}"]["attachments"] == f"{jpeg} one-1.jpg; {pdf} one-2.pdf"
     assert rows[f"{2:032x}"]["attachments"] == ""

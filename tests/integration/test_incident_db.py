@@ -21,6 +21,7 @@ from incident_db.exports.stix import CORE_EXTENSION, MARITIME_EXTENSION, write_s
 from incident_db.exports.table import write_csv
 from incident_db.ingest import ingest_batch
 from incident_db.models import Incident, IncidentLink, IncidentTag, Provenance, ReviewerBatch
+from incident_db.tlp import EXPORT_MAX
 from tests.unit.incident_db.factories import REVIEWER, STRANGER, batch, record, snapshot
 
 TRUSTED = frozenset({REVIEWER.token})
@@ -198,11 +199,15 @@ def test_merge_keeps_the_provenance_of_both(engine: Engine) -> None:
 
 def _exports(engine: Engine) -> dict[str, str]:
     out = {}
-    for name, writer in (("csv", write_csv), ("geojson", write_geojson), ("stix", write_stix)):
+    for name, writer in (("csv", write_csv), ("geojson", write_geojson)):
         buffer = io.StringIO()
         with engine.connect() as connection:
             writer(iter_incidents(connection), buffer)
         out[name] = buffer.getvalue()
+    buffer = io.StringIO()
+    with engine.connect() as connection:
+        write_stix(iter_incidents(connection), buffer, EXPORT_MAX)
+    out["stix"] = buffer.getvalue()
     return out
 
 
@@ -270,6 +275,7 @@ def test_exports_of_an_empty_database(engine: Engine) -> None:
     assert exports["csv"].count("\n") == 1  # the header alone
     assert json.loads(exports["geojson"])["features"] == []
     assert [o.type for o in stix2.parse(exports["stix"]).objects] == [
+        *["marking-definition"] * 5,
         "identity",
         "extension-definition",
     ]

@@ -96,9 +96,9 @@ def test_end_to_end(
 
     for kind in ("csv", "geojson", "stix"):
         target = tmp_path / f"export.{kind}"
-        _ok(incident_db("export", "--format", kind, "--out", target, *db))
+        _ok(incident_db("export", "--format", kind, "--clearance", "amber", "--out", target, *db))
         assert target.stat().st_size > 100
-    exported = _ok(incident_db("export", "--format", "csv", *db))  # to standard output
+    exported = _ok(incident_db("export", "--format", "csv", "--clearance", "amber", *db))
     assert len(list(csv.DictReader(exported.splitlines(keepends=True)))) == 2 + 4
 
     keep, absorb = f"{1:032x}", f"{2:032x}"
@@ -122,7 +122,7 @@ def test_the_database_comes_from_the_option_or_the_environment(
     _ok(incident_db("ingest", files["batch"], "--trusted", files["trusted"]))
     assert (tmp_path / "env.sqlite3").is_file()
     option = f"sqlite:///{tmp_path / 'option.sqlite3'}"
-    _ok(incident_db("--db", option, "export", "--format", "csv"))  # before the command, too
+    _ok(incident_db("--db", option, "export", "--format", "csv", "--clearance", "clear"))
     assert (tmp_path / "option.sqlite3").is_file()
 
 

@@ -139,7 +139,16 @@ def test_each_export_holds_what_the_filter_selects(
              if action.startswith("export.")]  # fmt: skip
     query = chosen.query_string()
     assert sorted(lines) == sorted(
-        ("cso@example.org", f"export.{kind}", {"filter": query, "incidents": expected})
+        (
+            "cso@example.org",
+            f"export.{kind}",
+            {
+                "filter": query,
+                "incidents": expected,
+                "tlp_red_left_out": 0,
+                "clearance": "amber+strict",
+            },
+        )
         for kind in ("csv", "geojson", "stix")
     )
 

@@ -305,8 +305,14 @@ def test_the_voyage_brief_ranks_the_calls_and_is_audited(
         assert name in text
     exports = [(a, d) for _, a, d in audit_actions(engine) if a == "export.voyage-brief"]
     assert exports == [
-        ("export.voyage-brief", {"calls": ["corvo", "alphaport", "belmar"], "format": "pdf"}),
-        ("export.voyage-brief", {"calls": ["corvo", "alphaport", "belmar"], "format": "print"}),
+        (
+            "export.voyage-brief",
+            {"calls": ["corvo", "alphaport", "belmar"], "format": "pdf", "tlp_red_left_out": 0},
+        ),
+        (
+            "export.voyage-brief",
+            {"calls": ["corvo", "alphaport", "belmar"], "format": "print", "tlp_red_left_out": 0},
+        ),
     ]
 
 

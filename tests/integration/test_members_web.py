@@ -48,6 +48,12 @@ PUBLIC = {
     "auth.recover_page",
     "auth.recover",
 }
+#: partners' platforms sign in with their own credential on every request (TAXII.md)
+PARTNER_ONLY = {
+    f"taxii.{name}"
+    for name in ("discovery", "api_root", "collections", "collection", "objects", "one_object",
+                 "versions", "manifest", "elsewhere")
+}  # fmt: skip
 HOSTILE = '<script>alert("x")</script>&<img src=x onerror=alert(1)>'
 
 
@@ -201,9 +207,17 @@ def test_only_the_sign_in_pages_are_public(app: Flask) -> None:
         for endpoint, view in app.view_functions.items()
         if getattr(view, "public", False) or endpoint == "static"
     }
-    assert marked == PUBLIC
+    assert marked == PUBLIC | PARTNER_ONLY
     for endpoint, method, path in routes(app):
         if endpoint in PUBLIC:
+            continue
+        if endpoint in PARTNER_ONLY:
+            # no member session opens them: without a partner's credential, 401 and a challenge
+            response = client.open(path, method=method, data={"csrf_token": token})
+            assert response.status_code in (401, 405), (method, path)
+            if response.status_code == 401:
+                assert "Basic" in response.headers["WWW-Authenticate"]
+            assert "Location" not in response.headers
             continue
         response = client.open(path, method=method, data={"csrf_token": token})
         assert response.status_code == 401, (method, path)
@@ -242,7 +256,8 @@ def test_members_and_editors_get_403_on_admin_routes(app: Flask, engine: Engine)
 def test_every_post_refuses_a_missing_csrf_token(app: Flask, engine: Engine) -> None:
     admin = signed_in(app, engine, "admin@example.org", "admin")
     other = invite(engine, "other@example.org", "member")
-    posts = [(e, p) for e, m, p in routes(app) if m == "POST"]
+    # TAXII is read-only and takes no form: its POST answers 401 or 405 (test_taxii.py)
+    posts = [(e, p) for e, m, p in routes(app) if m == "POST" and e not in PARTNER_ONLY]
     assert len(posts) >= 12
     for endpoint, path in posts:
         path = path.replace("x" * 20, other)
