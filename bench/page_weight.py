@@ -4,8 +4,8 @@
 
 Starts `portal serve` (gunicorn, as an operator runs it) over a demo data
 directory, then visits the form as Chromium does with JavaScript on: the
-page, each stylesheet it links (not the one inside ``<noscript>``), what it
-preloads (a language's catalog), every module it announces (``modulepreload``
+page, each stylesheet it links (not the one inside ``<noscript>``), anything
+it preloads, every module it announces (``modulepreload``
 and the module script: today one bundle, scripts/bundle.py) and every module
 those import, transitively, then what the page fetches once its scripts run
 (the key directory and a puzzle) and the favicon browsers ask for. Nothing is assumed: each response is fetched from the server twice,
@@ -16,10 +16,9 @@ at unlimited rate): status line, headers and body. (What a browser sends is
 not counted: its requests are small, and travel the other way.)
 
 The visit is made once per shipped language (``/?lang=<code>``), since a
-language adds its own catalog to the page (``/i18n/<code>.json``, which the
-page preloads) and its own text, often three bytes a letter in UTF-8. An
-English page preloads no catalog, and its script asks for none (its messages
-are the msgids), so none is counted.
+language adds its own text to the page, often three bytes a letter in UTF-8,
+and its catalog of the bundle's messages (a JSON data block inside the page,
+portal/web/i18n.py; an English page needs none: its messages are the msgids).
 
 Prints each request of the English visit, then one line per language: its
 requests, uncompressed and gzip bytes, and the ratio to the 40 KB budget;
@@ -149,10 +148,8 @@ def visit(meter: Meter, code: str = "en") -> list[Fetched]:
         raise Failure(f"{first} is not a page in {code}")
     visit = [Fetched(first, 1, wire, body=page_bytes)]
     styles, announced = linked(page)
-    # i18n.js fetches the catalog the page names unless the page is English, preloaded or not
-    named = re.search(r'<meta name="cso-messages" content="([^"]+)"', page)
-    if code != "en" and named and named.group(1) not in styles:
-        styles.append(named.group(1))
+    if code != "en" and 'id="cso-messages"' not in page:
+        raise Failure(f"{first} carries no catalog: its scripts would fetch one, or show English")
     if not announced:
         raise Failure("the page announces no module script")
     queue = [(path, 2) for path in [*styles, *announced]]

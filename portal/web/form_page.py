@@ -16,7 +16,6 @@ have chosen).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
@@ -29,6 +28,7 @@ from portal.web import form_keys
 from portal.web.attachment_limits import browser_attachment_limits, plain_attachment_limits
 from portal.web.field_rules import MESSAGES, form_rules
 from portal.web.fields import BY_NAME, FIELDS, SECTIONS, Words
+from portal.web.i18n import script_json
 from portal.web.report import InvalidReportError, filled
 
 #: how a sentence may end, in the scripts of the shipped languages
@@ -60,7 +60,7 @@ def _rules(
         plain_max_total_bytes=plain_total,
         plain_max_request_bytes=plain_form,
     )
-    return rules, _script_json(rules)
+    return rules, script_json(rules)
 
 
 def hidden_names(category: str, values: Mapping[str, Sequence[str]]) -> frozenset[str]:
@@ -154,14 +154,6 @@ def _joined(before: str, text: str) -> str:
     # Translators: two messages about one form field, one after the other; the first
     # has no full stop of its own: end it as your language does (Chinese "。", Hindi "।").
     return gettext("%(first)s. %(second)s", first=before, second=text)
-
-
-def _script_json(document: Any) -> Markup:
-    """``document`` as compact JSON that cannot end the ``<script>`` element holding it."""
-    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
-    for char in "<>&":
-        text = text.replace(char, f"\\u{ord(char):04x}")
-    return Markup(text)  # noqa: S704 - no "<" or "&" is left to be read as markup
 
 
 def typed_values(form: Any) -> dict[str, list[str]]:

@@ -4,8 +4,11 @@ Most seafarers are not native English speakers, and a frightened rating
 should be able to report in their own language. The pages, the messages the
 server writes and the messages the browser writes all come from one set of
 gettext catalogs (``portal/web/translations/<locale>/LC_MESSAGES/``):
-``messages`` for the server, ``js`` for the browser, which fetches its part
-as a small JSON object (``/i18n/<code>.json``).
+``messages`` for the server, ``js`` for the browser. A page with a script
+carries the browser's part inside it, as a JSON data block holding only the
+messages that page's bundle can show (:func:`page_messages`): no request of
+its own, no second set of response headers on a satellite link. The whole
+catalog is also served as JSON (``/i18n/<code>.json``) for tools and checks.
 
 How a request's language is chosen, first match wins:
 
@@ -35,6 +38,7 @@ from typing import Any
 from babel.support import Translations
 from flask import Flask, Response, abort, g, request, url_for
 from flask_babel import Babel
+from markupsafe import Markup
 from werkzeug.routing import BuildError
 
 #: where the catalogs live, in the usual gettext layout (Weblate reads it as it is)
@@ -148,6 +152,63 @@ def browser_catalog(code: str) -> bytes:
     return json.dumps(messages, ensure_ascii=False, sort_keys=True).encode()
 
 
+#: where the pages' bundles live (scripts/bundle.py writes them)
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+@functools.cache
+def _page_messages(code: str, bundle: str) -> Markup:
+    messages = json.loads(browser_catalog(code))
+    source = (STATIC / bundle).read_text(encoding="utf-8")
+    # A msgid stays a string literal in the bundle (esbuild keeps strings, --charset=utf8):
+    # as written, or with JSON's escapes where it holds a quote, a backslash or a newline.
+    written = [
+        msgid
+        for msgid in messages
+        if msgid in source or json.dumps(msgid, ensure_ascii=False)[1:-1] in source
+    ]
+    used = {message_key(msgid): messages[msgid] for msgid in written}
+    if len(used) != len(written):
+        raise RuntimeError(f"two msgids of the {code} catalog share a key: change message_key")
+    return script_json(used)
+
+
+def message_key(msgid: str) -> str:
+    """The key of ``msgid`` in a page's catalog: FNV-1a (32 bits) of its UTF-8, base 36.
+
+    i18n.js's ``messageKey`` computes the same; a few letters instead of the
+    English sentence keep each language's catalog to its own words.
+    """
+    value = 0x811C9DC5
+    for byte in msgid.encode():
+        value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
+    digits = ""
+    while True:
+        value, digit = divmod(value, 36)
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[digit] + digits
+        if not value:
+            return digits
+
+
+def page_messages(bundle: str) -> Markup:
+    """For templates: the messages of ``bundle`` (a path under static/) in the page's language.
+
+    A JSON object from :func:`message_key` to translation for ``<script
+    type="application/json" id="cso-messages">``, which i18n.js reads: only the
+    msgids written in that bundle, so a language adds to a page its own words
+    for that page and no more.
+    """
+    return _page_messages(current().code, bundle)
+
+
+def script_json(document: Any) -> Markup:
+    """``document`` as compact JSON that cannot end the ``<script>`` element holding it."""
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    for char in "<>&":
+        text = text.replace(char, f"\\u{ord(char):04x}")
+    return Markup(text)  # noqa: S704 - no "<" or "&" is left to be read as markup
+
+
 def _entry_codes() -> str:
     return ", ".join(f"'{language.code}'" for language in SHIPPED)
 
@@ -163,6 +224,7 @@ def install(app: Flask, *, pages: bool = True) -> None:
     Babel(app, locale_selector=lambda: current().locale)
     if not pages:
         return
+    app.jinja_env.globals["page_messages"] = page_messages
 
     @app.url_value_preprocessor
     def _entry(endpoint: str | None, values: dict[str, Any] | None) -> None:
@@ -191,7 +253,6 @@ def install(app: Flask, *, pages: bool = True) -> None:
             "language_links": language_links(choice.language),
             "language_notice": choice.notice,
             "lang_explicit": choice.explicit,
-            "messages_url": url_for("i18n_catalog", code=choice.language.code),
         }
 
     @app.after_request

@@ -1,42 +1,36 @@
 // The browser's messages (portal/web/static/js/i18n.js): English without a
-// page, a catalog read from the page's <meta>, and English again whenever
-// the catalog cannot be had or does not fit.
+// page, a catalog read from the page's JSON data block, and English again
+// whenever the catalog is missing or does not fit.
 
 import assert from 'node:assert/strict';
 import test from 'node:test';
 
-import { _, around, catalogEntries, languageHeaders, pageLanguage } from '../../portal/web/static/js/i18n.js';
+import { _, around, catalogEntries, languageHeaders, messageKey, pageLanguage } from '../../portal/web/static/js/i18n.js';
 
 const MODULE = '../../portal/web/static/js/i18n.js';
 
 /**
- * A fresh instance of the module (its own top-level await) loaded in a page
- * with `lang` whose meta names `url`, with `fetch` standing in for the network.
- * Returns the module and the URLs asked for.
+ * A fresh instance of the module loaded in a page with `lang` whose
+ * <script id="cso-messages"> holds `block` (text; null: no such element).
+ * Returns the module and the element ids it looked up.
  */
-async function loadInPage({ lang, url = '/i18n/tl.json', fetch }) {
+async function loadInPage({ lang, block = null }) {
   const asked = [];
-  const saved = { document: globalThis.document, fetch: globalThis.fetch };
+  const saved = globalThis.document;
   globalThis.document = {
     documentElement: { lang },
-    querySelector: (selector) => (selector === 'meta[name="cso-messages"]' && url ? { content: url } : null),
-  };
-  globalThis.fetch = async (...args) => {
-    asked.push(args[0]);
-    return fetch(...args);
+    getElementById: (id) => {
+      asked.push(id);
+      return id === 'cso-messages' && block !== null ? { textContent: block } : null;
+    },
   };
   try {
     const module = await import(`${MODULE}?page=${encodeURIComponent(lang)}-${Math.random()}`);
     return { module, asked };
   } finally {
-    globalThis.document = saved.document;
-    globalThis.fetch = saved.fetch;
+    globalThis.document = saved;
   }
 }
-
-const json = (value, status = 200) => new Response(JSON.stringify(value), {
-  status, headers: { 'Content-Type': 'application/json' },
-});
 
 test('without a page the messages are the English msgids', () => {
   assert.equal(_('Encrypting your report…'), 'Encrypting your report…');
@@ -72,63 +66,59 @@ test('around cuts a message at one placeholder and fills both sides', () => {
   assert.deepEqual(around('On {day}: {status}!', 'status', { day: '{status}' }), ['On {status}: ', '!']);
 });
 
-test('only well-formed translations are kept', () => {
-  const entries = catalogEntries({
-    'Report received': 'Natanggap ang ulat',
-    'Encrypting file {n} of {total}…': 'Ine-encrypt ang file {n} ng {total}…',
-    '{size} KiB': 'KiB', // drops a placeholder
-    '{n} files': '{count} na file', // renames one
-    'Copy the receipt': '', // untranslated
-    'Your receipt:': 7,
-  });
-  assert.deepEqual([...entries.keys()], ['Report received', 'Encrypting file {n} of {total}…']);
+test('only non-empty string translations are kept', () => {
+  const entries = catalogEntries({ a1: 'Natanggap ang ulat', b2: '', c3: 7, d4: null, constructor: 'x' });
+  assert.deepEqual([...entries.keys()], ['a1', 'constructor']);
   for (const bad of [null, [], 'text', 3]) assert.equal(catalogEntries(bad).size, 0);
 });
 
-test('a page in another language reads its catalog from the meta', async () => {
-  const { module, asked } = await loadInPage({
+test('message keys are FNV-1a of the UTF-8 msgid in base 36, as the server writes them', () => {
+  // the same vectors as tests/unit/portal/test_i18n_keys.py
+  assert.equal(messageKey('Report received'), '1vzn7p2');
+  assert.equal(messageKey('Encrypting file {n} of {total}…'), '1lqbljj');
+  assert.equal(messageKey(''), 'ztntfp');
+  assert.equal(messageKey(' 中文 '), '15sib8x');
+});
+
+// A catalog as the server writes it: keyed by messageKey.
+const keyed = (messages) => JSON.stringify(Object.fromEntries(
+  Object.entries(messages).map(([msgid, text]) => [messageKey(msgid), text])));
+
+test('a page in another language reads its catalog from its data block', async () => {
+  const { module } = await loadInPage({
     lang: 'tl',
-    fetch: async () => json({
+    block: keyed({
       'Report received': 'Natanggap ang ulat',
       'Encrypting file {n} of {total}…': 'Ine-encrypt ang file {n} ng {total}…',
-      '{size} KiB': 'KiB',
+      '{size} KiB': 'KiB', // drops a placeholder
+      '{n} files': '{count} na file', // renames one
     }),
   });
-  assert.deepEqual(asked, ['/i18n/tl.json']);
   assert.equal(module._('Report received'), 'Natanggap ang ulat');
   assert.equal(module._('Encrypting file {n} of {total}…', { n: 1, total: 2 }), 'Ine-encrypt ang file 1 ng 2…');
-  assert.equal(module._('{size} KiB', { size: 3 }), '3 KiB'); // the damaged translation is not used
+  assert.equal(module._('{size} KiB', { size: 3 }), '3 KiB'); // the damaged translations are not used
+  assert.equal(module._('{n} files', { n: 2 }), '2 files');
   assert.equal(module._('Copy the receipt'), 'Copy the receipt'); // not translated: English
   assert.equal(module._('constructor'), 'constructor');
   assert.equal(module.pageLanguage(), 'tl');
   assert.deepEqual(module.languageHeaders(), { 'Accept-Language': 'tl' });
 });
 
-test('English pages fetch nothing', async () => {
-  const { module, asked } = await loadInPage({ lang: 'en', fetch: async () => json({ a: 'b' }) });
+test('English pages read no catalog', async () => {
+  const { module, asked } = await loadInPage({ lang: 'en', block: keyed({ a: 'b' }) });
   assert.deepEqual(asked, []);
   assert.equal(module._('a'), 'a');
 });
 
-test('a page without the meta stays English', async () => {
-  const { module, asked } = await loadInPage({ lang: 'ar', url: null, fetch: async () => json({ a: 'b' }) });
-  assert.deepEqual(asked, []);
+test('a page without the data block stays English', async () => {
+  const { module } = await loadInPage({ lang: 'ar' });
   assert.equal(module._('a'), 'a');
   assert.equal(module.pageLanguage(), 'ar');
 });
 
-test('a catalog that cannot be had leaves the messages English, without an exception', async () => {
-  const failures = [
-    async () => {
-      throw new TypeError('Failed to fetch');
-    },
-    async () => json({ a: 'b' }, 404),
-    async () => new Response('<html>not json', { status: 200 }),
-    async () => json(['a', 'b']),
-  ];
-  for (const fetch of failures) {
-    const { module, asked } = await loadInPage({ lang: 'my', fetch });
-    assert.equal(asked.length, 1);
+test('a damaged catalog leaves the messages English, without an exception', async () => {
+  for (const block of ['', '<html>not json', '["a", "b"]', 'null', '{"a": ']) {
+    const { module } = await loadInPage({ lang: 'my', block });
     assert.equal(module._('Report received'), 'Report received');
     assert.equal(module._('{n} files', { n: 2 }), '2 files');
   }
@@ -136,9 +126,9 @@ test('a catalog that cannot be had leaves the messages English, without an excep
 
 test('a language tag unfit for a header is taken as English', async () => {
   for (const lang of ['', 'x', 'en US', 'zh-Hans\r\nX: y', 'ü']) {
-    const { module } = await loadInPage({ lang, url: null, fetch: async () => json({}) });
+    const { module } = await loadInPage({ lang });
     assert.equal(module.pageLanguage(), 'en', JSON.stringify(lang));
   }
-  const { module } = await loadInPage({ lang: 'zh-Hans', url: null, fetch: async () => json({}) });
+  const { module } = await loadInPage({ lang: 'zh-Hans' });
   assert.equal(module.pageLanguage(), 'zh-Hans');
 });

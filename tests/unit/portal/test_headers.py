@@ -14,8 +14,10 @@ from werkzeug.datastructures import Headers
 from portal.web.security import CACHE_ONLY, DOCUMENT_ONLY
 
 STATIC = ["/static/css/portal.css", "/static/js/envelope.js"]
-DOCUMENTS = ["/", "/keys/directory.json", "/nope"]
-PATHS = DOCUMENTS + STATIC
+DOCUMENTS = ["/", "/nope"]
+#: answers no browser renders as a page: JSON a script reads, the empty favicon
+ANSWERS = ["/keys/directory.json", "/favicon.ico"]
+PATHS = DOCUMENTS + ANSWERS + STATIC
 JS = Path(__file__).resolve().parents[3] / "portal" / "web" / "static" / "js"
 
 
@@ -61,6 +63,13 @@ def test_other_headers(client: FlaskClient, path: str) -> None:
         # a module or stylesheet acts on none of these; each is bytes on a slow link
         for name in (*DOCUMENT_ONLY, *CACHE_ONLY):
             assert name not in headers, name
+        return
+    if path in ANSWERS:
+        # the tightest policy, and none of what only a page acts on
+        csp = _csp(headers["Content-Security-Policy"])
+        assert csp == {"default-src": ["'none'"], "frame-ancestors": ["'none'"]}
+        for name in DOCUMENT_ONLY:
+            assert name == "Content-Security-Policy" or name not in headers, name
         return
     assert headers["Cross-Origin-Opener-Policy"] == "same-origin"
     assert headers["Cross-Origin-Embedder-Policy"] == "require-corp"

@@ -1,22 +1,23 @@
 // The browser's messages in the page's language.
 //
-// The page names its catalog in <meta name="cso-messages" content="/i18n/tl.json">:
-// a flat JSON object from English msgid to translation, made from the same
-// gettext catalogs as the server's pages (portal/web/i18n.py). It is fetched
-// here with a top-level await, so a module that imports this one runs only
-// once the messages are in hand, and may call _() in its own top-level
-// constants.
+// The page carries its catalog in <script type="application/json"
+// id="cso-messages">: a flat JSON object from a short key of each English
+// msgid (messageKey) to its translation,
+// made from the same gettext catalogs as the server's pages
+// (portal/web/i18n.py), holding only the messages this page's bundle can
+// show. It is in the page rather than fetched: on a satellite link a request
+// of its own would cost a response's headers and, before the modules could
+// run, a wait. Being read at once, a module that imports this one may call
+// _() in its own top-level constants.
 //
 // Msgids are plain English string literals, written _("...") so that Babel's
 // JavaScript extractor finds them; placeholders are {name}. What _() returns
 // is text: put it into textContent, never into innerHTML. A translation is
 // data, and so is every value filled into it.
 //
-// Whatever goes wrong (no meta, no link, a damaged catalog), the messages
-// stay English: better than blank text, or a page whose scripts never run.
+// Whatever goes wrong (no block, a damaged catalog), the messages stay
+// English: better than blank text, or a page whose scripts never run.
 
-// A catalog is a few kilobytes; past this the link is down and English will do.
-const CATALOG_TIMEOUT_MS = 20000;
 // What a header value may hold: a BCP 47 tag as the portal writes them ("zh-Hans").
 const LANGUAGE_TAG = /^[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*$/;
 const PLACEHOLDER = /\{(\w+)\}/g;
@@ -46,36 +47,45 @@ function placeholders(text) {
 }
 
 /**
- * The usable entries of a parsed catalog, as a Map (so that a msgid such as
- * "constructor" never finds anything inherited). A translation that is not a
- * non-empty string, or that drops or invents a placeholder, is left out: the
- * English msgid then shows, with nothing missing from it.
+ * The key of `msgid` in a page's catalog: FNV-1a (32 bits) of its UTF-8
+ * bytes, in base 36. A key of six or seven letters instead of the English
+ * sentence keeps a language's catalog to its own words; the server writes
+ * the same keys (portal/web/i18n.py, message_key) and refuses a catalog in
+ * which two msgids would share one.
+ */
+export function messageKey(msgid) {
+  let hash = 0x811c9dc5;
+  for (const byte of new TextEncoder().encode(msgid)) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
+  return hash.toString(36);
+}
+
+/**
+ * The usable entries of a parsed catalog (key to translation), as a Map (so
+ * that a key such as "constructor" never finds anything inherited). A
+ * translation that is not a non-empty string is left out.
  */
 export function catalogEntries(parsed) {
   const entries = new Map();
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return entries;
-  for (const [msgid, text] of Object.entries(parsed)) {
-    if (typeof text === 'string' && text !== '' && placeholders(text) === placeholders(msgid)) {
-      entries.set(msgid, text);
-    }
+  for (const [key, text] of Object.entries(parsed)) {
+    if (typeof text === 'string' && text !== '') entries.set(key, text);
   }
   return entries;
 }
 
-async function loadCatalog() {
-  const url = globalThis.document?.querySelector?.('meta[name="cso-messages"]')?.content;
-  // English is the msgids themselves: no round trip for an empty catalog.
-  if (!url || LANGUAGE === 'en') return new Map();
+function loadCatalog() {
+  // English is the msgids themselves: its pages carry no catalog.
+  if (LANGUAGE === 'en') return new Map();
+  const block = globalThis.document?.getElementById?.('cso-messages');
+  if (!block) return new Map();
   try {
-    // fetch's defaults (cors, same-origin credentials) match <link rel=preload as=fetch crossorigin>
-    const response = await fetch(url, { signal: AbortSignal.timeout(CATALOG_TIMEOUT_MS) });
-    return response.ok ? catalogEntries(await response.json()) : new Map();
+    return catalogEntries(JSON.parse(block.textContent));
   } catch {
     return new Map();
   }
 }
 
-const catalog = await loadCatalog();
+const catalog = loadCatalog();
 
 // `text` with each {name} filled from `params` in one pass (a value is never read for placeholders).
 function fill(text, params) {
@@ -90,7 +100,15 @@ function fill(text, params) {
  * from `params`, or undefined there, leaves its {name} in place.
  */
 export function _(msgid, params) {
-  return fill(catalog.get(msgid) ?? msgid, params);
+  return fill(translated(msgid), params);
+}
+
+// A translation that drops or invents a placeholder is not used: the English
+// msgid then shows, with nothing missing from it.
+function translated(msgid) {
+  if (catalog.size === 0) return msgid;
+  const text = catalog.get(messageKey(msgid));
+  return text !== undefined && placeholders(text) === placeholders(msgid) ? text : msgid;
 }
 
 /**
