@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from incident_db import tlp
 from incident_db.errors import MergeError
 from incident_db.geo import distance_nm, latitude_margin
 from incident_db.models import Incident, IncidentLink, Provenance, core_table
@@ -162,28 +163,52 @@ def relink_all(connection: Connection, window: Window) -> tuple[int, int]:
     return dropped, link_close_incidents(connection, found, window)
 
 
-def merge(connection: Connection, keep: str, absorb: str) -> int:
-    """Fold incident ``absorb`` into ``keep``; return how many provenance rows moved.
+@dataclass(frozen=True)
+class Merged:
+    """What a merge did: provenance rows moved, and the kept incident's level before and after."""
 
-    ``keep`` stays as it is; ``absorb`` stays in the database marked as
-    merged, so nothing is lost, but briefs and exports count only ``keep``.
-    Every provenance row of ``absorb`` (its batch line or feed row, and
-    those of incidents merged into it before) now also vouches for ``keep``.
+    moved: int
+    tlp_before: str
+    tlp_after: str
+    #: the absorbed incident's level (the cause when ``tlp_after`` is stricter)
+    absorbed_tlp: str
+
+    @property
+    def tlp_raised(self) -> bool:
+        """Whether the kept incident took a stricter level from the one it absorbed."""
+        return self.tlp_before != self.tlp_after
+
+
+def merge(connection: Connection, keep: str, absorb: str) -> Merged:
+    """Fold incident ``absorb`` into ``keep``; say how many provenance rows moved.
+
+    ``absorb`` stays in the database marked as merged, so nothing is lost,
+    but briefs and exports count only ``keep``. Every provenance row of
+    ``absorb`` (its batch line or feed row, and those of incidents merged
+    into it before) now also vouches for ``keep``, and goes out with it:
+    so ``keep`` takes the stricter of the two TLP levels, or a RED report's
+    batch and line would leave with a GREEN incident.
     """
     if keep == absorb:
         raise MergeError("an incident cannot be merged into itself")
     table = core_table(Incident)
     found = {
-        row.id: row.merged_into
+        row.id: (row.merged_into, row.tlp)
         for row in connection.execute(
-            select(table.c.id, table.c.merged_into).where(table.c.id.in_([keep, absorb]))
+            select(table.c.id, table.c.merged_into, table.c.tlp).where(
+                table.c.id.in_([keep, absorb])
+            )
         )
     }
     for ident in (keep, absorb):
         if ident not in found:
             raise MergeError(f"no incident {ident}")
-        if found[ident] is not None:
-            raise MergeError(f"incident {ident} is already merged into {found[ident]}")
+        if found[ident][0] is not None:
+            raise MergeError(f"incident {ident} is already merged into {found[ident][0]}")
+    before, absorbed_level = found[keep][1], found[absorb][1]
+    after = tlp.strictest(before, absorbed_level)
+    if after != before:
+        connection.execute(update(table).where(table.c.id == keep).values(tlp=after))
     provenance = core_table(Provenance)
     moved = connection.execute(
         update(provenance).where(provenance.c.incident_id == absorb).values(incident_id=keep)
@@ -196,5 +221,14 @@ def merge(connection: Connection, keep: str, absorb: str) -> int:
           "distance_nm": None, "hours_apart": None}],
     )  # fmt: skip
     # both change what a partner receives: one is gone, the other vouched for more
-    bump_versions(connection, [keep, absorb])
-    return int(moved)
+    changed = [keep, absorb]
+    if after != before:
+        # a link is marked with the stricter of its ends: links to ``keep`` changed too
+        links = core_table(IncidentLink)
+        changed += connection.scalars(
+            select(links.c.incident_id).where(
+                links.c.other_id == keep, links.c.relation != "merged-into"
+            )
+        ).all()
+    bump_versions(connection, changed)
+    return Merged(int(moved), before, after, absorbed_level)

@@ -232,11 +232,15 @@ def set_tlp(
     incident.tlp = slug
     # a link is exported with the incident holding it, marked with the stricter of its
     # two ends: the holders of links to this incident export something new as well
-    holders = session.scalars(
+    holders = list(session.scalars(
         select(IncidentLink.incident_id).where(
             IncidentLink.other_id == incident.id, IncidentLink.relation != "merged-into"
         )
-    ).all()
+    ).all())  # fmt: skip
+    if incident.merged_into is not None:
+        # its provenance goes out with the incident it was merged into only while
+        # that one's reader may see this level (exports.exported_incidents)
+        holders.append(incident.merged_into)
     return record_change(session, incident.id, "tlp", actor=actor, before=before,
                          after={"tlp": slug}, reason=why, now=now,
                          also_changed=tuple(holders))  # fmt: skip
@@ -265,20 +269,31 @@ def merge(
 
     The provenance of ``absorb`` then vouches for ``keep`` too
     (corroboration.merge); the history row goes to ``absorb`` and names both.
+    When ``absorb`` had the stricter TLP level, ``keep`` takes it: the
+    merge row says so, and ``keep`` gets its own "tlp" history row and audit
+    line naming the merge as the reason.
     """
     why = _text(reason, "reason", REASON_MAX)
     absorbed, kept = _incident(session, absorb), _incident(session, keep)
     session.flush()
     try:
-        moved = corroboration.merge(session.connection(), kept.id, absorbed.id)
+        merged = corroboration.merge(session.connection(), kept.id, absorbed.id)
     except MergeError as error:
         raise HistoryError(error.diagnostics()) from None
     # the Core statements changed rows this session holds: read them again
     session.expire_all()
-    return record_change(session, absorbed.id, "merge", actor=actor,
-                         before={"merged_into": None},
-                         after={"merged_into": kept.id, "provenance_moved": moved},
-                         reason=why, now=now, also_changed=(kept.id,))  # fmt: skip
+    after: dict[str, Any] = {"merged_into": kept.id, "provenance_moved": merged.moved}
+    if merged.tlp_raised:
+        after["kept_tlp"] = {"before": merged.tlp_before, "after": merged.tlp_after}
+    change = record_change(session, absorbed.id, "merge", actor=actor,
+                           before={"merged_into": None}, after=after,
+                           reason=why, now=now, also_changed=(kept.id,))  # fmt: skip
+    if merged.tlp_raised:
+        label = tlp.LABELS[merged.absorbed_tlp]
+        record_change(session, kept.id, "tlp", actor=actor, before={"tlp": merged.tlp_before},
+                      after={"tlp": merged.tlp_after},
+                      reason=f"merged with {absorbed.id} ({label})", now=now)  # fmt: skip
+    return change
 
 
 def _link_row(link: IncidentLink) -> dict[str, Any]:

@@ -49,7 +49,9 @@ def clean_name(raw: object) -> str:
     """The name as stored (cleaned like a member's handle); PartnerError if it is refused.
 
     Beyond a handle's rules: at most :data:`NAME_MAX` characters, and no
-    colon (HTTP basic cannot carry one in a user name).
+    colon (HTTP basic cannot carry one in a user name), nor anything that
+    folds to one (a fullwidth or small colon: the name's key is its NFKC
+    form). Look-alikes that do not fold (U+2236 RATIO) are not caught here.
     """
     try:
         name = store.clean_handle(raw)
@@ -57,7 +59,7 @@ def clean_name(raw: object) -> str:
         raise PartnerError(str(error).replace("handle", "partner name")) from None
     if len(name) > NAME_MAX:
         raise PartnerError(f"a partner name must be 1 to {NAME_MAX} characters long")
-    if ":" in name:
+    if ":" in name or ":" in store.handle_key(name):
         raise PartnerError("a partner name may not contain a colon (it is the HTTP user name)")
     return name
 

@@ -6,6 +6,7 @@ import argparse
 import re
 from typing import Any
 
+from incident_db import tlp
 from incident_db.config import Config
 from incident_db.corroboration import Window, merge, relink_all
 from incident_db.db import open_database
@@ -43,10 +44,13 @@ def run_merge(args: argparse.Namespace, config: Config) -> int:
     engine = open_database(config.database_url)
     try:
         with engine.begin() as connection:
-            moved = merge(connection, args.keep, args.absorb)
+            merged = merge(connection, args.keep, args.absorb)
     finally:
         engine.dispose()
-    print(f"merged {args.absorb} into {args.keep}: {moved} provenance rows now vouch for it")
+    print(f"merged {args.absorb} into {args.keep}: {merged.moved} provenance rows now vouch for it")
+    if merged.tlp_raised:
+        after, before = tlp.LABELS[merged.tlp_after], tlp.LABELS[merged.tlp_before]
+        print(f"{args.keep} is now {after} (was {before}): the stricter level, {args.absorb}'s")
     return 0
 
 

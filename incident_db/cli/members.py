@@ -9,7 +9,6 @@ through :func:`shown`, which replaces every character a terminal might obey
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from crypto.characters import unsafe
+from incident_db.cli.output import print_rows
 from incident_db.config import Config
 from incident_db.db import open_database
 from incident_db.errors import ConfigError
@@ -132,18 +132,11 @@ def run_list(args: argparse.Namespace, config: Config) -> int:
              "created_day": m.created_day.isoformat()}
             for m in store.members(session)
         ]  # fmt: skip
-    if args.json:
-        # ASCII escapes: nothing a terminal could obey reaches it, even from JSON
-        print(json.dumps(rows, indent=2, ensure_ascii=True))
-        return 0
-    if not rows:
-        print("no members yet: invite one with `incident-db members invite HANDLE --role admin`")
-        return 0
-    width = max(len("handle"), *(len(shown(row["handle"])) for row in rows))
-    print(f"{'handle':<{width}}  {'role':<6}  passkeys  created")
-    for row in rows:
-        print(f"{shown(row['handle']):<{width}}  {row['role']:<6}  {row['passkeys']:>8}  "
-              f"{row['created_day']}")  # fmt: skip
+    print_rows(rows, (("handle", "handle", ""), ("role", "role", "<6"),
+                      ("passkeys", "passkeys", ">8"), ("created_day", "created", "")),
+               as_json=args.json, show=shown,
+               empty="no members yet: invite one with "
+                     "`incident-db members invite HANDLE --role admin`")  # fmt: skip
     return 0
 
 

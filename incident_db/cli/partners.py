@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from incident_db import partners, tlp
 from incident_db.cli.members import ACTOR, shown
+from incident_db.cli.output import print_rows
 from incident_db.config import Config
 from incident_db.db import open_database
 from incident_db.errors import ConfigError
@@ -150,18 +150,11 @@ def run_list(args: argparse.Namespace, config: Config) -> int:
              "rotated_day": p.rotated_day.isoformat() if p.rotated_day else None}
             for p in partners.partners(session)
         ]  # fmt: skip
-    if args.json:
-        # ASCII escapes: nothing a terminal could obey reaches it, even from JSON
-        print(json.dumps(rows, indent=2, ensure_ascii=True))
-        return 0
-    if not rows:
-        print("no partners yet: add one with `incident-db partners add NAME --clearance LEVEL`")
-        return 0
-    width = max(len("name"), *(len(shown(row["name"])) for row in rows))
-    print(f"{'name':<{width}}  {'clearance':<16}  created     rotated")
-    for row in rows:
-        print(f"{shown(row['name']):<{width}}  {row['clearance']:<16}  {row['created_day']}  "
-              f"{row['rotated_day'] or '-'}")  # fmt: skip
+    print_rows(rows, (("name", "name", ""), ("clearance", "clearance", "<16"),
+                      ("created_day", "created", "<10"), ("rotated_day", "rotated", "")),
+               as_json=args.json, show=shown,
+               empty="no partners yet: add one with "
+                     "`incident-db partners add NAME --clearance LEVEL`")  # fmt: skip
     return 0
 
 

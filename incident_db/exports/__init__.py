@@ -149,7 +149,8 @@ def exported_incidents(
     The rows are not filtered: the caller chose them for its clearance. With
     ``clearance``, a link whose other end is a stored incident (merged or
     not) at a level the clearance does not allow is left out, so not even
-    that incident's id goes with the file.
+    that incident's id goes with the file; so is a provenance row whose
+    original incident (one merged into this) is at such a level.
     """
     if not rows:
         return []
@@ -178,7 +179,14 @@ def _details(
         tags[incident_id][facet].append(value)
     sources: dict[str, list[dict[str, Any]]] = defaultdict(list)
     query = select(origin).where(origin.c.incident_id.in_(ids)).order_by(origin.c.id)
-    for row in connection.execute(query):
+    provenance = list(connection.execute(query))
+    # a merge moves the absorbed incident's rows here, and its level may be (or later be
+    # made) stricter than this one's: its batch and line go only where that level may go
+    first = _levels(connection, sorted({row.original_id for row in provenance}))
+    for row in provenance:
+        level = first.get(row.original_id, (None, False))[0]
+        if clearance is not None and level is not None and not tlp.allows(clearance, level):
+            continue
         sources[row.incident_id].append(
             {"kind": row.kind, "source": row.source, "row": row.row, "file_line": row.file_line,
              "signer_fingerprint": row.signer_fingerprint, "original_id": row.original_id}

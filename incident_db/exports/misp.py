@@ -28,6 +28,7 @@ import fcntl
 import json
 import os
 import re
+import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
@@ -167,14 +168,29 @@ def _our_event(path: Path) -> bool:
         return False
 
 
+def _temporary(directory: Path, name: str) -> tuple[int, Path]:
+    """A new file in ``directory`` for ``name``'s content, open for writing, mode 0644.
+
+    Its name is random and it is created exclusively (``tempfile.mkstemp``:
+    O_CREAT | O_EXCL, and O_NOFOLLOW): nothing planted in the directory, a
+    symbolic link or a hard link to someone else's file, is ever opened.
+    """
+    fd, path = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=f"-{name}", dir=directory)
+    try:
+        os.fchmod(fd, 0o644)
+    except BaseException:
+        os.close(fd)
+        os.unlink(path)
+        raise
+    return fd, Path(path)
+
+
 @contextlib.contextmanager
 def _staged(directory: Path, name: str) -> Iterator[TextIO]:
     """A text stream to ``name``, written under a temporary name (mode 0644) and renamed
     into place, flushed to disk, once the block completes; removed if it fails."""
-    temp = directory / f"{_TEMP_PREFIX}{os.getpid()}-{name}"
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    fd, temp = _temporary(directory, name)
     try:
-        os.fchmod(fd, 0o644)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             fd = -1
             yield handle
@@ -191,10 +207,8 @@ def _staged(directory: Path, name: str) -> Iterator[TextIO]:
 
 def _write(directory: Path, name: str, text: str) -> None:
     """Write one event file: under a temporary name (mode 0644), then renamed into place."""
-    temp = directory / f"{_TEMP_PREFIX}{os.getpid()}-{name}"
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    fd, temp = _temporary(directory, name)
     try:
-        os.fchmod(fd, 0o644)
         with open(fd, "wb") as handle:  # closes fd
             handle.write(text.encode("utf-8"))
         os.replace(temp, directory / name)

@@ -51,11 +51,13 @@ def positioned(chosen: IncidentFilter) -> list[MapPoint]:
         table.c.longitude,
         table.c.kind,
         table.c.verification_status,
+        table.c.tlp,
     ).where(chosen.where(table), table.c.latitude.is_not(None), table.c.longitude.is_not(None))
     rows = sessions.database().execute(query).all()
+    # the level rides along so that a printed map leaves TLP:RED markers off (print.css)
     return [
-        MapPoint(id_, lat, lon, kind, verification == "confirmed")
-        for id_, lat, lon, kind, verification in rows
+        MapPoint(id_, lat, lon, kind, verification == "confirmed", level)
+        for id_, lat, lon, kind, verification, level in rows
     ]
 
 
@@ -218,6 +220,8 @@ def points_json() -> Response:
                 "lon": p.longitude,
                 "kind": p.kind,
                 "confirmed": p.confirmed,
+                # map.js marks it as mapsvg does, so that print.css leaves it off paper
+                "red": p.tlp == "red",
             }
             for p in single
         ],

@@ -14,7 +14,9 @@ filled triangle; suspicious approach: hollow diamond; other: small square),
 the line says the verification (confirmed: solid dark outline; unverified:
 lighter, dashed, and hollow where the shape would be filled). The legend
 says the same in words, and every marker has a title with the incident's id
-and kind. Everything is presentation attributes: the CSP allows no inline
+and kind. A TLP:RED incident's marker carries the class :data:`RED_MARKER`,
+which print.css hides: on screen a member sees it, on paper it is not there.
+Everything is presentation attributes: the CSP allows no inline
 style.
 """
 
@@ -46,6 +48,8 @@ FILL = {
     "other": "#4d4d4d",
 }
 LEGEND_HEIGHT = 64
+#: the class of a TLP:RED incident's marker: print.css hides it (RED is not printed)
+RED_MARKER = "tlp-red-marker"
 #: one incident of each kind, for a marker's title
 KIND_SINGULAR = {
     "actual-attack": "actual attack",
@@ -64,6 +68,8 @@ class MapPoint:
     longitude: float
     kind: str
     confirmed: bool
+    #: the incident's TLP level: a TLP:RED marker is drawn with :data:`RED_MARKER`
+    tlp: str = ""
 
 
 @dataclass(frozen=True)
@@ -339,8 +345,9 @@ def render_map_svg(
         y = (north - point.latitude) * scale_y
         state = "confirmed" if point.confirmed else "unverified"
         title = f"{point.incident_id}: {KIND_SINGULAR.get(point.kind, 'other')}, {state}"
+        classes = f"marker {RED_MARKER}" if point.tlp == "red" else "marker"
         parts.append(
-            f'<g class="marker" data-count="1" data-id="{escape(point.incident_id)}">'
+            f'<g class="{classes}" data-count="1" data-id="{escape(point.incident_id)}">'
             f"<title>{escape(title)}</title>{marker(point.kind, point.confirmed, x, y, r)}</g>"
         )
     for group in clusters:

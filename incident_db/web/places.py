@@ -49,6 +49,8 @@ MAX_LISTED = 100
 #: at least this much of the globe around a place's incidents, in degrees, so a map of
 #: one anchorage still shows the coast it lies on
 MIN_MAP_SPAN = 1.0
+#: incident ids looked up per query for their TLP levels
+LEVELS_CHUNK = 1000
 EARLIEST = dt.date(1900, 1, 1)
 #: one incident of each kind (brief.trend.KIND_LABELS names them in the plural)
 ONE_OF_KIND = {"actual-attack": "actual attack", "attempted-attack": "attempted attack",
@@ -221,9 +223,12 @@ def with_levels(connection: Connection, listed: list[dict[str, Any]]) -> list[di
     """``listed`` with each incident's TLP level (``tlp``), for its label on the page."""
     table = core_table(Incident)
     ids = [item["id"] for item in listed]
-    levels = dict(
-        connection.execute(select(table.c.id, table.c.tlp).where(table.c.id.in_(ids))).all()
-    )
+    levels: dict[str, str] = {}
+    for start in range(0, len(ids), LEVELS_CHUNK):
+        query = select(table.c.id, table.c.tlp).where(
+            table.c.id.in_(ids[start : start + LEVELS_CHUNK])
+        )
+        levels.update((ident, level) for ident, level in connection.execute(query))
     return [{**item, "tlp": levels.get(item["id"], "red")} for item in listed]
 
 
@@ -232,14 +237,17 @@ def incident_map(
 ) -> Any:
     """A map of the incidents' positions, or None when none has one.
 
+    Each incident carries its level (:func:`with_levels`): a TLP:RED one is
+    drawn so that print.css leaves it off paper.
+
     ``legend_band=False`` leaves the legend out of the picture, for a page
     that writes it in HTML (legible on a phone, where the band's words shrink
     with the map).
     """
+    placed = [i for i in incidents if i["latitude"] is not None and i["longitude"] is not None]
     points = [
-        MapPoint(i["id"], i["latitude"], i["longitude"], i["kind_key"], i["confirmed"])
-        for i in incidents
-        if i["latitude"] is not None and i["longitude"] is not None
+        MapPoint(i["id"], i["latitude"], i["longitude"], i["kind_key"], i["confirmed"], i["tlp"])
+        for i in placed
     ]
     if not points:
         return None
@@ -280,7 +288,9 @@ def brief_page(
     credits = {k: v for k, v in feed_credits(connection).items() if k in feeds}
     trend = make_trend(connection, selection, selected.rows, day)
     figures = compute(selected, credits=credits, trend=trend)
-    incidents = listed_rows(selected.rows)
+    # every incident with its level: the map marks a RED one so that it is not printed
+    incidents = with_levels(connection, listed_rows(selected.rows))
+    placed = [i for i in incidents if i["latitude"] is not None and i["longitude"] is not None]
     by_title = {t["title"]: t for t in wording.tables(figures)}
     return {
         "figures": figures,
@@ -292,11 +302,12 @@ def brief_page(
         "helped_line": wording.helped_line(figures),
         "sources_line": wording.sources_line(figures),
         "tables": by_title,
-        "incidents": with_levels(connection, incidents[:MAX_LISTED]),
+        "incidents": incidents[:MAX_LISTED],
         "more": max(0, len(incidents) - MAX_LISTED),
         "map": incident_map(
             incidents, place.name, width=map_size[0], height=map_size[1], legend_band=legend_band
         ),
+        "map_red": sum(1 for point in placed if point["tlp"] == "red"),
         "legend": [] if legend_band else legend_icons(),
         "hours": {h: n for h, n in figures["by_hour"].items() if n},
     }

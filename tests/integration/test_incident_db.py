@@ -174,8 +174,8 @@ def test_merge_keeps_the_provenance_of_both(engine: Engine) -> None:
     ingest_batch(engine, batch([record(1), record(2)], batch_id="a" * 32), TRUSTED)
     ingest_batch(engine, batch([record(3)], batch_id="b" * 32), TRUSTED)
     with engine.begin() as connection:
-        assert merge(connection, keep, absorb) == 1
-        assert merge(connection, keep, third) == 1
+        assert merge(connection, keep, absorb).moved == 1
+        assert merge(connection, keep, third).moved == 1
     with engine.connect() as connection:
         origin = connection.execute(select(Provenance.__table__)).all()
         merged = dict(connection.execute(select(Incident.id, Incident.merged_into)).all())

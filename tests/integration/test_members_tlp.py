@@ -45,6 +45,7 @@ TODAY = dt.datetime.now(dt.UTC).date()
 CANARY = "canary-7c1e-red-narrative"
 RED, STRICT, AMBER, GREEN = (f"{n:032x}" for n in (1, 2, 3, 4))
 LEVELS = {RED: "red", STRICT: "amber+strict", AMBER: "amber", GREEN: "green"}
+LEVEL_IDS = {level: ident for ident, level in LEVELS.items()}
 PLACE = "Chittagong Anchorage 'B', Bangladesh"  # the factories' place
 CSS = ROOT / "incident_db" / "web" / "static" / "css"
 
@@ -244,6 +245,37 @@ def test_the_label_is_on_every_page_that_lists_incidents(member: FlaskClient) ->
                       r'<td>(<span class="tlp [^"]+" translate="no">[^<]+</span>)',
                       pages["map"], re.S)  # fmt: skip
     assert dict(rows) == {ident: label(level) for ident, level in LEVELS.items()}
+
+
+def test_a_red_marker_on_an_inline_map_is_not_printed(member: FlaskClient) -> None:
+    """Place and voyage pages draw their maps on the server: on screen a member sees the
+    RED incident's marker as any other; print.css hides it, and the paper says so."""
+    pages = {
+        "place": member.get(f"/places/{place_key(PLACE)}").get_data(as_text=True),
+        "voyage": member.get("/voyage?calls=Chittagong").get_data(as_text=True),
+    }
+    for name, page in pages.items():
+        found = re.findall(r'<g class="([^"]*)" data-count="1" data-id="([0-9a-f]{32})">', page)
+        assert {ident: classes for classes, ident in found} == {
+            RED: "marker tlp-red-marker", STRICT: "marker", AMBER: "marker", GREEN: "marker"
+        }, name  # fmt: skip
+        text = re.sub(r"<[^>]+>", "", re.sub(r"\s+", " ", page))
+        assert "1 TLP:RED position is left off the printed map" in text, name
+    # the map page: its server-drawn markers, and those map.js draws from points.json
+    page = member.get("/map?since=2000-01-01").get_data(as_text=True)
+    found = re.findall(r'<g class="([^"]*)" data-count="1" data-id="([0-9a-f]{32})">', page)
+    marked = {ident: classes for classes, ident in found}
+    assert marked[RED] == "marker tlp-red-marker"
+    assert all(classes == "marker" for ident, classes in marked.items() if ident != RED)
+    for level, red in (("red", True), ("green", False)):
+        query = f"since=2000-01-01&tlp={level}&bbox=91.6,22.1,91.8,22.3"
+        points = member.get(f"/map/points.json?{query}").json
+        assert points is not None
+        assert [(p["id"], p["red"]) for p in points["points"]] == [(LEVEL_IDS[level], red)]
+    printed = (CSS / "print.css").read_text(encoding="utf-8")
+    assert re.search(r"\.tlp-red-marker \{ display: none !important; \}", printed)
+    # the screen's sheet leaves it alone: members see every marker on screen
+    assert "tlp-red-marker" not in (CSS / "members.css").read_text(encoding="utf-8")
 
 
 def _listed(client: FlaskClient, query: str) -> set[str]:

@@ -2,8 +2,9 @@
 
 On a 375 px phone the label is visible whole, in FIRST's colour on black,
 at a readable size, and the page does not scroll sideways. With print
-media, a TLP:RED row of the map's list and a RED incident's page are not
-shown, and the line saying RED is not printed is.
+media, a TLP:RED row of the map's list, a RED incident's page and a RED
+marker on a place page's map are not shown, and the line saying RED is not
+printed is.
 """
 
 from __future__ import annotations
@@ -47,6 +48,15 @@ def levels(served: dict[str, Any], tmp_path: Path) -> dict[str, str]:  # noqa: F
     finally:
         engine.dispose()
     return chosen
+
+
+def _place_key(tmp_path: Path, ident: str) -> str:
+    engine = open_database(f"sqlite:///{tmp_path / 'demo' / 'incidents.sqlite3'}")
+    try:
+        with Session(engine) as session:
+            return session.scalars(select(Incident.place_key).where(Incident.id == ident)).one()
+    finally:
+        engine.dispose()
 
 
 def test_labels_on_a_phone_and_on_paper(
@@ -96,3 +106,12 @@ def test_labels_on_a_phone_and_on_paper(
         page.goto(f"{url}/incidents/{strict}")
         assert page.locator("h1").is_visible()
         assert page.locator(".tlp-red-note").count() == 0
+        # the place page's inline map: the RED marker is drawn, and not printed
+        page.goto(f"{url}/places/{_place_key(tmp_path, red)}?archive=1")
+        marker = page.locator(f'svg.incident-map g.marker[data-id="{red}"]')
+        assert marker.count() == 1
+        assert not marker.is_visible()
+        assert page.locator("svg.incident-map g.marker:not(.tlp-red-marker)").first.is_visible()
+        assert "position is left off the printed map" in page.locator("main").inner_text()
+        page.emulate_media(media="screen")
+        assert marker.is_visible()

@@ -316,6 +316,42 @@ def test_an_interrupted_export_leaves_the_previous_feed_whole(
     _check_hashes(_load(out))  # every file the manifest names is there, and nothing else
 
 
+def test_links_planted_at_a_temporary_name_are_never_written_through(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Someone who can write in the feed directory plants links where a temporary file
+    would go (earlier versions named it after the process id) once the export has
+    checked the directory: neither link is followed, the export completes."""
+    out = tmp_path / "feed"
+    out.mkdir()
+    outside, beside = tmp_path / "outside.txt", tmp_path / "beside.txt"
+    outside.write_text("not the exporter's\n")
+    beside.write_text("not the exporter's either\n")
+    green, clear = event_uuid(_hex(1)), event_uuid(_hex(3))
+    planted = {
+        out / f".cso-misp-{os.getpid()}-{green}.json": ("symlink", outside),
+        out / f".cso-misp-{os.getpid()}-{clear}.json": ("hardlink", beside),
+    }
+
+    def planting() -> Iterator[Any]:
+        with engine.connect() as connection:
+            for number, incident in enumerate(iter_incidents(connection, clearance="green")):
+                if number == 0:  # after the directory was checked and the lock taken
+                    for path, (kind, target) in planted.items():
+                        path.symlink_to(target) if kind == "symlink" else path.hardlink_to(target)
+                yield incident
+
+    assert write_misp_feed(planting(), out, clearance="green") == 2
+    assert outside.read_text() == "not the exporter's\n"
+    assert beside.read_text() == "not the exporter's either\n"
+    for uuid_ in (green, clear):
+        written = out / f"{uuid_}.json"
+        assert stat.S_ISREG(written.lstat().st_mode)
+        assert json.loads(written.read_bytes())["Event"]["uuid"] == uuid_
+    manifest = json.loads((out / "manifest.json").read_bytes())
+    assert set(manifest) == {green, clear}
+
+
 # The command ------------------------------------------------------------------
 
 

@@ -139,6 +139,8 @@ def test_list_remove_and_rotate(partners_cli: Cli, engine: Engine) -> None:
         (("add", "Navy", "--clearance", "purple"), "unknown TLP level"),
         (("add", "Na\x1b[31mvy", "--clearance", "green"), "control, format or invisible"),
         (("add", "Na:vy", "--clearance", "green"), "colon"),
+        (("add", "Navy\uff1ax", "--clearance", "green"), "colon"),  # fullwidth: NFKC folds it
+        (("add", "Navy\ufe55x", "--clearance", "green"), "colon"),  # small colon, the same
         (("add", "x" * 200, "--clearance", "green"), "characters long"),
         (("remove", "Nobody"), "no partner is called"),
         (("rotate", "Nobody"), "no partner is called"),

@@ -251,7 +251,9 @@ class IncidentMap {
     for (const p of found.points) {
       const x = (p.lon - west) * sx;
       const y = (north - p.lat) * sy;
-      const mark = element("g", { class: "marker", "data-count": 1, "data-id": p.id });
+      // a TLP:RED marker is left off printed maps (print.css), as the server's are
+      const kind = p.red === true ? "marker tlp-red-marker" : "marker";
+      const mark = element("g", { class: kind, "data-count": 1, "data-id": p.id });
       const state = p.confirmed ? "confirmed" : "unverified";
       mark.append(element("title", {}, `${p.id}: ${SINGULAR[p.kind] || "other"}, ${state}`));
       mark.append(markerShape(p.kind, p.confirmed, x, y, r));
