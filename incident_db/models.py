@@ -45,6 +45,9 @@ class Incident(Base):
         Index("ix_incident_place_day", "place_key", "local_date"),
         # partners page through what changed since their last pull (TAXII added_after)
         Index("ix_incident_version", "version_at", "id"),
+        # partners ask for one STIX object by its id (TAXII; incident_db/stix_ids.py)
+        Index("ix_incident_stix_uuid", "stix_uuid"),
+        Index("ix_incident_stix_located_uuid", "stix_located_uuid"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -109,6 +112,10 @@ class Incident(Base):
     # when this version of the incident was made: set on insert and on every change
     # (edit, TLP, record version, merge), so partners can pull what changed since
     version_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    # the UUIDs of its STIX objects (``stix_ids.py``): the incident SDO and its location
+    # share one, the located-at relationship has its own; set on insert (migration 0008)
+    stix_uuid: Mapped[str] = mapped_column(String(36))
+    stix_located_uuid: Mapped[str] = mapped_column(String(36))
 
 
 class IncidentTag(Base):

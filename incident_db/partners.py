@@ -191,18 +191,3 @@ def verify(session: Session, credential: str | tuple[str, str]) -> Partner | Non
         if not hmac.compare_digest(key.encode("utf-8"), found.name_key.encode("utf-8")):
             return None
     return found
-
-
-def record_pull(
-    session: Session,
-    partner: Partner,
-    endpoint: str,
-    count: int,
-    query: str = "",
-    now: datetime | None = None,
-) -> None:
-    """Audit one pull: the endpoint, how many objects went out, and the query (cut to 200)."""
-    detail: dict[str, Any] = {"count": count}
-    if query:
-        detail["query"] = query[:200]
-    store.audit(session, actor_of(partner), "taxii.pull", endpoint, detail, now=now)

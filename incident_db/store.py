@@ -29,6 +29,7 @@ from incident_db.models import (
 )
 from incident_db.places import place_key
 from incident_db.record import IncidentRecord
+from incident_db.stix_ids import incident_uuid, located_at_uuid
 from incident_db.tlp import default_for
 
 #: the record's multi-valued fields, stored as ``incident_tag`` facets
@@ -141,6 +142,8 @@ def incident_row(
         "added_at": added_at,
         "tlp": default_for(origin),
         "version_at": added_at,
+        "stix_uuid": incident_uuid(record.id),
+        "stix_located_uuid": located_at_uuid(record.id),
     }
     crew = record.crew
     for column in CREW_COLUMNS:

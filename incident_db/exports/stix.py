@@ -40,11 +40,11 @@ from typing import Any, TextIO
 
 from incident_db import tlp
 from incident_db.exports import ExportedIncident
+from incident_db.stix_ids import NAMESPACE, incident_uuid, link_uuid, located_at_uuid, stix_uuid
 from incident_db.taxonomy import SUCCESSFUL, label
 
 CORE_EXTENSION = "extension-definition--ef765651-680c-498d-9894-99799f2fa126"
 MARITIME_EXTENSION = "extension-definition--3b1f6c2e-8e0a-4c57-9d43-5a2f0e7c9b14"
-NAMESPACE = uuid.UUID("6f0d6b4e-2a87-4f43-8f39-1c7a5e2b9d30")
 #: when the producer identity and the extension definition were first published
 PUBLISHED = "2026-11-21T00:00:00.000Z"
 DETERMINATION = {
@@ -76,11 +76,7 @@ MARITIME_FIELDS = (
 )  # fmt: skip
 
 
-def _id(kind: str, name: str) -> str:
-    return f"{kind}--{uuid.uuid5(NAMESPACE, name)}"
-
-
-PRODUCER_ID = _id("identity", "cso-portal incident-db")
+PRODUCER_ID = f"identity--{stix_uuid('cso-portal incident-db')}"
 _PRODUCER: dict[str, Any] = {
     "type": "identity",
     "spec_version": "2.1",
@@ -161,7 +157,7 @@ def incident_objects(incident: ExportedIncident, clearance: str) -> list[dict[st
     location = _location(row, created, modified, [marking])
     if location is not None:
         objects.append(location)
-        objects.append(_relationship(f"located-at {row.id}", "located-at", sdo["id"],
+        objects.append(_relationship(located_at_uuid(row.id), "located-at", sdo["id"],
                                      location["id"], created, modified, [marking]))  # fmt: skip
     for link in incident.links:
         if link["direction"] != "out":
@@ -176,8 +172,9 @@ def incident_objects(incident: ExportedIncident, clearance: str) -> list[dict[st
         note = link["relation"]
         if link["distance_nm"] is not None:
             note += f": {link['distance_nm']} nm and {link['hours_apart']} h apart"
-        relation = _relationship(f"{link['relation']} {row.id} {link['other']}", kind, sdo["id"],
-                                 _id("incident", link["other"]), created, modified,
+        target = f"incident--{incident_uuid(link['other'])}"
+        relation = _relationship(link_uuid(link["relation"], row.id, link["other"]), kind,
+                                 sdo["id"], target, created, modified,
                                  [tlp.STIX_MARKINGS[both]])  # fmt: skip
         relation["description"] = note
         objects.append(relation)
@@ -185,10 +182,10 @@ def incident_objects(incident: ExportedIncident, clearance: str) -> list[dict[st
 
 
 def _relationship(
-    name: str, kind: str, source: str, target: str, created: str, modified: str, marking: list[str]
+    uid: str, kind: str, source: str, target: str, created: str, modified: str, marking: list[str]
 ) -> dict[str, Any]:
     return {
-        "type": "relationship", "spec_version": "2.1", "id": _id("relationship", name),
+        "type": "relationship", "spec_version": "2.1", "id": f"relationship--{uid}",
         "created_by_ref": PRODUCER_ID, "created": created, "modified": modified,
         "relationship_type": kind, "source_ref": source, "target_ref": target,
         "object_marking_refs": marking,
@@ -247,7 +244,7 @@ def _incident(
     sdo: dict[str, Any] = {
         "type": "incident",
         "spec_version": "2.1",
-        "id": _id("incident", incident.row.id),
+        "id": f"incident--{incident_uuid(incident.row.id)}",
         "created_by_ref": PRODUCER_ID,
         "created": created,
         "modified": modified,
@@ -284,7 +281,7 @@ def _location(row: Any, created: str, modified: str, marking: list[str]) -> dict
     location: dict[str, Any] = {
         "type": "location",
         "spec_version": "2.1",
-        "id": _id("location", row.id),
+        "id": f"location--{incident_uuid(row.id)}",
         "created_by_ref": PRODUCER_ID,
         "created": created,
         "modified": modified,

@@ -15,7 +15,8 @@ incident id, object id), where date_added is its incident's ``version_at``
 extension definition). ``next`` is that position of a page's last
 object, so a page starts right after it: no object is skipped or repeated,
 and an incident changed meanwhile comes again later, as its new version.
-Every answered request is one line in the audit log (``taxii.pull``).
+Every request of a partner, refused ones too, is one line in the audit log
+(``taxii.pull``), with its status and its filters as parsed.
 
 This module holds the routes, the partner's sign-in and the audit; the
 protocol (media types, errors, filters, the cursor) is in
@@ -33,9 +34,11 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, current_app, g, request
 
 from incident_db import partners, tlp
+from incident_db.members import store
 from incident_db.web.sessions import database, public
-from incident_db.web.taxii_objects import find_object, walk_objects
+from incident_db.web.taxii_objects import SCAN_STOP, find_object, walk_objects
 from incident_db.web.taxii_protocol import (
+    AUDIT_FIRST,
     STIX,
     TAXII,
     Filters,
@@ -45,9 +48,10 @@ from incident_db.web.taxii_protocol import (
     answer,
     cursor_of,
     object_version,
-    request_filters,
     show_time,
+    unknown_parameters,
 )
+from incident_db.web.taxii_protocol import request_filters as parse_filters
 
 taxii = Blueprint("taxii", __name__, url_prefix="/taxii2")
 
@@ -61,6 +65,11 @@ COLLECTION_ID = "4f8b0c52-6a1e-4d3b-9c7e-2b5d8e1f0a63"
 
 @taxii.errorhandler(TaxiiError)
 def _refused(error: TaxiiError) -> Response:
+    if error.status != 401 and "partner" in g:
+        try:
+            _audit(0, status=error.status)
+        except Exception as failed:  # the refusal goes out even if the log cannot be written
+            current_app.logger.error("TAXII audit failed: %s", type(failed).__name__)
     body = {"title": error.title, "http_status": str(error.status)}
     if error.description:
         body["description"] = error.description
@@ -75,6 +84,7 @@ def _refused(error: TaxiiError) -> Response:
 @taxii.errorhandler(Exception)
 def _failed(error: Exception) -> Response:
     current_app.logger.error("TAXII request failed: %s", type(error).__name__)
+    database().rollback()  # the audit line goes in a transaction of its own
     return _refused(TaxiiError(500, "Something went wrong on our side; please try again later"))
 
 
@@ -95,11 +105,32 @@ def _authenticate() -> None:
     g.clearance = partner.clearance
 
 
-def _audit(count: int) -> None:
-    """One audit line for this pull, committed at once (a single INSERT)."""
+def request_filters() -> Filters:
+    """The request's filters (400 if malformed), kept for its audit line."""
+    g.filters = parse_filters()
+    return g.filters
+
+
+def _audit(count: int, status: int = 200) -> None:
+    """One audit line for this pull, refused ones too, committed at once (a single INSERT).
+
+    The detail holds the status, the number of objects sent and the filters
+    as parsed (a few values of each and their count), not the raw query: a
+    padded query string can neither hide a filter nor flood the log. A
+    request refused before its filters were parsed records the names of
+    its query parameters.
+    """
     db = database()
-    query = request.query_string.decode("latin-1")
-    partners.record_pull(db, g.partner, request.path, count, query)
+    detail: dict[str, Any] = {"status": status, "count": count}
+    filters = g.get("filters")
+    if filters is not None:
+        detail["filters"] = filters.audited()
+    elif request.args:
+        names = sorted(name[:40] for name in request.args)
+        detail["parameters"] = {"count": len(names), "first": names[:AUDIT_FIRST]}
+        if unknown_parameters():
+            detail["parameters"]["unknown"] = list(unknown_parameters())
+    store.audit(db, partners.actor_of(g.partner), "taxii.pull", request.path, detail)
     db.commit()
 
 
@@ -125,12 +156,20 @@ def _collection() -> dict[str, Any]:
 
 def _page(items: Iterator[Item], limit: int
           ) -> tuple[list[Item], dict[str, Any]]:  # fmt: skip
-    """The first ``limit`` items, and the envelope's ``more`` and ``next``."""
+    """The first ``limit`` items, and the envelope's ``more`` and ``next``.
+
+    A walk that read as many incidents as one request may ends early
+    (``SCAN_STOP``): the page then holds fewer than ``limit`` objects, maybe
+    none, with ``more`` true and ``next`` just after the last incident read
+    (TAXII 2.1 §3.4.1 lets a server send fewer objects than ``limit``).
+    """
     page: list[Item] = []
-    for item in items:
+    for position, obj in items:
         if len(page) == limit:
             return page, {"more": True, "next": cursor_of(page[-1][0])}
-        page.append(item)
+        if obj is SCAN_STOP:
+            return page, {"more": True, "next": cursor_of(position)}
+        page.append((position, obj))
     return page, {"more": False}
 
 

@@ -25,12 +25,21 @@ STIX = "application/stix+json;version=2.1"
 MAX_LIMIT = 1000
 #: most values one match[...] filter may list
 MATCH_MAX = 100
+#: the query parameters this server reads (TAXII 2.1 §3.4); others are ignored, and audited
+KNOWN_PARAMETERS = frozenset({"added_after", "limit", "next", "match[type]", "match[id]",
+                              "match[version]", "match[spec_version]"})  # fmt: skip
+#: ``Position.object_id`` that sorts after every object of its incident ("~" is above "z")
+AFTER_ALL = "~"
 
 _TIMESTAMP = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?Z")
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 STIX_ID = re.compile(rf"([a-z][a-z0-9-]{{0,60}})--({_UUID})")
 _TYPE = re.compile(r"[a-z][a-z0-9-]{0,60}")
 _SPEC_VERSION = re.compile(r"\d\.\d{1,2}")
+#: a limit: ASCII digits only, and few of them (leading zeros allowed, as in "0010")
+_LIMIT = re.compile(r"[0-9]{1,4}")
+#: how many values of one filter the audit log keeps (with their count)
+AUDIT_FIRST = 5
 #: an object and where it sits in the collection's order
 Item = tuple["Position", dict[str, Any]]
 
@@ -63,6 +72,23 @@ class Filters:
     ids: frozenset[str] | None
     versions: frozenset[dt.datetime] | None  # None: "last", "first" or "all" (one version each)
     spec_versions: frozenset[str] | None
+    unknown: tuple[str, ...] = ()  # names of query parameters this server does not read
+
+    def audited(self) -> dict[str, Any]:
+        """The filters as the audit log keeps them: parsed, and short whatever was sent."""
+        found: dict[str, Any] = {"limit": self.limit, "next": self.after is not None}
+        if self.added_after is not None:
+            found["added_after"] = show_time(self.added_after)
+        for key, values in (("types", self.types), ("ids", self.ids),
+                            ("spec_versions", self.spec_versions)):  # fmt: skip
+            if values is not None:
+                found[key] = {"count": len(values), "first": sorted(values)[:AUDIT_FIRST]}
+        if self.versions is not None:
+            moments = sorted(show_time(moment) for moment in self.versions)
+            found["versions"] = {"count": len(moments), "first": moments[:AUDIT_FIRST]}
+        if self.unknown:
+            found["unknown"] = list(self.unknown)
+        return found
 
     def admits(self, position: Position, obj: dict[str, Any]) -> bool:
         """Whether ``obj`` at ``position`` passes every filter but the paging ones."""
@@ -174,7 +200,9 @@ def _uncursor(text: str) -> Position:
         moment = parse_time(added)
         if moment is None or not isinstance(incident, str) or len(incident) > 32:
             raise ValueError
-        if not isinstance(object_id, str) or not STIX_ID.fullmatch(object_id):
+        if not isinstance(object_id, str):
+            raise ValueError
+        if object_id != AFTER_ALL and not STIX_ID.fullmatch(object_id):
             raise ValueError
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
         raise TaxiiError(
@@ -195,14 +223,29 @@ def request_filters() -> Filters:
                              "Give a UTC timestamp such as 2024-05-01T12:00:00.000Z.")  # fmt: skip
     limit = MAX_LIMIT
     if "limit" in request.args:
-        raw = request.args["limit"].strip()
-        if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw[:6]) <= MAX_LIMIT:
-            raise TaxiiError(400, "limit is malformed", f"Give a number from 1 to {MAX_LIMIT}.")
-        limit = int(raw)
+        limit = parse_limit(request.args["limit"])
     after = _uncursor(request.args["next"]) if "next" in request.args else None
     return Filters(added_after, limit, after, _values("match[type]", _TYPE),
                    _values("match[id]", STIX_ID), _versions(),
-                   _values("match[spec_version]", _SPEC_VERSION))  # fmt: skip
+                   _values("match[spec_version]", _SPEC_VERSION),
+                   unknown_parameters())  # fmt: skip
+
+
+def parse_limit(raw: str) -> int:
+    """A ``limit`` value: 1 to 4 ASCII digits, 1 to :data:`MAX_LIMIT`; else 400.
+
+    The whole value is checked, not a prefix of it: no sign, space, other
+    script's digits or long run of zeros gets through.
+    """
+    if _LIMIT.fullmatch(raw) is None or not 1 <= int(raw) <= MAX_LIMIT:
+        raise TaxiiError(400, "limit is malformed", f"Give a number from 1 to {MAX_LIMIT}.")
+    return int(raw)
+
+
+def unknown_parameters() -> tuple[str, ...]:
+    """The names of the query parameters this server does not read (the first few, cut short)."""
+    names = sorted({name for name in request.args if name not in KNOWN_PARAMETERS})
+    return tuple(name[:40] for name in names[:AUDIT_FIRST])
 
 
 def object_version(obj: dict[str, Any]) -> str:

@@ -6,6 +6,10 @@ confirmed report and CLEAR for a public feed's row. ``incident.version_at``
 is when the incident's current version was made; existing rows take their
 ``added_at``. The index on (``version_at``, ``id``) lets a partner page
 through what changed after a given moment (TAXII ``added_after``).
+``incident.stix_uuid`` and ``incident.stix_located_uuid`` hold the UUIDs of
+an incident's STIX objects (``incident_db/stix_ids.py``), indexed, so a
+partner's request for one object by its id is an index lookup; existing
+rows get them computed here, in batches.
 
 ``partner`` holds the organisations that pull incidents with an API
 credential, of which only the SHA-256 is kept.
@@ -18,6 +22,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
+from incident_db.stix_ids import incident_uuid, located_at_uuid
 
 revision = "0008"
 down_revision = "0007"
@@ -57,6 +63,7 @@ def upgrade() -> None:
         op.alter_column("incident", "tlp", server_default=None)
         op.alter_column("incident", "version_at", server_default=None)
     op.create_index("ix_incident_version", "incident", ["version_at", "id"])
+    _add_stix_ids()
     op.create_table(
         "partner",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
@@ -70,9 +77,64 @@ def upgrade() -> None:
     )
 
 
+#: incidents given their STIX ids per statement
+_BATCH = 5000
+
+
+def _add_stix_ids() -> None:
+    """The two STIX UUID columns, filled in for every stored incident, and their indexes.
+
+    In place like the others (``ADD COLUMN … NOT NULL DEFAULT ''``). UUIDv5
+    is a SHA-1 SQL cannot compute portably, so the values are computed here
+    in Python, a batch of incident ids at a time, in id order.
+    """
+    for column in ("stix_uuid", "stix_located_uuid"):
+        op.add_column(
+            "incident", sa.Column(column, sa.String(36), nullable=False, server_default="")
+        )
+    bind = op.get_bind()
+    incident = sa.table(
+        "incident",
+        sa.column("id", sa.String),
+        sa.column("stix_uuid", sa.String),
+        sa.column("stix_located_uuid", sa.String),
+    )
+    fill = (
+        sa.update(incident)
+        .where(incident.c.id == sa.bindparam("ident"))
+        .values(stix_uuid=sa.bindparam("one"), stix_located_uuid=sa.bindparam("located"))
+    )
+    last = ""
+    while True:
+        ids = (
+            bind.execute(
+                sa.select(incident.c.id)
+                .where(incident.c.id > last)
+                .order_by(incident.c.id)
+                .limit(_BATCH)
+            )
+            .scalars()
+            .all()
+        )
+        if not ids:
+            break
+        rows = [{"ident": i, "one": incident_uuid(i), "located": located_at_uuid(i)} for i in ids]
+        bind.execute(fill, rows)
+        last = ids[-1]
+    if bind.dialect.name == "postgresql":
+        op.alter_column("incident", "stix_uuid", server_default=None)
+        op.alter_column("incident", "stix_located_uuid", server_default=None)
+    op.create_index("ix_incident_stix_uuid", "incident", ["stix_uuid"])
+    op.create_index("ix_incident_stix_located_uuid", "incident", ["stix_located_uuid"])
+
+
 def downgrade() -> None:
-    """Back to 0007: no partners, no TLP, no version time."""
+    """Back to 0007: no partners, no TLP, no version time, no stored STIX ids."""
     op.drop_table("partner")
+    op.drop_index("ix_incident_stix_located_uuid", "incident")
+    op.drop_index("ix_incident_stix_uuid", "incident")
+    op.drop_column("incident", "stix_located_uuid")
+    op.drop_column("incident", "stix_uuid")
     op.drop_index("ix_incident_version", "incident")
     # SQLite (3.35 and later) drops a plain column in place, keeping rowids and triggers
     op.drop_column("incident", "version_at")
