@@ -5,7 +5,8 @@ refusal with these templates, and the page embeds them, with the field table
 (``fields.py``), as the rules JSON (:func:`form_rules`) that the browser checks
 with: one source, no second list. A ``{name}`` in a template is filled from
 the field's own entry in the rules (``label``, ``min``, ``max``,
-``max_length``, ``example``), from the other field of a pair (``other``), or
+``max_length``, ``example``; in the browser, ``label`` is the field's label on
+the page unless the entry names it), from the other field of a pair (``other``), or
 from the attachment limits (``max_count``; ``limit``, a figure in whole MiB
 like "25 MiB"; ``index``, a file's number from 1).
 """
@@ -150,20 +151,29 @@ def form_rules(
 
 
 def _field_rule(f: Field) -> dict[str, Any]:
+    """The rule of field ``f``: what the browser cannot read from the form, and no default.
+
+    What the page shows already, rules.js reads there (``wholeRules``): the
+    field's name in messages, from its ``<label>`` (or ``<legend>``), and its
+    choices, from its options or boxes. Only a field that messages call
+    otherwise (``short``) carries a ``label``. Left out as defaults:
+    ``categories`` when the field serves every category, ``required`` when
+    false, ``min``, ``max`` and ``example`` when the field has none. Every
+    byte here is paid for on every page, in every language (issue 15).
+    """
     low, high = field_range(f)
-    return {
-        "name": f.name,
-        "label": str(f.name_in_messages),
-        "kind": f.kind.value,
-        "section": f.section,
-        "categories": list(f.categories),
-        "required": f.required,
-        "max_length": f.max_length,
-        "choices": [value for value, _ in f.choices],
+    rule: dict[str, Any] = {"name": f.name, "kind": f.kind.value, "section": f.section,
+                            "max_length": f.max_length}  # fmt: skip
+    optional = {
+        "label": _words(f.short or None),
+        "categories": None if f.for_every_category else list(f.categories),
+        "required": f.required or None,
         "min": low,
         "max": high,
         "example": _words(f.extra.get("example")),
     }
+    rule.update((key, value) for key, value in optional.items() if value is not None)
+    return rule
 
 
 def _words(text: Words | None) -> str | None:

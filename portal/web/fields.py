@@ -82,6 +82,11 @@ class Field:
     short: Words = ""
 
     @property
+    def for_every_category(self) -> bool:
+        """Whether the field is asked whatever kind of incident is chosen."""
+        return self.categories == ALL
+
+    @property
     def name_in_messages(self) -> Words:
         """The words a message about this field starts with."""
         return self.short or self.label

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from html.parser import HTMLParser
 
 import pytest
 from flask.testing import FlaskClient
@@ -119,3 +120,80 @@ class TestLanguageInTheAddress:
         assert 'class="languages"' not in text
         again = client.get("/received?lang=ar").get_data(as_text=True)
         assert 'class="languages"' in again  # "already received": the picker is back
+
+
+#: elements with no end tag, and options (whose end tag may be left out): none holds a label
+_NOT_HOLDING_LABELS = frozenset({"input", "option", "meta", "link", "br", "img", "hr"})
+
+
+class _FormShows(HTMLParser):
+    """What rules.js reads from the form (``onForm``): each field's label words and choices.
+
+    A label's (or a group's legend's) own text, not that of an element inside
+    it (the "(required)" mark), trimmed; the values of a list's options but
+    the empty one, and of a group's boxes. Fields inside ``<template>`` count.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.labels: dict[str, str] = {}
+        self.choices: dict[str, list[str]] = {}
+        self._open: list[tuple[str, str | None]] = []  # (tag, field whose label it is)
+        self._group: str | None = None  # the field of the <fieldset> or <select> we are in
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attr = dict(attrs)
+        ident = attr.get("id") or ""
+        if tag in ("fieldset", "select") and ident.startswith("f-"):
+            self._group = ident[2:]
+            self.choices[self._group] = []
+        if tag == "input" and attr.get("type") == "checkbox" and self._group:
+            self.choices[self._group].append(attr.get("value") or "")
+        elif tag == "option" and self._group and attr.get("value"):
+            self.choices[self._group].append(attr["value"] or "")
+        if tag in _NOT_HOLDING_LABELS:
+            return
+        owner = None
+        if tag == "label" and (attr.get("for") or "").startswith("f-"):
+            owner = (attr["for"] or "")[2:]
+        elif tag == "legend" and self._group and self._open[-1][0] == "fieldset":
+            owner = self._group
+        if owner is not None:
+            self.labels[owner] = ""
+        self._open.append((tag, owner))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("fieldset", "select"):
+            self._group = None
+        if tag not in _NOT_HOLDING_LABELS and self._open and self._open[-1][0] == tag:
+            self._open.pop()
+
+    def handle_data(self, data: str) -> None:
+        if self._open and self._open[-1][1] is not None:
+            self.labels[self._open[-1][1]] += data
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("step", ["/", "/?category=other"], ids=["step-1", "step-2"])
+def test_the_form_names_every_field_as_the_server_s_messages_do(
+    client: FlaskClient, step: str
+) -> None:
+    """The rules JSON leaves out each label and choice: the form itself must give them right."""
+    from flask_babel import force_locale
+
+    from portal.web.fields import FIELDS
+
+    for language in SHIPPED:
+        page = client.get(f"{step}{'&' if '?' in step else '?'}lang={language.code}")
+        text = page.get_data(as_text=True)
+        found = re.search(r'<script type="application/json" id="form-rules">(.*?)</script>', text)
+        assert found is not None
+        rules = {rule["name"]: rule for rule in json.loads(found.group(1))["fields"]}
+        form = _FormShows()
+        form.feed(text)
+        with client.application.test_request_context("/"), force_locale(language.locale):
+            for f in FIELDS:
+                named = rules[f.name].get("label") or form.labels[f.name].strip()
+                assert named == str(f.name_in_messages), (language.code, f.name)
+                offered = form.choices.get(f.name, [])
+                assert offered == [value for value, _ in f.choices], (language.code, f.name)

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import test from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { checkReport } from '../../portal/web/static/js/rules.js';
+import { checkReport, wholeRules } from '../../portal/web/static/js/rules.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const VENV_PYTHON = `${ROOT}.venv/bin/python`;
@@ -17,6 +17,7 @@ const PYTHON = process.env.PYTHON ?? (existsSync(VENV_PYTHON) ? VENV_PYTHON : 'p
 const SERVER_SIDE = `
 import json, sys
 from portal.web.field_rules import form_rules
+from portal.web.fields import FIELDS
 from portal.web.report import InvalidReportError, build_report
 
 rules = form_rules(10, 1024, 2048, plain_max_file_bytes=1024, plain_max_total_bytes=2048)
@@ -30,7 +31,9 @@ for values in json.load(sys.stdin):
     else:
         verdicts.append({"problems": [], "report": document["report"],
                          "identity": document["identity"]})
-json.dump({"rules": rules, "verdicts": verdicts}, sys.stdout)
+# what the page's form shows of each field, as rules.js reads it there
+form = {f.name: {"label": str(f.label), "choices": [value for value, _ in f.choices]} for f in FIELDS}
+json.dump({"rules": rules, "form": form, "verdicts": verdicts}, sys.stdout)
 `;
 
 const PIRACY = { category: ['piracy-or-armed-robbery'] };
@@ -63,7 +66,7 @@ const CASES = {
 const serverSide = JSON.parse(execFileSync(PYTHON, ['-c', SERVER_SIDE], {
   cwd: ROOT, input: JSON.stringify(Object.values(CASES)), encoding: 'utf8',
 }));
-const { rules } = serverSide;
+const rules = wholeRules(serverSide.rules, (name) => serverSide.form[name]);
 const names = Object.keys(CASES);
 const verdictOf = (name) => serverSide.verdicts[names.indexOf(name)];
 

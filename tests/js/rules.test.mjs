@@ -1,6 +1,7 @@
 // rules.js gives the verdict portal/web/report.py gives, word for word, on a
 // table of cases: the server's own build_report runs (in Python) on the same
-// posted values, and the rules JSON is the one portal.web.field_rules.form_rules makes.
+// posted values, and the rules JSON is the one portal.web.field_rules.form_rules makes,
+// made whole (wholeRules) with each field's label and choices as the page's form shows them.
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -8,7 +9,7 @@ import { existsSync } from 'node:fs';
 import test from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { checkFiles, checkReport, formatMessage, hasContent } from '../../portal/web/static/js/rules.js';
+import { checkFiles, checkReport, formatMessage, hasContent, wholeRules } from '../../portal/web/static/js/rules.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const VENV_PYTHON = `${ROOT}.venv/bin/python`;
@@ -20,6 +21,7 @@ const SERVER_SIDE = `
 import json, sys
 from portal.web.attachment_limits import browser_attachment_limits
 from portal.web.field_rules import form_rules
+from portal.web.fields import FIELDS
 from portal.web.report import InvalidReportError, build_report
 
 count, per_file, total = browser_attachment_limits(200 * 1024 * 1024, 10)
@@ -35,7 +37,9 @@ for values in json.load(sys.stdin):
     else:
         verdicts.append({"problems": [], "report": document["report"],
                          "identity": document["identity"]})
-json.dump({"rules": rules, "verdicts": verdicts}, sys.stdout)
+# what the page's form shows of each field, as rules.js reads it there
+form = {f.name: {"label": str(f.label), "choices": [value for value, _ in f.choices]} for f in FIELDS}
+json.dump({"rules": rules, "form": form, "verdicts": verdicts}, sys.stdout)
 `;
 
 const NARRATIVE = { narrative: ['Boarded at anchor.'] };
@@ -101,7 +105,7 @@ const CASES = {
 const serverSide = JSON.parse(execFileSync(PYTHON, ['-c', SERVER_SIDE], {
   cwd: ROOT, input: JSON.stringify(Object.values(CASES)), encoding: 'utf8',
 }));
-const { rules } = serverSide;
+const rules = wholeRules(serverSide.rules, (name) => serverSide.form[name]);
 
 test('every case gets the server\'s verdict, in the server\'s words', () => {
   const names = Object.keys(CASES);
@@ -126,6 +130,45 @@ test('the table covers refusals and acceptances of every kind the issue names', 
     assert.ok(keys.has(key), `no case is refused with "${key}"`);
   }
   assert.ok(serverSide.verdicts.filter((v) => v.problems.length === 0).length >= 8);
+});
+
+test('the JSON leaves out what the form shows and every default, and wholeRules puts them back', () => {
+  const sent = serverSide.rules.fields;
+  // a label only where messages call the field otherwise than its label on the form
+  assert.deepEqual(sent.filter((rule) => 'label' in rule).map((rule) => rule.name), ['latitude', 'longitude']);
+  assert.ok(sent.every((rule) => !('choices' in rule) && rule.required !== false));
+  assert.ok(sent.every((rule) => rule.min !== null && rule.max !== null && rule.example !== null));
+  const byName = new Map(rules.fields.map((rule) => [rule.name, rule]));
+  const every = serverSide.form.category.choices;
+  assert.equal(byName.get('latitude').label, 'Latitude');
+  assert.notEqual(serverSide.form.latitude.label, 'Latitude');
+  assert.equal(byName.get('perpetrators_min').label, 'Number of perpetrators, at least');
+  assert.deepEqual(byName.get('weapons').choices, serverSide.form.weapons.choices);
+  assert.deepEqual(byName.get('narrative').categories, every);
+  assert.ok(!byName.get('weapons').categories.includes('stowaways'));
+  assert.deepEqual(
+    [byName.get('category').required, byName.get('place_name').required, byName.get('place_name').choices],
+    [true, false, []],
+  );
+  assert.deepEqual([byName.get('crew_injured').min, byName.get('crew_injured').max], [0, 9999]);
+  assert.deepEqual([byName.get('place_name').min, byName.get('place_name').example], [null, null]);
+});
+
+test('wholeRules takes every label and choice from the form it is given', () => {
+  const asked = [];
+  const onForm = (name) => {
+    asked.push(name);
+    return { label: `«${name}»`, choices: name === 'category' ? ['a', 'b'] : [] };
+  };
+  const whole = wholeRules({ fields: [{ name: 'category', kind: 'choice', required: true },
+    { name: 'x', kind: 'text', categories: ['b'] }, { name: 'y', kind: 'count', label: 'Y', min: 0 }] }, onForm);
+  assert.deepEqual(asked, ['category', 'x', 'y']);
+  assert.deepEqual(whole.fields.map((rule) => [rule.label, rule.categories, rule.choices]),
+    [['«category»', ['a', 'b'], ['a', 'b']], ['«x»', ['b'], []], ['Y', ['a', 'b'], []]]);
+  const problems = checkReport({ ...whole, messages: serverSide.rules.messages, pairs: [] },
+    { category: ['c'], x: ['one\ntwo'] }).problems;
+  assert.deepEqual(problems.map((p) => p.message),
+    ['«category»: not one of the listed choices', '«x»: one line only']);
 });
 
 test('a whole position is split into latitude and longitude', () => {

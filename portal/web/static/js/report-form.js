@@ -67,7 +67,9 @@ export function applyCategory(form) {
   const chosenName = chosen ? select.selectedOptions[0].textContent.trim() : '';
   for (const wrapper of form.querySelectorAll('.field[data-categories]')) {
     if (wrapper.dataset.field === 'category') continue;
-    const applies = chosen !== '' && wrapper.dataset.categories.split(' ').includes(chosen);
+    // An empty list: a question for every kind of incident (templates/_field.html).
+    const { categories } = wrapper.dataset;
+    const applies = chosen !== '' && (categories === '' || categories.split(' ').includes(chosen));
     const held = holdsValue(wrapper);
     wrapper.hidden = !applies && !held;
     offCategoryNote(wrapper, !applies && held && chosen ? chosenName : null);

@@ -2,7 +2,9 @@
 // checks them (portal/web/report.py), from the rules JSON the page embeds
 // (<script type="application/json" id="form-rules">, made by
 // portal.web.field_rules.form_rules from the one field table): the same fields, the
-// same limits, the same words. There is no second list here.
+// same limits, the same words. There is no second list here: what the JSON
+// leaves out is a default, or what the form itself shows (a field's label, its
+// choices), read from the form.
 //
 // Values come in as the form would post them: for each field name, the
 // list of strings sent (a checkbox group sends one per ticked box).
@@ -12,9 +14,51 @@
 import { asciiDigits, wholeNumberText } from './digits.js';
 import { parseCoordinate, parsePosition } from './position.js';
 
-/** The rules JSON embedded in `doc`. */
+/** The rules JSON embedded in `doc`, made whole from the form the page shows (wholeRules). */
 export function readRules(doc = globalThis.document) {
-  return JSON.parse(doc.getElementById('form-rules').textContent);
+  const json = JSON.parse(doc.getElementById('form-rules').textContent);
+  return wholeRules(json, (name) => onForm(doc, name));
+}
+
+/**
+ * The rules with what form_rules leaves out put back. `onForm(name)` gives
+ * what the form shows of a field, {label, choices}: the words of its label,
+ * which name it in messages unless its rule names it otherwise (by a shorter
+ * name), and the values it offers. A rule naming no categories serves every
+ * category (the category field's choices); `required` is false unless set,
+ * and `min`, `max` and `example` are null unless given.
+ */
+export function wholeRules(json, onForm) {
+  const fields = json.fields.map((rule) => {
+    const { label, choices } = onForm(rule.name);
+    return { label, choices, required: false, min: null, max: null, example: null, ...rule };
+  });
+  const every = fields.find((rule) => rule.name === 'category').choices;
+  for (const rule of fields) rule.categories ??= [...every];
+  return { ...json, fields };
+}
+
+// What the form shows of field `name` (see wholeRules). The page says a
+// field's name once, in its <label> (for a group of boxes, its <legend>): the
+// words before the "(required)" mark, an element of its own. Its choices are
+// the values of its boxes or its list's options, but the empty "nothing
+// chosen". Until the script shows step 2, its fields are in <template
+// id="details">, whose content the document's own search does not reach.
+const TEXT_NODE = 3; // Node.TEXT_NODE
+function onForm(doc, name) {
+  for (const place of [doc, doc.getElementById('details')?.content]) {
+    const control = place?.getElementById(`f-${name}`);
+    if (!control) continue;
+    const group = control.localName === 'fieldset';
+    const words = group ? control.querySelector('legend') : place.querySelector(`label[for="f-${name}"]`);
+    const own = [...words.childNodes].filter((node) => node.nodeType === TEXT_NODE);
+    const values = group ? [...control.querySelectorAll('input[type=checkbox]')] : [...(control.options ?? [])];
+    return {
+      label: own.map((node) => node.data).join('').trim(),
+      choices: values.map((element) => element.value).filter((value) => value !== ''),
+    };
+  }
+  throw new Error(`the form has no field ${name}`);
 }
 
 /** Message `key` with its {placeholders} filled from `values` (as str.format does). */
