@@ -60,11 +60,13 @@ def bundle_name(entry: str) -> str:
 
 
 def install() -> Path:
-    """The pinned esbuild, installed by ``npm ci`` (integrity checked) unless already there."""
-    lock = (PIN / "package-lock.json").read_bytes()
-    installed = INSTALL / "package-lock.json"
-    if ESBUILD.is_file() and installed.is_file() and installed.read_bytes() == lock:
-        return ESBUILD
+    """The pinned esbuild, installed afresh by ``npm ci`` on every run.
+
+    ``npm ci`` deletes what an earlier run left in ``node_modules`` and unpacks
+    each package again, checked against the lock's integrity hashes, so a
+    changed esbuild left in ``build/`` (a stale cache, a dirty machine) can
+    neither make nor vouch for a bundle.
+    """
     npm = shutil.which("npm")
     if npm is None:
         raise BundleError("npm is needed to install esbuild (scripts/install-system-deps.sh)")

@@ -158,6 +158,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 
 @functools.cache
 def _page_messages(code: str, bundle: str) -> Markup:
+    browser_msgids()  # refuses keys that clash, before any page carries one
     messages = json.loads(browser_catalog(code))
     source = (STATIC / bundle).read_text(encoding="utf-8")
     # A msgid stays a string literal in the bundle (esbuild keeps strings, --charset=utf8):
@@ -168,9 +169,36 @@ def _page_messages(code: str, bundle: str) -> Markup:
         if msgid in source or json.dumps(msgid, ensure_ascii=False)[1:-1] in source
     ]
     used = {message_key(msgid): messages[msgid] for msgid in written}
-    if len(used) != len(written):
-        raise RuntimeError(f"two msgids of the {code} catalog share a key: change message_key")
     return script_json(used)
+
+
+def clashing_keys(msgids: Any) -> list[tuple[str, str]]:
+    """Pairs of ``msgids`` that share a :func:`message_key` (none may, translated or not).
+
+    A clash between a message still untranslated in some language and a
+    translated one would show the other message's words (i18n.js finds the key),
+    so every msgid the browser can ask for counts, not only a catalog's own.
+    """
+    seen: dict[str, str] = {}
+    clashes = []
+    for msgid in msgids:
+        key = message_key(msgid)
+        if key in seen and seen[key] != msgid:
+            clashes.append((seen[key], msgid))
+        seen.setdefault(key, msgid)
+    return clashes
+
+
+@functools.cache
+def browser_msgids() -> tuple[str, ...]:
+    """Every msgid of the browser's messages (``js.pot``), checked to have distinct keys."""
+    from babel.messages.pofile import read_po
+
+    with (TRANSLATIONS / "js.pot").open("rb") as template:
+        msgids = tuple(str(m.id) for m in read_po(template) if m.id and isinstance(m.id, str))
+    if clashes := clashing_keys(msgids):
+        raise RuntimeError(f"browser msgids share a key, change message_key: {clashes[:3]}")
+    return msgids
 
 
 def message_key(msgid: str) -> str:

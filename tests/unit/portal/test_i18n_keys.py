@@ -6,7 +6,15 @@ import json
 
 import pytest
 
-from portal.web.i18n import SHIPPED, STATIC, Language, browser_catalog, message_key
+from portal.web.i18n import (
+    SHIPPED,
+    STATIC,
+    Language,
+    browser_catalog,
+    browser_msgids,
+    clashing_keys,
+    message_key,
+)
 
 #: the same vectors as tests/js/i18n.test.mjs ("message keys are FNV-1a ...")
 VECTORS = {
@@ -34,3 +42,17 @@ def test_every_browser_message_reaches_a_bundle(language: Language) -> None:
         if msgid not in bundles and json.dumps(msgid, ensure_ascii=False)[1:-1] not in bundles
     ]
     assert missing == []
+
+
+def test_no_two_browser_messages_share_a_key() -> None:
+    """Every msgid of js.pot, translated anywhere or not: a clash would show the wrong words."""
+    msgids = browser_msgids()
+    assert len(msgids) > 50
+    assert clashing_keys(msgids) == []
+
+
+def test_a_crafted_clash_is_found() -> None:
+    """An outside review found this pair: 32-bit keys can be made to clash on purpose."""
+    crafted = "Not sent: the portal refused the report. ulqtibw"
+    assert message_key(crafted) == message_key("Report received")
+    assert clashing_keys(["Report received", crafted]) == [("Report received", crafted)]
