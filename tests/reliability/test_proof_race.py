@@ -368,10 +368,16 @@ def test_a_stuck_holder_loses_its_proof_when_the_hold_lapses(
         os.kill(holder, signal.SIGCONT)
     thread.join(timeout=TIMEOUT + 10)
     # the stuck send went on, found its proof spent by the other (or, on PostgreSQL,
-    # its connection ended), and kept nothing
+    # its connection ended), and kept nothing. On PostgreSQL a holder stopped before it
+    # reached its store finds the proof spent when it resumes, as on SQLite: a 400 too.
     (answer,) = stuck_answer
     if isinstance(answer, requests.Response):
-        assert answer.status_code >= 500 if postgres else answer.status_code == 400, answer.text
+        if postgres:
+            assert answer.status_code >= 500 or answer.status_code == 400, answer.text
+        else:
+            assert answer.status_code == 400, answer.text
+        if answer.status_code == 400:
+            assert "Nothing was stored" in answer.text
     _wait_for(lambda: decryptable_reports(demo.database_url, demo) == {other.plaintext}, "undo")
     assert _count(demo.database_url, "SELECT count(*) FROM submission") == 1
     assert _holds(demo) == []
