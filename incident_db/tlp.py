@@ -104,6 +104,14 @@ def allows(clearance: str, level: str) -> bool:
     return RANK[level] <= RANK[clearance]
 
 
+def check_clearance(clearance: str) -> None:
+    """Refuse (:class:`UnknownLevelError`) anything but a partner clearance slug: never RED."""
+    if clearance not in PARTNER_LEVELS:
+        raise UnknownLevelError(
+            "unknown clearance; use one of " + ", ".join(LABELS[level] for level in PARTNER_LEVELS)
+        )
+
+
 def allowed_levels(clearance: str) -> tuple[str, ...]:
     """Every level a holder of ``clearance`` may receive, weakest first (never RED)."""
     return tuple(level for level in LEVELS if allows(clearance, level))

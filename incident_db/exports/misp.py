@@ -64,8 +64,12 @@ def write_misp_feed(incidents: Iterable[ExportedIncident], out_dir: Path | str, 
     or hold a previous feed of ours, else :class:`FeedDirectoryError`. Event
     files of a previous feed that this one does not carry are removed.
     """
-    if clearance not in tlp.PARTNER_LEVELS:
-        raise FeedDirectoryError(f"clearance {clearance!r} may not receive a feed")
+    try:
+        tlp.check_clearance(clearance)
+    except tlp.UnknownLevelError as error:
+        raise FeedDirectoryError(
+            f"clearance {clearance!r} may not receive a feed: {error}"
+        ) from None
     directory = Path(out_dir)
     if not directory.exists():
         directory.mkdir(mode=0o755)

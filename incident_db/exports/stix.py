@@ -125,14 +125,6 @@ def common_objects() -> list[dict[str, Any]]:
     return [*markings, copy.deepcopy(_PRODUCER), copy.deepcopy(_DEFINITION)]
 
 
-def _checked(clearance: str) -> None:
-    if clearance not in tlp.PARTNER_LEVELS:
-        raise tlp.UnknownLevelError(
-            "unknown clearance; use one of "
-            + ", ".join(tlp.LABELS[level] for level in tlp.PARTNER_LEVELS)
-        )
-
-
 def incident_objects(incident: ExportedIncident, clearance: str) -> list[dict[str, Any]]:
     """The STIX objects of one incident that a holder of ``clearance`` may receive.
 
@@ -143,7 +135,7 @@ def incident_objects(incident: ExportedIncident, clearance: str) -> list[dict[st
     Raises :class:`incident_db.tlp.UnknownLevelError` for a clearance that is not
     one of ``tlp.PARTNER_LEVELS``.
     """
-    _checked(clearance)
+    tlp.check_clearance(clearance)
     row = incident.row
     level = row.tlp
     if not tlp.allows(clearance, level):
@@ -308,7 +300,7 @@ def write_stix(incidents: Iterable[ExportedIncident], out: TextIO, clearance: st
     so it comes after them, and the same objects give the same bytes.
     Raises :class:`incident_db.tlp.UnknownLevelError` for an unknown clearance.
     """
-    _checked(clearance)
+    tlp.check_clearance(clearance)
     digest = hashlib.sha256()
     written = 0
 
