@@ -12,9 +12,13 @@ needed to verify it in another language. The payload is JSON::
 
     {"schema": "cso-key-directory-payload/v1", "serial": 7,   # plain digits only
      "issued_at": "2026-11-21T08:00:00Z", "expires_at": "2027-02-19T08:00:00Z",
-     "reviewers": [{"label": "reviewer-1", "encryption_key": "csoenc1…"}, …]}
+     "reviewers": [{"label": "reviewer-1", "encryption_key": "csoenc1…",
+                    "signing_key": "csosig1…"}, …]}   # signing_key optional
 
-Neither may have any other field, and neither may nest deeper or hold a
+An entry's ``signing_key`` is the reviewer's own Ed25519 key; workstations
+use it to tell whose signed team updates to accept (SPEC.md §10.1, §17). The
+browser never signs or checks those and ignores it. Neither object may have
+any other field, and neither may nest deeper or hold a
 longer number than :data:`MAX_DEPTH` and :data:`MAX_DIGITS` allow: JSON
 parsers disagree beyond such limits, and the browser must accept exactly
 what this module accepts (SPEC.md §10.5).
@@ -55,14 +59,19 @@ _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]|-?[0-9][-+.eE0-9]*')
 _PLAIN_DIGITS = re.compile(r"0|[1-9][0-9]*")
 _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}")
+ENTRY_FIELDS = frozenset({"label", "encryption_key"})
+#: SPEC.md §10.1: the one optional member an entry may add
+ENTRY_OPTIONAL = frozenset({"signing_key"})
 
 
 @dataclass(frozen=True)
 class DirectoryEntry:
-    """One reviewer in the directory: a public label and an encryption key."""
+    """One reviewer in the directory: a public label, an encryption key and,
+    optionally, the key the reviewer signs team updates with."""
 
     label: str
     encryption_key: PublicKeyToken
+    signing_key: PublicKeyToken | None = None
 
 
 @dataclass(frozen=True)
@@ -102,15 +111,31 @@ def _unb64url(value: Any) -> bytes:
     return decoded
 
 
+def _entry(reviewer: Sequence[Any]) -> dict[str, str]:
+    """The wire form of one ``(label, encryption_key[, signing_key])`` tuple."""
+    if len(reviewer) not in (2, 3):
+        raise DirectoryError("a directory entry is (label, encryption key[, signing key])")
+    entry = {"label": reviewer[0], "encryption_key": str(reviewer[1])}
+    if len(reviewer) == 3 and reviewer[2] is not None:
+        entry["signing_key"] = str(reviewer[2])
+    return entry
+
+
 def sign_directory(
     organisation: SigningKeyPair,
-    reviewers: Sequence[tuple[str, PublicKeyToken]],
+    reviewers: Sequence[
+        tuple[str, PublicKeyToken] | tuple[str, PublicKeyToken, PublicKeyToken | None]
+    ],
     *,
     serial: int,
     issued_at: datetime,
     valid_for: timedelta,
 ) -> bytes:
-    """Build and sign a directory; return its wire form."""
+    """Build and sign a directory; return its wire form.
+
+    Each reviewer is ``(label, encryption_key)`` or ``(label, encryption_key,
+    signing_key)``; a ``None`` signing key is left out of the entry.
+    """
     if not reviewers:
         raise DirectoryError("a directory lists at least one reviewer")
     payload = {
@@ -118,7 +143,7 @@ def sign_directory(
         "serial": serial,
         "issued_at": format_time(issued_at),
         "expires_at": format_time(issued_at + valid_for),
-        "reviewers": [{"label": label, "encryption_key": str(token)} for label, token in reviewers],
+        "reviewers": [_entry(reviewer) for reviewer in reviewers],
     }
     payload_bytes = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
     # refuse to sign what we would not accept
@@ -249,18 +274,34 @@ def _check_payload(
     entries = payload.get("reviewers")
     if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_REVIEWERS:
         raise DirectoryError("directory must list 1 to 64 reviewers")
-    reviewers = []
-    for entry in entries:
-        if not isinstance(entry, dict) or set(entry) != {"label", "encryption_key"}:
-            raise DirectoryError("directory entry is malformed")
-        label = entry["label"]
-        if not isinstance(label, str) or not _LABEL.fullmatch(label):
-            raise DirectoryError("directory entry label is malformed")
-        try:
-            key = parse_public_key(str(entry["encryption_key"]), KeyKind.ENCRYPTION)
-        except KeyFormatError:
-            raise DirectoryError("directory entry key is malformed") from None
-        reviewers.append(DirectoryEntry(label, key))
+    reviewers = tuple(_check_entry(entry) for entry in entries)
     if len({r.encryption_key for r in reviewers}) != len(reviewers):
         raise DirectoryError("directory lists a key twice")
-    return serial, issued_at, expires_at, tuple(reviewers)
+    signing = [r.signing_key for r in reviewers if r.signing_key is not None]
+    if len(set(signing)) != len(signing):
+        raise DirectoryError("directory lists a signing key twice")
+    return serial, issued_at, expires_at, reviewers
+
+
+def _check_entry(entry: Any) -> DirectoryEntry:
+    """One entry: exactly label and encryption key, plus at most a signing key."""
+    if (
+        not isinstance(entry, dict)
+        or not ENTRY_FIELDS <= set(entry)
+        or not set(entry) <= ENTRY_FIELDS | ENTRY_OPTIONAL
+    ):
+        raise DirectoryError("directory entry is malformed")
+    label = entry["label"]
+    if not isinstance(label, str) or not _LABEL.fullmatch(label):
+        raise DirectoryError("directory entry label is malformed")
+    try:
+        key = parse_public_key(str(entry["encryption_key"]), KeyKind.ENCRYPTION)
+    except KeyFormatError:
+        raise DirectoryError("directory entry key is malformed") from None
+    signing_key = None
+    if "signing_key" in entry:
+        try:
+            signing_key = parse_public_key(str(entry["signing_key"]), KeyKind.SIGNING)
+        except KeyFormatError:
+            raise DirectoryError("directory entry signing key is malformed") from None
+    return DirectoryEntry(label, key, signing_key)

@@ -99,7 +99,8 @@ def _init_demo(data_dir: Path) -> None:
         bundle = decrypt_key_file(path.read_bytes(), passphrase)
         if bundle.encryption is None:
             raise OperatorError(f"{path} is not a reviewer key file")
-        reviewers.append((label, bundle.encryption.token))
+        # the signing key lets the workstations check each other's team updates
+        reviewers.append((label, bundle.encryption.token, bundle.signing.token))
     directory = data_dir / "key-directory.json"
     serial = _current_serial(directory, organisation.signing.token) + 1
     signed = sign_directory(
@@ -117,6 +118,8 @@ def _init_demo(data_dir: Path) -> None:
         " (demo only: never keep a passphrase by its key)"
     )
     print(f"key directory: {quote(str(directory))} (serial {serial}, 2 reviewers, valid 90 days)")
+    for label, _, signing in reviewers:
+        print(f"{label} signing key: {signing} (in the directory: it signs team updates)")
     for label in DEMO_REVIEWERS:
         sync_key = demo / f"{label}-sync.key"
         if not sync_key.exists():
@@ -154,24 +157,29 @@ def _passphrase(path: str | None) -> bytes:
     return Path(path).read_bytes().split(b"\n", 1)[0].rstrip(b"\r")
 
 
-def _resign(args: argparse.Namespace, change: str, token: PublicKeyToken | None) -> None:
+Entry = tuple[str, PublicKeyToken, PublicKeyToken | None]
+
+
+def _resign(args: argparse.Namespace, change: str, new: Entry | None) -> None:
     data_dir: Path = args.data_dir.resolve()
     organisation = _organisation(args)
     path = data_dir / "key-directory.json"
-    entries: list[tuple[str, PublicKeyToken]] = []
+    entries: list[Entry] = []
     serial = 0
     if path.exists():
         current = read_directory(path.read_bytes(), organisation.signing.token)
-        entries = [(r.label, r.encryption_key) for r in current.reviewers]
+        # every entry keeps its signing key: dropping one would make the
+        # workstations refuse that reviewer's team updates
+        entries = [(r.label, r.encryption_key, r.signing_key) for r in current.reviewers]
         serial = current.serial
-    if change == "add" and token is not None:
-        if any(t == token or label == args.label for label, t in entries):
+    if change == "add" and new is not None:
+        if any(t == new[1] or label == new[0] for label, t, _ in entries):
             raise OperatorError("that reviewer or label is already in the directory")
-        entries.append((args.label, token))
+        if new[2] is not None and any(s == new[2] for _, _, s in entries):
+            raise OperatorError("that signing key is already in the directory")
+        entries.append(new)
     else:
-        kept = [
-            (label, t) for label, t in entries if label != args.reviewer and str(t) != args.reviewer
-        ]
+        kept = [e for e in entries if args.reviewer not in (e[0], str(e[1]))]
         if len(kept) == len(entries):
             raise OperatorError(f"no reviewer {args.reviewer!r} in the directory")
         if not kept:
@@ -197,8 +205,12 @@ def _resign(args: argparse.Namespace, change: str, token: PublicKeyToken | None)
 
 
 def cmd_reviewers_add(args: argparse.Namespace) -> None:
-    """Add a reviewer's encryption key and re-sign the directory."""
-    _resign(args, "add", parse_public_key(args.key, KeyKind.ENCRYPTION))
+    """Add a reviewer's encryption key (and signing key) and re-sign the directory."""
+    if (args.key is None) == (args.key_option is None):
+        raise OperatorError("give the reviewer's csoenc1… key once: as --key or after the options")
+    key = parse_public_key(args.key or args.key_option, KeyKind.ENCRYPTION)
+    signing = args.signing_key and parse_public_key(args.signing_key, KeyKind.SIGNING)
+    _resign(args, "add", (args.label, key, signing or None))
 
 
 def cmd_reviewers_remove(args: argparse.Namespace) -> None:
@@ -223,6 +235,8 @@ def cmd_reviewers_list(args: argparse.Namespace) -> None:
     print(f"serial {directory.serial}, {state} until {directory.expires_at:%Y-%m-%d %H:%M} UTC")
     for reviewer in directory.reviewers:
         print(f"{reviewer.label}\t{reviewer.encryption_key}\t{reviewer.encryption_key.fingerprint}")
+        if reviewer.signing_key is not None:
+            print(f"\tsigns team updates with {reviewer.signing_key}")
 
 
 _WSGI = {"intake": "portal.web.wsgi:app", "sync": "portal.web.wsgi:sync_app"}
@@ -348,7 +362,11 @@ def build_parser() -> argparse.ArgumentParser:
         action.add_argument("--valid-days", type=int, default=90)
         if name == "add":
             action.add_argument("--label", required=True)
-            action.add_argument("key", help="the reviewer's csoenc1… public key")
+            action.add_argument("key", nargs="?", help="the reviewer's csoenc1… public key")
+            action.add_argument("--key", dest="key_option", help="the same, as an option")
+            action.add_argument(
+                "--signing-key", help="the reviewer's csosig1… key (`reviewer pubkey`)"
+            )
         else:
             action.add_argument("reviewer", help="label or csoenc1… key")
         action.set_defaults(run=run)

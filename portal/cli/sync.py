@@ -20,7 +20,13 @@ from crypto.keys import KeyKind, parse_public_key
 from portal.config import environ_snapshot, load_config
 from portal.storage.blobs import BlobStore
 from portal.storage.db import make_engine, make_sessions
-from portal.storage.inbox import SyncError, export_inbox, import_replies, load_signing_key
+from portal.storage.inbox import (
+    SyncError,
+    directory_text,
+    export_inbox,
+    import_replies,
+    load_signing_key,
+)
 from portal.storage.models import ACCOUNT_LABEL, ReviewerAccount
 
 #: a sync account's label (also what a restore accepts from the enrolment record)
@@ -35,6 +41,13 @@ def _open(args: argparse.Namespace) -> tuple[Any, Any, BlobStore, Path]:
     config = load_config(environ_snapshot(), data_dir=args.data_dir.resolve())
     engine = make_engine(config.database_url)
     return engine, make_sessions(engine), BlobStore(config.blob_dir), config.data_dir
+
+
+def _cursor(text: str) -> int:
+    """A cursor option: a whole number from 0."""
+    if not text.isascii() or not text.isdigit():
+        raise argparse.ArgumentTypeError("a cursor is a whole number from 0")
+    return int(text)
 
 
 def cmd_accounts_add(args: argparse.Namespace) -> None:
@@ -114,14 +127,18 @@ def cmd_accounts_list(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    """Write an inbox bundle of everything after --since to --out."""
+    """Write an inbox bundle of everything after --since (team updates: --team-since) to --out."""
     engine, sessions, blobs, data_dir = _open(args)
     out: Path = args.out
     temp = out.with_name(f".{out.name}.partial")
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as handle:
-            result = export_inbox(sessions, blobs, load_signing_key(data_dir), handle, args.since)
+            result = export_inbox(
+                sessions, blobs, load_signing_key(data_dir), handle, args.since,
+                team_since=args.team_since,
+                directory=directory_text(data_dir / "key-directory.json"),
+            )  # fmt: skip
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, out)
@@ -130,7 +147,8 @@ def cmd_export(args: argparse.Namespace) -> None:
         engine.dispose()
     print(
         f"{out}: {result.submissions} submission(s), cursor {result.cursor_from} to"
-        f" {result.cursor_to} (bundle {result.bundle_id})"
+        f" {result.cursor_to}; {result.team_updates} team update(s), team cursor"
+        f" {result.team_from} to {result.team_to} (bundle {result.bundle_id})"
     )
 
 
@@ -144,7 +162,8 @@ def cmd_import_replies(args: argparse.Namespace) -> None:
     print(
         f"{result.imported} reply(ies) imported, {result.already} already present,"
         f" {result.unknown} for unknown submissions; acknowledged up to"
-        f" {result.acknowledged_cursor}"
+        f" {result.acknowledged_cursor}; {result.team_imported} team update(s) relayed,"
+        f" {result.team_already} already present, team cursor {result.team_cursor}"
     )
 
 
@@ -170,6 +189,13 @@ def register(verbs: Any) -> None:
     export = verbs.add_parser("export", help="write an inbox bundle for offline transfer")
     export.add_argument("--out", type=Path, required=True)
     export.add_argument("--since", type=int, default=0, help="cursor to start after (default 0)")
+    export.add_argument(
+        "--team-since",
+        type=_cursor,
+        default=0,
+        help="team cursor to start after (default 0: every team update the portal holds,"
+        " which a workstation takes again without harm)",
+    )
     export.set_defaults(run=cmd_export)
     replies = verbs.add_parser("import-replies", help="store a replies bundle")
     replies.add_argument("file", type=Path)

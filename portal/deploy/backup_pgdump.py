@@ -18,9 +18,9 @@ a restore never hands the dump to pg_restore with a database to run it in:
   with exactly its columns, and nothing else; each table's rows go in through
   a COPY statement built here from those names (COPY's text format is data:
   it runs nothing, and the schema has no trigger);
-* the inbox counter comes from the dump (a reviewer's cursor never sees a
-  number twice; :mod:`portal.deploy.backup_rows` checks it); every other counter is
-  set from the largest id loaded;
+* the inbox and team-update counters come from the dump (a reviewer's
+  cursors never see a number twice; :mod:`portal.deploy.backup_rows` checks
+  them); every other counter is set from the largest id loaded;
 * the migrations bring the schema to this version, every row is checked, and
   only then is anything committed. It is all one transaction: a refused
   backup leaves the database as it was, empty.
@@ -78,8 +78,8 @@ _SETTINGS = frozenset(
         "SET row_security = off;",
     )
 )
-#: (table, column) whose counter is the dump's: the inbox seq, which cursors follow
-_KEPT_COUNTERS = frozenset({("inbox_entry", "seq")})
+#: (table, column) whose counter is the dump's: the sequences reviewers' cursors follow
+_KEPT_COUNTERS = frozenset({("inbox_entry", "seq"), ("team_update", "seq")})
 #: objects in any schema but PostgreSQL's own; a database to restore into has none
 _OBJECTS = """
 SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -300,7 +300,7 @@ def _copy_in(connection: Connection, table: str, columns: list[str], rows: IO[by
 
 
 def _set_counters(connection: Connection, counters: dict[str, tuple[int, bool]]) -> None:
-    """The inbox counter from the dump; every other one just past the largest id loaded."""
+    """The cursor counters from the dump; every other one just past the largest id loaded."""
     serials = {
         (table, column): sequence
         for table, column, sequence in connection.execute(text(_SERIALS))

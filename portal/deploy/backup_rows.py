@@ -15,6 +15,10 @@ Anyone with the public backup key can write any row (see
   no later than tomorrow, parts numbered from a report part, blob names used
   once, each submission in the inbox once, and an inbox counter that leaves
   room to grow and that no reviewer's cursor passes;
+* a relayed team update must be what ``portal/storage/team_relay.py`` stores:
+  one well-formed envelope of at most 64 KiB, its size recorded, under a
+  well-formed id; its counter, like the inbox's, leaves room and is not
+  passed by any reviewer's team cursor;
 * a report filed before the receipt index (migration 0005) must hold an
   argon2id hash with exactly the server's parameters, and no locator may hold
   more than :data:`MAX_UNINDEXED` of them: each lookup there checks them all.
@@ -42,6 +46,7 @@ from portal.deploy.backup import BackupError
 from portal.storage.db import make_engine
 from portal.storage.inbox import STATUSES
 from portal.storage.receipts import is_lookup_hash
+from portal.storage.team_relay import MAX_UPDATE_BYTES, TeamRelayError, check_envelope
 
 #: the inbox counter may not start above this: room for a billion more reports
 MAX_SEQUENCE = 2**30
@@ -146,7 +151,8 @@ def check_rows_on(
     _check_parts(connection, days, blobs, kept)
     _check_replies(connection, days, blobs, kept)
     counter = _check_inbox(connection, days)
-    kept.warnings += _check_accounts(connection, counter, accounts)
+    team_counter = _check_team_updates(connection)
+    kept.warnings += _check_accounts(connection, counter, team_counter, accounts)
     return kept
 
 
@@ -288,54 +294,87 @@ def _check_inbox(connection: Connection, days: dict[str, date]) -> int:
         newest = max(newest, seq)
     if len(seen) != len(days):
         raise _refuse("inbox_entry", "a submission is not in the inbox")
-    counter = _counter(connection)
+    counter = _counter(connection, "inbox_entry")
     if not newest <= counter <= MAX_SEQUENCE:
         raise _refuse("inbox_entry", "the inbox counter is behind the inbox or near its end")
     return counter
 
 
-def _counter(connection: Connection) -> int:
-    """The last inbox seq handed out: SQLite's sqlite_sequence, or PostgreSQL's sequence."""
+def _check_team_updates(connection: Connection) -> int:
+    """Each relayed team update as the relay stores it; returns the team counter."""
+    newest = 0
+    rows = connection.execute(
+        text("SELECT seq, update_id, data, size, received_on, account_id FROM team_update")
+    )
+    for seq, update_id, data, size, received, account in rows:
+        if not _whole(seq, 1, MAX_SEQUENCE) or not _text(update_id, _HEX32):
+            raise _refuse("team_update", "seq or id malformed")
+        if _day(received) is None or (account is not None and not _whole(account, 1, _MAX_SIZE)):
+            raise _refuse("team_update", "day or account malformed")
+        if not isinstance(data, bytes) or len(data) != size or size > MAX_UPDATE_BYTES:
+            raise _refuse("team_update", "not bytes of its recorded size, or too large")
+        try:
+            check_envelope(data)
+        except TeamRelayError:
+            raise _refuse("team_update", "not one well-formed envelope") from None
+        newest = max(newest, seq)
+    counter = _counter(connection, "team_update")
+    if not newest <= counter <= MAX_SEQUENCE:
+        raise _refuse("team_update", "the team counter is behind the updates or near its end")
+    return counter
+
+
+#: the tables whose counter a reviewer's cursor follows, so a restore keeps it
+_COUNTED = ("inbox_entry", "team_update")
+
+
+def _counter(connection: Connection, table: str) -> int:
+    """The last seq ``table`` handed out: SQLite's sqlite_sequence, or PostgreSQL's sequence."""
     if connection.dialect.name == "sqlite":
         rows = connection.execute(text("SELECT name, seq FROM sqlite_sequence")).all()
-        if any(name != "inbox_entry" or type(seq) is not int for name, seq in rows):
+        if any(name not in _COUNTED or type(seq) is not int for name, seq in rows):
             raise _refuse("sqlite_sequence", "a counter for another table, or not a number")
-        return int(rows[0][1]) if rows else 0
+        if len({name for name, _ in rows}) != len(rows):
+            raise _refuse("sqlite_sequence", "two counters for one table")
+        return next((int(seq) for name, seq in rows if name == table), 0)
     if connection.dialect.name != "postgresql":
         raise BackupError("a restore checks SQLite and PostgreSQL databases only")
+    name = f"{table}_seq_seq"  # table is one of _COUNTED: never from the backup
     default = connection.execute(
         text(
             "SELECT column_default FROM information_schema.columns "
-            "WHERE table_schema = 'public' AND table_name = 'inbox_entry' AND column_name = 'seq'"
-        )
+            "WHERE table_schema = 'public' AND table_name = :table AND column_name = 'seq'"
+        ),
+        {"table": table},
     ).scalar_one_or_none()
     sequence = connection.execute(
         text(
             "SELECT last_value, increment_by, min_value, max_value, cycle FROM pg_sequences "
-            "WHERE schemaname = 'public' AND sequencename = 'inbox_entry_seq_seq'"
-        )
+            "WHERE schemaname = 'public' AND sequencename = :name"
+        ),
+        {"name": name},
     ).one_or_none()
     if (
-        default != "nextval('inbox_entry_seq_seq'::regclass)"
+        default != f"nextval('{name}'::regclass)"
         or sequence is None
         or tuple(sequence[1:]) != (1, 1, 2**31 - 1, False)
     ):
-        raise _refuse("inbox_entry", "its sequence is not the one the migrations make")
+        raise _refuse(table, "its sequence is not the one the migrations make")
     return int(sequence[0] or 0)
 
 
 def _check_accounts(
-    connection: Connection, counter: int, enrolled: list[Account] | None
+    connection: Connection, counter: int, team_counter: int, enrolled: list[Account] | None
 ) -> list[str]:
     """Keep exactly the enrolled accounts (or none); return what the operator must hear."""
     found: dict[str, Account] = {}
     rows = connection.execute(
         text(
-            "SELECT id, label, sync_key, signing_key, acknowledged_cursor, failures "
+            "SELECT id, label, sync_key, signing_key, acknowledged_cursor, failures, team_cursor "
             "FROM reviewer_account"
         )
     )
-    for aid, label, sync_key, signing_key, cursor, failures in rows:
+    for aid, label, sync_key, signing_key, cursor, failures, team_cursor in rows:
         account = _account(label, sync_key, signing_key)
         if account is None or (account.sync_key, account.signing_key) != (sync_key, signing_key):
             raise _refuse("reviewer_account", "label or keys malformed")
@@ -343,6 +382,8 @@ def _check_accounts(
             raise _refuse("reviewer_account", "id or failure count malformed")
         if not _whole(cursor, 0, counter):
             raise _refuse("reviewer_account", "a cursor past the inbox counter")
+        if not _whole(team_cursor, 0, team_counter):
+            raise _refuse("reviewer_account", "a team cursor past the team counter")
         found[account.label] = account
     if enrolled is None:
         connection.execute(text("DELETE FROM reviewer_account"))

@@ -4,7 +4,8 @@ Used by the sync endpoints and by the operator's fully offline path
 (``portal export`` / ``portal import-replies``) alike; nothing here knows
 about HTTP. Bundles are crypto/SPEC.md §15: the portal signs inbox bundles
 with its own Ed25519 key and trusts replies bundles only from enrolled
-reviewers' signing keys.
+reviewers' signing keys. Replies bundles may also bring the reviewers' team
+updates, which inbox bundles hand on to the others (``team_relay.py``).
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ from crypto.envelope import payload_is_well_formed
 from crypto.errors import BundleError, HeaderError
 from crypto.header import read_header
 from crypto.keys import KeyKind, PublicKeyToken, SigningKeyPair, parse_public_key
+from portal.storage import team_relay
 from portal.storage.blobs import BlobStore
 from portal.storage.models import InboxEntry, Reply, ReviewerAccount, Submission
+from portal.storage.team_relay import TeamRelayError
 
 SIGNING_KEY_FILE = "portal-signing.key"
 SIGNING_PUBLIC_FILE = "portal-signing.pub"
@@ -52,6 +55,10 @@ class ExportResult:
     cursor_from: int
     cursor_to: int
     submissions: int
+    #: the team cursor range the bundle covers (both ``team_since`` when not asked for)
+    team_from: int = 0
+    team_to: int = 0
+    team_updates: int = 0
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,9 @@ class RepliesResult:
     already: int
     unknown: int
     acknowledged_cursor: int
+    team_imported: int = 0
+    team_already: int = 0
+    team_cursor: int = 0
 
 
 def create_signing_key(data_dir: Path) -> SigningKeyPair:
@@ -93,6 +103,18 @@ def load_signing_key(data_dir: Path) -> SigningKeyPair:
     return SigningKeyPair.from_seed(seed)
 
 
+def directory_text(path: Path) -> str | None:
+    """The key directory file's text, to hand on in inbox bundles; None if there is none.
+
+    Passed on unverified: each workstation verifies it against the organisation
+    key it pinned, which the portal's word could not replace anyway.
+    """
+    try:
+        return path.read_bytes().decode("utf-8")
+    except (FileNotFoundError, UnicodeDecodeError):
+        return None
+
+
 def export_inbox(
     sessions: sessionmaker[Session],
     blobs: BlobStore,
@@ -101,11 +123,18 @@ def export_inbox(
     since: int,
     limit: int = MAX_SUBMISSIONS_PER_BUNDLE,
     max_bytes: int = MAX_BUNDLE_BYTES,
+    *,
+    team_since: int | None = None,
+    directory: str | None = None,
 ) -> ExportResult:
     """Write the submissions after cursor ``since`` as a signed bundle.
 
     At most ``limit`` submissions and about ``max_bytes`` of envelopes (always
     at least one submission): the next export carries on from the cursor.
+    With ``team_since``, the team updates after that team cursor follow them
+    in the bytes left (payload field ``team_cursor``); ``directory`` is the
+    text of the key directory, handed on as it is (payload field
+    ``directory``) so that workstations learn the reviewers' signing keys.
     """
     with sessions() as session:
         candidates = session.scalars(
@@ -124,7 +153,16 @@ def export_inbox(
             entries.append(entry)
             total += size
         cursor_to = entries[-1].seq if entries else since
-        writer = BundleWriter(out, signer, "inbox", {"cursor": {"from": since, "to": cursor_to}})
+        fields: dict[str, object] = {"cursor": {"from": since, "to": cursor_to}}
+        team = None
+        if team_since is not None:
+            # at least one update's worth, so that the team cursor always moves
+            room = max(max_bytes - total, team_relay.MAX_UPDATE_BYTES)
+            team = team_relay.select_updates(session, team_since, max_bytes=room)
+            fields["team_cursor"] = {"from": team.since, "to": team.last}
+        if directory is not None:
+            fields["directory"] = directory
+        writer = BundleWriter(out, signer, "inbox", fields)
         for entry in entries:
             submission = entry.submission
             for part in submission.parts:
@@ -142,8 +180,10 @@ def export_inbox(
                 # §15.4: what leaves must be what arrived
                 if part.sha256 is not None and not hmac.compare_digest(digest, part.sha256):
                     raise SyncError(f"stored blob {part.blob} has changed since it arrived")
+        written = team_relay.write_updates(session, writer, team) if team else 0
         bundle_id = writer.finish()
-    return ExportResult(bundle_id, since, cursor_to, len(entries))
+    team_range = (team.since, team.last) if team else (team_since or 0, team_since or 0)
+    return ExportResult(bundle_id, since, cursor_to, len(entries), *team_range, written)
 
 
 def acknowledge(session: Session, account: ReviewerAccount, cursor: int) -> int:
@@ -171,7 +211,7 @@ def enrolled_signers(session: Session) -> dict[PublicKeyToken, ReviewerAccount]:
 
 def _check_reply_entry(meta: Any) -> tuple[str, str, str | None]:
     if not isinstance(meta, dict) or meta.get("type") != "reply":
-        raise SyncError("a replies bundle holds only replies")
+        raise SyncError("a replies bundle holds only replies and team updates")
     reply_id, submission, status = meta.get("reply_id"), meta.get("submission"), meta.get("status")
     if not isinstance(reply_id, str) or not _HEX32.fullmatch(reply_id):
         raise SyncError("a reply id is malformed")
@@ -219,7 +259,7 @@ def import_replies(
         if bundle.kind != "replies":
             raise SyncError("this is not a replies bundle")
         account = session.merge(signers[bundle.signer])
-        checked = [(item, *_check_reply_entry(dict(item.meta))) for item in bundle.items]
+        checked, team = _check_entries(bundle)
         written: list[str] = []
         counts = {"imported": 0, "already": 0, "unknown": 0}
         # from the first reply blob until the rows naming them are committed (or
@@ -256,6 +296,9 @@ def import_replies(
                 # mark: a reviewer who skipped a bundle has not seen what it held
                 if start <= mark < end:
                     mark = acknowledge(session, account, end)
+            # last: on PostgreSQL storing them locks team_update, after reply and
+            # inbox_entry, the order in which a retention purge takes them too
+            team_counts = _relay_team_updates(session, bundle, team, account)
             session.commit()
         except BaseException:
             session.rollback()
@@ -264,7 +307,40 @@ def import_replies(
             raise
         finally:
             guard.release()
-    return RepliesResult(**counts, acknowledged_cursor=mark)
+    return RepliesResult(**counts, acknowledged_cursor=mark, **team_counts)
+
+
+def _check_entries(bundle: Bundle) -> tuple[list[Any], list[tuple[Any, str]]]:
+    """Every item entry, checked before anything is stored: (replies, team updates)."""
+    replies, team = [], []
+    try:
+        for item in bundle.items:
+            if team_relay.is_team_item(item.meta):
+                team.append((item, team_relay.check_entry(dict(item.meta), item.size)))
+            else:
+                replies.append((item, *_check_reply_entry(dict(item.meta))))
+        team_relay.acknowledged(bundle)  # a malformed one refuses the bundle up front
+    except TeamRelayError as error:
+        raise SyncError(str(error)) from None
+    if len(team) > team_relay.MAX_UPDATES_IN:
+        raise SyncError(
+            f"a replies bundle carries at most {team_relay.MAX_UPDATES_IN} team updates"
+        )
+    return replies, team
+
+
+def _relay_team_updates(
+    session: Session, bundle: Bundle, team: list[tuple[Any, str]], account: ReviewerAccount
+) -> dict[str, int]:
+    """Store the bundle's team updates and move the account's team cursor."""
+    try:
+        stored, already = team_relay.store(session, bundle, team, account)
+        cursor = team_relay.move_cursor(session, account, team_relay.acknowledged(bundle))
+    except TeamRelayError as error:
+        raise SyncError(str(error)) from None
+    except BundleError as error:  # the file changed while it was read
+        raise SyncError(error.diagnostics()) from None
+    return {"team_imported": stored, "team_already": already, "team_cursor": cursor}
 
 
 def _store_reply_blob(

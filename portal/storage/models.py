@@ -6,7 +6,8 @@ argon2id of its lookup token (the receipt index), and per part its
 position, kind, blob name, ciphertext size and SHA-256. Nothing about the
 reporter, and no plaintext. The reviewer side adds accounts (public keys
 only), the inbox sequence that sync cursors count in, and replies sealed to
-reporters.
+reporters, and the reviewers' team updates, which the portal only relays:
+each is an envelope sealed to the reviewers' keys (crypto/SPEC.md §17).
 
 A reporter's later messages are submissions too, with ``thread_id`` naming
 the report they follow; they have no receipt of their own. Anti-spam state
@@ -20,7 +21,15 @@ import datetime as dt
 import re
 from enum import Enum
 
-from sqlalchemy import Date, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy import Enum as SqlEnum
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -115,6 +124,8 @@ class ReviewerAccount(Base):
     sync_key: Mapped[str] = mapped_column(String(80), unique=True)  # csosig1…: signs logins
     signing_key: Mapped[str] = mapped_column(String(80), unique=True)  # signs replies bundles
     acknowledged_cursor: Mapped[int] = mapped_column(Integer, default=0)
+    # the last team update (TeamUpdate.seq) this reviewer has said it holds
+    team_cursor: Mapped[int] = mapped_column(Integer, default=0)
     failures: Mapped[int] = mapped_column(Integer, default=0)  # since the last good login
 
 
@@ -156,3 +167,23 @@ class Reply(Base):
     size: Mapped[int] = mapped_column(Integer, default=0)
     received_on: Mapped[dt.date] = mapped_column(Date)
     submission: Mapped[Submission] = relationship(back_populates="replies")
+
+
+class TeamUpdate(Base):
+    """One reviewer's team update, relayed to the others: an envelope the portal cannot open.
+
+    ``seq`` is the team cursor: inbox bundles carry the updates after a
+    reviewer's cursor, and replies bundles move it forward. Migration 0007
+    makes it never reuse a value, as the inbox sequence does.
+    """
+
+    __tablename__ = "team_update"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    update_id: Mapped[str] = mapped_column(String(32), unique=True)  # chosen by its author
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer)
+    received_on: Mapped[dt.date] = mapped_column(Date, index=True)
+    # the account whose bundle brought it; kept when the account goes
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("reviewer_account.id", ondelete="SET NULL"), nullable=True
+    )

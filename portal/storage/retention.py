@@ -9,6 +9,10 @@ reviewer accounts exist, every account's cursor at or past every entry.
 Otherwise it is kept and counted, so that the operator can chase whoever is
 behind.
 
+The team updates the portal relays between reviewers (``team_relay.py``)
+follow the same rule on their own: one received more than the retention
+period ago goes once every account's team cursor is at or past it.
+
 Rows go in one transaction, together with expired sync challenges and sync
 sessions; blob files are unlinked only after it commits, so a purge that
 fails removes nothing. README "Retention" says what deletion does and does
@@ -36,6 +40,7 @@ from portal.storage.models import (
     Submission,
     SyncChallenge,
     SyncSession,
+    TeamUpdate,
 )
 
 MIN_DAYS = 1
@@ -64,6 +69,10 @@ class PurgeResult:
     dry_run: bool
     #: SQLite in WAL mode only: a reader kept the checkpoint from emptying the log
     log_busy: bool = False
+    #: relayed team updates purged (in a dry run: would purge), and expired ones kept
+    #: because a reviewer's team cursor is short of them
+    team_updates: int = 0
+    team_kept: int = 0
 
 
 @dataclass
@@ -78,6 +87,16 @@ class _Conversation:
 
 
 @dataclass(frozen=True)
+class _TeamPlan:
+    """Expired team updates: how many go, how many are kept, and the cursor floor."""
+
+    purged: int
+    kept: int
+    #: the lowest team cursor of any account (None: no accounts)
+    floor: int | None
+
+
+@dataclass(frozen=True)
 class _Plan:
     """The conversations to purge, their rows and blobs, and those kept."""
 
@@ -87,6 +106,7 @@ class _Plan:
     blobs: tuple[str, ...]
     kept: int
     behind: tuple[str, ...]
+    team: _TeamPlan
 
 
 def validate_days(days: int) -> int:
@@ -149,6 +169,8 @@ def _result(plan: _Plan, blobs: int, *, dry_run: bool, log_busy: bool = False) -
         behind=plan.behind,
         dry_run=dry_run,
         log_busy=log_busy,
+        team_updates=plan.team.purged,
+        team_kept=plan.team.kept,
     )
 
 
@@ -194,10 +216,11 @@ def _plan(session: Session, cutoff: date) -> _Plan:
             purged[report] = conversation
         else:
             kept.append(conversation)
+    team, team_behind = _team_plan(session, cutoff)
     behind = sorted(
         label
         for label, cursor in cursors.items()
-        if any(cursor < conversation.newest_seq for conversation in kept)
+        if any(cursor < conversation.newest_seq for conversation in kept) or label in team_behind
     )
     return _Plan(
         reports=tuple(purged),
@@ -206,7 +229,45 @@ def _plan(session: Session, cutoff: date) -> _Plan:
         blobs=tuple(b for c in purged.values() for b in c.blobs),
         kept=len(kept),
         behind=tuple(behind),
+        team=team,
     )
+
+
+def _team_plan(session: Session, cutoff: date) -> tuple[_TeamPlan, set[str]]:
+    """Expired team updates split into purged and kept; the labels of the accounts behind.
+
+    Cursors only move forward and new updates arrive dated today, so what
+    this counts is still what :func:`_purge_team_updates` deletes.
+    """
+    cursors: dict[str, int] = {
+        label: cursor
+        for label, cursor in session.execute(
+            select(ReviewerAccount.label, ReviewerAccount.team_cursor)
+        )
+    }
+    floor = min(cursors.values(), default=None)
+    expired = TeamUpdate.received_on < cutoff
+    purged = session.scalar(
+        select(func.count())
+        .select_from(TeamUpdate)
+        .where(expired, *_team_purgeable(TeamUpdate.seq, floor))
+    )
+    kept, newest_kept = 0, None
+    if floor is not None:
+        kept, newest_kept = session.execute(
+            select(func.count(), func.max(TeamUpdate.seq)).where(expired, TeamUpdate.seq > floor)
+        ).one()
+    behind = {
+        label
+        for label, cursor in cursors.items()
+        if newest_kept is not None and cursor < newest_kept
+    }
+    return _TeamPlan(purged or 0, kept, floor), behind
+
+
+def _team_purgeable(seq: ColumnElement[int], floor: int | None) -> tuple[ColumnElement[bool], ...]:
+    """What an expired update's ``seq`` must meet: every account holds it (if there are any)."""
+    return () if floor is None else (seq <= floor,)
 
 
 def _gather(session: Session, expired: Select[tuple[str]]) -> dict[str, _Conversation]:
@@ -267,8 +328,18 @@ def _delete_rows(sessions: sessionmaker[Session], cutoff: date) -> tuple[_Plan, 
         for ids in (plan.followups, plan.reports):  # follow-ups before the reports they follow
             for chunk in _chunks(ids):
                 session.execute(delete(Submission).where(Submission.id.in_(chunk)))
+        _purge_team_updates(session, cutoff, plan.team)
         housekeeping = _delete_expired_tokens(session)
     return plan, housekeeping
+
+
+def _purge_team_updates(session: Session, cutoff: date, team: _TeamPlan) -> None:
+    """Delete the expired team updates every account holds (the rows are their envelopes)."""
+    session.execute(
+        delete(TeamUpdate).where(
+            TeamUpdate.received_on < cutoff, *_team_purgeable(TeamUpdate.seq, team.floor)
+        )
+    )
 
 
 def _exclude_writers(session: Session) -> None:

@@ -56,6 +56,7 @@ from crypto.keys import KeyKind, SigningKeyPair, parse_public_key, verify_signat
 from portal.storage.inbox import (
     SyncError,
     acknowledge,
+    directory_text,
     export_inbox,
     import_replies,
     load_signing_key,
@@ -273,22 +274,35 @@ def logout() -> Response:
     return jsonify({"logged_out": True})
 
 
+def _cursor_arg(name: str, default: int) -> int:
+    """The query parameter ``name`` as a cursor, or ``default`` when it is absent."""
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 15 or int(raw) > MAX_CURSOR:
+        raise ApiError(400, f"{name} must be a cursor (a whole number up to {MAX_CURSOR})")
+    return int(raw)
+
+
 @sync.get("/inbox")
 def inbox() -> Response:
-    """An inbox bundle of the submissions after ``since`` (default: the last acknowledged)."""
+    """An inbox bundle of the submissions after ``since`` (default: the last acknowledged).
+
+    It also carries the team updates after ``team_since`` (default: the team
+    cursor the reviewer's last replies bundle acknowledged) and the key directory.
+    """
     portal = _portal()
     with portal["sessions"]() as session:
-        since = _account(session).acknowledged_cursor
-    raw = request.args.get("since")
-    if raw is not None:
-        if not raw.isascii() or not raw.isdigit() or len(raw) > 15 or int(raw) > MAX_CURSOR:
-            raise ApiError(400, f"since must be a cursor (a whole number up to {MAX_CURSOR})")
-        since = int(raw)
-    spool = tempfile.TemporaryFile(dir=portal["config"].data_dir)
+        account = _account(session)
+        since, team_since = account.acknowledged_cursor, account.team_cursor
+    since = _cursor_arg("since", since)
+    team_since = _cursor_arg("team_since", team_since)
+    config = portal["config"]
+    spool = tempfile.TemporaryFile(dir=config.data_dir)
     try:
         result = export_inbox(
-            portal["sessions"], portal["blobs"], load_signing_key(portal["config"].data_dir),
-            spool, since,
+            portal["sessions"], portal["blobs"], load_signing_key(config.data_dir), spool, since,
+            team_since=team_since, directory=directory_text(config.directory_file),
         )  # fmt: skip
     except SyncError as error:
         spool.close()
@@ -298,6 +312,8 @@ def inbox() -> Response:
     response.headers["X-Bundle-Id"] = result.bundle_id
     response.headers["X-Cursor-From"] = str(result.cursor_from)
     response.headers["X-Cursor-To"] = str(result.cursor_to)
+    response.headers["X-Team-Cursor-From"] = str(result.team_from)
+    response.headers["X-Team-Cursor-To"] = str(result.team_to)
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -343,5 +359,8 @@ def replies() -> Response:
             "already": result.already,
             "unknown": result.unknown,
             "acknowledged_cursor": result.acknowledged_cursor,
+            "team_imported": result.team_imported,
+            "team_already": result.team_already,
+            "team_cursor": result.team_cursor,
         }
     )

@@ -106,3 +106,17 @@ def test_0006_up_down_takes_the_anti_abuse_times_out(database_url: str) -> None:
     downgrade(database_url, "0005")
     assert {"spent_puzzle", "rate_budget"} <= _tables(database_url)
     assert _columns(database_url, "rate_budget") == {"name", "tokens", "updated_at"}
+
+
+def test_0007_up_down_adds_the_team_relay(database_url: str) -> None:
+    upgrade(database_url, "0006")
+    assert "team_update" not in _tables(database_url)
+    upgrade(database_url, "0007")
+    assert "team_update" in _tables(database_url)
+    assert _columns(database_url, "team_update") == {
+        "seq", "update_id", "data", "size", "received_on", "account_id"
+    }  # fmt: skip
+    assert "team_cursor" in _columns(database_url, "reviewer_account")
+    downgrade(database_url, "0006")
+    assert "team_update" not in _tables(database_url)
+    assert "team_cursor" not in _columns(database_url, "reviewer_account")

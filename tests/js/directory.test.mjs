@@ -165,6 +165,8 @@ test('Python directory vectors (directory-py.json)', { skip: vectors === null &&
         const d = await verifyDirectory(c.directory, vectors.trusted_signer, now);
         assert.equal(d.serial, c.serial);
         assert.deepEqual(d.reviewers.map((r) => r.token), c.recipients);
+        // §10.1: the optional signing key is accepted and not handed on
+        assert.ok(d.reviewers.every((r) => Object.keys(r).join() === 'label,encryptionKey,token'));
       } else {
         assert.equal(c.expect, 'invalid');
         await assert.rejects(verifyDirectory(c.directory, vectors.trusted_signer, now), DirectoryError);
@@ -215,4 +217,22 @@ test('§10.5: an added field, a long number or deep nesting is refused, signed o
   assert.equal(serial, 12);
   await refused(await sign(noSerial)); // a field missing
   await verifyDirectory(await sign(payloadWith({ serial: 2 ** 53 - 1 })), org.token, NOW); // 16 digits
+});
+
+test('§10.1: an entry may add a signing key, which must be a csosig1 token listed once', async () => {
+  const sigs = [await signer(), await signer()];
+  const entries = tokens.map((t, i) => ({ label: `reviewer-${i + 1}`, encryption_key: t }));
+  const signed = [{ ...entries[0], signing_key: sigs[0].token }, entries[1], { ...entries[2], signing_key: sigs[1].token }];
+  const d = await verifyDirectory(await sign(payloadWith({ reviewers: signed })), org.token, NOW);
+  assert.deepEqual(d.reviewers.map((r) => r.token), tokens);
+  assert.deepEqual(d.recipientKeys, reviewerKeys.map((k) => k.publicKey));
+  const bad = [
+    [{ ...entries[0], signing_key: sigs[0].token }, { ...entries[1], signing_key: sigs[0].token }],
+    [{ ...entries[0], signing_key: tokens[0] }],
+    [{ ...entries[0], signing_key: `${sigs[0].token.slice(0, -1)}${sigs[0].token.endsWith('a') ? 'b' : 'a'}` }],
+    [{ ...entries[0], signing_key: null }],
+    [{ ...entries[0], signing_key: sigs[0].token, note: 'x' }],
+    [{ label: 'reviewer-1', signing_key: sigs[0].token }],
+  ];
+  for (const reviewers of bad) await refused(await sign(payloadWith({ reviewers })));
 });

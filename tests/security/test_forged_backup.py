@@ -32,7 +32,7 @@ from flask.testing import FlaskClient
 from crypto.directory import read_directory, sign_directory
 from crypto.envelope import seal_bytes
 from crypto.keyfile import KeyBundle, decrypt_key_file
-from crypto.keys import KeyKind, SigningKeyPair, parse_public_key
+from crypto.keys import EncryptionKeyPair, KeyKind, SigningKeyPair, parse_public_key
 from portal.cli.main import main as portal_main
 from portal.config import load_config
 from portal.storage import receipts
@@ -364,7 +364,8 @@ def attacker_dump(server: str, statements: list[str]) -> bytes:
     with engine.begin() as connection:
         for statement in [*sql(GOOD_ROWS).split(";"), *statements]:
             if statement.strip():
-                connection.exec_driver_sql(statement)
+                # a bytea literal is '\x…' in PostgreSQL, X'…' in SQLite
+                connection.exec_driver_sql(statement.replace("X'", "'\\x"))
     engine.dispose()
     command = ["pg_dump", "--format=custom", "--no-owner", "--no-privileges"]
     return subprocess.run(
@@ -617,12 +618,17 @@ def test_a_postgresql_dump_as_a_portal_writes_it_restores_its_rows(
     with engine.connect() as connection:
         counts = connection.execute(text(
             "SELECT (SELECT count(*) FROM submission), (SELECT count(*) FROM part), "
-            "(SELECT count(*) FROM inbox_entry), (SELECT count(*) FROM reply)"
+            "(SELECT count(*) FROM inbox_entry), (SELECT count(*) FROM reply), "
+            "(SELECT count(*) FROM team_update)"
         )).one()  # fmt: skip
         counter = connection.execute(text("SELECT last_value FROM inbox_entry_seq_seq")).scalar()
+        team = connection.execute(text("SELECT last_value FROM team_update_seq_seq")).scalar()
+        relayed = connection.execute(text("SELECT data FROM team_update")).scalar()
     engine.dispose()
-    assert tuple(counts) == (2, 3, 2, 1)
+    assert tuple(counts) == (2, 3, 2, 1, 1)
     assert counter == 2
+    assert team == 1
+    assert bytes(relayed) == TEAM_UPDATE
 
 
 # --- accounts, sessions and rows: what a forged database brings -------------------------
@@ -763,9 +769,12 @@ def test_a_sync_session_smuggled_into_a_backup_opens_nothing(
     assert inbox.status_code == 401
 
 
+#: a relayed team update: an envelope sealed to reviewers, which the portal cannot open
+TEAM_UPDATE = seal_bytes(b"a signed team update", [EncryptionKeyPair.generate().public])
 #: placeholders in the SQL below: a report, a follow-up to it, and any hex of that length
 _NAMES = {"$REPORT": "a" * 32, "$FOLLOWUP": "b" * 32, "$ATTACKER_SYNC": str(ATTACKER_SYNC.token),
-          "$ATTACKER_REPLY": str(ATTACKER_REPLY.token)}  # fmt: skip
+          "$ATTACKER_REPLY": str(ATTACKER_REPLY.token), "$TEAM_DATA": TEAM_UPDATE.hex(),
+          "$TEAM_SIZE": str(len(TEAM_UPDATE))}  # fmt: skip
 
 
 def sql(template: str) -> str:
@@ -788,6 +797,8 @@ INSERT INTO inbox_entry (submission_id, acknowledged_on) VALUES ('$REPORT', '202
 INSERT INTO inbox_entry (submission_id) VALUES ('$FOLLOWUP');
 INSERT INTO reply (reply_id, submission_id, status, blob, size, received_on)
     VALUES ('$HEX32', '$REPORT', 'closed', '$HEX32', 300, '2026-01-05');
+INSERT INTO team_update (update_id, data, size, received_on)
+    VALUES ('$HEX32', X'$TEAM_DATA', $TEAM_SIZE, '2026-01-05');
 """
 BINARY_ID, NINES = "x'" + "00" * 16 + "'", "'" + "9" * 32 + "'"
 ANOTHER = """
@@ -831,6 +842,15 @@ BAD_ROWS = {
     "inbox counter behind the inbox": "UPDATE sqlite_sequence SET seq = 0 "
     "WHERE name = 'inbox_entry'",
     "cursor beyond every submission": "UPDATE reviewer_account SET acknowledged_cursor = 1000000",
+    "team update not an envelope": "UPDATE team_update SET data = X'00', size = 1",
+    "team update text, not bytes": "UPDATE team_update SET data = 'hello', size = 5",
+    "team update size not its data's": "UPDATE team_update SET size = 5",
+    "team update id malformed": "UPDATE team_update SET update_id = 'u1'",
+    "team update from a day to come": "UPDATE team_update SET received_on = '2999-01-01'",
+    "team counter behind the updates": "UPDATE sqlite_sequence SET seq = 0 "
+    "WHERE name = 'team_update'",
+    "counter for a table that has none": "INSERT INTO sqlite_sequence VALUES ('reply', 5)",
+    "team cursor beyond every update": "UPDATE reviewer_account SET team_cursor = 1000",
     "account label that writes to the terminal": "INSERT INTO reviewer_account (label, sync_key, "
     "signing_key, acknowledged_cursor, failures) VALUES ('x\x1b]0;pwned\x07', "
     "'$ATTACKER_SYNC', '$ATTACKER_REPLY', 0, 0)",
@@ -844,6 +864,14 @@ def test_rows_as_a_portal_writes_them_restore(
     forged = with_database(database, victim, backup_key["public"], tmp_path)
     target = tmp_path / "restored"
     assert restore(forged, target, backup_key, victim, "--accounts", str(enrolled)) == 0
+    restored = sqlite3.connect(target / "portal.sqlite3")
+    try:  # the relayed team update, and the counter its cursors follow
+        rows = restored.execute("SELECT seq, data FROM team_update").fetchall()
+        counters = dict(restored.execute("SELECT name, seq FROM sqlite_sequence").fetchall())
+    finally:
+        restored.close()
+    assert rows == [(1, TEAM_UPDATE)]
+    assert counters["team_update"] == 1
 
 
 @pytest.mark.parametrize("harm", sorted(BAD_ROWS))

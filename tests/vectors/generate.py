@@ -390,7 +390,55 @@ def directory_cases() -> tuple[str, list[dict[str, Any]]]:
     refuse("payload nested 5 deep", "§10.5", resign(dict(payload, reviewers=[[[[[]]]]])))
     refuse("payload over 64 KiB", "§10.5", resign((compact + " " * 64 * 1024).encode()))
     refuse("not JSON", "§10.1", "this is not a directory")
+    cases.extend(signing_key_cases(org, issued, now, resign))
     return str(org.token), cases
+
+
+def signing_key_cases(
+    org: SigningKeyPair, issued: datetime, now: str, resign: Any
+) -> list[dict[str, Any]]:
+    """§10.1: entries with the optional signing key, and ones to refuse."""
+    signers = [SigningKeyPair.generate().token, None, SigningKeyPair.generate().token]
+    reviewers = [
+        (f"reviewer-{i}", EncryptionKeyPair.generate().token, signer)
+        for i, signer in enumerate(signers, 1)
+    ]
+    ok = sign_directory(org, reviewers, serial=4, issued_at=issued, valid_for=timedelta(days=90))
+    cases: list[dict[str, Any]] = [
+        {
+            "name": "valid directory with signing keys",
+            "spec": "§10.1",
+            "directory": ok.decode(),
+            "now": now,
+            "expect": "success",
+            "serial": 4,
+            "recipients": [str(t) for _, t, _ in reviewers],
+            "signing_keys": [None if s is None else str(s) for s in signers],
+        }
+    ]
+    payload = json.loads(base64.urlsafe_b64decode(json.loads(ok)["payload"] + "=="))
+    first, second, third = payload["reviewers"]
+    sig = first["signing_key"]
+    typo = sig[:-1] + ("a" if sig[-1] != "a" else "b")
+    bad = {
+        "signing key listed twice": [first, dict(third, signing_key=sig)],
+        "mistyped signing key": [dict(first, signing_key=typo)],
+        "encryption key as signing key": [dict(first, signing_key=first["encryption_key"])],
+        "signing key null": [dict(second, signing_key=None)],
+        "extra field beside signing key": [dict(first, x="y")],
+    }
+    for name, entries in bad.items():
+        changed = dict(payload, reviewers=entries)
+        cases.append(
+            {
+                "name": name,
+                "spec": "§10.1",
+                "directory": resign(changed),
+                "now": now,
+                "expect": "invalid",
+            }
+        )
+    return cases
 
 
 def main() -> None:

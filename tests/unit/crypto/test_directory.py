@@ -126,3 +126,44 @@ def test_absurd_json_is_a_directory_error() -> None:
     for data in (b"[" * 100_000, b"{" + b" " * 70_000 + b"}"):
         with pytest.raises(DirectoryError):
             verify_directory(data, org.token, NOW)
+
+
+def test_optional_signing_key_round_trips_and_may_be_left_out() -> None:
+    org = SigningKeyPair.generate()
+    signer = SigningKeyPair.generate().token
+    reviewers = [
+        ("with", EncryptionKeyPair.generate().token, signer),
+        ("none", EncryptionKeyPair.generate().token, None),
+        ("pair", EncryptionKeyPair.generate().token),
+    ]
+    data = sign_directory(org, reviewers, serial=2, issued_at=NOW, valid_for=timedelta(days=9))
+    directory = verify_directory(data, org.token, NOW)
+    assert [r.signing_key for r in directory.reviewers] == [signer, None, None]
+    assert directory.recipient_keys == tuple(r[1].key for r in reviewers)
+    # a None signing key is omitted, not written as null (§10.1)
+    assert b"null" not in base64url_payload(data)
+
+
+def base64url_payload(data: bytes) -> bytes:
+    """The payload bytes of a directory's wire form."""
+    import base64
+    import json
+
+    return base64.urlsafe_b64decode(json.loads(data)["payload"] + "==")
+
+
+def test_signing_key_must_be_a_signing_token_and_unique() -> None:
+    org = SigningKeyPair.generate()
+    signer = SigningKeyPair.generate().token
+    encryption = EncryptionKeyPair.generate().token
+    twice = [
+        ("a", EncryptionKeyPair.generate().token, signer),
+        ("b", EncryptionKeyPair.generate().token, signer),
+    ]
+    options = {"serial": 1, "issued_at": NOW, "valid_for": timedelta(days=1)}
+    with pytest.raises(DirectoryError, match="signing key twice"):
+        sign_directory(org, twice, **options)  # type: ignore[arg-type]
+    with pytest.raises(DirectoryError, match="signing key is malformed"):
+        sign_directory(org, [("a", encryption, encryption)], **options)  # type: ignore[arg-type]
+    with pytest.raises(DirectoryError, match="label, encryption key"):
+        sign_directory(org, [("a",)], **options)  # type: ignore[arg-type, list-item]

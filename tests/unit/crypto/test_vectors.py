@@ -95,3 +95,8 @@ def test_directory_vector(case: dict[str, Any]) -> None:
     directory = verify_directory(data, signer, now)
     assert directory.serial == case["serial"]
     assert [str(r.encryption_key) for r in directory.reviewers] == case["recipients"]
+    if "signing_keys" in case:
+        signing = [
+            None if r.signing_key is None else str(r.signing_key) for r in directory.reviewers
+        ]
+        assert signing == case["signing_keys"]

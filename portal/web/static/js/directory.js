@@ -127,22 +127,36 @@ async function verifySignature(publicKey, message, signature) {
   }
 }
 
+// An entry is exactly {label, encryption_key}, or those and `signing_key`
+// (§10.1): the reviewer's Ed25519 key, which workstations use to check team
+// updates. The browser seals nothing with it and does not return it, but
+// refuses a malformed one so that it accepts exactly what Python accepts.
 async function parseEntry(entry) {
   const fields = isPlainObject(entry) ? Object.keys(entry) : [];
-  if (fields.length !== 2 || !fields.includes('label') || !fields.includes('encryption_key')) {
+  const optional = fields.includes('signing_key') ? 1 : 0;
+  if (fields.length !== 2 + optional || !fields.includes('label') || !fields.includes('encryption_key')) {
     throw new DirectoryError('directory entry is malformed');
   }
   if (typeof entry.label !== 'string' || !LABEL.test(entry.label)) {
     throw new DirectoryError('directory entry label is malformed');
   }
-  let key;
+  const key = await entryKey(entry.encryption_key, ENCRYPTION_PREFIX, 'directory entry key is malformed');
+  const signingKey = optional
+    ? await entryKey(entry.signing_key, SIGNING_PREFIX, 'directory entry signing key is malformed')
+    : null;
+  return {
+    reviewer: { label: entry.label, encryptionKey: key, token: await formatPublicKey(ENCRYPTION_PREFIX, key) },
+    signingKey,
+  };
+}
+
+async function entryKey(token, prefix, message) {
   try {
-    ({ key } = await parsePublicKey(entry.encryption_key, ENCRYPTION_PREFIX));
+    return (await parsePublicKey(token, prefix)).key;
   } catch (error) {
     if (!(error instanceof KeyFormatError)) throw error;
-    throw new DirectoryError('directory entry key is malformed');
+    throw new DirectoryError(message);
   }
-  return { label: entry.label, encryptionKey: key, token: await formatPublicKey(ENCRYPTION_PREFIX, key) };
 }
 
 // The payload's fields (SPEC.md §10.1): {serial, issuedAt, expiresAt, reviewers}.
@@ -164,10 +178,15 @@ async function checkPayload(payload) {
   }
   const reviewers = [];
   const seen = new Set();
+  const seenSigning = new Set();
   for (const entry of entries) {
-    const reviewer = await parseEntry(entry);
+    const { reviewer, signingKey } = await parseEntry(entry);
     if (seen.has(toHex(reviewer.encryptionKey))) throw new DirectoryError('directory lists a key twice');
     seen.add(toHex(reviewer.encryptionKey));
+    if (signingKey !== null) {
+      if (seenSigning.has(toHex(signingKey))) throw new DirectoryError('directory lists a signing key twice');
+      seenSigning.add(toHex(signingKey));
+    }
     reviewers.push(reviewer);
   }
   return { serial, issuedAt, expiresAt, reviewers };
