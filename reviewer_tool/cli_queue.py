@@ -11,21 +11,21 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
+from reviewer_tool.admiralty import check_grade
 from reviewer_tool.errors import ReviewerError
 from reviewer_tool.importer import import_bundle, submission_count, verify
 from reviewer_tool.languages import describe
 from reviewer_tool.session import open_workspace
+from reviewer_tool.team import actions
+from reviewer_tool.team.wire import TRIAGE_STATUSES
 from reviewer_tool.terminal import json_text, printable, render, say
 from reviewer_tool.workspace import Followup, Item, Workspace
 
-TRIAGE_STATUSES = ("confirmed", "unconfirmed", "rejected")
 QUEUE_STATUSES = ("new", *TRIAGE_STATUSES)
-_GRADE = re.compile(r"[A-F][1-6]")
 
 
 def cmd_import(args: argparse.Namespace) -> None:
@@ -48,6 +48,11 @@ def cmd_import(args: argparse.Namespace) -> None:
     if result.followups:
         orphans = f", {result.orphans} of them to a report not in this workspace"
         say(f"{result.followups} new follow-up message(s)" + (orphans if result.orphans else ""))
+    team = result.team.summary() if result.team else None
+    if team:
+        say(team)
+    for update_id, reason in result.team.problems if result.team else ():
+        say(f"warning: team update {update_id} refused: {reason}")
     for item_id in result.unreadable:
         say(f"warning: report {item_id} could not be decrypted or is malformed; skipped")
     for item_id, reason in result.refused:
@@ -98,13 +103,18 @@ def _report_rows(ws: Workspace, args: argparse.Namespace) -> list[dict[str, Any]
             continue
         if args.category and summary.get("category") != args.category:
             continue
+        if args.label and args.label not in (summary.get("labels") or []):
+            continue
+        if args.assignee and summary.get("assignee") != args.assignee:
+            continue
         if not _in_range(args, summary["received_on"]) or (args.unread and not unread):
             continue
         # a summary written before issue 15 has no language: its report had none
         rows.append({"kind": "report", "id": item_id, "language": None, **summary,
                      "followups": followups, "unread_followups": unread})  # fmt: skip
     rows.sort(key=lambda row: (row["received_on"], row["id"]))
-    if not (args.status or args.category):  # a follow-up alone has neither
+    # a follow-up alone has no status, category, label or assignee
+    if not (args.status or args.category or args.label or args.assignee):
         rows += sorted(
             (
                 o
@@ -169,25 +179,14 @@ def _print_orphans(orphans: list[dict[str, Any]]) -> None:
 
 
 def cmd_triage(args: argparse.Namespace) -> None:
-    """Set a report's status and Admiralty grade, and optionally link a duplicate."""
-    if not _GRADE.fullmatch(args.grade):
-        raise ReviewerError("a grade is a letter A-F and a digit 1-6, such as B2")
+    """Set a report's status and Admiralty grade, and optionally link a duplicate.
+
+    A team update (reviewer_tool/team/actions.py): the team sees it after the
+    next replies bundle.
+    """
+    check_grade(args.grade)
     ws = open_workspace(args)
-    item = ws.item(args.id)
-    duplicate = None
-    if args.duplicate_of:
-        duplicate = ws.item(args.duplicate_of).id
-        if duplicate == item.id:
-            raise ReviewerError("a report cannot be a duplicate of itself")
-    item.record["triage"] = {
-        "status": args.status,
-        "grade": args.grade,
-        "duplicate_of": duplicate,
-        "on": datetime.now(UTC).date().isoformat(),
-    }
-    item.summary.update(status=args.status, grade=args.grade)
-    with ws.transaction():
-        ws.put_item(item)
+    item = actions.triage(ws, args.id, args.status, args.grade, args.duplicate_of)
     say(f"{item.id}: {args.status}, graded {args.grade}")
 
 
@@ -257,6 +256,8 @@ def register(verbs: Any, common: argparse.ArgumentParser) -> None:
     listing.add_argument(
         "--unread", action="store_true", help="only reports with follow-ups not shown yet"
     )
+    listing.add_argument("--label", help="only reports with this label")
+    listing.add_argument("--assignee", help="only reports assigned to this reviewer label")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(run=cmd_list)
     triage = verbs.add_parser("triage", parents=[common], help="confirm, grade, link")

@@ -20,25 +20,17 @@ the reporter is not told.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import secrets
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from crypto.bundle import BundleWriter
-from crypto.envelope import seal_bytes
-from crypto.errors import KeyFormatError
-from crypto.keys import KeyKind, parse_public_key
 from reviewer_tool.errors import ReviewerError
+from reviewer_tool.replies_flow import export_replies
 from reviewer_tool.session import open_workspace
+from reviewer_tool.team import actions
+from reviewer_tool.team.wire import MAX_MESSAGE, REPORTER_STATUSES
 from reviewer_tool.terminal import say
-from reviewer_tool.workspace import Followup, Item, Workspace
 
-REPLY_SCHEMA = "cso-reply/v1"
-REPORTER_STATUSES = ("received", "under-review", "closed")
-MAX_MESSAGE = 20_000
+REPLY_SCHEMA = actions.REPLY_SCHEMA
 
 
 def _message(args: argparse.Namespace) -> str | None:
@@ -50,111 +42,41 @@ def _message(args: argparse.Namespace) -> str | None:
     return args.message.strip() if args.message else None
 
 
-def _thread(ws: Workspace, submission_id: str) -> tuple[Item, str | None]:
-    """The report to answer, and the follow-up being answered if the id names one."""
-    found = ws.find(submission_id)
-    if not isinstance(found, Followup):
-        return found, None
-    report = ws.report(found.thread)
-    if report is None:
-        raise ReviewerError(
-            f"follow-up {found.id[:12]} belongs to report {found.thread[:12]}, which is not in"
-            " this workspace, so its sender cannot be answered from here"
-        )
-    return report, found.id
-
-
 def cmd_reply(args: argparse.Namespace) -> None:
-    """Seal a message to the reporter and/or set the status the reporter sees."""
+    """Seal a message to the reporter and/or set the status the reporter sees.
+
+    reviewer_tool/team/actions.py does the work, and shares the reply with
+    the team so that every reviewer sees the whole conversation.
+    """
     message = _message(args)
     if message is None and args.status is None:
         raise ReviewerError("give --message, --message-file or --status")
     if message is not None and len(message) > MAX_MESSAGE:
         raise ReviewerError(f"a reply has at most {MAX_MESSAGE} characters")
     ws = open_workspace(args)
-    item, answering = _thread(ws, args.id)
-    now = datetime.now(UTC)
-    today = now.date().isoformat()
-    envelope = b""
-    if message is not None:
-        token = item.record["report"].get("reporter_key")
-        if not token:
-            raise ReviewerError(
-                f"report {item.id[:12]} carries no reporter key, so its sender cannot be answered"
-            )
-        try:
-            reporter = parse_public_key(token, KeyKind.ENCRYPTION)
-        except KeyFormatError:
-            raise ReviewerError(f"report {item.id[:12]} has a malformed reporter key") from None
-        plaintext = {"schema": REPLY_SCHEMA, "message": message, "written_on": today}
-        envelope = seal_bytes(json.dumps(plaintext, ensure_ascii=False).encode(), [reporter.key])
-    reply = {
-        "reply_id": secrets.token_hex(16),
-        "status": args.status,
-        "message": message,
-        "written_on": today,
-        # orders the reply among same-day follow-ups (reviewer_tool/followups.py)
-        "written_at": now.isoformat(timespec="microseconds"),
-        "in_reply_to": answering,
-    }
-    item.record.setdefault("replies", []).append(reply)
-    with ws.transaction():
-        ws.put_item(item)
-        ws.db.execute(
-            "INSERT INTO outgoing (reply_id, item_id, sealed, envelope) VALUES (?, ?, ?, ?)",
-            (reply["reply_id"], item.id, ws.seal_json(reply), ws.seal(envelope)),
-        )
+    reply = actions.reply(ws, args.id, message, args.status)
+    answering = reply["in_reply_to"]
     what = ", ".join(
         part
         for part in ("message sealed to the reporter" if message else "", args.status or "")
         if part
     )
     thread = f" to follow-up {answering[:12]} in the thread of this report" if answering else ""
-    say(
-        f"{item.id[:12]}: reply {reply['reply_id'][:8]}{thread} queued ({what}); run export-replies"
-    )
+    shown = f"{reply['report'][:12]}: reply {reply['reply_id'][:8]}{thread}"
+    say(f"{shown} queued ({what}); run export-replies")
 
 
 def cmd_export_replies(args: argparse.Namespace) -> None:
     """Write the replies bundle (and inbox acknowledgements) to carry to the portal."""
     ws = open_workspace(args)
-    where = "" if args.all else " WHERE exported_in IS NULL"
-    rows = ws.db.execute(
-        f"SELECT reply_id, item_id, sealed, envelope FROM outgoing{where} ORDER BY rowid"  # noqa: S608 - fixed text
-    ).fetchall()
-    acknowledges = ws.imported_ranges()
-    if not rows and not acknowledges:
-        raise ReviewerError("nothing to export: no new replies and no imported inbox bundles")
-    out: Path = args.out
-    temp = out.with_name(f".{out.name}.partial")
-    try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            writer = BundleWriter(
-                handle, ws.keys.signing, "replies", {"acknowledges": acknowledges}
-            )
-            for reply_id, item_id, sealed, envelope in rows:
-                reply: dict[str, Any] = ws.unseal_json(sealed)
-                meta = {
-                    "type": "reply",
-                    "reply_id": reply_id,
-                    "submission": item_id,
-                    "status": reply["status"],
-                }
-                writer.add(meta, ws.unseal(envelope))
-            bundle_id = writer.finish()
-        if out.exists() and not args.force:
-            raise ReviewerError(f"{out} exists; choose another name or pass --force")
-        os.replace(temp, out)
-    finally:
-        temp.unlink(missing_ok=True)
-    with ws.transaction():
-        ws.db.executemany(
-            "UPDATE outgoing SET exported_in = ? WHERE reply_id = ?",
-            [(bundle_id, row[0]) for row in rows],
-        )
-    shown = ", ".join(f"{a}-{b}" for a, b in acknowledges) or "nothing"
-    say(f"{out}: {len(rows)} reply(ies), acknowledging inbox cursors {shown}; carry it back")
+    done = export_replies(ws, Path(args.out), include_all=args.all, force=args.force)
+    shown = ", ".join(f"{a}-{b}" for a, b in done.acknowledges) or "nothing"
+    say(
+        f"{done.out}: {done.replies} reply(ies), {done.team_updates} team update(s),"
+        f" acknowledging inbox cursors {shown}; carry it back"
+    )
+    if done.held_back:
+        say(done.held_back)
 
 
 def register(verbs: Any, common: argparse.ArgumentParser) -> None:

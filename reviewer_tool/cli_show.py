@@ -1,10 +1,12 @@
 """``reviewer show``: a report and its conversation with the anonymous reporter.
 
 ``show REPORT`` prints the report (the language the reporter used, its
-fields, narrative, identity section and attachments), then the conversation,
+fields, narrative, identity section and attachments), what the team has said
+about it (labels, assignment, likely duplicates, team notes) with this
+reviewer's personal notes (reviewer_tool/team/), then the conversation,
 oldest first: the reporter's follow-up messages with the names of the files
-they brought, and the replies written on this workstation
-(reviewer_tool/followups.py says how the two are put in order). Given a
+they brought, and the replies written on this workstation or shared by a
+teammate (reviewer_tool/followups.py says how the two are put in order). Given a
 follow-up's id it shows the conversation that message belongs to; a
 follow-up whose report is not in this workspace is shown alone, and said to
 be. Whatever is shown is marked read, which is what ``reviewer list``
@@ -23,6 +25,7 @@ from typing import Any
 from reviewer_tool.followups import conversation
 from reviewer_tool.languages import describe, language_of
 from reviewer_tool.session import open_workspace
+from reviewer_tool.team import log
 from reviewer_tool.terminal import GUTTER, json_text, printable, say, say_text
 from reviewer_tool.workspace import Followup, Item
 
@@ -71,7 +74,27 @@ def _show_report(item: Item) -> None:
         say_text("  ", _attachment_line(entry))
 
 
-def _show_event(event: Mapping[str, Any]) -> None:
+def _show_team(item: Item, personal: Sequence[Mapping[str, Any]]) -> None:
+    """Labels, assignment, links and notes: the team's words, so shown as a sender's are."""
+    team = item.record.get("team") or {}
+    if team.get("labels"):
+        say_text("labels: ", ", ".join(team["labels"]))
+    if team.get("assignee"):
+        say_text("assigned to: ", team["assignee"])
+    if team.get("links"):
+        say("likely duplicate of: " + ", ".join(other[:12] for other in team["links"]))
+    for title, notes in (
+        ("team notes (shared with the team, never forwarded)", team.get("notes") or []),
+        ("personal notes (yours alone, never shared or forwarded)", personal),
+    ):
+        if notes:
+            say(f"{title}: {len(notes)}")
+        for note in notes:
+            say_text(f"  {printable(note['at'])}  ", str(note.get("who", "you")))
+            _print_text(note["text"], "  " + GUTTER)
+
+
+def _show_event(event: Mapping[str, Any], authors: Mapping[str, str]) -> None:
     if event["from"] == "reporter":
         new = "  [new]" if event["new"] else ""
         say(f"  {event['received_on']}  reporter  follow-up {event['id'][:12]}{new}")
@@ -79,7 +102,8 @@ def _show_event(event: Mapping[str, Any]) -> None:
         for entry in event["attachments"]:
             say_text("    file: ", _attachment_line(entry))
         return
-    line = f"  {event['written_on']}  you  reply {event['reply_id'][:8]}"
+    who = printable(authors.get(event["reply_id"], "you"))  # a teammate's label, or "you"
+    line = f"  {event['written_on']}  {who}  reply {event['reply_id'][:8]}"
     if event["status"]:
         line += f"  status {event['status']}"
     if event["in_reply_to"]:
@@ -91,18 +115,22 @@ def _show_event(event: Mapping[str, Any]) -> None:
         say("    (status change only, no message)")
 
 
-def _show_conversation(events: Sequence[Mapping[str, Any]]) -> None:
+def _show_conversation(events: Sequence[Mapping[str, Any]], authors: Mapping[str, str]) -> None:
+    """``authors``: reply id → the teammate who wrote it (replies not there are this
+    workstation's own)."""
     followups = [e for e in events if e["from"] == "reporter"]
     if not events:
         say("conversation: no follow-up messages or replies yet")
         return
     new = sum(e["new"] for e in followups)
+    theirs = sum(e["from"] == "reviewer" and e["reply_id"] in authors for e in events)
     say(
         f"conversation: {len(followups)} follow-up message(s) from the reporter ({new} new),"
-        f" {len(events) - len(followups)} reply(ies) from this workstation"
+        f" {len(events) - len(followups) - theirs} reply(ies) from this workstation"
+        + (f", {theirs} from teammates" if theirs else "")
     )
     for event in events:
-        _show_event(event)
+        _show_event(event, authors)
     if any(e["attachments"] for e in followups):
         say(EXPORT_HINT)
 
@@ -140,14 +168,19 @@ def cmd_show(args: argparse.Namespace) -> None:
         item = found
     followups = ws.followups(item.id)
     events = conversation(item.record.get("replies", []), followups)
+    personal = log.personal_notes(ws, item.id)
     if args.json:
         # the document's own member stays as sent (escaped); this one is checked
         language = language_of(item.record["report"])
-        shown = {"id": item.id, "language": language, **item.record, "conversation": events}
+        shown = {"id": item.id, "language": language, **item.record, "conversation": events,
+                 "personal_notes": personal}  # fmt: skip
         say(json_text(shown))
     else:
         _show_report(item)
-        _show_conversation(events)
+        _show_team(item, personal)
+        authors = {r["reply_id"]: r.get("who") or "a teammate"
+                   for r in item.record.get("replies", []) if r.get("team")}  # fmt: skip
+        _show_conversation(events, authors)
     ws.mark_read(followups)
 
 

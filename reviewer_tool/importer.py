@@ -33,6 +33,8 @@ from crypto.manifest import AttachmentCheck, parse_manifest
 from reviewer_tool.errors import ReviewerError
 from reviewer_tool.followups import check_followup
 from reviewer_tool.languages import language_of
+from reviewer_tool.team.exchange import ITEM_TYPE as TEAM_ITEM
+from reviewer_tool.team.exchange import TeamImportResult, import_team
 from reviewer_tool.vocabulary import (
     COORDINATE_FIELDS,
     COORDINATE_LIMITS,
@@ -74,6 +76,8 @@ class ImportResult:
     unreadable_followups: list[tuple[str, str]] = field(default_factory=list)
     cursor_from: int | None = None
     cursor_to: int | None = None
+    #: the bundle's key directory and team updates (reviewer_tool/team/exchange.py)
+    team: TeamImportResult | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,8 @@ def _submissions(bundle: Bundle) -> list[Submission]:
     dates: dict[str, str] = {}
     threads: dict[str, str | None] = {}
     for item in bundle.items:
+        if item.meta.get("type") == TEAM_ITEM:
+            continue  # a team update: reviewer_tool/team/exchange.py reads those
         if not _entry_ok(item.meta, grouped, threads):
             raise ReviewerError(
                 f"bundle item {item.index + 1} has a malformed entry; nothing imported"
@@ -326,7 +332,9 @@ def verify(ws: Workspace, path: Path) -> Bundle:
 
 def submission_count(bundle: Bundle) -> int:
     """How many submissions a verified bundle holds (a progress bar's total)."""
-    return len({item.meta.get("submission") for item in bundle.items})
+    return len(
+        {item.meta.get("submission") for item in bundle.items if item.meta.get("type") != TEAM_ITEM}
+    )
 
 
 def import_bundle(
@@ -357,7 +365,12 @@ def import_bundle(
 
     present = ws.submission_ids()
     new_followups: list[str] = []
+    #: every report of the bundle, new or not: an import interrupted before its team part
+    #: stored some of them, and held team updates must reach those too
+    reports_here: list[str] = []
     for submission in submissions:
+        if submission.thread is None:
+            reports_here.append(submission.id)
         if submission.id in present:
             result.already += 1
             advance(1)
@@ -389,6 +402,9 @@ def import_bundle(
         if len(pending) >= BATCH or held >= BATCH_BYTES:
             flush()
     flush()
+    # after the reports are stored, so that updates about them apply; before the
+    # bundle counts as complete, so that an interrupted import runs this again
+    result.team = import_team(ws, bundle, reports_here)
     reports = ws.item_ids()
     result.followups = len(new_followups)
     result.orphans = sum(thread not in reports for thread in new_followups)

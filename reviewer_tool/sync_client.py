@@ -108,9 +108,14 @@ def login(portal: str, account: str, key_file: Path, passphrase: bytes) -> str:
 def cmd_pull(args: argparse.Namespace) -> None:
     """Fetch an inbox bundle into --out (verified later, offline, by `reviewer import`)."""
     token = login(args.portal, args.account, args.sync_key, read_passphrase(args))
+    query = {
+        name: int(value)
+        for name, value in (("since", args.since), ("team_since", args.team_since))
+        if value is not None
+    }
     url = f"{_base(args.portal)}/inbox"
-    if args.since is not None:
-        url += f"?since={int(args.since)}"
+    if query:
+        url += "?" + "&".join(f"{name}={value}" for name, value in query.items())
     out: Path = args.out
     temp = out.with_name(f".{out.name}.partial")
     try:
@@ -118,10 +123,17 @@ def cmd_pull(args: argparse.Namespace) -> None:
             while chunk := response.read(1024 * 1024):
                 handle.write(chunk)
             first, last = response.headers["X-Cursor-From"], response.headers["X-Cursor-To"]
+            team = response.headers.get("X-Team-Cursor-From"), response.headers.get(
+                "X-Team-Cursor-To"
+            )
         os.replace(temp, out)
     finally:
         temp.unlink(missing_ok=True)
-    say(f"{out}: inbox from cursor {first} to {last}; carry it to the offline workstation")
+    teamwork = f", team updates {team[0]} to {team[1]}" if None not in team else ""
+    say(
+        f"{out}: inbox from cursor {first} to {last}{teamwork};"
+        " carry it to the offline workstation"
+    )
 
 
 def cmd_push(args: argparse.Namespace) -> None:
@@ -138,4 +150,10 @@ def cmd_push(args: argparse.Namespace) -> None:
     say(
         f"delivered: {answer['imported']} new reply(ies), {answer['already']} already there;"
         f" inbox acknowledged up to {answer['acknowledged_cursor']}"
+        + (
+            f"; {answer['team_imported']} new team update(s), {answer['team_already']}"
+            " already there"
+            if "team_imported" in answer
+            else ""
+        )
     )
