@@ -121,6 +121,7 @@ test-py: $(STAMP) $(AXE) catalogs
 bench-smoke: $(STAMP) system catalogs
 	$(BIN)/python -m bench.envelope --smoke
 	$(BIN)/python -m bench.reviewer_import --smoke
+	$(BIN)/python -m bench.reviewer_desk --smoke
 	$(BIN)/python -m bench.incidents --smoke
 	$(BIN)/python -m bench.incident_db_web --smoke
 	$(BIN)/python -m bench.partner_feeds --smoke
@@ -138,6 +139,7 @@ test: $(STAMP) system lint typecheck test-js test-py bench-smoke
 bench: $(STAMP) system catalogs
 	$(BIN)/python -m bench.envelope
 	$(BIN)/python -m bench.reviewer_import
+	$(BIN)/python -m bench.reviewer_desk
 	$(BIN)/python -m bench.incidents
 	$(BIN)/python -m bench.incident_db_web
 	$(BIN)/python -m bench.partner_feeds

@@ -7,7 +7,8 @@ one line on stderr and exit non-zero.
 
 The ``sync`` commands are for the online transfer machine and are the only
 ones that load networking code; everything else runs air-gapped (a test
-checks that no other command imports it).
+checks that no other command imports it). ``desk`` alone opens a socket: a
+listener on 127.0.0.1 for the local browser (reviewer_tool/desk/server.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from crypto.errors import CryptoError
-from reviewer_tool import cli_forward, cli_keys, cli_queue, cli_reply, cli_show
+from reviewer_tool import cli_forward, cli_keys, cli_queue, cli_reply, cli_show, cli_team
 from reviewer_tool.errors import ReviewerError
 from reviewer_tool.terminal import prepare_streams, report_crash, say
 
@@ -42,9 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verbs = parser.add_subparsers(dest="verb", required=True)
     common = _common()
-    for module in (cli_keys, cli_queue, cli_show, cli_reply, cli_forward):
+    for module in (cli_keys, cli_queue, cli_show, cli_reply, cli_forward, cli_team):
         module.register(verbs, common)
     _register_sync(verbs, common)
+    _register_desk(verbs, common)
     return parser
 
 
@@ -62,6 +64,11 @@ def _register_sync(verbs: Any, common: argparse.ArgumentParser) -> None:
         action.add_argument("--sync-key", type=Path, required=True, help="your sync key file")
     pull.add_argument("--out", type=Path, required=True)
     pull.add_argument("--since", type=int, help="cursor (default: after the last acknowledged)")
+    pull.add_argument(
+        "--team-since",
+        type=int,
+        help="team update cursor (default: after the last the workstation acknowledged)",
+    )
     push.add_argument("file", type=Path)
     for name, action in (("keygen", keygen), ("pull", pull), ("push", push)):
         action.set_defaults(run=_lazy_sync(name))
@@ -75,6 +82,22 @@ def _lazy_sync(name: str) -> Handler:
         return handler(args)
 
     return run
+
+
+def _register_desk(verbs: Any, common: argparse.ArgumentParser) -> None:
+    """``reviewer desk``; its handler loads the web server (a loopback listener) lazily."""
+    desk = verbs.add_parser("desk", parents=[common], help="the desk: review in a local browser")
+    desk.add_argument("--port", type=int, default=0, help="port (default: any free port)")
+    desk.add_argument("--host", default="127.0.0.1", help="only 127.0.0.1 is accepted")
+    desk.add_argument("--no-open", action="store_true", help="print the address only")
+
+    def run(args: argparse.Namespace) -> int | None:
+        from reviewer_tool.desk.server import cmd_desk  # the desk alone listens on a socket
+
+        cmd_desk(args)
+        return None
+
+    desk.set_defaults(run=run)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
