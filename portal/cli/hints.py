@@ -54,6 +54,8 @@ def demo_hints(data_dir: Path, url: str, checkout: Path = CHECKOUT) -> list[str]
     inbox, replies = quote(str(demo / "inbox.bundle")), quote(str(demo / "replies.bundle"))
     ws = f"--workspace {quote(str(demo / 'workspace'))} --passphrase-file {passphrase}"
     portal_key = (data_dir / "portal-signing.pub").read_text().strip()
+    organisation = data_dir / "organisation.pub"
+    org_key = organisation.read_text().strip() if organisation.exists() else None
     script = sample_sender(checkout)
     send = f"{python} {quote(str(script))}" if script else None
     enrol = _demo_enrolment(demo)
@@ -68,6 +70,8 @@ def demo_hints(data_dir: Path, url: str, checkout: Path = CHECKOUT) -> list[str]
         f"    {portal} --data-dir {data} export --out {inbox}",
         " 4. make reviewer-1's workspace (once), pinning the portal's bundle key:",
         f"    {reviewer} init --key {key} --portal-key {portal_key} {ws}",
+        # the organisation's key checks the key directory that team updates are sealed to
+        *([f"    {reviewer} trust-org {org_key} {ws}"] if org_key else []),
         " 5. import the inbox and list the reports:",
         f"    {reviewer} import {inbox} {ws}",
         f"    {reviewer} list {ws}",
@@ -75,6 +79,7 @@ def demo_hints(data_dir: Path, url: str, checkout: Path = CHECKOUT) -> list[str]
         " options):",
         f"    {reviewer} show ID {ws}",
         f"    {reviewer} reply ID --message 'Thank you. Which berth were you at?' {ws}",
+        f"    (or do all of it in a browser, the desk: {reviewer} desk --no-open {ws})",
         " 7. carry the replies back; the first time, enrol reviewer-1 so that the portal"
         " trusts its signature:",
         f"    {reviewer} export-replies --out {replies} --force {ws}",

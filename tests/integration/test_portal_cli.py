@@ -9,6 +9,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 from crypto.keyfile import KeyBundle, encrypt_key_file
@@ -123,13 +124,16 @@ def test_the_demo_round_trip_runs_as_printed(demo_template: DemoPortal, tmp_path
     try:
         wait_until_listening(port, server, tmp_path / "serve.log")
         commands = hint_commands(banner.read_text().splitlines())
-        assert len(commands) == 13, banner.read_text()
+        assert len(commands) == 15, banner.read_text()
         receipt = ""
         report_id = ""
         for line in commands:
             if line.endswith("/blobs/NAME"):
                 line = line.removesuffix("NAME") + sorted((data_dir / "blobs").iterdir())[0].name
             line = line.replace(" ID ", f" {report_id} ").replace("RECEIPT", receipt)
+            if " desk " in line:
+                assert report_id in open_desk(line, shell_env, tmp_path)
+                continue
             out = shell(line)
             if "demo.py send" in line:
                 receipt = re.search(r"receipt: ([\d ]{29})", out).group(1)  # type: ignore[union-attr]
@@ -144,6 +148,26 @@ def test_the_demo_round_trip_runs_as_printed(demo_template: DemoPortal, tmp_path
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def open_desk(line: str, env: dict[str, str], cwd: Path) -> str:
+    """Start the printed ``reviewer desk`` line, fetch the queue at the address it prints, stop."""
+    desk = subprocess.Popen(
+        ["/bin/sh", "-c", f"exec {line}"], cwd=cwd, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert desk.stdout is not None
+        for printed in desk.stdout:
+            if printed.startswith("desk: http://127.0.0.1:"):
+                with urllib.request.urlopen(printed.split()[1], timeout=60) as answer:
+                    return str(answer.read().decode())
+        raise AssertionError(
+            f"the desk printed no address: {desk.stderr.read() if desk.stderr else ''}"
+        )
+    finally:
+        desk.terminate()
+        desk.communicate(timeout=30)  # closes both pipes
 
 
 def portal_in(cwd: Path, *args: str | Path, **environ: str) -> subprocess.CompletedProcess[str]:
