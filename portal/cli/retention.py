@@ -97,6 +97,11 @@ def summary(result: PurgeResult, days: int) -> str:
         )
     elif result.kept:
         line += f"; kept {result.kept} expired conversation(s) no reviewer has acknowledged yet"
+    if result.team_updates:
+        verb = "would purge" if result.dry_run else "purged"
+        line += f"; {verb} {result.team_updates} relayed team update(s)"
+    if result.team_kept:
+        line += f"; kept {result.team_kept} expired team update(s) a reviewer has not taken yet"
     if result.log_busy:
         line += "; SQLite's write-ahead log was in use, a later purge empties it"
     return line

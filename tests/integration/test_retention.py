@@ -366,6 +366,11 @@ def test_the_summary_names_the_reviewers_behind_and_no_report() -> None:
         " 4 blob file(s) unlinked); kept 1 expired conversation(s) not yet acknowledged by:"
         " bob, carol"
     )
+    teamwork = PurgeResult(0, 0, 0, 0, 0, (), dry_run=True, team_updates=5, team_kept=2)
+    assert summary(teamwork, 30).endswith(
+        "; would purge 5 relayed team update(s); kept 2 expired team update(s) a reviewer has"
+        " not taken yet"
+    )
 
 
 @pytest.mark.parametrize(
