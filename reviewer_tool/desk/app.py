@@ -21,6 +21,7 @@ from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
 from reviewer_tool.desk import forward, queue, redact, report
+from reviewer_tool.desk.display import shown_value
 from reviewer_tool.desk.guard import DeskGuard
 from reviewer_tool.desk.index import DeskIndex
 from reviewer_tool.desk.state import DeskState
@@ -58,6 +59,8 @@ def create_app(ws: Workspace, token: str, *, port: int, index: DeskIndex | None 
     for blueprint in (queue.queue, report.bp, redact.bp, forward.bp):
         app.register_blueprint(blueprint)
     app.jinja_env.globals["has_endpoint"] = lambda endpoint: _has_endpoint(app, endpoint)
+    # a category by its words ("Piracy or armed robbery"), not its slug
+    app.jinja_env.filters["category"] = lambda value: shown_value("category", value)
     _error_pages(app)
     app.wsgi_app = DeskGuard(app.wsgi_app, token=token, port=port, headers=security)  # type: ignore[method-assign]
     return app
