@@ -121,9 +121,13 @@ def _fold_char(ch: str) -> str:
         if small:
             out.append(small.group(1).casefold())
             continue
-        lower = _spoof_checker().getSkeleton(0, part.casefold())
+        # both tries start from the case-folded letter, so that a capital and its small
+        # letter always fold alike (ICU's skeleton of Greek capital kappa is "K", of small
+        # kappa the non-ASCII kra, of capital lambda "ʌ" and of small lambda itself)
+        folded = part.casefold()
+        lower = _spoof_checker().getSkeleton(0, folded)
         if not lower.isascii():
-            lower = _spoof_checker().getSkeleton(0, part).casefold()
+            lower = _spoof_checker().getSkeleton(0, folded.upper()).casefold()
         out.append(unicodedata.normalize("NFKD", lower.casefold()))
     return "".join(out)
 

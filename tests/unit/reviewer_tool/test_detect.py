@@ -423,3 +423,20 @@ def test_finding_to_json() -> None:
     }
     assert noted.to_json()["note"] == "check digit fails"
     assert set(noted.to_json()) == {"kind", "start", "end", "text", "confidence", "note"}
+
+
+@pytest.mark.parametrize(  # Greek and Cyrillic on purpose
+    ("text", "value", "expected"),
+    [
+        ("Ο ΠΛΟΙΑΡΧΟΣ ΝΙΚΟΛΑΟΣ ΠΑΠΑΣ ανέφερε", "Νικόλαος Παπάς", "ΝΙΚΟΛΑΟΣ ΠΑΠΑΣ"),  # noqa: RUF001
+        ("ο πλοίαρχος νικόλαος παπάς ανέφερε", "ΝΙΚΟΛΑΟΣ ΠΑΠΑΣ", "νικόλαος παπάς"),  # noqa: RUF001
+        ("капитан ИВАН ПЕТРОВ", "Иван Петров", "ИВАН ПЕТРОВ"),
+        ("Kapitän MÜLLER an Bord", "Müller", "MÜLLER"),
+    ],
+)
+def test_an_identity_value_is_found_in_capitals_or_small_letters_of_any_script(
+    text: str, value: str, expected: str
+) -> None:
+    """A capital and its small letter fold alike (ICU's skeleton of Greek capital kappa is
+    "K" but of small kappa a non-ASCII letter): the hard check must not depend on case."""
+    assert [f.text for f in identity_values_in(text, [value])] == [expected]
