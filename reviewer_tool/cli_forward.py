@@ -23,7 +23,6 @@ from reviewer_tool.redaction_flow import (
     name_flags,
     redact_field,
     redaction_record,
-    settle,
     split_terms,
     store_redaction,
     suggestions,
@@ -108,7 +107,9 @@ def cmd_redact(args: argparse.Namespace) -> None:
             say(f"{name}: {len(findings)} suggestion(s)")
         chosen = _choose(text, findings, not interactive)
         if interactive:
-            chosen = settle(chosen + _extra_terms(text, name))
+            # overlaps are kept: redact_text merges them, so a typed word that
+            # reaches past an accepted finding removes both
+            chosen = chosen + _extra_terms(text, name)
         cleaned, dropped = redact_field(name, text, chosen)
         if dropped:
             say(f"  {name}: {dropped} control or invisible character(s) dropped")

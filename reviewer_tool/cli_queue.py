@@ -214,13 +214,24 @@ def _attachment(ws: Workspace, found: Item | Followup, name: str) -> tuple[dict[
 
 
 def write_new_file(path: Path, data: bytes) -> None:
-    """Write ``data`` to a file that must not exist yet, mode 0600."""
+    """Write ``data`` to a file that must not exist yet, mode 0600.
+
+    Created exclusively and never through a link (a link planted under the
+    name, even one pointing nowhere, counts as existing); a file that cannot
+    be written whole is removed again.
+    """
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     except FileExistsError:
         raise ReviewerError(f"{path} exists; choose another name") from None
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+    except OSError as error:
+        raise ReviewerError(f"cannot write {path}: {error.strerror or 'refused'}") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+    except OSError as error:
+        path.unlink(missing_ok=True)
+        raise ReviewerError(f"cannot write {path}: {error.strerror or 'failed'}") from None
 
 
 def cmd_export_attachment(args: argparse.Namespace) -> None:

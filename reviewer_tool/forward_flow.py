@@ -16,7 +16,9 @@ two steps so that every refusal comes before anything is written:
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -103,17 +105,64 @@ def cleaned_attachments(
     return entries_out, files
 
 
-def write_attachments(directory: Path, files: dict[str, bytes]) -> None:
-    """Write each file under its SHA-256 (§16.10); one already there with that name is
-    the same file, but is checked anyway."""
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    for digest, data in files.items():
-        path = directory / digest
-        if path.exists():
-            if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
-                raise ReviewerError(f"{path} exists with other content; remove it first")
-            continue
-        write_new_file(path, data)
+def write_attachments(directory: Path, files: dict[str, bytes]) -> list[Path]:
+    """Write each file under its SHA-256 (§16.10) and return the ones written here.
+
+    One already there under that name is the same file, but is checked anyway,
+    every one before any is written. Nothing is written through a symbolic
+    link: not into a linked folder, not over a linked name.
+    """
+    if directory.is_symlink():
+        raise ReviewerError(
+            f"{directory} is a symbolic link; choose a real folder. Nothing written."
+        )
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as error:
+        raise ReviewerError(f"cannot make {directory}: {error.strerror or 'refused'}") from None
+    if directory.is_symlink() or not directory.is_dir():
+        raise ReviewerError(f"{directory} is not a folder; nothing written")
+    new = {digest: data for digest, data in files.items() if not _holds(directory / digest, data)}
+    written: list[Path] = []
+    try:
+        for digest, data in new.items():
+            write_new_file(directory / digest, data)
+            written.append(directory / digest)
+    except ReviewerError:
+        remove(written)
+        raise
+    return written
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    """Whether ``path`` is already a plain file holding ``data``; False when there is
+    nothing there; ReviewerError when something else is."""
+    try:
+        seen = path.lstat()
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISREG(seen.st_mode):
+        raise ReviewerError(f"{path} exists and is not a plain file; remove it first")
+    if seen.st_size == len(data) and _read_plain(path, len(data) + 1) == data:
+        return True
+    raise ReviewerError(f"{path} exists with other content; remove it first")
+
+
+def _read_plain(path: Path, most: int) -> bytes | None:
+    """At most ``most`` bytes of the plain file ``path``, never through a link; None if
+    it cannot be read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read(most)
+
+
+def remove(paths: Iterable[Path]) -> None:
+    """Remove files this run wrote, when what they belong to could not be written."""
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -148,12 +197,17 @@ def write_batch(
     batch_id = secrets.token_hex(16)
     data = sign_batch(records, ws.keys.signing, batch_id=batch_id,
                       created_at=datetime.now(UTC), attachments=attachments)  # fmt: skip
-    if out.exists():
+    if os.path.lexists(out):  # a link there, even one pointing nowhere, is refused too
         raise ReviewerError(f"{out} exists; choose another name")
+    written: list[Path] = []
     if files:
         # the files first: a batch is never on disk without the files it lists
-        write_attachments(attachments_dir or out.parent, files)
-    write_new_file(out, data)
+        written = write_attachments(attachments_dir or out.parent, files)
+    try:
+        write_new_file(out, data)
+    except ReviewerError:
+        remove(written)  # nor files left without their batch
+        raise
     today = datetime.now(UTC).date().isoformat()
     with ws.transaction():
         for item in items:

@@ -16,11 +16,14 @@ naming the field, before anything is signed or even saved.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from crypto.characters import unsafe
 from reviewer_tool.errors import ReviewerError
 from reviewer_tool.forward_flow import incident_links
 from reviewer_tool.forwarding import (
@@ -35,6 +38,7 @@ from reviewer_tool.forwarding import (
     unsafe_characters,
 )
 from reviewer_tool.redaction import Finding, detect_identifiers, redact_text
+from reviewer_tool.redaction._folding import _fold_char
 from reviewer_tool.redaction.position import MAX_DECIMALS
 from reviewer_tool.workspace import Item, Workspace
 
@@ -68,16 +72,77 @@ def split_terms(raw: str) -> list[str]:
 
 
 def words_in(text: str, terms: Iterable[str]) -> list[Finding]:
-    """A manual finding wherever one of ``terms`` occurs in ``text``, ignoring case."""
-    lowered = text.lower()
-    findings = []
+    """A manual finding wherever one of ``terms`` occurs in ``text``, ignoring case.
+
+    Text and terms are folded alike (:func:`_fold_typed`) and compared folded,
+    but every span is of ``text`` itself, widened to whole characters: a
+    letter whose lower case is longer ("İ"), or that folds to two ("ß",
+    "ﬁ"), must not shift where a later name is cut, and an accent written
+    after its letter goes with it. Nothing after this looks for the typed
+    words again (the hard check knows identity values only), so a part of a
+    word left here would be forwarded.
+    """
+    folded, origin = _fold_typed(text)
+    spans: dict[tuple[int, int], None] = {}  # in order found, each once
     for term in terms:
-        start = lowered.find(term.lower())
-        while start >= 0:
-            end = start + len(term)
-            findings.append(Finding(MANUAL, start, end, text[start:end], 1.0))
-            start = lowered.find(term.lower(), end)
-    return findings
+        pieces = [piece for piece in _fold_typed(term)[0].split(" ") if piece]
+        if not pieces:
+            continue  # only spaces, accents or invisible characters: nothing to look for
+        # a space typed between words meets any white space, or none ("Ahmed\u2028Bello")
+        pattern = re.compile(" ?".join(re.escape(piece) for piece in pieces))
+        match = pattern.search(folded)
+        while match:
+            spans[_widen(text, origin[match.start()], origin[match.end() - 1] + 1)] = None
+            match = pattern.search(folded, match.start() + 1)  # overlapping ones too
+    return [Finding(MANUAL, start, end, text[start:end], 1.0) for start, end in spans]
+
+
+def _fold_typed(text: str) -> tuple[str, list[int]]:
+    """``text`` folded for finding typed words, and where each folded character came from.
+
+    Each character is case folded, then folded as the hard check folds it
+    (redaction/_folding.py: compatibility decomposition, look-alike letters to
+    one skeleton, other scripts' digits to ASCII), and accents are dropped. A run
+    of white space becomes one space. A character that cleaning drops
+    (controls, invisible and format characters) is dropped here too, so that
+    "Ahm\\u200bed", forwarded as "Ahmed", is found as "Ahmed".
+    """
+    chars: list[str] = []
+    origin: list[int] = []
+    for index, char in enumerate(text):
+        if char.isspace() and (char in "\t\n\r" or not unsafe(char)):
+            parts = " "
+        elif unsafe(char):
+            continue
+        else:
+            # case folded first: the skeletons of a capital and of its small letter
+            # may differ (Greek capital kappa's is "k", small kappa's is "ĸ")
+            parts = "".join(_fold_char(small) for small in char.casefold())
+        for part in parts:
+            space = part.isspace()
+            if unicodedata.combining(part) or (space and chars[-1:] == [" "]):
+                continue
+            chars.append(" " if space else part)
+            origin.append(index)
+    return "".join(chars), origin
+
+
+def _widen(text: str, start: int, end: int) -> tuple[int, int]:
+    """``text[start:end]`` grown to whole characters as a reader sees them: the marks
+    written after a letter (accents, vowel signs), emoji skin tones and the invisible
+    characters that follow."""
+    while start > 0 and unicodedata.category(text[start]).startswith("M"):
+        start -= 1
+    while end < len(text) and _trailing(text[end]):
+        end += 1
+    return start, end
+
+
+def _trailing(char: str) -> bool:
+    """Whether ``char`` belongs with the character before it."""
+    if unicodedata.category(char).startswith("M") or "\U0001f3fb" <= char <= "\U0001f3ff":
+        return True
+    return unsafe(char) and not char.isspace()
 
 
 def manual_span(text: str, start: int, end: int) -> Finding:
@@ -89,12 +154,6 @@ def manual_span(text: str, start: int, end: int) -> Finding:
     if not 0 <= start < end <= len(text):
         raise ReviewerError("that selection is not inside the field's text; select it again")
     return Finding(MANUAL, start, end, text[start:end], 1.0)
-
-
-def settle(findings: Iterable[Finding]) -> list[Finding]:
-    """The findings in text order, without one that starts inside the one before it."""
-    ordered = sorted(findings, key=lambda f: f.start)
-    return [f for i, f in enumerate(ordered) if i == 0 or f.start >= ordered[i - 1].end]
 
 
 def redact_field(name: str, text: str, chosen: Sequence[Finding]) -> tuple[str, int]:
@@ -161,9 +220,9 @@ class Redacted:
 def redact_all(item: Item, chosen: Mapping[str, Sequence[Finding]]) -> Redacted:
     """Apply ``chosen`` (by field name; a field not named keeps its text) to every field.
 
-    Overlapping choices are not dropped as :func:`settle` drops them: a
-    selection that starts inside a detected identifier and reaches past it
-    must remove both, and redact_text merges overlapping spans into one.
+    Overlapping choices are all kept: a selection or typed word that starts
+    inside a detected identifier and reaches past it must remove both, and
+    redact_text merges overlapping spans into one.
     """
     fields: dict[str, str] = {}
     dropped: dict[str, int] = {}

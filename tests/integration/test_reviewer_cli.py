@@ -18,7 +18,9 @@ from PIL import Image
 
 from crypto.batch import read_batch
 from crypto.bundle import MAGIC
+from crypto.keyfile import KeyBundle
 from crypto.keys import SigningKeyPair
+from reviewer_tool.cli import build_parser
 from reviewer_tool.cli import main as reviewer
 from reviewer_tool.workspace import Workspace
 from tests.conftest import PASSPHRASE, ROOT
@@ -261,25 +263,40 @@ print(json.dumps({"code": code, "loaded": loaded}))
 
 
 def test_offline_commands_load_no_networking_code(
-    ws: list[str], recipient: bytes, tmp_path: Path
-) -> None:
+    ws: list[str], recipient: bytes, tmp_path: Path,
+    reviewer_key_files: list[tuple[Path, KeyBundle]],
+) -> None:  # fmt: skip
     photo = gps_photo()
     document = report_document("boarded", {"identity_vessel": VESSEL},
                                 [("a.jpg", "image/jpeg", photo)])  # fmt: skip
-    (only,) = write_inbox(tmp_path / "inbox", PORTAL, [recipient], [(document, [photo])])
+    only, other = write_inbox(tmp_path / "inbox", PORTAL, [recipient],
+                              [(document, [photo]), (report_document("again"), [])])  # fmt: skip
     text = tmp_path / "t.txt"
     text.write_text("IMO 9074729")
+    passphrase = ["--passphrase-file", ws[3]]
     commands = [
+        ["keygen", "--workspace", str(tmp_path / "new"), *passphrase],
+        ["init", "--key", str(reviewer_key_files[1][0]), "--workspace", str(tmp_path / "other"),
+         *passphrase],
+        ["trust-portal", str(PORTAL.token)], ["trust-org", str(SigningKeyPair.generate().token)],
         ["import", str(tmp_path / "inbox")], ["list"], ["show", only],
         ["triage", only, "--status", "confirmed", "--grade", "A1"],
+        ["label", only, "boarding"], ["note", only, "seen before"],
+        ["note", only, "mine", "--personal"], ["assign", only, "--nobody"],
+        ["link", other, only], ["history", only], ["team"],
         ["redact", only, "--accept-suggestions"],
         ["export-attachment", only, "a.jpg", "--out", str(tmp_path / "a.jpg")],
         ["reply", only, "--message", "hi", "--status", "closed"],
         ["export-replies", "--out", str(tmp_path / "replies")],
         ["forward", "--out", str(tmp_path / "batch")], ["pubkey"], ["detect", str(text)],
     ]  # fmt: skip
+    # every command but those two: sync runs on the online transfer machine, and desk
+    # listens on 127.0.0.1 (tests/integration/test_desk_leaks.py audits its sockets)
+    verbs = next(a for a in build_parser()._actions if a.dest == "verb").choices
+    assert {command[0] for command in commands} == set(verbs) - {"sync", "desk"}
     for command in commands:
-        result = _python(NETWORK_GUARD, *command, *ws)
+        options = [] if "--workspace" in command else ws
+        result = _python(NETWORK_GUARD, *command, *options)
         assert result.stdout, (command, result.stderr)
         outcome = json.loads(result.stdout.splitlines()[-1])
         assert outcome == {"code": 0, "loaded": []}, (command, result.stderr)
