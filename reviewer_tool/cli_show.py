@@ -94,7 +94,7 @@ def _show_team(item: Item, personal: Sequence[Mapping[str, Any]]) -> None:
             _print_text(note["text"], "  " + GUTTER)
 
 
-def _show_event(event: Mapping[str, Any], authors: Mapping[str, str]) -> None:
+def _show_event(event: Mapping[str, Any]) -> None:
     if event["from"] == "reporter":
         new = "  [new]" if event["new"] else ""
         say(f"  {event['received_on']}  reporter  follow-up {event['id'][:12]}{new}")
@@ -102,7 +102,7 @@ def _show_event(event: Mapping[str, Any], authors: Mapping[str, str]) -> None:
         for entry in event["attachments"]:
             say_text("    file: ", _attachment_line(entry))
         return
-    who = printable(authors.get(event["reply_id"], "you"))  # a teammate's label, or "you"
+    who = printable(event.get("who") or "you")  # a teammate's label, or "you"
     line = f"  {event['written_on']}  {who}  reply {event['reply_id'][:8]}"
     if event["status"]:
         line += f"  status {event['status']}"
@@ -111,26 +111,28 @@ def _show_event(event: Mapping[str, Any], authors: Mapping[str, str]) -> None:
     say(line)
     if event["message"]:
         _print_text(event["message"], "  " + GUTTER)
+        if event.get("shortened"):
+            say("    (the team's copy is shortened; the reporter received it whole)")
     else:
         say("    (status change only, no message)")
 
 
-def _show_conversation(events: Sequence[Mapping[str, Any]], authors: Mapping[str, str]) -> None:
-    """``authors``: reply id → the teammate who wrote it (replies not there are this
+def _show_conversation(events: Sequence[Mapping[str, Any]]) -> None:
+    """The conversation; a reply event names its teammate author in ``who`` (None: this
     workstation's own)."""
     followups = [e for e in events if e["from"] == "reporter"]
     if not events:
         say("conversation: no follow-up messages or replies yet")
         return
     new = sum(e["new"] for e in followups)
-    theirs = sum(e["from"] == "reviewer" and e["reply_id"] in authors for e in events)
+    theirs = sum(e["from"] == "reviewer" and bool(e.get("who")) for e in events)
     say(
         f"conversation: {len(followups)} follow-up message(s) from the reporter ({new} new),"
         f" {len(events) - len(followups) - theirs} reply(ies) from this workstation"
         + (f", {theirs} from teammates" if theirs else "")
     )
     for event in events:
-        _show_event(event, authors)
+        _show_event(event)
     if any(e["attachments"] for e in followups):
         say(EXPORT_HINT)
 
@@ -178,9 +180,7 @@ def cmd_show(args: argparse.Namespace) -> None:
     else:
         _show_report(item)
         _show_team(item, personal)
-        authors = {r["reply_id"]: r.get("who") or "a teammate"
-                   for r in item.record.get("replies", []) if r.get("team")}  # fmt: skip
-        _show_conversation(events, authors)
+        _show_conversation(events)
     ws.mark_read(followups)
 
 

@@ -85,6 +85,10 @@ def _reply_event(reply: Mapping[str, Any]) -> dict[str, Any]:
         "status": reply.get("status"),
         "message": reply.get("message"),
         "in_reply_to": reply.get("in_reply_to"),
+        # a teammate's reply (reviewer_tool/team/merge.py) names its author; None: this
+        # workstation's own. Carried on the event itself: two authors may share a reply id
+        "who": (reply.get("who") or "a teammate") if reply.get("team") else None,
+        "shortened": bool(reply.get("shortened")),
     }
 
 

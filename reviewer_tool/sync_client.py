@@ -123,16 +123,16 @@ def cmd_pull(args: argparse.Namespace) -> None:
             while chunk := response.read(1024 * 1024):
                 handle.write(chunk)
             first, last = response.headers["X-Cursor-From"], response.headers["X-Cursor-To"]
-            team = response.headers.get("X-Team-Cursor-From"), response.headers.get(
-                "X-Team-Cursor-To"
+            team = (
+                response.headers.get("X-Team-Cursor-From"),
+                response.headers.get("X-Team-Cursor-To"),
             )
         os.replace(temp, out)
     finally:
         temp.unlink(missing_ok=True)
     teamwork = f", team updates {team[0]} to {team[1]}" if None not in team else ""
     say(
-        f"{out}: inbox from cursor {first} to {last}{teamwork};"
-        " carry it to the offline workstation"
+        f"{out}: inbox from cursor {first} to {last}{teamwork}; carry it to the offline workstation"
     )
 
 

@@ -30,6 +30,7 @@ from reviewer_tool.team.wire import (
     TRIAGE_STATUSES,
     TeamUpdateError,
     check_value,
+    shareable,
 )
 from reviewer_tool.workspace import Followup, Item, Workspace
 
@@ -218,7 +219,8 @@ def reply(
 
     The reply is queued for the next replies bundle, kept in the report's
     record, and shared with the team as a "reply" update, all in one
-    transaction. Returns the reply as stored, plus ``report`` (the report's id).
+    transaction. Returns the reply as stored, plus ``report`` (the report's id)
+    and ``team_copy_shortened`` (whether teammates get a shortened copy).
     """
     message = (message or "").strip() or None
     if message is None and status is None:
@@ -242,6 +244,7 @@ def reply(
     }
     shared = {key: reply[key] for key in ("reply_id", "status", "message", "written_on",
                                           "in_reply_to")}  # fmt: skip
+    shared = team_copy(str(ws.keys.signing.token), item.id, shared)
     serial = log.directory_serial(ws)
     log.ensure_tables(ws)
     item.record.setdefault("replies", []).append(reply)
@@ -253,7 +256,33 @@ def reply(
         )
         log.record_in(ws, item.id, "reply", shared, serial)
         merge.write_states(ws, {item.id})
-    return {**reply, "report": item.id}
+    return {**reply, "report": item.id, "team_copy_shortened": "shortened" in shared}
+
+
+def team_copy(author: str, report: str, value: dict[str, Any]) -> dict[str, Any]:
+    """The team's copy of a reply: ``value`` itself when it can be shared (§17.5), else a
+    copy whose message is cut, at a character, to the longest start that can, marked
+    ``shortened`` (crypto/SPEC.md §17, reply).
+
+    Only the teammates' copy is cut; the reporter gets the whole message. A
+    reply must never be refused for its team copy: 20,000 characters of a
+    script written in 3-byte characters do not fit the relay's 64 KiB.
+    """
+    message = value.get("message")
+    if not message or shareable(author, report, "reply", value):
+        return value
+
+    def cut(length: int) -> dict[str, Any]:
+        return {**value, "message": message[:length].rstrip(), "shortened": True}
+
+    fits, too_long = 1, len(message)  # the message was stripped: its first character is text
+    while too_long - fits > 1:
+        middle = (fits + too_long) // 2
+        if shareable(author, report, "reply", cut(middle)):
+            fits = middle
+        else:
+            too_long = middle
+    return cut(fits)
 
 
 # --- likely duplicates -------------------------------------------------------------------

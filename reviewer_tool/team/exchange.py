@@ -11,7 +11,10 @@ sending what has arrived.
 
 The directory is read first: it decides which updates are admitted. An
 update that does not open, parse or verify is never stored; its entry's id
-and a one-line reason go into the result.
+and a one-line reason go into the result. Every update is received first and
+each report they are about is folded once at the end, all in one
+transaction: folding after each update would read a report's updates once
+per update, and an import stopped half-way would leave reports unfolded.
 """
 
 from __future__ import annotations
@@ -143,32 +146,34 @@ def _held_ids(ws: Workspace) -> set[str]:
 
 def _receive(
     ws: Workspace, bundle: Bundle, item: BundleItem, update_id: str, result: TeamImportResult
-) -> bool:
-    """Open, check and hand one item to the log; count what happened; whether it was stored."""
+) -> tuple[wire.Update, str] | None:
+    """Open, check and hand one item to the log (which stores it, folding nothing); count
+    what happened; the update and its state if it was stored."""
     try:
         envelope = bundle.read_item(item)
     except BundleError as error:
         raise ReviewerError(f"{bundle.path}: {error.diagnostics()}") from None
+    log = _log()
     try:
         signed = wire.open_update(envelope, ws.identity)
-        update = wire.check_signed(signed)
+        update = log.checked(ws, signed)
         if update.id != update_id:
             raise wire.TeamUpdateError("its bundle entry names another update id")
     except wire.NotForYouError:
         result.not_for_you += 1  # sealed before this workstation was in the directory
-        return False
+        return None
     except wire.TeamUpdateError as error:
         result.refused += 1
         result.problems.append((update_id, error.diagnostics()))
-        return False
-    state = _log().receive(ws, signed)
+        return None
+    state = log.receive(ws, signed, defer=True)
     if state == "accepted":
         result.accepted += 1
     elif state == "pending":
         result.pending += 1
     else:
         result.refused += 1
-    return True
+    return update, state
 
 
 def _cursor(ws: Workspace, bundle: Bundle, result: TeamImportResult) -> None:
@@ -199,10 +204,25 @@ def import_team(ws: Workspace, bundle: Bundle, new_reports: Iterable[str] = ()) 
     reviewer_tool/importer.py after the reports are stored, so an
     interrupted import runs this again; receiving is idempotent (§15.3).
     """
+    from reviewer_tool.team import merge
+
     result = TeamImportResult()
-    _directory(ws, bundle, result)
-    judge_again_if_needed(ws)
-    held = _held_ids(ws) if any(i.meta.get("type") == ITEM_TYPE for i in bundle.items) else set()
+    with _log().one_pass(ws):
+        _directory(ws, bundle, result)
+        judge_again_if_needed(ws)
+        with ws.transaction():
+            reports = _receive_all(ws, bundle, result) | set(new_reports)
+            _cursor(ws, bundle, result)
+            merge.write_states(ws, reports)
+    return result
+
+
+def _receive_all(ws: Workspace, bundle: Bundle, result: TeamImportResult) -> set[str]:
+    """Store every team item of ``bundle`` (inside the caller's transaction), folding
+    nothing; return the reports that updates accepted now are about."""
+    teamwork = any(item.meta.get("type") == ITEM_TYPE for item in bundle.items)
+    held = _held_ids(ws) if teamwork else set()
+    reports = set()
     for item in bundle.items:
         if item.meta.get("type") != ITEM_TYPE:
             continue  # reports and follow-ups: reviewer_tool/importer.py
@@ -212,15 +232,12 @@ def import_team(ws: Workspace, bundle: Bundle, new_reports: Iterable[str] = ()) 
             result.problems.append((f"entry {item.index + 1}", "its bundle entry is malformed"))
         elif update_id in held:
             result.already += 1
-        elif _receive(ws, bundle, item, update_id, result):
+        elif (stored := _receive(ws, bundle, item, update_id, result)) is not None:
             held.add(update_id)  # only a verified one: a forged entry must not hide the real one
-    _cursor(ws, bundle, result)
-    reports = set(new_reports)
-    if reports:
-        from reviewer_tool.team import merge
-
-        merge.materialise(ws, reports)
-    return result
+            update, state = stored
+            if state == "accepted":
+                reports.add(update.report)
+    return reports
 
 
 # --- export ---------------------------------------------------------------------------

@@ -18,20 +18,31 @@ clear are random, like the workspace's other structural columns.
 
 The Lamport clock (the greatest clock of any accepted update) is kept in the
 workspace meta ``team_clock``, so that making an update does not decrypt the
-whole log.
+whole log; it is counted again from the accepted updates whenever they are
+admitted again, so that an update refused since then no longer holds it up.
+A new own update takes one more, but never more than the greatest clock a
+reader takes (crypto/SPEC.md §17, Merge): at that cap own updates tie with
+the update that reached it and the (author, id) order decides, and work goes on.
+
+Verifying signatures is most of what reading the log costs. An import
+(reviewer_tool/team/exchange.py) runs inside :func:`one_pass`, which
+remembers each document verified during it, so that receiving an update and
+folding its report afterwards check its signature once, not once per fold.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import weakref
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from reviewer_tool.team import directories, merge
-from reviewer_tool.team.wire import Update, check_signed, check_value, make_signed
+from reviewer_tool.team.wire import MAX_CLOCK, Update, check_signed, check_value, make_signed
 from reviewer_tool.workspace import Workspace
 
 _TABLES = (
@@ -44,6 +55,8 @@ _TABLES = (
     "CREATE INDEX IF NOT EXISTS personal_note_report ON personal_note (report)",
 )
 _READY: weakref.WeakSet[Workspace] = weakref.WeakSet()
+#: per workspace, during :func:`one_pass`: SHA-256 of a signed document -> its checked update
+_PASSES: weakref.WeakKeyDictionary[Workspace, dict[bytes, Update]] = weakref.WeakKeyDictionary()
 STATES = ("accepted", "pending", "refused")
 _FEW = 64
 
@@ -60,6 +73,35 @@ def ensure_tables(ws: Workspace) -> None:
 def clock(ws: Workspace) -> int:
     """The greatest clock of any accepted update held (0 when none)."""
     return int(ws.meta("team_clock") or 0)
+
+
+@contextmanager
+def one_pass(ws: Workspace) -> Iterator[None]:
+    """Within this block, :func:`checked` verifies each distinct signed document once.
+
+    The same bytes always give the same verdict, so remembering it is safe;
+    the memory is dropped when the block ends (nested blocks share the outer one's).
+    """
+    if ws in _PASSES:
+        yield
+        return
+    _PASSES[ws] = {}
+    try:
+        yield
+    finally:
+        _PASSES.pop(ws, None)
+
+
+def checked(ws: Workspace, signed: bytes) -> Update:
+    """:func:`reviewer_tool.team.wire.check_signed`, remembered during :func:`one_pass`."""
+    memory = _PASSES.get(ws)
+    if memory is None:
+        return check_signed(signed)
+    digest = hashlib.sha256(signed).digest()
+    update = memory.get(digest)
+    if update is None:
+        update = memory[digest] = check_signed(signed)
+    return update
 
 
 def _advance(ws: Workspace, seen: int) -> None:
@@ -94,10 +136,12 @@ def record_in(ws: Workspace, report: str, field: str, value: dict[str, Any], ser
     transaction began.
     """
     ensure_tables(ws)
-    checked = check_value(field, value)
-    signed = make_signed(ws.keys.signing, report=report, field=field, value=checked,
-                         clock=clock(ws) + 1, directory_serial=serial)  # fmt: skip
-    update = check_signed(signed)
+    shape = check_value(field, value)
+    # at the cap the new update ties with the one that reached it; (author, id) decides
+    after = min(clock(ws) + 1, MAX_CLOCK)
+    signed = make_signed(ws.keys.signing, report=report, field=field, value=shape,
+                         clock=after, directory_serial=serial)  # fmt: skip
+    update = checked(ws, signed)
     _insert(ws, update, signed, "accepted", "")
     ws.db.execute("INSERT INTO team_outgoing (id, exported_in) VALUES (?, NULL)", (update.id,))
     return update
@@ -117,14 +161,19 @@ def record(ws: Workspace, report: str, field: str, value: dict[str, Any]) -> Upd
     return update
 
 
-def receive(ws: Workspace, signed: bytes) -> str:
+def receive(ws: Workspace, signed: bytes, *, defer: bool = False) -> str:
     """Store a teammate's update (idempotent by id) and apply it if it is admitted.
 
     Returns its state: "accepted", "pending" or "refused" (an update already
     held keeps the state it has). Raises TeamUpdateError when the document
     does not verify; nothing is stored then, since nothing in it can be trusted.
+
+    With ``defer`` the update is only stored, inside the caller's transaction,
+    and the caller folds every report it received updates about once at the
+    end (:func:`reviewer_tool.team.merge.write_states`): folding after each of
+    N updates about one report would read the report's updates N times.
     """
-    update = check_signed(signed)
+    update = checked(ws, signed)
     ensure_tables(ws)
     row = ws.db.execute("SELECT state FROM team_event WHERE id = ?", (update.id,)).fetchone()
     if row is not None:
@@ -133,6 +182,9 @@ def receive(ws: Workspace, signed: bytes) -> str:
         state, reason = "accepted", ""  # our own, come back through the portal
     else:
         state, reason = directories.admission(ws, update)
+    if defer:
+        _insert(ws, update, signed, state, reason)
+        return state
     with ws.transaction():
         _insert(ws, update, signed, state, reason)
         if state == "accepted":
@@ -146,32 +198,32 @@ def reevaluate(ws: Workspace) -> None:
     A pending update may now be accepted or refused, and a newer directory
     can also change the verdict on one already decided (crypto/SPEC.md, team
     updates: admission); every report whose accepted set changed is folded again.
+    The clock is counted again from the updates accepted now.
     """
     ensure_tables(ws)
     mine = own_author(ws)
     changes = []
     reports = set()
+    greatest = 0
     for event_id, report, sealed, state, reason in ws.db.execute(
         "SELECT id, report, signed, state, reason FROM team_event ORDER BY rowid"
     ).fetchall():
-        update = check_signed(ws.unseal(sealed))
+        update = checked(ws, ws.unseal(sealed))
         if update.author == mine:
+            greatest = max(greatest, update.clock)  # own updates are always applied
             continue
         verdict, why = directories.admission(ws, update)
+        if verdict == "accepted":
+            greatest = max(greatest, update.clock)
         if (verdict, why or None) != (state, reason):
-            changes.append((verdict, why or None, event_id, update.clock))
+            changes.append((verdict, why or None, event_id))
             if "accepted" in (state, verdict):
                 reports.add(report)
-    if not changes:
+    if not changes and greatest == clock(ws):
         return
     with ws.transaction():
-        ws.db.executemany(
-            "UPDATE team_event SET state = ?, reason = ? WHERE id = ?",
-            [change[:3] for change in changes],
-        )
-        for verdict, _, _, seen in changes:
-            if verdict == "accepted":
-                _advance(ws, seen)
+        ws.db.executemany("UPDATE team_event SET state = ?, reason = ? WHERE id = ?", changes)
+        ws.set_meta("team_clock", str(greatest))
         merge.write_states(ws, reports)
 
 
@@ -182,7 +234,7 @@ def accepted(ws: Workspace, report: str) -> list[Update]:
         "SELECT signed FROM team_event WHERE report = ? AND state = 'accepted' ORDER BY rowid",
         (report,),
     )
-    return [check_signed(ws.unseal(sealed)) for (sealed,) in rows.fetchall()]
+    return [checked(ws, ws.unseal(sealed)) for (sealed,) in rows.fetchall()]
 
 
 def reports_with_updates(ws: Workspace, among: Iterable[str]) -> set[str]:
@@ -228,7 +280,7 @@ def not_applied(ws: Workspace) -> list[dict[str, Any]]:
     ).fetchall()
     shown = []
     for sealed, state, reason in rows:
-        update = check_signed(ws.unseal(sealed))
+        update = checked(ws, ws.unseal(sealed))
         shown.append({"id": update.id, "report": update.report, "author": update.author,
                       "field": update.field, "state": state, "reason": reason or ""})  # fmt: skip
     return shown

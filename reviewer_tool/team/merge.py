@@ -4,12 +4,13 @@ Every workstation holds the same set of updates sooner or later, but never in
 the same order: bundles cross, are imported twice, arrive after the report
 they describe. So the state is a pure function of the *set*: the updates are
 sorted by ``(clock, author, id)`` (crypto/SPEC.md, team updates: the greater
-triple wins a conflict), duplicates dropped by id, and folded in that order.
-Triage and assignment keep the last value; a label or a link keeps the last
-"present" said about that one name or report; notes and replies are appended
-once each, by their own id. Two workstations with the same updates therefore
-show the same triage, labels, notes and history, whoever edited last on
-which machine.
+triple wins a conflict), duplicates dropped by (author, id), and folded in
+that order. Triage and assignment keep the last value; a label or a link
+keeps the last "present" said about that one name or report; notes and
+replies are appended once each per (author, note or reply id), so that one
+author reusing another's id adds their own entry and never replaces the
+other's. Two workstations with the same updates therefore show the same
+triage, labels, notes and history, whoever edited last on which machine.
 
 :func:`materialise` writes the folded state into the workspace, where the
 CLI and the desk read it: the record's ``team``, ``triage`` and ``replies``,
@@ -60,12 +61,13 @@ def order_key(update: Update) -> tuple[int, str, str, str]:
 
 
 def in_order(updates: Iterable[Update]) -> list[Update]:
-    """``updates`` sorted by :func:`order_key`, each id once (the first in that order)."""
-    seen: set[str] = set()
+    """``updates`` sorted by :func:`order_key`, each (author, id) once (the first in that
+    order): an id only names an update among its author's."""
+    seen: set[tuple[str, str]] = set()
     unique = []
     for update in sorted(updates, key=order_key):
-        if update.id not in seen:
-            seen.add(update.id)
+        if (update.author, update.id) not in seen:
+            seen.add((update.author, update.id))
             unique.append(update)
     return unique
 
@@ -97,10 +99,11 @@ def _describe(update: Update) -> str:
         return f"linked as duplicate of {other}" if value["present"] else f"link to {other} removed"
     if update.field == "note":
         return "team note"
+    shortened = "; the team's copy is shortened" if value.get("shortened") else ""
     if not value.get("status"):
-        return "replied to the reporter"
+        return f"replied to the reporter{shortened}"
     if value.get("message"):
-        return f"replied to the reporter (status {value['status']})"
+        return f"replied to the reporter (status {value['status']}){shortened}"
     return f"set the status the reporter sees to {value['status']}"
 
 
@@ -113,8 +116,10 @@ def merge(updates: Iterable[Update], labels: Labels) -> TeamState:
     state = TeamState()
     present: dict[tuple[str, str], bool] = {}
     names: dict[str, str] = {}
-    seen_notes: set[str] = set()
-    seen_replies: set[str] = set()
+    # keyed by author too: a teammate reusing another's note or reply id must
+    # not shadow theirs (crypto/SPEC.md §17, Merge)
+    seen_notes: set[tuple[str, str]] = set()
+    seen_replies: set[tuple[str, str]] = set()
     for update in in_order(updates):
         if update.field not in KNOWN:
             continue
@@ -135,14 +140,14 @@ def merge(updates: Iterable[Update], labels: Labels) -> TeamState:
             present[("label", value["name"])] = bool(value["present"])
         elif update.field == "link":
             present[("link", value["other"])] = bool(value["present"])
-        elif update.field == "note" and value["note_id"] not in seen_notes:
-            seen_notes.add(value["note_id"])
+        elif update.field == "note" and (update.author, value["note_id"]) not in seen_notes:
+            seen_notes.add((update.author, value["note_id"]))
             state.notes.append({"note_id": value["note_id"], "text": value["text"],
-                                "who": who, "at": at})  # fmt: skip
-        elif update.field == "reply" and value["reply_id"] not in seen_replies:
-            seen_replies.add(value["reply_id"])
-            state.replies.append({**_reply(value), "who": who, "at": at,
-                                  "written_at": _iso(update.made_at)})  # fmt: skip
+                                "author": update.author, "who": who, "at": at})  # fmt: skip
+        elif update.field == "reply" and (update.author, value["reply_id"]) not in seen_replies:
+            seen_replies.add((update.author, value["reply_id"]))
+            state.replies.append({**_reply(value), "author": update.author, "who": who,
+                                  "at": at, "written_at": _iso(update.made_at)})  # fmt: skip
         state.history.append({"at": at, "who": who, "what": _describe(update)})
     state.labels = sorted(name for (kind, name), on in present.items() if kind == "label" and on)
     state.links = sorted(other for (kind, other), on in present.items() if kind == "link" and on)
@@ -151,7 +156,7 @@ def merge(updates: Iterable[Update], labels: Labels) -> TeamState:
 
 def _reply(value: dict[str, Any]) -> dict[str, Any]:
     keys = ("reply_id", "status", "message", "written_on", "in_reply_to")
-    return {key: value.get(key) for key in keys}
+    return {**{key: value.get(key) for key in keys}, "shortened": bool(value.get("shortened"))}
 
 
 def _iso(made_at: str) -> str:
@@ -182,10 +187,11 @@ def write_states(ws: Workspace, reports: Iterable[str]) -> None:
     if not wanted:
         return
     label = author_labels(ws)
+    mine = str(ws.keys.signing.token)
     for report in sorted(wanted):
         item = ws.report(report)
         if item is not None:
-            apply_state(item, merge(log.accepted(ws, report), label))
+            apply_state(item, merge(log.accepted(ws, report), label), mine)
             ws.put_item(item)
 
 
@@ -203,8 +209,9 @@ def author_labels(ws: Workspace) -> Labels:
     return label
 
 
-def apply_state(item: Item, state: TeamState) -> None:
-    """Write ``state`` into ``item``'s record and summary (in memory)."""
+def apply_state(item: Item, state: TeamState, mine: str) -> None:
+    """Write ``state`` into ``item``'s record and summary (in memory); ``mine`` is this
+    workstation's signing key token, the author of the replies kept locally."""
     before = item.record.get("team") or {}
     item.record["team"] = asdict(state)
     if state.triage is not None:
@@ -219,19 +226,27 @@ def apply_state(item: Item, state: TeamState) -> None:
         item.summary.update(status="new", grade=None)
     item.summary["labels"] = state.labels
     item.summary["assignee"] = state.assignee
-    item.record["replies"] = merged_replies(item.record.get("replies") or [], state.replies)
+    local = item.record.get("replies") or []
+    item.record["replies"] = merged_replies(local, state.replies, mine)
 
 
 def merged_replies(
-    local: Sequence[dict[str, Any]], team: Sequence[dict[str, Any]]
+    local: Sequence[dict[str, Any]], team: Sequence[dict[str, Any]], mine: str
 ) -> list[dict[str, Any]]:
-    """This workstation's own replies as written, then teammates' replies not among them.
+    """This workstation's own replies as written, then the team's replies but the team
+    copies of those (the ones ``mine`` wrote under the same reply ids).
 
-    A teammate's reply is marked ``"team": True`` and carries ``who``; it was
-    sent to the portal by its author and is never queued again here. Marked
+    A teammate's reply is marked ``"team": True`` and carries ``who`` and
+    ``author``; it was sent to the portal by its author and is never queued
+    again here. A teammate's reply that reuses one of ours' ids is theirs, and
+    is shown beside ours (keyed by author and id, as in :func:`merge`). Marked
     entries are rebuilt from ``team`` each time, so one whose update is no
     longer accepted disappears.
     """
     own = [reply for reply in local if not reply.get("team")]
     ids = {reply["reply_id"] for reply in own}
-    return own + [{**reply, "team": True} for reply in team if reply["reply_id"] not in ids]
+    return own + [
+        {**reply, "team": True}
+        for reply in team
+        if not (reply.get("author") == mine and reply["reply_id"] in ids)
+    ]

@@ -49,6 +49,8 @@ MAX_ENVELOPE_BYTES = 64 * 1024
 #: a key directory lists at most this many reviewers (crypto/directory.py)
 MAX_RECIPIENTS = 64
 MAX_INTEGER = 2**53 - 1
+#: §17 Merge: the greatest clock; a writer at it gives its new updates this clock again
+MAX_CLOCK = MAX_INTEGER
 FIELDS = ("triage", "assignee", "label", "link", "note", "reply")
 TRIAGE_STATUSES = ("confirmed", "unconfirmed", "rejected")
 REPORTER_STATUSES = ("received", "under-review", "closed")
@@ -67,6 +69,8 @@ VALUE_MEMBERS: dict[str, frozenset[str]] = {
     "note": frozenset({"note_id", "text"}),
     "reply": frozenset({"reply_id", "status", "message", "written_on", "in_reply_to"}),
 }
+#: members a value may also carry; ``shortened`` is present only as true (§17, reply)
+OPTIONAL_MEMBERS: dict[str, frozenset[str]] = {"reply": frozenset({"shortened"})}
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _GRADE = re.compile(r"[A-F][1-6]")
 _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
@@ -250,6 +254,9 @@ def _reply(value: dict[str, Any]) -> None:
         _refuse("a reply update carries neither a message nor a status")
     _day(value["written_on"], "written_on")
     _hex32_or_none(value["in_reply_to"], "in_reply_to")
+    if "shortened" in value and (value["shortened"] is not True or value["message"] is None):
+        # one spelling only: absent when whole, true when cut (two forms would read alike)
+        _refuse("a reply update's shortened is not true beside a message")
 
 
 _VALUE_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
@@ -269,7 +276,8 @@ def check_value(field: str, value: Any) -> dict[str, Any]:
     """
     if type(field) is not str or field not in _VALUE_CHECKS:
         _refuse(f"a team update's field is not one of {', '.join(FIELDS)}")
-    if not isinstance(value, dict) or set(value) != VALUE_MEMBERS[field]:
+    required, optional = VALUE_MEMBERS[field], OPTIONAL_MEMBERS.get(field, frozenset())
+    if not isinstance(value, dict) or not required <= set(value) <= required | optional:
         _refuse(f"a {field} update does not have exactly the members of crypto/SPEC.md §17")
     _VALUE_CHECKS[field](value)
     return dict(value)
@@ -337,16 +345,39 @@ def make_signed(
         "value": value,
     }
     _update(payload)  # refuse to sign what a reader would refuse
-    update_bytes = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    update_bytes = _json(payload)
+    signed = _document(update_bytes, signer.sign(SIGNING_CONTEXT + update_bytes))
+    if not _can_seal(signed):
+        _refuse("this change is too large to share with the team; shorten its text")
+    return signed
+
+
+def _json(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _document(update_bytes: bytes, signature: bytes) -> bytes:
     document = {
         "schema": SIGNED_SCHEMA,
         "payload": base64url.encode(update_bytes),
-        "signature": base64url.encode(signer.sign(SIGNING_CONTEXT + update_bytes)),
+        "signature": base64url.encode(signature),
     }
-    signed = json.dumps(document, separators=(",", ":")).encode()
-    if sealed_size(len(signed), MAX_RECIPIENTS) > MAX_ENVELOPE_BYTES:
-        _refuse("this change is too large to share with the team; shorten its text")
-    return signed
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def _can_seal(signed: bytes) -> bool:
+    """§17.5: whether the envelope of ``signed`` to 64 recipients stays within the relay's cap."""
+    return sealed_size(len(signed), MAX_RECIPIENTS) <= MAX_ENVELOPE_BYTES
+
+
+def shareable(author: str, report: str, field: str, value: dict[str, Any]) -> bool:
+    """Whether an update of ``author`` with this ``field`` and ``value`` fits §17.5, whatever
+    id, clock, serial and time it is later given (each is measured at its longest)."""
+    payload = {"schema": UPDATE_SCHEMA, "id": "0" * 32, "author": author,
+               "directory_serial": MAX_INTEGER, "clock": MAX_CLOCK,
+               "made_at": "2000-01-01T00:00:00Z", "report": report, "field": field,
+               "value": value}  # fmt: skip
+    return _can_seal(_document(_json(payload), bytes(64)))
 
 
 def check_signed(signed: bytes) -> Update:

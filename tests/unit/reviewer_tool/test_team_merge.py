@@ -206,14 +206,14 @@ def test_a_triage_made_before_team_updates_stays() -> None:
     before = {"status": "confirmed", "grade": "C3", "duplicate_of": None, "on": "2026-01-02"}
     item = _item(triage=dict(before))
     item.summary.update(status="confirmed", grade="C3")
-    apply_state(item, merge([update("label", {"name": "x", "present": True})], label))
+    apply_state(item, merge([update("label", {"name": "x", "present": True})], label), ALICE)
     assert item.record["triage"] == before
     assert item.summary == {"status": "confirmed", "grade": "C3", "labels": ["x"], "assignee": None}
 
 
 def test_a_triage_update_sets_the_record_and_the_summary() -> None:
     item = _item(triage=None)
-    apply_state(item, merge([triage("rejected", "D4")], label))
+    apply_state(item, merge([triage("rejected", "D4")], label), ALICE)
     assert item.record["triage"] == {"status": "rejected", "grade": "D4", "duplicate_of": None,
                                      "on": "2026-11-21"}  # fmt: skip
     assert (item.summary["status"], item.summary["grade"]) == ("rejected", "D4")
@@ -221,7 +221,7 @@ def test_a_triage_update_sets_the_record_and_the_summary() -> None:
         "history": item.record["team"]["history"]
     }
     # the update is later refused (a newer directory): the team's triage goes with it
-    apply_state(item, TeamState())
+    apply_state(item, TeamState(), ALICE)
     assert item.record["triage"] is None
     assert item.summary["status"] == "new"
 
@@ -229,14 +229,62 @@ def test_a_triage_update_sets_the_record_and_the_summary() -> None:
 def test_replies_merge_by_id_keeping_the_local_copy() -> None:
     own = {"reply_id": "03" * 16, "message": "mine",
            "written_at": "2026-11-21T09:00:00.123456+00:00"}  # fmt: skip
-    team = [{**own, "written_at": "2026-11-21T09:00:00.000000+00:00", "who": "reviewer-1"},
-            {"reply_id": "04" * 16, "message": "theirs", "who": "reviewer-2"}]  # fmt: skip
-    merged = merged_replies([own], team)
+    copy = {**own, "written_at": "2026-11-21T09:00:00.000000+00:00", "who": "reviewer-1"}
+    theirs = {"reply_id": "04" * 16, "message": "theirs", "who": "reviewer-2", "author": BOB}
+    team = [{**copy, "author": ALICE}, theirs]
+    merged = merged_replies([own], team, ALICE)
     assert merged[0] is own
     assert merged[1]["message"] == "theirs"
     assert merged[1]["team"] is True
     # rebuilt each time: a teammate's reply whose update is gone disappears
-    assert merged_replies(merged, team[:1]) == [own]
+    assert merged_replies(merged, team[:1], ALICE) == [own]
+
+
+def test_a_teammate_reusing_our_reply_id_is_shown_beside_our_reply() -> None:
+    """§17.10: a reply is ours only when we wrote it, whatever id it names."""
+    own = {"reply_id": "03" * 16, "message": "mine"}
+    theirs = {"reply_id": "03" * 16, "message": "not mine", "author": BOB, "who": "reviewer-2"}
+    team = [{**own, "author": ALICE, "who": "reviewer-1"}, theirs]
+    merged = merged_replies([own], team, ALICE)
+    assert [(r["message"], r.get("team", False)) for r in merged] == [
+        ("mine", False),
+        ("not mine", True),
+    ]
+
+
+def test_a_note_or_reply_id_names_an_entry_among_its_authors_only() -> None:
+    """§17.10: another author reusing an id adds their own entry, in any order."""
+    note = {"note_id": "01" * 16, "text": "the original"}
+    message = {"reply_id": "03" * 16, "status": None, "message": "the original",
+               "written_on": "2026-11-21", "in_reply_to": None}  # fmt: skip
+    updates = [
+        update("note", note, clock=5),
+        update("reply", message, clock=6),
+        update("note", {**note, "text": "shadow"}, clock=1, author=BOB),
+        update("reply", {**message, "message": "shadow"}, clock=1, author=BOB),
+    ]
+    state = merge(updates, label)
+    assert [(n["who"], n["text"]) for n in state.notes] == [
+        ("reviewer-2", "shadow"), ("reviewer-1", "the original"),
+    ]  # fmt: skip
+    assert [(r["author"], r["message"]) for r in state.replies] == [
+        (BOB, "shadow"), (ALICE, "the original"),
+    ]  # fmt: skip
+    assert merge(updates[::-1], label) == state
+
+
+def test_a_shortened_reply_says_so_in_the_history() -> None:
+    """§17.13: the team's copy of a long reply is cut, and every reader says so."""
+    message = {"reply_id": "03" * 16, "status": "closed", "message": "the start",
+               "written_on": "2026-11-21", "in_reply_to": None, "shortened": True}  # fmt: skip
+    state = merge([update("reply", message)], label)
+    assert state.replies[0]["shortened"] is True
+    assert state.history[0]["what"] == (
+        "replied to the reporter (status closed); the team's copy is shortened"
+    )
+    whole = merge([update("reply", {**message, "shortened": False})], label)
+    assert whole.replies[0]["shortened"] is False
+    assert whole.history[0]["what"] == "replied to the reporter (status closed)"
 
 
 def test_the_admiralty_scales_explain_a_grade() -> None:

@@ -236,6 +236,12 @@ BAD_VALUES = [
     ("reply", _with("reply", written_on="2026-02-30"), "written_on"),
     ("reply", _with("reply", written_on="21/11/2026"), "written_on"),
     ("reply", _with("reply", in_reply_to=""), "in_reply_to"),
+    # §17.3: ``shortened`` has one form, true, and only beside a message
+    ("reply", _with("reply", message="cut", shortened=False), "shortened"),
+    ("reply", _with("reply", message="cut", shortened=1), "shortened"),
+    ("reply", _with("reply", message=None, shortened=True), "shortened"),
+    ("reply", _with("reply", message="cut", cut=True), "exactly the members"),
+    ("note", _with("note", shortened=True), "exactly the members"),
 ]
 
 
@@ -264,6 +270,9 @@ def test_values_at_their_limits_are_accepted() -> None:
     assert wire.check_value("note", _with("note", text="é" * 5000))
     assert wire.check_value("reply", _with("reply", status=None, message="tab\tand\r\nlines"))
     assert wire.check_value("assignee", {"label": None}) == {"label": None}
+    shortened = _with("reply", message="the start", shortened=True)
+    assert wire.check_value("reply", shortened) == shortened
+    assert wire.check_signed(signed("reply", shortened)).value["shortened"] is True
 
 
 @pytest.mark.parametrize(("field", "member"), [("triage", "duplicate_of"), ("link", "other")])
@@ -281,6 +290,25 @@ def test_a_change_too_large_to_relay_is_refused_when_made() -> None:
     with pytest.raises(TeamUpdateError, match="too large to share"):
         signed("reply", reply)
     assert signed("reply", _with("reply", message="x" * 20_000))  # a long Latin reply fits
+    author = str(AUTHOR.token)
+    assert not wire.shareable(author, REPORT, "reply", reply)
+    assert wire.shareable(author, REPORT, "reply", _with("reply", message="x" * 20_000))
+
+
+def test_shareable_measures_the_longest_clock_serial_and_time() -> None:
+    """A value judged shareable is signed at any clock up to the cap (§17.5, §17.12)."""
+    author = str(AUTHOR.token)
+    low, high = 1, 20_000
+    while high - low > 1:  # the longest message of 3-byte characters judged shareable
+        middle = (low + high) // 2
+        value = _with("reply", message="海" * middle)
+        low, high = (
+            (middle, high) if wire.shareable(author, REPORT, "reply", value) else (low, middle)
+        )
+    value = _with("reply", message="海" * low)
+    assert signed("reply", value, clock=wire.MAX_CLOCK, directory_serial=wire.MAX_INTEGER)
+    with pytest.raises(TeamUpdateError, match="too large to share"):
+        signed("reply", _with("reply", message="海" * (low + 40)), clock=1, directory_serial=0)
 
 
 # --- sealing (§17.5, §17.6) -------------------------------------------------------------
