@@ -11,13 +11,22 @@ front of it all stands :class:`reviewer_tool.desk.guard.DeskGuard`.
 The desk sets no cookie and keeps no session: the token in every address is
 its only credential, and what a page needs to say after a change travels in
 the page it answers with.
+
+No POST is answered with a page (:func:`_no_post_pages`): a browser keeps
+the form data of a POST that led to a page in its session files on disk,
+to send it again on reload or restore, and a desk form may hold a
+reporter's words (words to remove, a reply refused). Such a page is kept in
+memory and the browser sent to it with a 303, so that its history holds GET
+addresses only, none with a word anybody typed.
 """
 
 from __future__ import annotations
 
+import secrets
+from collections import OrderedDict
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, redirect, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from reviewer_tool.desk import forward, queue, redact, report
@@ -36,6 +45,8 @@ CSP = headers.BASE_CSP
 #: the largest request: a reply of 20,000 characters, URL-encoded as four UTF-8 bytes
 #: each at worst, with room for the rest of its form; the import page posts a path
 MAX_REQUEST_BYTES = 512 * 1024
+#: pages answered to a POST, kept for the GET the browser is sent to (the oldest forgotten)
+KEPT_PAGES = 16
 
 
 def create_app(ws: Workspace, token: str, *, port: int, index: DeskIndex | None = None) -> Flask:
@@ -58,6 +69,7 @@ def create_app(ws: Workspace, token: str, *, port: int, index: DeskIndex | None 
     headers.install_headers(app, security)
     for blueprint in (queue.queue, report.bp, redact.bp, forward.bp):
         app.register_blueprint(blueprint)
+    _no_post_pages(app)  # after install_headers: Flask runs it first, the headers then
     app.jinja_env.globals["has_endpoint"] = lambda endpoint: _has_endpoint(app, endpoint)
     # a category by its words ("Piracy or armed robbery"), not its slug
     app.jinja_env.filters["category"] = lambda value: shown_value("category", value)
@@ -69,6 +81,32 @@ def create_app(ws: Workspace, token: str, *, port: int, index: DeskIndex | None 
 def _has_endpoint(app: Flask, endpoint: str) -> bool:
     """Whether ``endpoint`` exists, so that a template links only to pages that do."""
     return endpoint in app.view_functions
+
+
+def _no_post_pages(app: Flask) -> None:
+    """Turn a page answered to a POST into a 303 to ``/shown/<key>``, which shows it."""
+    kept: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
+
+    @app.after_request
+    def _to_get(response: Response) -> Response:
+        if request.method != "POST" or response.status_code // 100 == 3:
+            return response
+        if response.mimetype != "text/html":
+            return response
+        key = secrets.token_urlsafe(12)
+        kept[key] = (response.status_code, response.get_data())
+        while len(kept) > KEPT_PAGES:
+            kept.popitem(last=False)
+        return redirect(url_for("shown", key=key), 303)  # type: ignore[return-value]
+
+    @app.get("/shown/<key>")
+    def shown(key: str) -> Response:
+        """A page a POST was answered with, with its status (a refusal stays a 400)."""
+        if key not in kept:
+            message = "That page is no longer kept: go back and send its form again."
+            return errors.error_page(404, message)
+        status, body = kept[key]
+        return Response(body, status, mimetype="text/html")
 
 
 def _error_pages(app: Flask) -> None:

@@ -10,22 +10,35 @@ rendered on the workstation: it is offered as a download (always
 (PDFs lose their metadata), or, where it cannot, exported as it is after
 an explicit second button that says so.
 
-Cleaned copies are kept in memory for the pages that show them (a few, the
-most recent), never on disk.
+No page decodes a file. A page needs only what a file's first bytes and
+its image header say (its kind, its width, height and frame count): a
+reporter can send a small file that decodes to a gigabyte of pixels, and
+the desk answers one request at a time, so decoding while drawing a page
+would stall every page after it. An image is cleaned when its preview is
+asked for, and one of more than :data:`PREVIEW_PIXELS` is not previewed at
+all: the page says so and offers it for export. Cleaned copies are kept in
+memory, at most :data:`KEPT_BYTES` of them (the least recently shown
+dropped first), never on disk.
 """
 
 from __future__ import annotations
 
+import io
+import warnings
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, Response, abort, current_app, g
+from PIL import Image
 
 from reviewer_tool.errors import ReviewerError
 from reviewer_tool.forward_flow import SHARED_TYPES
 from reviewer_tool.redaction import AttachmentRefused, clean_attachment
-from reviewer_tool.redaction.attachments import sniff
+
+# _CLAIMED: the declared types clean_attachment holds a file's content to, so that a page
+# says "cannot be cleaned" for exactly the files cleaning would refuse, without cleaning them
+from reviewer_tool.redaction.attachments import _CLAIMED, sniff
 from reviewer_tool.workspace import Item, Workspace
 
 #: the kinds a browser may be given to show, by the cleaned bytes' own magic
@@ -35,7 +48,18 @@ SANDBOX_CSP = (
     "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; sandbox"
 )
 _EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "gif": ".gif", "webp": ".webp", "pdf": ".pdf"}
-_KEPT = 16  # cleaned copies held in memory
+#: the most pixels (width × height × frames) the desk decodes to preview an image: a
+#: larger one is offered for export only (a 40-megapixel photo is larger than any phone's)
+PREVIEW_PIXELS = 40_000_000
+#: the cleaned copies kept in memory, in bytes; a larger copy is made again when asked for
+KEPT_BYTES = 64 * 1024 * 1024
+#: what the header of each file said, kept for the desk's life (a few numbers each)
+_PROBES_KEPT = 4096
+_PILLOW_FORMATS = {"jpeg": "JPEG", "png": "PNG", "gif": "GIF", "webp": "WEBP", "tiff": "TIFF"}
+#: the kind of the cleaned copy, by the kind of the file as sent (TIFF is cleaned into PNG)
+_CLEANED_KIND = {
+    "jpeg": "jpeg", "png": "png", "gif": "gif", "webp": "webp", "tiff": "png", "pdf": "pdf",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -46,13 +70,31 @@ class FileView:
     name: str  # the reporter's file name: shown as escaped text, never used as a name here
     media_type: str  # as the reporter's manifest claimed it
     size: int
-    #: "image" (a cleaned preview is shown), "cleaned" (a cleaned copy can be exported),
-    #: "raw" (it cannot be cleaned: only exported as is, after a warning)
+    #: "image" (a cleaned preview is shown), "large" (an image too large to preview: its
+    #: cleaned copy can be exported), "cleaned" (a cleaned copy can be exported), "raw"
+    #: (it cannot be cleaned: only exported as is, after a warning)
     kind: str
     #: why it cannot be cleaned, in our words
     problem: str | None = None
     #: whether the shared database would take the cleaned copy (JPEG, PNG, PDF)
     forwardable: bool = False
+    #: an image's pixels, summed over its frames, as its header gives them
+    pixels: int = 0
+
+    @property
+    def megapixels(self) -> str:
+        """The pixels in millions, for a sentence ("88")."""
+        return f"{self.pixels / 1e6:,.0f}"
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What a file's first bytes and header say about it: no pixel is decoded."""
+
+    kind: str  # as FileView.kind
+    problem: str | None = None
+    forwardable: bool = False
+    pixels: int = 0
 
 
 Owner = tuple[str, str]  # ("report", report id) or ("followup", follow-up id)
@@ -65,42 +107,105 @@ def _original(ws: Workspace, owner: Owner, position: int) -> bytes:
     return ws.followup_attachment(owner_id, position)
 
 
+def _kept(name: str) -> OrderedDict[Any, Any]:
+    kept: OrderedDict[Any, Any] = current_app.extensions.setdefault(name, OrderedDict())
+    return kept
+
+
 def cleaned(ws: Workspace, owner: Owner, position: int, entry: dict[str, Any]) -> bytes:
-    """The attachment without metadata; raises AttachmentRefused when it cannot be cleaned."""
-    kept: OrderedDict[tuple[str, str, int], bytes] = current_app.extensions.setdefault(
-        "desk_cleaned", OrderedDict()
-    )
+    """The attachment without metadata; raises AttachmentRefused when it cannot be cleaned.
+
+    Only a preview or an export asks for it, never a page. A refusal is
+    remembered, so that the pages from then on say the file cannot be cleaned.
+    """
+    kept = _kept("desk_cleaned")
     key = (*owner, position)
     if key in kept:
         kept.move_to_end(key)
-        return kept[key]
+        data: bytes = kept[key]
+        return data
     original = _original(ws, owner, position)
-    _, data = clean_attachment("attachment", str(entry["media_type"]), original)
-    kept[key] = data
-    while len(kept) > _KEPT:
-        kept.popitem(last=False)
+    try:
+        _, data = clean_attachment("attachment", str(entry["media_type"]), original)
+    except AttachmentRefused as error:
+        _remember(key, Probe("raw", str(error)))
+        raise
+    if len(data) <= KEPT_BYTES:
+        kept[key] = data
+        total = sum(len(copy) for copy in kept.values())
+        while total > KEPT_BYTES:
+            total -= len(kept.popitem(last=False)[1])
     return data
 
 
+def _remember(key: tuple[str, str, int], probe: Probe) -> Probe:
+    probes = _kept("desk_probes")
+    probes[key] = probe
+    while len(probes) > _PROBES_KEPT:
+        probes.popitem(last=False)
+    return probe
+
+
+def _probe(ws: Workspace, owner: Owner, position: int, entry: dict[str, Any]) -> Probe:
+    """What the file's header says (raises ReviewerError when it is not in the workspace)."""
+    probes = _kept("desk_probes")
+    key = (*owner, position)
+    if key in probes:
+        probes.move_to_end(key)
+        found: Probe = probes[key]
+        return found
+    original = _original(ws, owner, position)
+    return _remember(key, header_probe(original, str(entry.get("media_type", ""))))
+
+
+def header_probe(data: bytes, media_type: str) -> Probe:
+    """How a file would be offered, from its first bytes and its image header alone."""
+    actual = sniff(data) or ""
+    declared = media_type.split(";", 1)[0].strip().lower()
+    claimed = _CLAIMED.get(declared, "image" if declared.startswith("image/") else None)
+    if actual not in _CLEANED_KIND or (claimed is not None and claimed != actual):
+        try:  # refused on these grounds before any content is read: cheap, and its words
+            clean_attachment("attachment", media_type, data)
+        except AttachmentRefused as error:
+            return Probe("raw", str(error))
+        return Probe("raw", "it cannot be cleaned")  # not reached: cleaning refuses it
+    forwardable = _CLEANED_KIND[actual] in SHARED_TYPES
+    if actual == "pdf":
+        return Probe("cleaned", forwardable=forwardable)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the size is checked below, against our budget
+            with Image.open(io.BytesIO(data), formats=[_PILLOW_FORMATS[actual]]) as image:
+                width, height = image.size  # from the header: no pixel is decoded
+                frames = max(1, int(getattr(image, "n_frames", 1)))
+    except Image.DecompressionBombError:
+        return Probe("raw", "the image is too large to open safely")
+    except (OSError, SyntaxError, ValueError, EOFError):
+        return Probe("raw", f"the {actual.upper()} image could not be read")
+    if Image.MAX_IMAGE_PIXELS and width * height > Image.MAX_IMAGE_PIXELS:
+        return Probe("raw", "the image is too large to open safely")  # as cleaning says
+    pixels = width * height * frames
+    kind = "image" if pixels <= PREVIEW_PIXELS else "large"
+    return Probe(kind, forwardable=forwardable, pixels=pixels)
+
+
 def file_views(ws: Workspace, owner: Owner, entries: list[dict[str, Any]]) -> list[FileView]:
-    """How each of ``entries`` (a report's or follow-up's manifest) is offered."""
+    """How each of ``entries`` (a report's or follow-up's manifest) is offered.
+
+    Nothing is decoded or cleaned here: see the module's docstring.
+    """
     views = []
     for position, entry in enumerate(entries, start=1):
-        base = FileView(
-            position, str(entry.get("name", "")), str(entry.get("media_type", "")),
-            int(entry.get("size", 0)), kind="raw",
-        )  # fmt: skip
         try:
-            data = cleaned(ws, owner, position, entry)
-        except AttachmentRefused as error:
-            views.append(replace(base, problem=str(error)))
-            continue
+            found = _probe(ws, owner, position, entry)
         except ReviewerError:
-            views.append(replace(base, problem="it is not in the workspace"))
-            continue
-        found = sniff(data) or ""
-        kind = "image" if found in IMAGE_TYPES else "cleaned"
-        views.append(replace(base, kind=kind, forwardable=found in SHARED_TYPES))
+            found = Probe("raw", "it is not in the workspace")
+        view = FileView(
+            position, str(entry.get("name", "")), str(entry.get("media_type", "")),
+            int(entry.get("size", 0)), kind=found.kind, problem=found.problem,
+            forwardable=found.forwardable, pixels=found.pixels,
+        )  # fmt: skip
+        views.append(view)
     return views
 
 
@@ -123,8 +228,22 @@ def _entry(entries: list[Any], position: int) -> dict[str, Any]:
 
 
 def preview(ws: Workspace, owner: Owner, entries: list[Any], position: int) -> Response:
-    """The cleaned copy of an image, to be shown in a page; 404 for anything else."""
+    """The cleaned copy of an image, to be shown in a page; 404 for anything else.
+
+    An image over :data:`PREVIEW_PIXELS` is refused before any of it is decoded.
+    """
     entry = _entry(entries, position)
+    try:
+        found = _probe(ws, owner, position, entry)
+    except ReviewerError:
+        abort(404)
+    if found.kind == "large":
+        raise ReviewerError(
+            f"photo {position} is too large to preview ({found.pixels / 1e6:,.0f} megapixels):"
+            " download its cleaned copy instead"
+        )
+    if found.kind != "image":
+        abort(404)
     try:
         data = cleaned(ws, owner, position, entry)
     except (AttachmentRefused, ReviewerError):

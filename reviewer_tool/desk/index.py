@@ -13,9 +13,10 @@ After a change the desk calls :meth:`DeskIndex.refresh` with the reports it
 touched; each is read from the workspace again and its rows replaced.
 
 What the CSV export carries (:meth:`DeskIndex.csv_rows`) is chosen here:
-structural and triage columns only, never an identity value or the
-narrative, and every cell that a spreadsheet would read as a formula made
-plain text first, since a reporter chose the place and category it holds.
+structural and triage columns only, nothing a reporter wrote in their own
+words (no place, no narrative, no identity value: a reporter may write a
+ship's name anywhere), a category only if it is one of the form's, and
+every cell that a spreadsheet would read as a formula made plain text first.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from incident_db.taxonomy import VOCABULARIES
 from reviewer_tool.desk.search import STATUSES, UNASSIGNED, QueueFilters, fts_query
 from reviewer_tool.vocabulary import IDENTITY_FIELDS
 from reviewer_tool.workspace import Workspace
@@ -66,13 +68,14 @@ CREATE VIRTUAL TABLE text USING fts5(
 _COLUMNS = ("id, received_on, status, grade, category, place, language, attachments, assignee, "
             "labels, followups, unread, excerpt")  # fmt: skip
 _INSERT_ROW = f"INSERT INTO row (n, {_COLUMNS}, replies) VALUES ({', '.join('?' * 15)})"  # noqa: S608
-_CSV_COLUMNS = (
-    "id, received_on, status, grade, category, place, labels, assignee, followups, unread"
-)
-#: the CSV export's columns: the queue's, less the narrative and anything of the identity
+_CSV_COLUMNS = "id, received_on, status, grade, category, labels, assignee, followups, unread"
+#: the CSV export's columns: the queue's, less the place, the narrative and the identity
 CSV_HEADER = tuple(_CSV_COLUMNS.split(", "))
 _ORPHANS = "SELECT count(*) FROM followup WHERE thread_id NOT IN (SELECT id FROM item)"
 _ORDER = "ORDER BY received_on DESC, n DESC"
+#: the categories the report form offers: any other is exported as UNLISTED
+_CATEGORIES = frozenset(VOCABULARIES["category"])
+UNLISTED = "unlisted"
 
 
 @dataclass(frozen=True)
@@ -161,7 +164,9 @@ def _texts(
                                     for t in _strings(r.get("message")))]  # fmt: skip
     labels, assignee, team_text = _team(summary, record)
     narrative = fields.get("narrative")
-    excerpt = " ".join(narrative.split())[:EXCERPT] if isinstance(narrative, str) else ""
+    excerpt = " ".join(narrative.split()) if isinstance(narrative, str) else ""
+    if len(excerpt) > EXCERPT:  # cut mid-word: say so, or "wit" reads as a word
+        excerpt = excerpt[:EXCERPT].rstrip() + "…"
     row = (
         item_id, summary.get("received_on") or record.get("received_on") or "",
         summary.get("status") or "new", summary.get("grade"), summary.get("category"),
@@ -337,7 +342,10 @@ class DeskIndex:
             params,
         ):
             cells = list(row)
-            cells[6] = "; ".join(json.loads(cells[6]))
+            if cells[4] is not None and cells[4] not in _CATEGORIES:
+                cells[4] = UNLISTED  # the report is encrypted in the reporter's browser: the
+                # portal cannot hold its category to the form's list, so this column does
+            cells[5] = "; ".join(json.loads(cells[5]))
             yield tuple(neutralise(cell) for cell in cells)
 
     def close(self) -> None:

@@ -26,6 +26,7 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 from reviewer_tool import redaction_flow as flow
 from reviewer_tool.desk import display, files
 from reviewer_tool.desk.report import find_item
+from reviewer_tool.desk.search import whole_number
 from reviewer_tool.desk.state import current
 from reviewer_tool.errors import ReviewerError
 from reviewer_tool.forwarding import TEXT_FIELDS, identity_values
@@ -68,24 +69,30 @@ class Choices:
             return
         self.accepted = set()
         for value in form.getlist("accept"):
-            name, _, number = value.partition(":")
-            if name in self.found and number.isdigit() and int(number) < len(self.found[name]):
-                self.accepted.add((name, int(number)))
+            name, _, written = value.partition(":")
+            number = whole_number(written)
+            if number is None:
+                raise ReviewerError("a finding the page sent is not one of this report's")
+            if name in self.found and number < len(self.found[name]):
+                self.accepted.add((name, number))
         self.manual = self._spans(form.getlist("manual"))
         self.words = {name: form.get(f"words-{name}", "")[:2000] for name in self.texts}
         self.decimals = flow.check_decimals(form.get("decimals", flow.DEFAULT_DECIMALS))
-        positions = [int(p) for p in form.getlist("attachment") if p.isdigit()]
-        self.attachments = flow.check_attachments(item, positions)
+        positions = [whole_number(p) for p in form.getlist("attachment")]
+        if None in positions:
+            raise ReviewerError("a file the page sent is not one of this report's")
+        self.attachments = flow.check_attachments(item, [p for p in positions if p is not None])
 
     def _spans(self, values: list[str]) -> dict[str, list[Finding]]:
         """The reviewer's selections (``field:start:end``), each checked against its text."""
         spans: dict[str, list[Finding]] = {}
         for value in values[:500]:
             name, _, rest = value.partition(":")
-            start, _, end = rest.partition(":")
-            if name not in self.texts or not (start.isdigit() and end.isdigit()):
+            written_start, _, written_end = rest.partition(":")
+            start, end = whole_number(written_start), whole_number(written_end)
+            if name not in self.texts or start is None or end is None:
                 raise ReviewerError("a selection the page sent is not one of this report's fields")
-            finding = flow.manual_span(self.texts[name], int(start), int(end))
+            finding = flow.manual_span(self.texts[name], start, end)
             if finding not in spans.setdefault(name, []):
                 spans[name].append(finding)
         return spans
@@ -148,6 +155,12 @@ def _verdict(item: Item, redaction: dict[str, Any] | None) -> dict[str, Any] | N
     }
 
 
+def _name_flags(name: str, values: list[str]) -> list[str]:
+    """What a file name holds, in the page's words, each kind once (a template cannot map
+    a Python function: Jinja's ``map`` takes a filter's name)."""
+    return list(dict.fromkeys(display.kind_label(kind) for kind in flow.name_flags(name, values)))
+
+
 def _render(
     item: Item, choices: Choices, verdict: dict[str, Any] | None, *,
     previewing: bool, error: str | None = None, status: int = 200,
@@ -166,7 +179,7 @@ def _render(
         "precision": PRECISION,
         "max_decimals": MAX_DECIMALS,
         "files": files.file_views(ws, ("report", item.id), entries),
-        "flags": [flow.name_flags(str(e.get("name", "")), values) for e in entries],
+        "flags": [_name_flags(str(e.get("name", "")), values) for e in entries],
         "verdict": verdict,
         "previewing": previewing,
         "stored": item.record.get("redaction"),

@@ -86,15 +86,11 @@ def _conversation(ws: Workspace, item: Item) -> tuple[list[dict[str, Any]], list
     """The conversation's events, each follow-up with its files, and the follow-ups."""
     followups = ws.followups(item.id)
     replies = item.record.get("replies") or []
-    # a teammate's reply (reviewer_tool/team/merge.py) names its author
-    authors = {r["reply_id"]: r.get("who") for r in replies if r.get("team")}
-    events = conversation(replies, followups)
+    events = conversation(replies, followups)  # a reply event names its author ("who")
     for event in events:
         if event["from"] == "reporter":
             owner = ("followup", event["id"])
             event["files"] = files.file_views(ws, owner, event["attachments"])
-        else:
-            event["who"] = authors.get(event["reply_id"])
     return events, followups
 
 

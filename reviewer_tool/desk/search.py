@@ -28,6 +28,7 @@ MAX_TERM = 64
 #: no filter value the desk offers is longer (labels: 40; categories: 200 at import)
 MAX_VALUE = 200
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_NUMBER = re.compile(r"[0-9]{1,9}")
 
 
 class DeskQueryError(ReviewerError):
@@ -104,6 +105,15 @@ def _day(args: Mapping[str, str], name: str, what: str) -> str | None:
         return date.fromisoformat(value).isoformat()
     except ValueError:
         raise DeskQueryError(f"{what}: not a date (YYYY-MM-DD)") from None
+
+
+def whole_number(value: str) -> int | None:
+    """``value`` as a number if it is one to nine ASCII digits, else None.
+
+    ``str.isdigit`` is not the test: it takes "²" and other Unicode digits,
+    which ``int`` then refuses (and ``int`` refuses more than 4,300 digits).
+    """
+    return int(value) if _NUMBER.fullmatch(value) else None
 
 
 def fts_query(text: str) -> str | None:

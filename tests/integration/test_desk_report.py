@@ -16,6 +16,7 @@ import io
 import json
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
@@ -32,6 +33,7 @@ from crypto.batch import read_batch
 from crypto.directory import sign_directory
 from crypto.keys import SigningKeyPair
 from reviewer_tool.cli import main as reviewer
+from reviewer_tool.desk import files
 from reviewer_tool.desk.app import create_app
 from reviewer_tool.team import directories
 from reviewer_tool.workspace import Workspace
@@ -96,7 +98,11 @@ class Desk:
     def post(self, path: str, data: Any) -> Any:
         """POST a form from the desk's own page."""
         headers = {"Origin": ORIGIN, "Sec-Fetch-Site": "same-origin"}
-        return self.client.post(self._path(path), data=data, base_url=ORIGIN, headers=headers)
+        answer = self.client.post(self._path(path), data=data, base_url=ORIGIN, headers=headers)
+        shown = answer.headers.get("Location", "")
+        if answer.status_code == 303 and shown.startswith(f"/{TOKEN}/shown/"):
+            return self.client.get(shown, base_url=ORIGIN)  # the page a POST is answered with
+        return answer
 
     def record(self, name: str) -> dict[str, Any]:
         item = self.ws.report(self.ids[name])
@@ -437,3 +443,139 @@ def test_import_and_export_by_path(desk: Desk, recipient: bytes, tmp_path: Path)
     again = desk.post("export", {"path": str(bundle)})
     assert again.status_code == 400
     assert "exists" in again.get_data(as_text=True)
+
+
+# --- found by the outside review: files that hang a page, a page that fails, digits ------
+
+
+@contextmanager
+def desk_of(ws: list[str], recipient: bytes, folder: Path, entries: list[Any]) -> Iterator[Desk]:
+    """A desk over the workspace after importing ``entries`` (write_inbox's)."""
+    ids = write_inbox(folder / "inbox", PORTAL, [recipient], entries)
+    assert reviewer(["import", str(folder / "inbox"), *ws]) == 0
+    workspace = Workspace.open(Path(ws[1]), PASSPHRASE)
+    app = create_app(workspace, TOKEN, port=PORT)
+    try:
+        yield Desk(app, app.test_client(), workspace, {str(n): i for n, i in enumerate(ids)})
+    finally:
+        workspace.close()
+
+
+def huge_png(side: int) -> bytes:
+    """A small file that decodes to ``side`` × ``side`` pixels (a decompression bomb)."""
+    out = io.BytesIO()
+    Image.new("1", (side, side)).save(out, "PNG", optimize=True)
+    return out.getvalue()
+
+
+def test_no_page_decodes_an_image_and_a_huge_one_is_only_exported(
+    ws: list[str], recipient: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page reads only the files' headers: 17 small bombs kept the desk busy for a minute
+    a page. An image over the budget is not previewed; its cleaned copy can be exported."""
+    calls: list[str] = []
+    real = files.clean_attachment
+
+    def counted(*args: Any, **options: Any) -> tuple[str, bytes]:
+        calls.append(args[1])
+        return real(*args, **options)
+
+    monkeypatch.setattr(files, "clean_attachment", counted)
+    bomb, photo = huge_png(7000), gps_photo()  # 49 megapixels in a file of a few kilobytes
+    attached = [("bomb.png", "image/png", bomb), ("deck.jpg", "image/jpeg", photo)]
+    entries = [(report_document("Boarded.", attachments=attached), [bomb, photo])]
+    with desk_of(ws, recipient, tmp_path, entries) as desk:
+        report = desk.ids["0"]
+        html = " ".join(desk.get(f"report/{report}").get_data(as_text=True).split())
+        redact = " ".join(desk.get(f"report/{report}/redact").get_data(as_text=True).split())
+        assert calls == []  # neither page cleaned (so decoded) anything
+        assert "It is too large to preview here (49 megapixels; the desk previews up to 40)" in html
+        assert "too large to preview here (49 megapixels)" in redact
+        assert [a["alt"] for tag, a in tags(html) if tag == "img"] == ["Photo 2 of the report"]
+        refused = desk.get(f"report/{report}/preview/1")
+        assert refused.status_code == 400
+        assert "too large to preview (49 megapixels)" in refused.get_data(as_text=True)
+        assert calls == []
+        assert desk.get(f"report/{report}/preview/2").status_code == 200
+        assert desk.get(f"report/{report}/preview/2").status_code == 200
+        assert len(calls) == 1  # cleaned when first shown, then kept
+
+
+def test_an_image_over_the_budget_can_still_be_exported_cleaned(
+    ws: list[str], recipient: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(files, "PREVIEW_PIXELS", 100)  # the 16 × 16 photo is over it
+    photo = gps_photo()
+    entries = [(report_document("x", attachments=[("d.jpg", "image/jpeg", photo)]), [photo])]
+    with desk_of(ws, recipient, tmp_path, entries) as desk:
+        report = desk.ids["0"]
+        html = desk.get(f"report/{report}").get_data(as_text=True)
+        assert "Download the cleaned copy of photo 1" in html
+        assert "too large to preview" in html
+        exported = desk.get(f"report/{report}/file/1")
+        assert exported.status_code == 200
+        assert b"CANARY-CAMERA-MAKER" not in exported.get_data()
+
+
+def test_cleaned_copies_kept_in_memory_are_bounded_by_bytes(
+    ws: list[str], recipient: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    photos = []
+    for shade in range(4):
+        out = io.BytesIO()
+        Image.effect_noise((64, 64), 40 + shade).convert("RGB").save(out, "PNG")
+        photos.append(out.getvalue())
+    one = len(files.clean_attachment("x", "image/png", photos[0])[1])
+    monkeypatch.setattr(files, "KEPT_BYTES", one * 2 + one // 2)
+    attached = [(f"p{n}.png", "image/png", data) for n, data in enumerate(photos)]
+    entries = [(report_document("Boarded.", attachments=attached), photos)]
+    with desk_of(ws, recipient, tmp_path, entries) as desk:
+        for position in range(1, 5):
+            assert desk.get(f"report/{desk.ids['0']}/preview/{position}").status_code == 200
+            kept = desk.app.extensions["desk_cleaned"]
+            assert sum(len(copy) for copy in kept.values()) <= files.KEPT_BYTES
+        assert len(kept) == 2
+
+
+def test_a_file_that_fails_to_clean_when_shown_is_offered_as_is_from_then_on(
+    ws: list[str], recipient: bytes, tmp_path: Path
+) -> None:
+    broken = gps_photo()[:-200]  # its header reads; its pixels do not
+    entries = [(report_document("x", attachments=[("a.jpg", "image/jpeg", broken)]), [broken])]
+    with desk_of(ws, recipient, tmp_path, entries) as desk:
+        report = desk.ids["0"]
+        assert desk.get(f"report/{report}/preview/1").status_code == 404
+        html = desk.get(f"report/{report}").get_data(as_text=True)
+        assert "this file cannot be cleaned (the JPEG image could not be read)" in html
+        assert "Export file 1 as is, uncleaned" in html
+
+
+def test_the_redaction_page_names_what_a_file_name_holds(
+    ws: list[str], recipient: bytes, tmp_path: Path
+) -> None:
+    """It answered 500: Jinja's map takes a filter's name, not a function."""
+    photo = gps_photo()
+    names = [f"{VESSEL} deck.jpg", "call +234 803 555 0199.jpg", "deck.jpg"]
+    identity = {"identity_vessel": VESSEL}
+    entries = [(report_document("Boarded.", identity, [(name, "image/jpeg", photo)]), [photo])
+               for name in names]  # fmt: skip
+    with desk_of(ws, recipient, tmp_path, entries) as desk:
+        pages = [desk.get(f"report/{desk.ids[str(n)]}/redact") for n in range(3)]
+        assert [page.status_code for page in pages] == [200, 200, 200]
+        said = [
+            re.findall(r"Its file name holds: ([^.]*)\.", p.get_data(as_text=True)) for p in pages
+        ]
+        assert said == [["identity-section value"], ["phone number"], []]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("accept", "narrative:²"), ("manual", "narrative:0:²"), ("manual", "narrative:٣:5"),
+     ("attachment", "²"), ("attachment", "1" * 5000)],
+)  # fmt: skip
+def test_numbers_in_the_redaction_form_are_ascii_digits_or_a_400(
+    desk: Desk, name: str, value: str
+) -> None:
+    form = {"decimals": "2", "action": "preview", name: value}
+    answer = desk.post(f"report/{desk.ids['plain']}/redact", form)
+    assert answer.status_code == 400, answer.get_data(as_text=True)

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -68,6 +69,16 @@ class Desk:
     def get(self, path: str = "", **headers: str) -> Any:
         """GET ``/<token>/<path>`` as the desk's own page would."""
         return self.client.get(f"/{TOKEN}/{path}", base_url=ORIGIN, headers=headers)
+
+    def search(self, form: str) -> Any:
+        """Post the queue's filter form (``form`` written as a query string is, for short)
+        and follow the answer: the queue of the view it made, or the page of a refusal."""
+        posted = self.client.post(
+            f"/{TOKEN}/", base_url=ORIGIN, data=dict(urllib.parse.parse_qsl(form)),
+            headers={"Origin": ORIGIN, "Sec-Fetch-Site": "same-origin"},
+        )  # fmt: skip
+        assert posted.status_code == 303
+        return self.client.get(posted.headers["Location"], base_url=ORIGIN)
 
     def state(self) -> DeskState:
         state: DeskState = self.app.extensions["desk"]
@@ -261,7 +272,7 @@ def test_pages_escape_what_a_reporter_wrote_and_keep_a_fixed_title(desk: Desk) -
         "Statistics – Reviewer desk"
     ]
     assert re.findall(r"<form [^>]*>", text) == [
-        f'<form class="filters" method="get" action="/{TOKEN}/" role="search" '
+        f'<form class="filters" method="post" action="/{TOKEN}/" role="search" '
         'aria-label="Filter and search the queue" autocomplete="off">'
     ]
     assert "style=" not in text
@@ -272,7 +283,7 @@ def test_errors_are_pages_with_one_line_and_no_traceback(desk: Desk) -> None:
     missing = desk.get("no-such-page")
     assert missing.status_code == 404
     assert "There is no such page on the desk." in missing.get_data(as_text=True)
-    bad = desk.get("?from=yesterday")
+    bad = desk.search("from=yesterday")
     assert bad.status_code == 400
     assert "received from: not a date (YYYY-MM-DD)" in bad.get_data(as_text=True)
     assert desk.client.delete(f"/{TOKEN}/", base_url=ORIGIN).status_code == 405
@@ -286,33 +297,36 @@ def test_errors_are_pages_with_one_line_and_no_traceback(desk: Desk) -> None:
 
 def test_the_queue_lists_newest_first_and_filters(desk: Desk) -> None:
     assert rows(desk.get()) == short(desk, "stowaway", "phishing", "boarded")
-    assert rows(desk.get("?status=confirmed")) == short(desk, "boarded")
-    assert rows(desk.get("?status=new")) == short(desk, "stowaway")
-    assert rows(desk.get("?category=cyber-incident")) == short(desk, "phishing")
-    assert rows(desk.get("?from=2026-11-01")) == short(desk, "stowaway", "phishing")
-    assert rows(desk.get("?to=2026-10-02")) == short(desk, "boarded")
-    assert rows(desk.get("?from=2026-10-03&to=2026-11-19")) == []
-    assert rows(desk.get("?unread=1")) == short(desk, "phishing")
-    assert rows(desk.get("?label=boarding")) == short(desk, "phishing", "boarded")
-    assert rows(desk.get("?label=paint&status=confirmed")) == short(desk, "boarded")
-    assert rows(desk.get("?assignee=Ana")) == short(desk, "boarded")
-    assert rows(desk.get("?assignee=unassigned")) == short(desk, "stowaway", "phishing")
-    text = desk.get("?unread=1").get_data(as_text=True)
+    assert rows(desk.search("status=confirmed")) == short(desk, "boarded")
+    assert rows(desk.search("status=new")) == short(desk, "stowaway")
+    assert rows(desk.search("category=cyber-incident")) == short(desk, "phishing")
+    assert rows(desk.search("from=2026-11-01")) == short(desk, "stowaway", "phishing")
+    assert rows(desk.search("to=2026-10-02")) == short(desk, "boarded")
+    assert rows(desk.search("from=2026-10-03&to=2026-11-19")) == []
+    assert rows(desk.search("unread=1")) == short(desk, "phishing")
+    assert rows(desk.search("label=boarding")) == short(desk, "phishing", "boarded")
+    assert rows(desk.search("label=paint&status=confirmed")) == short(desk, "boarded")
+    assert rows(desk.search("assignee=Ana")) == short(desk, "boarded")
+    assert rows(desk.search("assignee=unassigned")) == short(desk, "stowaway", "phishing")
+    text = desk.search("unread=1").get_data(as_text=True)
     assert '<strong class="unread">1 unread</strong>' in text  # written out, not a colour
-    for bad in ("?status=open", "?from=2026-13-01", "?to=20261120", "?page=0", "?page=x",
-                "?from=2026-11-02&to=2026-11-01", "?label=" + "x" * 201):  # fmt: skip
-        assert desk.get(bad).status_code == 400, bad
+    for bad in ("status=open", "from=2026-13-01", "to=20261120",
+                "from=2026-11-02&to=2026-11-01", "label=" + "x" * 201):  # fmt: skip
+        assert desk.search(bad).status_code == 400, bad
+    # str.isdigit takes "²", int() does not: a page number is ASCII digits or a 400
+    for bad in ("0", "x", "%C2%B2", "%D9%A3", "1" * 5000):
+        assert desk.get(f"?page={bad}").status_code == 400, bad
 
 
 def test_search_finds_words_across_report_conversation_identity_and_team(desk: Desk) -> None:
-    assert rows(desk.get("?q=lagos")) == short(desk, "boarded")  # diacritics folded
-    assert rows(desk.get("?q=LAGÓS+ropes")) == short(desk, "boarded")
-    assert rows(desk.get("?q=anch")) == short(desk, "boarded")  # the last word as a prefix
-    assert rows(desk.get("?q=anch+ropes")) == []  # earlier words are whole words
-    assert rows(desk.get("?q=bunker+invoice")) == short(desk, "phishing")  # a follow-up
-    assert rows(desk.get("?q=ostrander")) == short(desk, "boarded")  # the identity section
-    assert rows(desk.get("?q=paint&label=paint")) == short(desk, "boarded")
-    assert rows(desk.get("?q=rudder&status=confirmed")) == []
+    assert rows(desk.search("q=lagos")) == short(desk, "boarded")  # diacritics folded
+    assert rows(desk.search("q=LAGÓS+ropes")) == short(desk, "boarded")
+    assert rows(desk.search("q=anch")) == short(desk, "boarded")  # the last word as a prefix
+    assert rows(desk.search("q=anch+ropes")) == []  # earlier words are whole words
+    assert rows(desk.search("q=bunker+invoice")) == short(desk, "phishing")  # a follow-up
+    assert rows(desk.search("q=ostrander")) == short(desk, "boarded")  # the identity section
+    assert rows(desk.search("q=paint&label=paint")) == short(desk, "boarded")
+    assert rows(desk.search("q=rudder&status=confirmed")) == []
 
 
 @pytest.mark.parametrize(
@@ -321,8 +335,37 @@ def test_search_finds_words_across_report_conversation_identity_and_team(desk: D
      "(", "AND", "a NOT b", "'", "\\", "{report}: x", "---", "é", "\u202e", "x" * 999],
 )  # fmt: skip
 def test_search_text_is_never_fts_syntax(desk: Desk, text: str) -> None:
-    answer = desk.client.get(f"/{TOKEN}/", base_url=ORIGIN, query_string={"q": text})
+    answer = desk.search(urllib.parse.urlencode({"q": text}))
     assert answer.status_code == 200, text
+
+
+#: what a desk address may carry after "?": a view key, a page, a fixed message key
+PLAIN_ARGUMENTS = re.compile(r"(?:(?:view|result)=[A-Za-z0-9_-]{16}|page=\d+|done=[a-z-]+)")
+
+
+def test_no_address_carries_what_was_searched_for_or_reported(desk: Desk) -> None:
+    """A browser writes every address it visits to its profile on disk: a search, a label,
+    an assignee or a category must travel by a posted form and a view key, never in one."""
+    shown = desk.search("q=ostrander+lag&label=paint&assignee=Ana&category=piracy-or-armed-robbery")
+    assert rows(shown) == short(desk, "boarded")
+    pages = [shown, desk.get(), desk.get("stats"), desk.get(f"report/{desk.ids['boarded']}")]
+    for answer in pages:
+        assert answer.status_code == 200
+        for address in re.findall(r'(?:href|src|action)="([^"]*)"', answer.get_data(as_text=True)):
+            _, _, query = address.replace("&amp;", "&").partition("?")
+            for argument in filter(None, query.split("&")):
+                assert PLAIN_ARGUMENTS.fullmatch(argument), address
+    # an address that carries filters itself is not obeyed, and says why
+    typed = desk.get("?q=ostrander&status=confirmed")
+    assert rows(typed) == short(desk, "stowaway", "phishing", "boarded")
+    assert "never from the address" in typed.get_data(as_text=True)
+
+    # the same filters keep the same key (the statistics page makes one per link)
+    def view_of(form: dict[str, str]) -> str:
+        return str(desk.client.post(f"/{TOKEN}/", base_url=ORIGIN, data=form).headers["Location"])
+
+    assert view_of({"label": "paint"}) == view_of({"label": "paint"})
+    assert view_of({"label": "paint"}) != view_of({"label": "boarding"})
 
 
 def test_the_query_parser_quotes_every_word() -> None:
@@ -337,16 +380,16 @@ def test_a_change_reaches_the_queue_after_changed(changing_desk: Desk) -> None:
     desk = changing_desk
     state = desk.state()
     _set(state.ws, desk.ids["stowaway"], labels=["rudder"], assignee="Bo", status="unconfirmed")
-    assert rows(desk.get("?label=rudder")) == []  # the index is a snapshot...
+    assert rows(desk.search("label=rudder")) == []  # the index is a snapshot...
     state.changed([desk.ids["stowaway"]])  # ...until the page that changed it says so
-    assert rows(desk.get("?label=rudder")) == short(desk, "stowaway")
-    assert rows(desk.get("?assignee=Bo&status=unconfirmed")) == short(desk, "stowaway")
-    assert rows(desk.get("?q=rudder+bo")) == short(desk, "stowaway")  # the team's words
+    assert rows(desk.search("label=rudder")) == short(desk, "stowaway")
+    assert rows(desk.search("assignee=Bo&status=unconfirmed")) == short(desk, "stowaway")
+    assert rows(desk.search("q=rudder+bo")) == short(desk, "stowaway")  # the team's words
     # a follow-up's id refreshes the report it belongs to
     followup = state.ws.find(desk.ids["followup"])
     state.ws.mark_read([followup])  # type: ignore[list-item]
     state.changed([desk.ids["followup"]])
-    assert rows(desk.get("?unread=1")) == []
+    assert rows(desk.search("unread=1")) == []
 
 
 def test_pages_hold_fifty_rows(ws: list[str], recipient: bytes, tmp_path: Path) -> None:
@@ -364,9 +407,20 @@ def test_pages_hold_fifty_rows(ws: list[str], recipient: bytes, tmp_path: Path) 
         assert "55 reports. Page 1 of 2." in " ".join(first.get_data(as_text=True).split())
         assert f'href="/{TOKEN}/?page=2"' in first.get_data(as_text=True)
         assert rows(desk.get("?page=99")) == rows(second)  # past the end: the last page
-        assert f'href="/{TOKEN}/?page=2&amp;q=number"' in desk.get("?q=number").get_data(
-            as_text=True
-        )
+        # the search form is posted: its words stay out of every address (a browser keeps
+        # addresses on disk), which carry a key to the filters kept in memory instead
+        posted = desk.client.post(f"/{TOKEN}/", base_url=ORIGIN, data={"q": "number"})
+        assert posted.status_code == 303
+        assert re.fullmatch(f"/{TOKEN}/\\?view=[A-Za-z0-9_-]{{16}}", posted.headers["Location"])
+        listed = desk.client.get(posted.headers["Location"], base_url=ORIGIN)
+        assert len(rows(listed)) == 50
+        (link,) = re.findall(r'rel="next" href="([^"]*)"', listed.get_data(as_text=True))
+        assert "number" not in link
+        assert len(rows(desk.client.get(link.replace("&amp;", "&"), base_url=ORIGIN))) == 5
+        forgotten = desk.get("?view=forgotten&page=2")  # the whole queue, and a word why
+        assert forgotten.status_code == 200
+        assert len(rows(forgotten)) == 5
+        assert "That search is no longer kept" in forgotten.get_data(as_text=True)
     finally:
         workspace.close()
 
@@ -384,7 +438,18 @@ def test_statistics_count_by_status_category_and_month(desk: Desk) -> None:
     assert stats["by_month"] == [("2026-11", 2), ("2026-10", 1)]
     text = " ".join(desk.get("stats").get_data(as_text=True).split())
     assert "<caption>Reports by month received</caption>" in text
-    assert f'<a href="/{TOKEN}/?from=2026-11-01&amp;to=2026-11-30">2026-11</a>' in text
+    # each count links to its queue by a view key: a category is a reporter's text
+    link = r'<a href="/[^/"]+/(\?view=[A-Za-z0-9_-]{16})">(?:<bdi>)?([^<]*)'
+    links = dict(re.findall(link, text))
+    assert sorted(links.values()) == [
+        "2026-10", "2026-11", "Confirmed", "Cyber incident", "New",
+        "Piracy or armed robbery", "Rejected", "stowaway",
+    ]  # fmt: skip
+    by_name = {name: path for path, name in links.items()}
+    assert rows(desk.get(by_name["2026-11"])) == short(desk, "stowaway", "phishing")
+    assert rows(desk.get(by_name["stowaway"])) == short(desk, "stowaway")
+    assert rows(desk.get(by_name["Confirmed"])) == short(desk, "boarded")
+    assert desk.get("stats").get_data(as_text=True).count("?view=") == len(links)  # kept once
 
 
 def test_the_csv_has_no_identity_no_narrative_and_no_formula(desk: Desk) -> None:
@@ -398,17 +463,23 @@ def test_the_csv_has_no_identity_no_narrative_and_no_formula(desk: Desk) -> None
     assert "Robbers" not in text
     assert "bunker" not in text
     table = list(csv.reader(io.StringIO(text)))
-    assert table[0] == ["id", "received_on", "status", "grade", "category", "place", "labels",
+    # nothing a reporter wrote in their own words: the place is theirs (here a formula)
+    assert table[0] == ["id", "received_on", "status", "grade", "category", "labels",
                         "assignee", "followups", "unread"]  # fmt: skip
+    assert "HYPERLINK" not in text
     by_id = {row[0]: row for row in table[1:]}
     boarded = by_id[desk.ids["boarded"]]
-    assert boarded[5] == '\'=HYPERLINK("http://example.com")'
-    assert boarded[6:8] == ["boarding; paint", "Ana"]
-    assert by_id[desk.ids["phishing"]][8:] == ["1", "1"]
-    filtered = list(
-        csv.reader(io.StringIO(desk.get("queue.csv?status=new").get_data(as_text=True)))
-    )
+    assert boarded[4:7] == ["piracy-or-armed-robbery", "boarding; paint", "Ana"]
+    assert by_id[desk.ids["phishing"]][7:] == ["1", "1"]
+    assert by_id[desk.ids["stowaway"]][4] == "unlisted"  # not one of the form's categories
+    queue = desk.search("status=new").get_data(as_text=True)
+    (link,) = re.findall(r'<a href="([^"]*)" download>', queue)
+    assert re.fullmatch(f"/{TOKEN}/queue.csv\\?view=[A-Za-z0-9_-]{{16}}", link)
+    assert "no place, no narrative, no identity value" in " ".join(queue.split())
+    exported = desk.client.get(link, base_url=ORIGIN).get_data(as_text=True)
+    filtered = list(csv.reader(io.StringIO(exported)))
     assert [row[0] for row in filtered[1:]] == [desk.ids["stowaway"]]
+    assert desk.get("queue.csv?view=forgotten").status_code == 400  # never the whole queue
 
 
 @pytest.mark.parametrize("value", ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "\uff1d1"])
