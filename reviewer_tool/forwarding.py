@@ -120,8 +120,9 @@ def _refused(item: Item, why: str) -> str:
     """The one-line refusal for ``item``, with the two ways out."""
     short = item.id[:12]
     return (
-        f"refused: report {short} {why}; run `reviewer redact {short}` again, or leave it"
-        f" out with `reviewer triage {short} --status rejected`. Nothing written."
+        f"refused: report {short} {why}; redact it again (its Redact page in the desk, or"
+        f" `reviewer redact {short}`), or leave it out by rejecting it (Reject on its page,"
+        f" or `reviewer triage {short} --status rejected --grade F6`). Nothing written."
     )
 
 
