@@ -150,6 +150,9 @@ def cmd_desk(args: argparse.Namespace) -> None:
 
             webbrowser.open(url)
         signal.signal(signal.SIGTERM, _stop_on_sigterm)
+        # a shell without job control starts background commands with SIGINT ignored, and
+        # Python then leaves it ignored: Ctrl-C (or a script's SIGINT) must still stop the desk
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         server.serve_forever()  # returns on Ctrl-C, having closed the listener
         say("desk: stopped")
     finally:
