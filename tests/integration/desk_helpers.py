@@ -142,41 +142,57 @@ class DeskProcess:
             connection.close()
 
 
-def _environment() -> dict[str, str]:
+def desk_environment() -> dict[str, str]:
     """This environment without a display (so that no browser could be opened)."""
     return {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
 
 
-@contextmanager
-def desk_process(options: list[str], audit_log: Path) -> Iterator[DeskProcess]:
-    """``reviewer desk --no-open`` on a free port under :data:`WRAPPER`, stopped afterwards."""
-    environ = {**_environment(), "DESK_AUDIT_LOG": str(audit_log)}
+def start_desk(
+    command: list[str], environ: dict[str, str]
+) -> tuple[subprocess.Popen[str], str, queue_module.Queue[str]]:
+    """Start a ``reviewer desk`` command; its process, the address it printed, and a queue
+    of the rest of its output (read by a thread, so that a full pipe never stalls it)."""
     process = subprocess.Popen(
-        [sys.executable, "-c", WRAPPER, "desk", "--no-open", *options],
-        cwd=ROOT, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        command, cwd=ROOT, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
     )  # fmt: skip
     lines: queue_module.Queue[str] = queue_module.Queue()
     out = process.stdout
     assert out is not None
     threading.Thread(target=lambda: [lines.put(line) for line in out], daemon=True).start()
+    url = ""
+    deadline = time.monotonic() + 60
+    while not url:
+        try:
+            line = lines.get(timeout=max(deadline - time.monotonic(), 0.1))
+        except queue_module.Empty:
+            process.kill()
+            process.communicate(timeout=30)
+            pytest.fail("reviewer desk printed no address within 60 s")
+        url = line.removeprefix("desk: ").strip() if line.startswith("desk: http") else ""
+    return process, url, lines
+
+
+def stop_desk(process: subprocess.Popen[str], how: signal.Signals) -> None:
+    """Stop the desk (if it still runs) with ``how`` and close its pipes."""
+    if process.poll() is None:
+        process.send_signal(how)
+        process.wait(timeout=30)
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()
+
+
+@contextmanager
+def desk_process(options: list[str], audit_log: Path) -> Iterator[DeskProcess]:
+    """``reviewer desk --no-open`` on a free port under :data:`WRAPPER`, stopped afterwards."""
+    environ = {**desk_environment(), "DESK_AUDIT_LOG": str(audit_log)}
+    command = [sys.executable, "-c", WRAPPER, "desk", "--no-open", *options]
+    process, url, lines = start_desk(command, environ)
     try:
-        url = ""
-        deadline = time.monotonic() + 60
-        while not url:
-            try:
-                line = lines.get(timeout=max(deadline - time.monotonic(), 0.1))
-            except queue_module.Empty:
-                process.kill()
-                pytest.fail("reviewer desk printed no address within 60 s")
-            url = line.removeprefix("desk: ").strip() if line.startswith("desk: http") else ""
         yield DeskProcess(process, url, lines, audit_log)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
+        stop_desk(process, signal.SIGTERM)
 
 
 # --- in the browser -------------------------------------------------------------------------

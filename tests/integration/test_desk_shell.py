@@ -22,8 +22,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,6 +41,7 @@ from reviewer_tool.desk.search import fts_query
 from reviewer_tool.desk.state import DeskState
 from reviewer_tool.workspace import Workspace
 from tests.conftest import PASSPHRASE, ROOT
+from tests.integration.desk_helpers import desk_environment, start_desk, stop_desk
 from tests.integration.reviewer_helpers import (
     PORTAL,
     followup_document,
@@ -540,11 +539,6 @@ class Running:
         return code, "".join(rest), self.process.stderr.read()
 
 
-def _environment() -> dict[str, str]:
-    """This environment without a display, so that nothing could open a browser."""
-    return {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-
-
 def _desk_command(options: list[str], *extra: str) -> list[str]:
     return [sys.executable, "-c", AUDITED, "desk", *extra, *options]
 
@@ -552,31 +546,12 @@ def _desk_command(options: list[str], *extra: str) -> list[str]:
 @contextmanager
 def running(options: list[str], *extra: str) -> Iterator[Running]:
     """``reviewer desk --no-open`` on a free port, until the test stops it (or afterwards)."""
-    process = subprocess.Popen(
-        _desk_command(options, "--no-open", *extra), cwd=ROOT, env=_environment(),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    lines: queue_module.Queue[str] = queue_module.Queue()
-    assert process.stdout is not None
-    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout],  # type: ignore[union-attr]
-                     daemon=True).start()  # fmt: skip
+    command = _desk_command(options, "--no-open", *extra)
+    process, url, lines = start_desk(command, desk_environment())
     try:
-        url = ""
-        deadline = time.monotonic() + 60
-        while not url:
-            try:
-                line = lines.get(timeout=max(deadline - time.monotonic(), 0.1))
-            except queue_module.Empty:
-                pytest.fail("reviewer desk printed no address within 60 s")
-            url = line.removeprefix("desk: ").strip() if line.startswith("desk: http") else ""
         yield Running(process, url, lines)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            process.wait(timeout=30)
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
+        stop_desk(process, signal.SIGINT)
 
 
 def _options(filled: tuple[Path, dict[str, str]], passphrase_file: Path) -> list[str]:
@@ -625,7 +600,7 @@ def test_any_host_but_127_0_0_1_is_refused_before_anything_listens(
 ) -> None:
     done = subprocess.run(
         _desk_command(_options(filled, passphrase_file), "--no-open", "--host", host),
-        cwd=ROOT, env=_environment(), capture_output=True, text=True, timeout=60, check=False,
+        cwd=ROOT, env=desk_environment(), capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 1
     assert done.stderr.strip() == (
@@ -644,7 +619,8 @@ def test_a_port_in_use_is_a_one_line_error(
         port = taken.getsockname()[1]
         done = subprocess.run(
             _desk_command(_options(filled, passphrase_file), "--no-open", "--port", str(port)),
-            cwd=ROOT, env=_environment(), capture_output=True, text=True, timeout=60, check=False,
+            cwd=ROOT, env=desk_environment(), capture_output=True, text=True, timeout=60,
+            check=False,
         )  # fmt: skip
     assert done.returncode == 1
     assert done.stderr.startswith(f"reviewer: error: cannot listen on 127.0.0.1:{port}: ")
