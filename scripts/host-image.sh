@@ -11,6 +11,11 @@
 # change to the list builds a new one. Needs root, debootstrap and
 # qemu-utils (scripts/install-system-deps.sh --host installs them).
 set -euo pipefail
+# Whatever umask the caller has (CI runs with 077), the image's directories
+# must be the usual 0755: under 077 the /usr made below came out 0700, and
+# systemd-networkd, which runs as its own user, could not be executed, so the
+# guest never got an address.
+umask 022
 
 cache=${1:-/var/cache/cso-portal-host}
 mirror=${CSO_HOST_MIRROR:-http://deb.debian.org/debian}
@@ -43,6 +48,13 @@ printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d"
 chmod 755 "$root/usr/sbin/policy-rc.d"
 debootstrap --include="$base_packages" bookworm "$root" "$mirror" >&2
 rm -f "$root/usr/sbin/policy-rc.d"
+# Refuse an image whose system folders a service user could not enter.
+for d in "$root" "$root/usr" "$root/usr/sbin" "$root/usr/bin" "$root/usr/lib" "$root/etc" "$root/var"; do
+  if [ "$(stat -c %a "$d")" != 755 ]; then
+    echo "host image: ${d#"$root"} is mode $(stat -c %a "$d"), not 755" >&2
+    exit 1
+  fi
+done
 
 # Networking: DHCP from qemu's user-mode network, its DNS server.
 cat > "$root/etc/systemd/network/50-qemu.network" <<'EOF'
