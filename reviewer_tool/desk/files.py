@@ -36,9 +36,9 @@ from reviewer_tool.errors import ReviewerError
 from reviewer_tool.forward_flow import SHARED_TYPES
 from reviewer_tool.redaction import AttachmentRefused, clean_attachment
 
-# _CLAIMED: the declared types clean_attachment holds a file's content to, so that a page
+# claimed_kind: the same rule clean_attachment holds a file's content to, so that a page
 # says "cannot be cleaned" for exactly the files cleaning would refuse, without cleaning them
-from reviewer_tool.redaction.attachments import _CLAIMED, sniff
+from reviewer_tool.redaction.attachments import claimed_kind, sniff
 from reviewer_tool.workspace import Item, Workspace
 
 #: the kinds a browser may be given to show, by the cleaned bytes' own magic
@@ -161,8 +161,7 @@ def _probe(ws: Workspace, owner: Owner, position: int, entry: dict[str, Any]) ->
 def header_probe(data: bytes, media_type: str) -> Probe:
     """How a file would be offered, from its first bytes and its image header alone."""
     actual = sniff(data) or ""
-    declared = media_type.split(";", 1)[0].strip().lower()
-    claimed = _CLAIMED.get(declared, "image" if declared.startswith("image/") else None)
+    claimed = claimed_kind(media_type)
     if actual not in _CLEANED_KIND or (claimed is not None and claimed != actual):
         try:  # refused on these grounds before any content is read: cheap, and its words
             clean_attachment("attachment", media_type, data)

@@ -71,12 +71,19 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
+def claimed_kind(media_type: str) -> str | None:
+    """The kind a declared media type promises ("image" for an image type we do
+    not know by name), or None when it promises nothing we hold it to."""
+    declared = media_type.split(";", 1)[0].strip().lower()
+    return _CLAIMED.get(declared, "image" if declared.startswith("image/") else None)
+
+
 def clean_attachment(
     name: str, media_type: str, data: bytes, *, allow_other: bool = False
 ) -> tuple[str, bytes]:
     """Return a safe file name and the bytes without metadata; raises ``AttachmentRefused``."""
     declared = media_type.split(";", 1)[0].strip().lower()
-    claimed = _CLAIMED.get(declared, "image" if declared.startswith("image/") else None)
+    claimed = claimed_kind(declared)
     actual = sniff(data)
     if claimed is not None and claimed != actual and (actual or claimed != "image"):
         shown = actual.upper() if actual else "not a recognised image or PDF"
