@@ -13,7 +13,9 @@ the exact record reviewer_tool/forwarding.py would sign from those choices
 and the hard identity check's verdict naming any field that still holds an
 identity value: nothing is stored or signed. ``action=save`` stores the
 redaction (reviewer_tool/redaction_flow.py, as ``reviewer redact`` does)
-and returns to this page, which then shows the stored version's record.
+and returns to this page, which then shows the stored version's record and
+the choices it was made with (kept beside it as ``choices``; forwarding reads
+only the fields, the precision and the files).
 """
 
 from __future__ import annotations
@@ -59,10 +61,8 @@ class Choices:
         self.texts = flow.text_fields(item)
         self.found = flow.suggestions(item)
         stored = item.record.get("redaction") or {}
-        if form is None:  # the page as first shown: every suggestion accepted
-            self.accepted = {(n, i) for n, fs in self.found.items() for i in range(len(fs))}
-            self.manual: dict[str, list[Finding]] = {}
-            self.words: dict[str, str] = {}
+        if form is None:  # the page as first shown: the stored choices, else every suggestion
+            self._restore(stored.get("choices"))
             decimals = stored.get("position_decimals")
             self.decimals = flow.DEFAULT_DECIMALS if decimals is None else decimals
             self.attachments = list(stored.get("attachments", []))
@@ -82,6 +82,51 @@ class Choices:
         if None in positions:
             raise ReviewerError("a file the page sent is not one of this report's")
         self.attachments = flow.check_attachments(item, [p for p in positions if p is not None])
+
+    def _restore(self, saved: Any) -> None:
+        """The choices a stored redaction was made with (``choices``, written by this
+        page's Save): suggestions rejected then stay rejected, selections and typed
+        words come back. A suggestion the detector finds now but did not then is
+        accepted, and anything that no longer fits the text is dropped, so the page
+        never offers less removal than it did."""
+        saved = saved if isinstance(saved, dict) else {}
+        rejected = {
+            (str(r[0]), r[1], r[2])
+            for r in saved.get("rejected", [])
+            if isinstance(r, list) and len(r) == 3
+        }
+        self.accepted = {
+            (name, number)
+            for name, found in self.found.items()
+            for number, finding in enumerate(found)
+            if (name, finding.start, finding.end) not in rejected
+        }
+        self.manual: dict[str, list[Finding]] = {}
+        for value in saved.get("manual", []):
+            try:
+                for name, spans in self._spans([str(value)]).items():
+                    self.manual.setdefault(name, []).extend(spans)
+            except ReviewerError:
+                continue
+        words = saved.get("words", {})
+        self.words: dict[str, str] = {
+            name: str(words.get(name, ""))[:2000]
+            for name in self.texts
+            if isinstance(words, dict) and words.get(name)
+        }
+
+    def saved(self) -> dict[str, Any]:
+        """These choices as a stored redaction keeps them, for the page to show again."""
+        return {
+            "rejected": [
+                [name, finding.start, finding.end]
+                for name, found in self.found.items()
+                for number, finding in enumerate(found)
+                if (name, number) not in self.accepted
+            ],
+            "manual": [f"{name}:{m.start}:{m.end}" for name, ms in self.manual.items() for m in ms],
+            "words": {name: words for name, words in self.words.items() if words},
+        }
 
     def _spans(self, values: list[str]) -> dict[str, list[Finding]]:
         """The reviewer's selections (``field:start:end``), each checked against its text."""
@@ -110,7 +155,8 @@ class Choices:
     def redaction(self, item: Item) -> dict[str, Any]:
         """The redaction these choices make, as an item stores it."""
         redacted = flow.redact_all(item, self.chosen())
-        return flow.redaction_record(redacted.fields, self.decimals, self.attachments)
+        record = flow.redaction_record(redacted.fields, self.decimals, self.attachments)
+        return {**record, "choices": self.saved()}
 
     def _findings(self, name: str) -> list[dict[str, Any]]:
         return [

@@ -380,6 +380,32 @@ def test_redaction_with_a_manual_redaction_then_a_forwarded_batch(
     assert desk.record("plain")["forwarded"]["batch"] == batch.batch_id
 
 
+def test_a_saved_redaction_shows_its_own_choices_again(desk: Desk) -> None:
+    plain = desk.ids["plain"]
+    page = desk.get(f"report/{plain}/redact").get_data(as_text=True)
+    accept = [attrs["value"] for tag, attrs in tags(page) if attrs.get("name") == "accept"]
+    assert len(accept) >= 3
+    kept, dropped = accept[1:], accept[0]
+    start = PLAIN.index("Lagos anchorage")
+    form = {"accept": kept, "manual": f"narrative:{start}:{start + len('Lagos')}",
+            "words-narrative": "anchorage", "decimals": "1", "action": "save"}  # fmt: skip
+    assert desk.post(f"report/{plain}/redact", form).status_code == 303
+    again = desk.get(f"report/{plain}/redact").get_data(as_text=True)
+    boxes = {attrs["value"]: "checked" in attrs for tag, attrs in tags(again)
+             if attrs.get("name") == "accept"}  # fmt: skip
+    assert boxes == {value: value != dropped for value in accept}  # the rejection stayed
+    manual = [attrs["value"] for tag, attrs in tags(again) if attrs.get("name") == "manual"]
+    assert manual == [f"narrative:{start}:{start + len('Lagos')}"]
+    words = [attrs for tag, attrs in tags(again) if attrs.get("name") == "words-narrative"]
+    assert words[0]["value"] == "anchorage"
+    # saving the page as it is shown again keeps the same redaction
+    stored = desk.record("plain")["redaction"]
+    resave = {"accept": kept, "manual": manual, "words-narrative": "anchorage", "decimals": "1",
+              "action": "save"}  # fmt: skip
+    assert desk.post(f"report/{plain}/redact", resave).status_code == 303
+    assert desk.record("plain")["redaction"]["fields"] == stored["fields"]
+
+
 def test_the_hard_check_refuses_naming_the_field(desk: Desk, tmp_path: Path) -> None:
     plain = desk.ids["plain"]
     confirm(desk, "plain")
