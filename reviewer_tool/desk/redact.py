@@ -53,6 +53,27 @@ DONE = {"saved": "Redaction saved. The record below is what forwarding would sig
 MEMBER_LABELS = {member: display.field_label(name) for name, member in TEXT_FIELDS.items()}
 
 
+def one_line(words: str) -> str:
+    """Typed words as the page's one-line box holds them: a text input drops line
+    breaks, so a value that arrives with one is taken as the box would show it."""
+    return words.replace("\r", "").replace("\n", "")[:2000]
+
+
+def _spans_of(entries: Any, *, with_kind: bool = False) -> list[tuple[Any, ...]]:
+    """The ``[field, start, end(, kind)]`` entries of stored choices that have that
+    shape (a field name, two whole numbers, a kind's name); the rest are skipped."""
+    size = 4 if with_kind else 3
+    out: list[tuple[Any, ...]] = []
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, list) or len(entry) != size:
+            continue
+        name, start, end = entry[:3]
+        numbers = all(type(x) is int for x in (start, end))
+        if isinstance(name, str) and numbers and all(isinstance(x, str) for x in entry[3:]):
+            out.append(tuple(entry))
+    return out
+
+
 class Choices:
     """What the reviewer chose on the page: the findings accepted, their own
     redactions, words to remove, the position's precision and the files."""
@@ -76,7 +97,7 @@ class Choices:
             if name in self.found and number < len(self.found[name]):
                 self.accepted.add((name, number))
         self.manual = self._spans(form.getlist("manual"))
-        self.words = {name: form.get(f"words-{name}", "")[:2000] for name in self.texts}
+        self.words = {name: one_line(form.get(f"words-{name}", "")) for name in self.texts}
         self.decimals = flow.check_decimals(form.get("decimals", flow.DEFAULT_DECIMALS))
         positions = [whole_number(p) for p in form.getlist("attachment")]
         if None in positions:
@@ -85,45 +106,56 @@ class Choices:
 
     def _restore(self, saved: Any) -> None:
         """The choices a stored redaction was made with (``choices``, written by this
-        page's Save): suggestions rejected then stay rejected, selections and typed
-        words come back. A suggestion the detector finds now but did not then is
-        accepted, and anything that no longer fits the text is dropped, so the page
-        never offers less removal than it did."""
+        page's Save), so that saving the page as shown again changes nothing.
+
+        A suggestion stays unticked only if the same field, span and kind was
+        rejected then; any other suggestion is ticked. A span accepted then that
+        the detector no longer suggests comes back as a selection, so the page
+        never offers less removal than was saved. Selections and typed words come
+        back too; entries of the wrong shape, or no longer inside their text, are
+        dropped (the workspace is sealed, so only a damaged one holds them).
+        """
         saved = saved if isinstance(saved, dict) else {}
-        rejected = {
-            (str(r[0]), r[1], r[2])
-            for r in saved.get("rejected", [])
-            if isinstance(r, list) and len(r) == 3
-        }
+        rejected = set(_spans_of(saved.get("rejected"), with_kind=True))
         self.accepted = {
             (name, number)
             for name, found in self.found.items()
             for number, finding in enumerate(found)
-            if (name, finding.start, finding.end) not in rejected
+            if (name, finding.start, finding.end, finding.kind) not in rejected
         }
+        suggested = {(n, f.start, f.end) for n, found in self.found.items() for f in found}
         self.manual: dict[str, list[Finding]] = {}
-        for value in saved.get("manual", []):
+        earlier = [f"{n}:{a}:{b}" for n, a, b in _spans_of(saved.get("accepted"))
+                   if (n, a, b) not in suggested]  # fmt: skip
+        manual = saved.get("manual")
+        for value in earlier + (manual if isinstance(manual, list) else []):
             try:
-                for name, spans in self._spans([str(value)]).items():
-                    self.manual.setdefault(name, []).extend(spans)
+                spans = self._spans([str(value)])
             except ReviewerError:
                 continue
-        words = saved.get("words", {})
+            for name, found in spans.items():
+                listed = self.manual.setdefault(name, [])
+                listed.extend(f for f in found if f not in listed)
+        words = saved.get("words")
+        words = words if isinstance(words, dict) else {}
         self.words: dict[str, str] = {
-            name: str(words.get(name, ""))[:2000]
+            name: one_line(str(words[name]))
             for name in self.texts
-            if isinstance(words, dict) and words.get(name)
+            if isinstance(words.get(name), str) and words[name]
         }
 
     def saved(self) -> dict[str, Any]:
         """These choices as a stored redaction keeps them, for the page to show again."""
+        chosen = [
+            (name, number, finding)
+            for name, found in self.found.items()
+            for number, finding in enumerate(found)
+        ]
         return {
             "rejected": [
-                [name, finding.start, finding.end]
-                for name, found in self.found.items()
-                for number, finding in enumerate(found)
-                if (name, number) not in self.accepted
+                [n, f.start, f.end, f.kind] for n, i, f in chosen if (n, i) not in self.accepted
             ],
+            "accepted": [[n, f.start, f.end] for n, i, f in chosen if (n, i) in self.accepted],
             "manual": [f"{name}:{m.start}:{m.end}" for name, ms in self.manual.items() for m in ms],
             "words": {name: words for name, words in self.words.items() if words},
         }

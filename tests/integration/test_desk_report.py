@@ -32,6 +32,7 @@ from PIL import Image
 from crypto.batch import read_batch
 from crypto.directory import sign_directory
 from crypto.keys import SigningKeyPair
+from reviewer_tool import redaction_flow as flow
 from reviewer_tool.cli import main as reviewer
 from reviewer_tool.desk import files
 from reviewer_tool.desk.app import create_app
@@ -404,6 +405,44 @@ def test_a_saved_redaction_shows_its_own_choices_again(desk: Desk) -> None:
               "action": "save"}  # fmt: skip
     assert desk.post(f"report/{plain}/redact", resave).status_code == 303
     assert desk.record("plain")["redaction"]["fields"] == stored["fields"]
+
+
+def test_stored_choices_never_offer_less_removal_and_bad_shapes_are_dropped(desk: Desk) -> None:
+    plain = desk.ids["plain"]
+    page = desk.get(f"report/{plain}/redact").get_data(as_text=True)
+    accept = [attrs["value"] for tag, attrs in tags(page) if attrs.get("name") == "accept"]
+    assert (
+        desk.post(f"report/{plain}/redact", {"accept": accept, "action": "save"}).status_code == 303
+    )
+    item = desk.ws.report(plain)
+    choices = item.record["redaction"]["choices"]
+    # a span accepted then that the detector does not suggest now (a later detector, say)
+    start = PLAIN.index("Lagos")
+    choices["accepted"].append(["narrative", start, start + len("Lagos")])
+    # and entries no Save writes: each is skipped, none is a 500
+    choices["rejected"] += [["narrative", [99], 110, "person"], 5, ["x", True, 3, "k"]]
+    choices["manual"] += [7, "narrative:-1:4", "nowhere:1:2", "narrative:5:999999"]
+    choices["words"] = {"narrative": ["not", "text"], "nowhere": "x"}
+    flow.store_redaction(desk.ws, item, item.record["redaction"])
+    again = desk.get(f"report/{plain}/redact")
+    assert again.status_code == 200
+    html = again.get_data(as_text=True)
+    manual = [attrs["value"] for tag, attrs in tags(html) if attrs.get("name") == "manual"]
+    assert manual == [f"narrative:{start}:{start + len('Lagos')}"]  # back, as a selection
+    checked = [attrs["value"] for tag, attrs in tags(html)
+               if attrs.get("name") == "accept" and "checked" in attrs]  # fmt: skip
+    assert checked == accept
+    for shape in (5, {"rejected": 5}, {"manual": 7}, {"words": 3}, {"rejected": [[1, 2, 3, 4]]}):
+        item.record["redaction"]["choices"] = shape
+        flow.store_redaction(desk.ws, item, item.record["redaction"])
+        assert desk.get(f"report/{plain}/redact").status_code == 200, shape
+
+
+def test_typed_words_are_one_line_as_the_box_holds_them(desk: Desk) -> None:
+    plain = desk.ids["plain"]
+    form = {"words-narrative": "Lagos\r\nanchorage", "action": "save"}
+    assert desk.post(f"report/{plain}/redact", form).status_code == 303
+    assert desk.record("plain")["redaction"]["choices"]["words"] == {"narrative": "Lagosanchorage"}
 
 
 def test_the_hard_check_refuses_naming_the_field(desk: Desk, tmp_path: Path) -> None:
