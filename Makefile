@@ -112,8 +112,13 @@ typecheck: $(STAMP)
 test-js: system $(STAMP)
 	node --test tests/js/
 
+# Two workers (pytest-xdist), each taking whole test modules (a module's fixtures,
+# servers and browsers stay on one worker): the suite is mostly waiting on
+# Chromium, PostgreSQL and gunicorn, so on two cores it takes about half as long.
+# TEST_WORKERS=0 runs it in one process, as before.
+TEST_WORKERS ?= 2
 test-py: $(STAMP) $(AXE) catalogs
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 # Every benchmark in bench/ at its smoke size (seconds each): each prints its ratio
 # against a baseline of the same run and exits non-zero on any error.
