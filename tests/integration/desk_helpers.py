@@ -388,6 +388,11 @@ def work_through(page: Any, url: str, s: Session) -> Seen:
     _submit(page, "Save redaction")
     assert _said(page).startswith("Redaction saved.")
     assert page.locator("pre.record").inner_text() == record
+    # the page after the save shows the choices it was made with: the selection is listed
+    manual = page.locator("input[name=manual]")
+    assert manual.count() == 1
+    assert manual.first.is_checked()
+    look("redact-saved")
 
     with page.expect_navigation():
         page.get_by_role("link", name="Forward", exact=True).click()
